@@ -1,0 +1,59 @@
+# cloudcarbon_exporter build and test entry points. `make test` is the
+# command the README and CI run; it installs what the tests need on Debian.
+
+GO        ?= go
+BINARY    ?= cloudcarbon_exporter
+PKGS      ?= ./...
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: all build run demo test deps lint unit e2e bench golden clean
+
+all: build
+
+build:
+	$(GO) build -o $(BINARY) .
+
+# Runs the exporter with the built-in demo dataset on :9874.
+demo run: build
+	./$(BINARY) --demo
+
+# The full test suite: formatting, vet, staticcheck, unit tests with the
+# race detector, and the end-to-end test against a real Prometheus.
+test: deps lint unit e2e
+
+# Installs Prometheus and promtool (Debian package `prometheus`) when they are
+# missing. Other systems: install Prometheus >= 2.42 so that `prometheus` and
+# `promtool` are on PATH, then run `make test`.
+deps:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
+		echo "deps: prometheus and promtool found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "deps: installing the Debian prometheus package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+		echo "deps: prometheus and promtool are required on PATH for the end-to-end tests;" >&2; \
+		echo "      on Debian/Ubuntu run as root: apt-get install prometheus" >&2; exit 1; \
+	fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:" $$out >&2; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+# Builds the binary, runs it in demo mode and has a real Prometheus scrape it.
+e2e:
+	CLOUDCARBON_E2E=1 $(GO) test -count=1 -tags e2e -run . ./e2e/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Rewrites the golden files after an intended change of the exposition.
+golden:
+	$(GO) test ./... -run Golden -update
+
+clean:
+	rm -f $(BINARY)

@@ -1,0 +1,330 @@
+package collector
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// Polling starts publishLead before a month's expected publication, in
+// case it lands early, and stays fast until publishGrace after it, in case
+// it lands late.
+const (
+	publishLead  = 3 * 24 * time.Hour
+	publishGrace = 7 * 24 * time.Hour
+)
+
+// Source is one configured provider client.
+type Source struct {
+	// Name identifies the source in self-metrics and in the state file.
+	Name string
+	// Identity names what the source's data depends on (provider, endpoint,
+	// account scope), never a secret. Persisted data is reused only when
+	// it matches, so a config that points a name elsewhere starts clean.
+	Identity string
+	Provider provider.Provider
+}
+
+// Options tune the refreshers.
+type Options struct {
+	// Interval is the polling interval while a month is due.
+	Interval time.Duration
+	// IdleInterval is the polling interval for open months otherwise.
+	IdleInterval time.Duration
+	// Jitter spreads refreshes by up to this fraction of the interval.
+	Jitter float64
+	// Timeout bounds one refresh of one source.
+	Timeout time.Duration
+	// BackoffMin and BackoffMax bound the exponential backoff after
+	// failed refreshes.
+	BackoffMin, BackoffMax time.Duration
+	// MaxConcurrency bounds how many sources of one provider refresh at
+	// the same time.
+	MaxConcurrency int
+	// History is the number of months exposed, the latest included.
+	History int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// window returns the months a source keeps: the History months ending
+// with the last closed month, plus one more because the latest published
+// month is the last closed one only after publication.
+func window(now time.Time, history int) (first, last provider.Month) {
+	last = provider.MonthOf(now) - 1
+	return last - provider.Month(history), last
+}
+
+// plan returns the months of d that need fetching at now and, when there
+// are none, when the next one will. Closed months fetched after they became
+// final are never fetched again; open ones are polled at Interval while
+// their publication is due and no data has come, at IdleInterval otherwise.
+func plan(now time.Time, s provider.Schedule, d *SourceData, o *Options) (fetch []provider.Month, next time.Time) {
+	first, last := window(now, o.History)
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for m := first; m <= last; m++ {
+		pub := s.PublishedAt(m)
+		var due time.Time
+		md := d.Months[m]
+		switch {
+		case md == nil:
+			due = pub.Add(-publishLead)
+		case !md.FetchedAt.Before(s.FinalAt(m)):
+			continue
+		default:
+			poll := o.IdleInterval
+			if len(md.Records) == 0 && now.Before(pub.Add(publishGrace)) {
+				poll = o.Interval
+			}
+			due = md.FetchedAt.Add(poll)
+			if f := s.FinalAt(m); due.After(f) {
+				due = f
+			}
+		}
+		if !due.After(now) {
+			fetch = append(fetch, m)
+		} else {
+			consider(due)
+		}
+	}
+	// The month in progress is the next to be published.
+	consider(s.PublishedAt(last + 1).Add(-publishLead))
+	return fetch, next
+}
+
+func (o *Options) backoff(failures int, retryAfter time.Duration) time.Duration {
+	b := o.BackoffMin
+	for i := 1; i < failures && b < o.BackoffMax; i++ {
+		b *= 2
+	}
+	b = min(b, o.BackoffMax)
+	b = o.jitter(b)
+	return max(b, retryAfter)
+}
+
+// jitter returns d moved by a random fraction of at most ±Jitter.
+func (o *Options) jitter(d time.Duration) time.Duration {
+	if o.Jitter <= 0 {
+		return d
+	}
+	f := 1 + o.Jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(d) * f)
+}
+
+// refresher drives one source. One goroutine runs it, so refreshes of a
+// source never overlap.
+type refresher struct {
+	src      Source
+	store    *Store
+	metrics  *Metrics
+	opts     *Options
+	sem      chan struct{}
+	logger   *slog.Logger
+	failures int
+}
+
+func (r *refresher) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := r.nextWait()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		r.refresh(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// nextWait returns how long to sleep before the next refresh.
+func (r *refresher) nextWait() time.Duration {
+	d, ok := r.store.Get(r.src.Name)
+	if !ok {
+		return 0
+	}
+	now := r.opts.now()
+	if d.NextRefresh.IsZero() {
+		// Fresh start, possibly from persisted data: refresh only what is
+		// due, so that a restart re-queries nothing that is still fresh.
+		fetch, next := plan(now, r.src.Provider.Schedule(), d, r.opts)
+		if len(fetch) > 0 {
+			return 0
+		}
+		next = now.Add(r.opts.jitter(next.Sub(now)))
+		r.store.Update(r.src.Name, false, func(d *SourceData) { d.NextRefresh = next; d.Attempted = true })
+		return next.Sub(now)
+	}
+	return max(d.NextRefresh.Sub(now), 0)
+}
+
+// refresh fetches the months that are due and stores the result, or keeps
+// the previous data when the provider fails.
+func (r *refresher) refresh(ctx context.Context) {
+	start := r.opts.now()
+	d, ok := r.store.Get(r.src.Name)
+	if !ok {
+		return
+	}
+	sched := r.src.Provider.Schedule()
+	fetch, _ := plan(start, sched, d, r.opts)
+	if len(fetch) == 0 {
+		r.store.Update(r.src.Name, false, func(d *SourceData) {
+			_, next := plan(start, sched, d, r.opts)
+			d.NextRefresh = start.Add(r.opts.jitter(next.Sub(start)))
+			d.Attempted = true
+		})
+		return
+	}
+
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	res, err := r.src.Provider.Fetch(fctx, fetch)
+	cancel()
+	<-r.sem
+	end := r.opts.now()
+	if ctx.Err() != nil {
+		// Shutting down or reloading: neither a success nor a failure.
+		return
+	}
+	prov := r.src.Provider.Name()
+	r.metrics.refreshes.WithLabelValues(prov, r.src.Name).Inc()
+
+	if err != nil {
+		r.failures++
+		reason := provider.ReasonOf(err)
+		r.metrics.refreshErrors.WithLabelValues(prov, r.src.Name, string(reason)).Inc()
+		next := end.Add(r.opts.backoff(r.failures, provider.RetryAfterOf(err)))
+		r.logger.Warn("Refresh failed; serving the last good data",
+			"reason", reason, "err", err, "consecutive_failures", r.failures, "next_attempt", next.Format(time.RFC3339))
+		r.store.Update(r.src.Name, false, func(d *SourceData) {
+			d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, false, end.Sub(start), true
+			d.NextRefresh = next
+		})
+		return
+	}
+	r.failures = 0
+
+	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
+	wanted := make(map[provider.Month]bool, len(fetch))
+	for _, m := range fetch {
+		wanted[m] = true
+	}
+	dropped := 0
+	for _, rec := range res.Records {
+		if !wanted[rec.Month] || rec.Provider != prov {
+			dropped++
+			continue
+		}
+		if rec.Account == "" {
+			rec.Account = provider.AccountPlaceholder
+		}
+		byMonth[rec.Month] = append(byMonth[rec.Month], rec)
+	}
+	if dropped > 0 {
+		r.logger.Debug("Ignored records outside the requested months", "count", dropped)
+	}
+	r.store.Update(r.src.Name, true, func(d *SourceData) {
+		for _, m := range fetch {
+			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start}
+		}
+		first, _ := window(start, r.opts.History)
+		for m := range d.Months {
+			if m < first {
+				delete(d.Months, m)
+			}
+		}
+		if len(res.Accounts) > 0 {
+			d.Accounts = res.Accounts
+		}
+		d.LastSuccess, d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, start, true, end.Sub(start), true
+		_, next := plan(end, sched, d, r.opts)
+		d.NextRefresh = end.Add(r.opts.jitter(next.Sub(end)))
+	})
+	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
+		"duration", end.Sub(start).Round(time.Millisecond))
+}
+
+// Manager runs one refresher per source and restarts them on reload.
+type Manager struct {
+	store   *Store
+	metrics *Metrics
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	sources []Source
+}
+
+// NewManager returns a manager that publishes into store.
+func NewManager(store *Store, metrics *Metrics, logger *slog.Logger) *Manager {
+	return &Manager{store: store, metrics: metrics, logger: logger}
+}
+
+// Apply stops the running refreshers and starts one per source with opts.
+// Data of sources that keep their name and identity is kept, and seed
+// (data loaded from the state file) fills in the others.
+func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, seed map[string]*SourceData) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopLocked()
+	for _, old := range m.sources {
+		m.metrics.forgetSource(old.Provider.Name(), old.Name)
+	}
+	m.store.Configure(sources, seed)
+	m.sources = sources
+
+	ctx, m.cancel = context.WithCancel(ctx)
+	sems := map[string]chan struct{}{}
+	for _, src := range sources {
+		prov := src.Provider.Name()
+		if sems[prov] == nil {
+			sems[prov] = make(chan struct{}, max(opts.MaxConcurrency, 1))
+		}
+		m.metrics.initSource(prov, src.Name)
+		r := &refresher{
+			src: src, store: m.store, metrics: m.metrics, opts: &opts, sem: sems[prov],
+			logger: m.logger.With("provider", prov, "source_name", src.Name),
+		}
+		m.wg.Go(func() { r.run(ctx) })
+	}
+}
+
+// Stop stops every refresher and waits for them.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopLocked()
+}
+
+func (m *Manager) stopLocked() {
+	if m.cancel != nil {
+		m.cancel()
+		m.cancel = nil
+	}
+	m.wg.Wait()
+}

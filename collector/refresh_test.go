@@ -1,0 +1,287 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+var testSchedule = provider.Schedule{PublishDelay: 16 * 24 * time.Hour, SettleDelay: 30 * 24 * time.Hour}
+
+func month(s string) provider.Month {
+	m, err := provider.ParseMonth(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func testOptions(now time.Time) Options {
+	return Options{
+		Interval: 6 * time.Hour, IdleInterval: 24 * time.Hour, Timeout: time.Minute,
+		BackoffMin: time.Minute, BackoffMax: time.Hour, MaxConcurrency: 1, History: 3,
+		Now: func() time.Time { return now },
+	}
+}
+
+func TestPlan(t *testing.T) {
+	withData := func(fetched string) *MonthData {
+		return &MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm"}}}
+	}
+	empty := func(fetched string) *MonthData { return &MonthData{FetchedAt: date(fetched)} }
+	tests := []struct {
+		name      string
+		now       string
+		months    map[string]*MonthData
+		wantFetch []string
+		wantNext  string
+	}{
+		{
+			name: "first run fetches every month in the window that is due",
+			now:  "2026-11-22T10:00:00Z",
+			// Window: history 3 + 1 months ending with October.
+			wantFetch: []string{"2026-07", "2026-08", "2026-09", "2026-10"},
+		},
+		{
+			name: "final months are never fetched again",
+			now:  "2026-11-22T10:00:00Z",
+			months: map[string]*MonthData{
+				"2026-07": withData("2026-10-01T00:00:00Z"), // final at 2026-09-16
+				"2026-08": withData("2026-10-20T00:00:00Z"), // final at 2026-10-16
+				"2026-09": withData("2026-11-22T09:00:00Z"), // open, fetched an hour ago
+				"2026-10": withData("2026-11-22T09:00:00Z"),
+			},
+			wantNext: "2026-11-23T09:00:00Z", // idle interval after the open months' fetch
+		},
+		{
+			name: "a due month without data is polled at the fast interval",
+			now:  "2026-11-15T10:00:00Z",
+			months: map[string]*MonthData{
+				"2026-07": withData("2026-10-01T00:00:00Z"),
+				"2026-08": withData("2026-10-20T00:00:00Z"),
+				"2026-09": withData("2026-11-15T00:00:00Z"),
+				"2026-10": empty("2026-11-15T09:00:00Z"), // expected 2026-11-17
+			},
+			wantNext: "2026-11-15T15:00:00Z",
+		},
+		{
+			name: "an open month is fetched once more when it becomes final",
+			now:  "2026-12-17T01:00:00Z",
+			months: map[string]*MonthData{
+				"2026-08": withData("2026-10-20T00:00:00Z"),
+				"2026-09": withData("2026-12-16T20:00:00Z"), // final since 2026-11-16
+				"2026-10": withData("2026-12-16T20:00:00Z"), // final at 2026-12-17T00:00
+				"2026-11": empty("2026-12-16T20:00:00Z"),    // due 2026-12-17, polled every 6h
+			},
+			wantFetch: []string{"2026-10"},
+		},
+		{
+			name: "an unpublished month is planned for shortly before its publication",
+			now:  "2026-11-13T10:00:00Z",
+			months: map[string]*MonthData{
+				"2026-07": withData("2026-10-01T00:00:00Z"),
+				"2026-08": withData("2026-10-20T00:00:00Z"),
+				"2026-09": withData("2026-11-13T09:00:00Z"), // open, next poll 2026-11-14T09:00
+			},
+			// October is expected on 2026-11-17 and polled from 3 days before.
+			wantNext: "2026-11-14T00:00:00Z",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &SourceData{Months: map[provider.Month]*MonthData{}}
+			for m, md := range tt.months {
+				d.Months[month(m)] = md
+			}
+			o := testOptions(date(tt.now))
+			fetch, next := plan(date(tt.now), testSchedule, d, &o)
+			var got []string
+			for _, m := range fetch {
+				got = append(got, m.String())
+			}
+			if !slices.Equal(got, tt.wantFetch) {
+				t.Errorf("fetch = %v, want %v", got, tt.wantFetch)
+			}
+			if tt.wantNext != "" && !next.Equal(date(tt.wantNext)) {
+				t.Errorf("next = %v, want %v", next, tt.wantNext)
+			}
+		})
+	}
+}
+
+// fakeProvider stands in for a cloud client in collector tests; provider
+// packages test their clients over HTTP.
+type fakeProvider struct {
+	mu      sync.Mutex
+	calls   [][]provider.Month
+	err     error
+	records func(m provider.Month) []provider.Record
+}
+
+func (f *fakeProvider) Name() string                { return provider.IBM }
+func (f *fakeProvider) Schedule() provider.Schedule { return testSchedule }
+func (f *fakeProvider) Fetch(_ context.Context, months []provider.Month) (provider.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, slices.Clone(months))
+	if f.err != nil {
+		return provider.Result{}, f.err
+	}
+	var res provider.Result
+	for _, m := range months {
+		res.Records = append(res.Records, f.records(m)...)
+	}
+	res.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
+	return res, nil
+}
+
+func (f *fakeProvider) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// sampleRecords yields two services in two locations; values grow by month
+// so that every month is distinguishable in the history.
+func sampleRecords(m provider.Month) []provider.Record {
+	base := float64(m.Month()) * 1000
+	return []provider.Record{
+		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+			EmissionsGrams: base + 1, EnergyJoules: 3600 * (base + 1), Known: provider.Emissions | provider.Energy},
+		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+			EmissionsGrams: 10, EnergyJoules: 36000, Known: provider.Emissions | provider.Energy},
+		{Provider: provider.IBM, Account: "acc1", Service: "Kubernetes Service", Location: "frankfurt", Scope: provider.ScopeUnspecified, Month: m,
+			EmissionsGrams: base + 2, Known: provider.Emissions},
+	}
+}
+
+func newTestStore(t *testing.T, history int, state *StateFile) (*Store, *Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	s := NewStore(history, state, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg.MustRegister(NewCollector(s))
+	return s, m, reg
+}
+
+func newTestRefresher(s *Store, m *Metrics, p provider.Provider, o *Options) *refresher {
+	src := Source{Name: "ibm", Identity: "ibm|test", Provider: p}
+	s.Configure([]Source{src}, nil)
+	return &refresher{src: src, store: s, metrics: m, opts: o, sem: make(chan struct{}, 1),
+		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func TestRefreshKeepsLastGoodDataOnFailure(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: sampleRecords}
+	s, m, reg := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+
+	r.refresh(t.Context())
+	before := s.Snapshot()
+	if got := testutil.ToFloat64(m.refreshes.WithLabelValues("ibm", "ibm")); got != 1 {
+		t.Fatalf("refreshes = %v, want 1", got)
+	}
+	want := `
+# HELP cloudcarbon_emissions_grams Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods). Latest month the provider has published.
+# TYPE cloudcarbon_emissions_grams gauge
+cloudcarbon_emissions_grams{account="acc1",location="dallas",provider="ibm",scope="unspecified",service="Code Engine"} 10011
+cloudcarbon_emissions_grams{account="acc1",location="frankfurt",provider="ibm",scope="unspecified",service="Kubernetes Service"} 10002
+# HELP cloudcarbon_refresh_success Whether the latest refresh of the source succeeded (1) or failed (0).
+# TYPE cloudcarbon_refresh_success gauge
+cloudcarbon_refresh_success{provider="ibm",source="ibm"} 1
+`
+	if err := testutil.GatherAndCompare(reg, stringsReader(want), "cloudcarbon_emissions_grams", "cloudcarbon_refresh_success"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The open months fail to refresh a day later.
+	now = now.Add(25 * time.Hour)
+	fp.err = &provider.Error{Reason: provider.ReasonThrottled, RetryAfter: 2 * time.Hour, Err: errors.New("429 Too Many Requests")}
+	r.refresh(t.Context())
+	after := s.Snapshot()
+	if got, want := after.Sources["ibm"].Months[month("2026-10")], before.Sources["ibm"].Months[month("2026-10")]; got != want {
+		t.Errorf("month data replaced after a failed refresh")
+	}
+	want = `
+# HELP cloudcarbon_emissions_grams Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods). Latest month the provider has published.
+# TYPE cloudcarbon_emissions_grams gauge
+cloudcarbon_emissions_grams{account="acc1",location="dallas",provider="ibm",scope="unspecified",service="Code Engine"} 10011
+cloudcarbon_emissions_grams{account="acc1",location="frankfurt",provider="ibm",scope="unspecified",service="Kubernetes Service"} 10002
+# HELP cloudcarbon_refresh_success Whether the latest refresh of the source succeeded (1) or failed (0).
+# TYPE cloudcarbon_refresh_success gauge
+cloudcarbon_refresh_success{provider="ibm",source="ibm"} 0
+`
+	if err := testutil.GatherAndCompare(reg, stringsReader(want), "cloudcarbon_emissions_grams", "cloudcarbon_refresh_success"); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.refreshErrors.WithLabelValues("ibm", "ibm", "throttled")); got != 1 {
+		t.Errorf("throttled errors = %v, want 1", got)
+	}
+	d := after.Sources["ibm"]
+	if !d.LastSuccess.Equal(date("2026-11-22T10:00:00Z")) {
+		t.Errorf("last success = %v, want the first refresh", d.LastSuccess)
+	}
+	// Retry-After (2h) outweighs the first backoff step (1m).
+	if got := d.NextRefresh.Sub(now); got != 2*time.Hour {
+		t.Errorf("next refresh in %v, want the Retry-After of 2h", got)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	o := testOptions(time.Time{})
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour} {
+		if got := o.backoff(i+1, 0); got != want {
+			t.Errorf("backoff(%d) = %v, want %v", i+1, got, want)
+		}
+	}
+	if got := o.backoff(1, 3*time.Hour); got != 3*time.Hour {
+		t.Errorf("backoff with Retry-After = %v, want 3h", got)
+	}
+	o.Jitter = 0.1
+	for range 100 {
+		if got := o.backoff(3, 0); got < 216*time.Second || got > 264*time.Second {
+			t.Fatalf("jittered backoff %v outside 4m ±10%%", got)
+		}
+	}
+}
+
+func TestSecondRefreshFetchesOnlyOpenMonths(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	fp := &fakeProvider{records: sampleRecords}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	now = now.Add(25 * time.Hour)
+	o.Now = func() time.Time { return now }
+	r.refresh(t.Context())
+	if len(fp.calls) != 2 {
+		t.Fatalf("provider calls = %d, want 2", len(fp.calls))
+	}
+	// July to September were final when first fetched; October may still
+	// change until 2026-12-17.
+	if got, want := fp.calls[1], []provider.Month{month("2026-10")}; !slices.Equal(got, want) {
+		t.Errorf("second refresh fetched %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,143 @@
+package collector
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+const (
+	stateFormat  = "cloudcarbon_exporter/state"
+	stateVersion = 1
+)
+
+// ErrStateInvalid marks a state file that exists but cannot be used: not
+// ours, another version, corrupt or truncated. Callers log it and start
+// empty; it is never fatal.
+var ErrStateInvalid = errors.New("state file unusable")
+
+// StateFile persists source data between runs. The payload is written to a
+// temporary file and renamed over the old one, so a crash leaves either the
+// old or the new file, and a checksum catches any other damage.
+type StateFile struct {
+	path string
+}
+
+// NewStateFile returns a state file at path.
+func NewStateFile(path string) *StateFile { return &StateFile{path: path} }
+
+// Path returns the file's path.
+func (f *StateFile) Path() string { return f.path }
+
+type stateEnvelope struct {
+	Format   string          `json:"format"`
+	Version  int             `json:"version"`
+	Checksum string          `json:"sha256"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// Load reads the state. A missing file yields no data and no error; an
+// unusable one yields an error wrapping ErrStateInvalid.
+func (f *StateFile) Load() (map[string]*SourceData, error) {
+	raw, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	var env stateEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file: %v", ErrStateInvalid, f.path, err)
+	}
+	if env.Format != stateFormat {
+		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file (format %q)", ErrStateInvalid, f.path, env.Format)
+	}
+	if env.Version != stateVersion {
+		return nil, fmt.Errorf("%w: %s has format version %d, this build reads version %d", ErrStateInvalid, f.path, env.Version, stateVersion)
+	}
+	sum := sha256.Sum256(env.Data)
+	if hex.EncodeToString(sum[:]) != env.Checksum {
+		return nil, fmt.Errorf("%w: %s fails its checksum (corrupt or edited)", ErrStateInvalid, f.path)
+	}
+	var data map[string]*SourceData
+	dec := json.NewDecoder(bytes.NewReader(env.Data))
+	if err := dec.Decode(&data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrStateInvalid, f.path, err)
+	}
+	for name, d := range data {
+		if d == nil || d.Name != name {
+			return nil, fmt.Errorf("%w: %s: inconsistent entry %q", ErrStateInvalid, f.path, name)
+		}
+		for m, md := range d.Months {
+			if md == nil {
+				return nil, fmt.Errorf("%w: %s: empty month %s of %q", ErrStateInvalid, f.path, m, name)
+			}
+		}
+	}
+	return data, nil
+}
+
+// Save writes the state atomically.
+func (f *StateFile) Save(data map[string]*SourceData) error {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	sum := sha256.Sum256(payload)
+	out, err := json.Marshal(stateEnvelope{Format: stateFormat, Version: stateVersion, Checksum: hex.EncodeToString(sum[:]), Data: payload})
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	dir := filepath.Dir(f.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	// Make the rename itself durable.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadState reads f for a start-up seed. An unusable file is logged,
+// counted and ignored: the exporter starts empty rather than not at all.
+func LoadState(f *StateFile, m *Metrics, logger *slog.Logger) map[string]*SourceData {
+	if f == nil {
+		return nil
+	}
+	data, err := f.Load()
+	if err != nil {
+		m.stateErrors.WithLabelValues("load").Inc()
+		logger.Error("Ignoring state file; starting without persisted data", "err", err)
+		return nil
+	}
+	if data != nil {
+		logger.Info("Loaded state file", "path", f.Path(), "sources", len(data))
+	}
+	return data
+}

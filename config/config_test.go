@@ -1,0 +1,386 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// canary stands for an API key; it must never show up in any output.
+const canary = "CANARY-7f3a9c-SECRET"
+
+func testEnv(name string) string {
+	if name == "IBM_CLOUD_API_KEY" {
+		return canary
+	}
+	return ""
+}
+
+// parseFile parses a file under testdata/config the way Load does, with
+// testEnv as the environment. Tests that use it run from the module root, so
+// that messages carry the paths users see.
+func parseFile(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	path := filepath.Join("testdata", "config", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(data, path, testEnv)
+}
+
+func TestInvalid(t *testing.T) {
+	t.Chdir("..")
+	const d = "testdata/config/"
+	tests := map[string]string{
+		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url`,
+		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "gcp" at the top level; known fields are refresh, ibm`,
+		"invalid-unknown-refresh.yml":   d + `invalid-unknown-refresh.yml:2: unknown field "intervall" in refresh; known fields are interval, idle_interval, jitter, timeout, backoff_min, backoff_max, max_concurrency`,
+		"invalid-duration.yml":          d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
+		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +
+			d + `invalid-duration-zero.yml:3: refresh.backoff_min must be greater than 0`,
+		"invalid-idle-shorter.yml":         d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-idle-default-shorter.yml": d + `invalid-idle-default-shorter.yml:2: refresh.idle_interval (24h) must not be shorter than refresh.interval (48h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-backoff.yml":              d + `invalid-backoff.yml:2: refresh.backoff_min (2h) must not be longer than refresh.backoff_max (1h)`,
+		"invalid-jitter.yml":               d + `invalid-jitter.yml:2: refresh.jitter must be between 0 and 0.5, a fraction of the interval`,
+		"invalid-jitter-type.yml":          d + `invalid-jitter-type.yml:2: refresh.jitter must be a number`,
+		"invalid-max-concurrency.yml":      d + `invalid-max-concurrency.yml:2: refresh.max_concurrency must be at least 1`,
+		"invalid-max-concurrency-type.yml": d + `invalid-max-concurrency-type.yml:2: refresh.max_concurrency must be a whole number`,
+		"invalid-secret-in-wrong-field.yml": d + `invalid-secret-in-wrong-field.yml:3: refresh.max_concurrency must be a whole number` + "\n" +
+			d + `invalid-secret-in-wrong-field.yml:4: refresh.timeout must be a duration such as "6h", "30m" or "90s"`,
+		"invalid-api-key-type.yml":           d + `invalid-api-key-type.yml:2: ibm.api_key must be a single string`,
+		"invalid-syntax.yml":                 d + `invalid-syntax.yml:4: invalid YAML: mapping values are not allowed in this context`,
+		"invalid-syntax-quote.yml":           d + `invalid-syntax-quote.yml:3: invalid YAML: found unexpected end of stream`,
+		"invalid-duplicate-key.yml":          d + `invalid-duplicate-key.yml:4: duplicate key "api_key", already set at line 3`,
+		"invalid-duplicate-name.yml":         d + `invalid-duplicate-name.yml:4: name "prod" is already used at line 2; source names must be unique`,
+		"invalid-duplicate-default-name.yml": d + `invalid-duplicate-default-name.yml:4: the default name "ibm-2" of this ibm entry is already used at line 2; give the entry a unique name`,
+		"invalid-name.yml":                   d + `invalid-name.yml:2: ibm.name must contain only lowercase letters, digits, '_' and '-'`,
+		"invalid-no-key.yml":                 d + `invalid-no-key.yml:2: ibm entry "prod" has no API key; set one of api_key_env, api_key_file or api_key`,
+		"invalid-two-keys.yml":               d + `invalid-two-keys.yml:4: ibm entry "prod" sets api_key and api_key_env; set only one of api_key, api_key_file and api_key_env`,
+		"invalid-key-file-missing.yml":       d + `invalid-key-file-missing.yml:2: ibm.api_key_file cannot be read: open testdata/config/no-such-key.txt: no such file or directory`,
+		"invalid-key-file-empty.yml":         d + `invalid-key-file-empty.yml:2: ibm.api_key_file "testdata/config/empty-key.txt" is empty; it must contain the API key`,
+		"invalid-key-env-unset.yml":          d + `invalid-key-env-unset.yml:2: ibm.api_key_env names the environment variable "UNSET_VARIABLE", which is unset or empty; set it or use api_key_file`,
+		"invalid-key-empty.yml":              d + `invalid-key-empty.yml:2: ibm.api_key is empty`,
+		"invalid-enterprise-two.yml":         d + `invalid-enterprise-two.yml:4: ibm entry "ibm" sets both enterprise_id and enterprise_account_id; set at most one of enterprise_id, enterprise_group_id and enterprise_account_id`,
+		"invalid-enterprise-id.yml":          d + `invalid-enterprise-id.yml:3: ibm.enterprise_group_id must be 32 lowercase letters and digits, as shown by the IBM Cloud console`,
+		"invalid-url.yml": d + `invalid-url.yml:4: ibm.api_url must be an absolute http:// or https:// URL` + "\n" +
+			d + `invalid-url.yml:5: ibm.iam_url must be an absolute http:// or https:// URL` + "\n" +
+			d + `invalid-url.yml:8: ibm.api_url must not contain a user name or password` + "\n" +
+			d + `invalid-url.yml:9: ibm.iam_url must not contain a query` + "\n" +
+			d + `invalid-url.yml:12: ibm.api_url must not contain a fragment` + "\n" +
+			d + `invalid-url.yml:13: ibm.iam_url is not a valid URL`,
+		"invalid-multiple-documents.yml":    d + `invalid-multiple-documents.yml:3: a second YAML document starts here; put the whole configuration in one document`,
+		"invalid-not-mapping.yml":           d + `invalid-not-mapping.yml:1: the configuration must be a mapping of keys such as refresh and ibm, not a list`,
+		"invalid-ibm-not-list.yml":          d + `invalid-ibm-not-list.yml:1: ibm must be a list, one entry per item, each starting with "- "`,
+		"invalid-ibm-entry-not-mapping.yml": d + `invalid-ibm-entry-not-mapping.yml:2: ibm entry must be a mapping of keys`,
+		"invalid-refresh-not-mapping.yml":   d + `invalid-refresh-not-mapping.yml:1: refresh must be a mapping of keys`,
+		"invalid-many.yml": d + `invalid-many.yml:3: refresh.interval must be greater than 0` + "\n" +
+			d + `invalid-many.yml:4: refresh.jitter must be between 0 and 0.5, a fraction of the interval` + "\n" +
+			d + `invalid-many.yml:6: ibm entry "prod" has no API key; set one of api_key_env, api_key_file or api_key` + "\n" +
+			d + `invalid-many.yml:7: name "prod" is already used at line 6; source names must be unique` + "\n" +
+			d + `invalid-many.yml:9: ibm entry "prod" sets api_key and api_key_file; set only one of api_key, api_key_file and api_key_env` + "\n" +
+			d + `invalid-many.yml:10: ibm.enterprise_id must be 32 lowercase letters and digits, as shown by the IBM Cloud console`,
+	}
+
+	files, err := filepath.Glob("testdata/config/invalid-*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := tests[filepath.Base(f)]; !ok {
+			t.Errorf("%s has no expected error in this table", f)
+		}
+	}
+
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := parseFile(t, name)
+			if err == nil {
+				t.Fatalf("got no error and %v, want:\n%s", c, want)
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("got error:\n%s\nwant:\n%s", got, want)
+			}
+			if strings.Contains(err.Error(), "CANARY") {
+				t.Errorf("error reveals a secret:\n%s", err)
+			}
+			if c != nil {
+				t.Errorf("got config %v with the error, want nil", c)
+			}
+		})
+	}
+}
+
+func TestValid(t *testing.T) {
+	t.Chdir("..")
+	refresh := defaultRefresh()
+	ibm := func(a IBMAccount) IBMAccount {
+		if a.APIURL == "" {
+			a.APIURL = DefaultIBMAPIURL
+		}
+		if a.IAMURL == "" {
+			a.IAMURL = DefaultIBMIAMURL
+		}
+		return a
+	}
+	tests := map[string]*Config{
+		"valid-empty.yml": {Refresh: refresh},
+		"valid-minimal.yml": {Refresh: refresh, IBM: []IBMAccount{
+			ibm(IBMAccount{Name: "ibm", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
+		}},
+		"valid-full.yml": {
+			Refresh: Refresh{
+				Interval:       2 * time.Hour,
+				IdleInterval:   12 * time.Hour,
+				Jitter:         0,
+				Timeout:        5 * time.Minute,
+				BackoffMin:     30 * time.Second,
+				BackoffMax:     2 * time.Hour,
+				MaxConcurrency: 4,
+			},
+			IBM: []IBMAccount{{
+				Name:         "enterprise_main",
+				APIKey:       canary,
+				APIKeyFile:   "ibm-key.txt",
+				EnterpriseID: "0123456789abcdef0123456789abcdef",
+				AccountName:  "Main enterprise",
+				APIURL:       "http://127.0.0.1:8080/carbon/",
+				IAMURL:       "https://private.iam.cloud.ibm.com",
+			}},
+		},
+		"valid-several.yml": {Refresh: refresh, IBM: []IBMAccount{
+			ibm(IBMAccount{Name: "ibm-1", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
+			ibm(IBMAccount{Name: "group-a", APIKey: "CANARY-inline-key", EnterpriseGroupID: "abcdefabcdefabcdefabcdefabcdef01"}),
+			ibm(IBMAccount{Name: "ibm-3", APIKey: canary, APIKeyFile: "ibm-key.txt", EnterpriseAccountID: "0123456789abcdef0123456789abcdef"}),
+		}},
+		"valid-anchors.yml": {Refresh: refresh, IBM: []IBMAccount{
+			ibm(IBMAccount{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
+			ibm(IBMAccount{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
+		}},
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseFile(t, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got (API keys compared by value, shown redacted):\n%#v\nwant:\n%#v", got, want)
+			}
+		})
+	}
+}
+
+// TestDocuments covers what a file can hold besides one mapping.
+func TestDocuments(t *testing.T) {
+	tests := []struct {
+		name, data, err string
+	}{
+		{name: "empty", data: ""},
+		{name: "comments only", data: "# nothing yet\n"},
+		{name: "document start only", data: "---\n"},
+		{name: "null", data: "~\n"},
+		{name: "explicit document end", data: "refresh: {}\n...\n"},
+		{name: "null sections", data: "refresh:\nibm:\n"},
+		{name: "second document", data: "refresh: {}\n---\nibm: []\n", err: "c.yml:2: a second YAML document starts here; put the whole configuration in one document"},
+		{name: "scalar", data: "ibm\n", err: "c.yml:1: the configuration must be a mapping of keys such as refresh and ibm, not a single value"},
+		{name: "unknown anchor", data: "ibm: *x\n", err: "c.yml: invalid YAML: unknown anchor 'x' referenced"},
+		{name: "float into int", data: "refresh: {max_concurrency: 2.0}\n", err: "c.yml:1: refresh.max_concurrency must be a whole number"},
+		{name: "flow style", data: "refresh: {interval: 1h, idle_interval: soon}\n", err: `c.yml:1: refresh.idle_interval must be a duration such as "6h", "30m" or "90s"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.data), "c.yml", testEnv)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("got error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := Default(); !reflect.DeepEqual(c, want) {
+				t.Errorf("got %#v, want defaults %#v", c, want)
+			}
+		})
+	}
+}
+
+// TestExample keeps the defaults stated in the file users copy equal to the
+// code's, and every key documented there.
+func TestExample(t *testing.T) {
+	t.Chdir("..")
+	example, err := parseFile(t, "example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := Parse(nil, "empty.yml", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if example.Refresh != empty.Refresh || example.Refresh != Default().Refresh {
+		t.Errorf("example.yml states refresh defaults\n%+v\nbut the code has\n%+v", example.Refresh, empty.Refresh)
+	}
+	minimal, err := parseFile(t, "valid-minimal.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(example.IBM) != 1 {
+		t.Fatalf("example.yml has %d ibm entries, want 1", len(example.IBM))
+	}
+	if got, want := example.IBM[0], minimal.IBM[0]; got != want {
+		t.Errorf("example.yml's ibm entry is\n%+v\nwhich is not the defaults\n%+v", got, want)
+	}
+
+	// Refresh defaults are compared above only if the example sets every key.
+	var raw struct {
+		Refresh map[string]any   `yaml:"refresh"`
+		IBM     []map[string]any `yaml:"ibm"`
+	}
+	text, err := os.ReadFile("testdata/config/example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(text, &raw); err != nil {
+		t.Fatal(err)
+	}
+	s := sections()
+	for _, k := range s["config.Refresh"].keys {
+		if _, ok := raw.Refresh[k]; !ok {
+			t.Errorf("example.yml does not set refresh.%s", k)
+		}
+	}
+	for _, k := range []string{"api_url", "iam_url"} {
+		if _, ok := raw.IBM[0][k]; !ok {
+			t.Errorf("example.yml does not set ibm.%s", k)
+		}
+	}
+	for _, k := range s["config.IBMAccount"].keys {
+		if !strings.Contains(string(text), k+":") {
+			t.Errorf("example.yml does not document ibm.%s", k)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Chdir("..")
+	t.Setenv("IBM_CLOUD_API_KEY", canary)
+	c, err := Load("testdata/config/example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.IBM[0].APIKey.Value(); got != canary {
+		t.Errorf("got key %q from the environment, want %q", got, canary)
+	}
+	if _, err := Load("testdata/config/no-such-file.yml"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got %v for a missing file, want an error wrapping fs.ErrNotExist", err)
+	}
+}
+
+// TestSecretsNotRevealed checks every way a loaded config is printed, for a
+// key given inline, in a file and in the environment.
+func TestSecretsNotRevealed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]string{
+		"inline": "ibm:\n  - api_key: " + canary + "\n",
+		"file":   "ibm:\n  - api_key_file: key\n",
+		"env":    "ibm:\n  - api_key_env: IBM_CLOUD_API_KEY\n",
+	}
+	for name, data := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := Parse([]byte(data), filepath.Join(dir, "c.yml"), testEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.IBM[0].APIKey.Value(); got != canary {
+				t.Fatalf("got key %q, want %q", got, canary)
+			}
+			var out bytes.Buffer
+			fmt.Fprintf(&out, "%v %+v %#v %s %q %x\n", c, c, c, c, c, c)
+			fmt.Fprintf(&out, "%v %+v %#v\n", *c, *c, *c)
+			fmt.Fprintf(&out, "%v %+v %#v %s %x\n", c.IBM[0], c.IBM[0], c.IBM[0], c.IBM[0], c.IBM[0])
+			out.WriteString(c.String())
+			out.WriteString(c.Hash())
+			j, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.Write(j)
+			slog.New(slog.NewJSONHandler(&out, nil)).Info("loaded", "config", c, "account", c.IBM[0], "key", c.IBM[0].APIKey)
+			slog.New(slog.NewTextHandler(&out, nil)).Info("loaded", "config", c, "account", c.IBM[0], "key", c.IBM[0].APIKey)
+			if strings.Contains(out.String(), canary) {
+				t.Errorf("output reveals the secret:\n%s", out.String())
+			}
+			if !strings.Contains(c.String(), "api_key: <secret>") {
+				t.Errorf("String() does not show the redacted key:\n%s", c)
+			}
+		})
+	}
+}
+
+// TestKeyFileErrors checks that a key file that cannot be used is named but
+// never quoted.
+func TestKeyFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	big := strings.Repeat(canary, maxKeyFileSize/len(canary)+1)
+	if err := os.WriteFile(filepath.Join(dir, "big"), []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"big": fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: %s is larger than 65536 bytes; it must contain only the API key", filepath.Join(dir, "big")),
+		".":   fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: read %s: is a directory", dir),
+	} {
+		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv)
+		if err == nil {
+			t.Fatalf("%s: got no error", file)
+		}
+		got := strings.ReplaceAll(err.Error(), filepath.Join(dir, "c.yml"), "c.yml")
+		if got != want {
+			t.Errorf("got error\n%s\nwant\n%s", got, want)
+		}
+		if strings.Contains(got, "CANARY") {
+			t.Errorf("error reveals the file's content: %s", got)
+		}
+	}
+}
+
+func TestHash(t *testing.T) {
+	parse := func(data string, getenv func(string) string) string {
+		t.Helper()
+		c, err := Parse([]byte(data), "c.yml", getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Hash()
+	}
+	base := parse("ibm:\n- api_key_env: IBM_CLOUD_API_KEY\n", testEnv)
+	if len(base) != 64 {
+		t.Errorf("got hash %q, want 64 hex digits", base)
+	}
+	same := parse("# IBM production\n\nibm:\n  - api_key_env:   IBM_CLOUD_API_KEY   # from the vault\n\n", testEnv)
+	if same != base {
+		t.Error("hash changed when only comments and whitespace did")
+	}
+	rotated := parse("ibm:\n- api_key_env: IBM_CLOUD_API_KEY\n", func(string) string { return "rotated" })
+	if rotated == base {
+		t.Error("hash did not change when the API key did")
+	}
+	if parse("refresh: {interval: 5h}\nibm:\n- api_key_env: IBM_CLOUD_API_KEY\n", testEnv) == base {
+		t.Error("hash did not change when refresh did")
+	}
+}

@@ -1,0 +1,352 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// parser decodes in two passes over the same bytes. A yaml.Decoder with
+// KnownFields(true) into the plain structs gives strictness everywhere
+// (KnownFields does not reach into custom UnmarshalYAML methods, so there
+// are none). A yaml.Node of the same document gives the line of every key,
+// for validation messages and for rewriting yaml.v3's messages, which name
+// Go types and quote values that may be secrets.
+type parser struct {
+	file   string
+	getenv func(string) string
+	pos    map[string]position // by path: "refresh.interval", "ibm.0.api_key"
+	errs   []lineError
+}
+
+// position is where a key and its value are, and what the value decodes
+// into.
+type position struct {
+	key, value int
+	tag        string // of the value, such as "!!float"
+	typ        reflect.Type
+}
+
+type lineError struct {
+	line int
+	err  error
+}
+
+func (p *parser) errorf(line int, format string, args ...any) {
+	p.errs = append(p.errs, lineError{line, fmt.Errorf(format, args...)})
+}
+
+// err reports problems in file order, each prefixed with FILE:LINE so that
+// editors can jump to it.
+func (p *parser) err() error {
+	slices.SortStableFunc(p.errs, func(a, b lineError) int { return a.line - b.line })
+	var errs []error
+	for i, e := range p.errs {
+		if i > 0 && e.line == p.errs[i-1].line && e.err.Error() == p.errs[i-1].err.Error() {
+			continue // One bad anchor merged into several entries.
+		}
+		if e.line > 0 {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", p.file, e.line, e.err))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %w", p.file, e.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// has reports whether the file sets path, as opposed to it taking a default.
+func (p *parser) has(path string) bool {
+	_, ok := p.pos[path]
+	return ok
+}
+
+// line is the line of path's key, or of the nearest enclosing key when the
+// file does not set path; 0 if there is none.
+func (p *parser) line(path string) int {
+	for {
+		if pos, ok := p.pos[path]; ok {
+			return pos.key
+		}
+		i := strings.LastIndexByte(path, '.')
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+}
+
+func (p *parser) decode(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // An empty file is an empty configuration.
+	} else if err != nil {
+		p.syntaxError(err)
+		return p.err()
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		p.errorf(next.Line, "a second YAML document starts here; put the whole configuration in one document")
+		return p.err()
+	} else if !errors.Is(err, io.EOF) {
+		p.syntaxError(err)
+		return p.err()
+	}
+
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	switch {
+	case root.Kind == yaml.ScalarNode && root.Tag == "!!null":
+		return nil
+	case root.Kind != yaml.MappingNode:
+		p.errorf(root.Line, "the configuration must be a mapping of keys such as refresh and ibm, not %s", kindName(root))
+		return p.err()
+	}
+	index(root, reflect.TypeFor[Config](), "", p.pos)
+
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	err := strict.Decode(c)
+	var te *yaml.TypeError
+	switch {
+	case errors.As(err, &te):
+		sections := sections()
+		for _, msg := range te.Errors {
+			p.typeError(msg, sections)
+		}
+	case err != nil:
+		p.syntaxError(err)
+	}
+	for _, path := range slices.Sorted(maps.Keys(p.pos)) {
+		if pos := p.pos[path]; pos.typ.Kind() == reflect.Int && pos.tag == "!!float" {
+			// yaml.v3 would silently truncate 1.5 to 1.
+			p.errorf(pos.key, "%s must be %s", display(path), expected("int"))
+		}
+	}
+	return p.err()
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	}
+	return "this"
+}
+
+// syntaxError rewrites "yaml: line 3: mapping values are not allowed in
+// this context". yaml.v3's syntax messages name what is wrong, never a
+// value, so the text is kept.
+func (p *parser) syntaxError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, m, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				line, msg = l, m
+			}
+		}
+	}
+	p.errorf(line, "invalid YAML: %s", msg)
+}
+
+// typeError rewrites one of yaml.v3's unmarshal errors. Those name Go types
+// and quote the start of the offending value, which for api_key is the
+// secret, so no part of a value is carried over.
+func (p *parser) typeError(msg string, sections map[string]section) {
+	rest, ok := strings.CutPrefix(msg, "line ")
+	n, rest, ok2 := strings.Cut(rest, ": ")
+	line, err := strconv.Atoi(n)
+	if !ok || !ok2 || err != nil {
+		p.errorf(0, "invalid configuration")
+		return
+	}
+
+	if field, ok := strings.CutPrefix(rest, "field "); ok {
+		if name, typ, ok := strings.Cut(field, " not found in type "); ok {
+			s := sections[typ]
+			p.errorf(line, "unknown field %q %s; known fields are %s", name, s.where, strings.Join(s.keys, ", "))
+			return
+		}
+	}
+	if key, ok := strings.CutPrefix(rest, "mapping key "); ok {
+		if key, first, ok := strings.Cut(key, " already defined at line "); ok {
+			p.errorf(line, "duplicate key %s, already set at line %s", key, first)
+			return
+		}
+	}
+	if strings.HasPrefix(rest, "cannot unmarshal ") {
+		typ := rest[strings.LastIndex(rest, " into ")+len(" into "):]
+		subject := "this value"
+		for _, path := range slices.Sorted(maps.Keys(p.pos)) {
+			if pos := p.pos[path]; pos.value == line && pos.typ.String() == typ {
+				subject, line = display(path), pos.key
+				if _, err := strconv.Atoi(path[strings.LastIndexByte(path, '.')+1:]); err == nil {
+					subject += " entry" // "ibm.0" is an entry of ibm.
+				}
+				break
+			}
+		}
+		p.errorf(line, "%s must be %s", subject, expected(typ))
+		return
+	}
+	p.errorf(line, "invalid value")
+}
+
+// expected describes a Go type in the user's terms.
+func expected(typ string) string {
+	switch {
+	case typ == "time.Duration":
+		return `a duration such as "6h", "30m" or "90s"`
+	case typ == "float64":
+		return "a number"
+	case strings.HasPrefix(typ, "int"):
+		return "a whole number"
+	case typ == "string" || typ == "config.Secret":
+		return "a single string"
+	case strings.HasPrefix(typ, "[]"):
+		return `a list, one entry per item, each starting with "- "`
+	}
+	return "a mapping of keys"
+}
+
+// display turns "ibm.0.api_url" into "ibm.api_url": the line number already
+// says which entry.
+func display(path string) string {
+	parts := strings.Split(path, ".")
+	parts = slices.DeleteFunc(parts, func(s string) bool {
+		_, err := strconv.Atoi(s)
+		return err == nil
+	})
+	return strings.Join(parts, ".")
+}
+
+// section is how messages name a mapping of the configuration and which
+// keys it takes.
+type section struct {
+	where string
+	keys  []string
+}
+
+// sections derives, from the struct tags, the sections by Go type name as
+// yaml.v3 prints it, so that new providers need no change here.
+func sections() map[string]section {
+	s := map[string]section{}
+	var walk func(t reflect.Type, where string)
+	walk = func(t reflect.Type, where string) {
+		sec := section{where: where}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := yamlKey(f)
+			if name == "" {
+				continue
+			}
+			sec.keys = append(sec.keys, name)
+			switch {
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, "in "+name)
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				walk(f.Type.Elem(), "in "+name+" entry")
+			}
+		}
+		s[t.String()] = sec
+	}
+	walk(reflect.TypeFor[Config](), "at the top level")
+	return s
+}
+
+func yamlKey(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" || !f.IsExported() {
+		return ""
+	}
+	return name
+}
+
+// index records the position of every key of n that t knows, following the
+// shape of t rather than of the document, which bounds the walk even when
+// aliases make the document cyclic.
+func index(n *yaml.Node, t reflect.Type, path string, pos map[string]position) {
+	n = resolve(n)
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for _, kv := range pairs(n, 0) {
+			k, v := kv[0], kv[1]
+			f, ok := fieldByKey(t, k.Value)
+			if !ok {
+				continue
+			}
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if _, dup := pos[p]; dup {
+				continue
+			}
+			pos[p] = position{key: k.Line, value: v.Line, tag: v.Tag, typ: f.Type}
+			index(v, f.Type, p, pos)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			item = resolve(item)
+			p := path + "." + strconv.Itoa(i)
+			pos[p] = position{key: item.Line, value: item.Line, tag: item.Tag, typ: t.Elem()}
+			index(item, t.Elem(), p, pos)
+		}
+	}
+}
+
+// pairs returns the key/value pairs of a mapping with merge keys ("<<")
+// expanded, in order of precedence: the mapping's own keys, then the merged
+// ones in order. depth stops cyclic merges.
+func pairs(n *yaml.Node, depth int) [][2]*yaml.Node {
+	var own, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.Value != "<<" || k.Tag != "!!merge" {
+			own = append(own, [2]*yaml.Node{k, v})
+			continue
+		}
+		if depth >= 8 {
+			continue
+		}
+		from := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			from = v.Content
+		}
+		for _, m := range from {
+			if m = resolve(m); m.Kind == yaml.MappingNode {
+				merged = append(merged, pairs(m, depth+1)...)
+			}
+		}
+	}
+	return append(own, merged...)
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		if f := t.Field(i); yamlKey(f) == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}

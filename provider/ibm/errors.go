@@ -1,0 +1,186 @@
+package ibm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/IBM/go-sdk-core/v5/core"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// redactedError carries a message already scrubbed of the API key. Its
+// cause is kept only when it is a context or network error, so that
+// errors.Is(err, context.DeadlineExceeded) works without keeping SDK
+// errors (which hold server-supplied text) reachable.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.cause }
+
+// scrub removes the API key from s. Nothing we build puts the key into a
+// message; this is defence in depth against servers or libraries that
+// echo request data.
+func scrub(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "<secret>")
+}
+
+// fail builds the *provider.Error every failure path returns.
+func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
+	var cause error
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		cause = context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		cause = context.Canceled
+	case errors.As(err, &ne):
+		cause = ne
+	}
+	return &provider.Error{
+		Reason:     reason,
+		RetryAfter: retryAfter,
+		Err:        &redactedError{msg: scrub(err.Error(), p.opts.APIKey), cause: cause},
+	}
+}
+
+// transportFailure classifies an error that came with no HTTP response:
+// the caller's context first (its deadline is the usual cause of a
+// timeout), then network errors.
+func (p *Provider) transportFailure(ctx context.Context, what string, err error) *provider.Error {
+	if cerr := ctx.Err(); cerr != nil {
+		reason := provider.ReasonCanceled
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			reason = provider.ReasonTimeout
+		}
+		return p.fail(reason, 0, fmt.Errorf("ibm: %s: %w", what, cerr))
+	}
+	if errors.Is(err, errResponseTooLarge) {
+		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("ibm: %s: %w", what, errResponseTooLarge))
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok {
+		reason := provider.ReasonNetwork
+		if ne.Timeout() {
+			reason = provider.ReasonTimeout
+		}
+		return p.fail(reason, 0, fmt.Errorf("ibm: %s: %w", what, ne))
+	}
+	return p.fail(provider.ReasonOther, 0, fmt.Errorf("ibm: %s: %w", what, err))
+}
+
+// statusFailure classifies an HTTP error answer. The message names the
+// request, the status and IBM's own explanation, plus a hint for the
+// statuses a user can fix.
+func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam bool) *provider.Error {
+	code := resp.StatusCode
+	reason := provider.ReasonForStatus(code)
+	if iam && reason != provider.ReasonThrottled && reason != provider.ReasonServer && reason != provider.ReasonTimeout {
+		// IAM answers 400 for an unknown or disabled key, 401/403 for
+		// other credential problems: all are the key's fault.
+		reason = provider.ReasonAuth
+	}
+	var retryAfter time.Duration
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		retryAfter, _ = parseRetryAfter(resp.Headers.Get("Retry-After"), time.Now())
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "ibm: %s: %d %s", what, code, http.StatusText(code))
+	if msg := errorMessage(resp); msg != "" {
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	if hint := statusHint(code, iam); hint != "" {
+		fmt.Fprintf(&b, " (%s)", hint)
+	}
+	if retryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", retryAfter)
+	}
+	return p.fail(reason, retryAfter, errors.New(b.String()))
+}
+
+func statusHint(code int, iam bool) string {
+	switch {
+	case iam && code < 500 && code != http.StatusTooManyRequests:
+		return "check that the API key exists, is enabled and is for this IBM Cloud (IAM) endpoint"
+	case iam:
+		return ""
+	case code == http.StatusUnauthorized:
+		return "IBM rejected a freshly issued IAM token; check that the API key's identity can use the carbon calculator"
+	case code == http.StatusForbidden:
+		return "needs the Viewer role on Billing, or Usage report viewer on the enterprise"
+	case code == http.StatusBadRequest:
+		return "check the configured enterprise, account group or account id"
+	}
+	return ""
+}
+
+// errorMessage extracts the human part of an IBM error body. The Carbon
+// Calculator answers {status, error, message, path}; IAM answers
+// {errorCode, errorMessage}. go-sdk-core's own extraction prefers "error"
+// (just "Forbidden"), so we read the fields ourselves.
+func errorMessage(resp *core.DetailedResponse) string {
+	m, ok := resp.Result.(map[string]any)
+	if !ok {
+		return ""
+	}
+	str := func(k string) string {
+		s, _ := m[k].(string)
+		return strings.TrimSpace(s)
+	}
+	msg := str("message")
+	if msg == "" {
+		msg = str("errorMessage")
+	}
+	if msg == "" {
+		msg = str("error")
+		if msg != "" && strings.EqualFold(msg, http.StatusText(resp.StatusCode)) {
+			msg = ""
+		}
+	}
+	if code := str("errorCode"); code != "" {
+		if msg == "" {
+			msg = code
+		} else {
+			msg += " [" + code + "]"
+		}
+	}
+	const maxLen = 512
+	if len(msg) > maxLen {
+		msg = msg[:maxLen] + "…"
+	}
+	return msg
+}
+
+// tokenFailure classifies a failure to get an IAM token.
+func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error {
+	const what = "POST " + iamPath
+	if ctx.Err() != nil {
+		return p.transportFailure(ctx, what, err)
+	}
+	if authErr, ok := errors.AsType[*core.AuthenticationError](err); ok && authErr.HTTPProblem != nil && authErr.Response != nil {
+		return p.statusFailure(what, authErr.Response, true)
+	}
+	if hp, ok := errors.AsType[*core.HTTPProblem](err); ok && hp.Response != nil {
+		return p.statusFailure(what, hp.Response, true)
+	}
+	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, errResponseTooLarge) {
+		return p.transportFailure(ctx, what, err)
+	}
+	return p.fail(provider.ReasonAuth, 0, fmt.Errorf("ibm: %s: %w", what, err))
+}
+
+func malformed(what string, err error) error {
+	return fmt.Errorf("ibm: %s: malformed response: %w", what, err)
+}

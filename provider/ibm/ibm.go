@@ -1,0 +1,274 @@
+// Package ibm reads IBM Cloud Carbon Calculator emissions
+// (GET /v1/carbon_emissions) and turns them into provider records.
+//
+// There is no IBM Go SDK for the Carbon Calculator, so the package speaks
+// the REST API itself and borrows only IAM token handling and HTTP retries
+// from github.com/IBM/go-sdk-core.
+//
+// Secrets: the API key is held by the IAM authenticator and by Options; it
+// is never logged, and every error this package returns is scrubbed of it.
+// go-sdk-core has a process-wide logger (core.GetLogger) that defaults to
+// LevelError on stderr. Nothing this package triggers logs at that level,
+// and at debug level go-sdk-core passes request and response dumps through
+// core.RedactSecrets (Authorization headers, apikey= form fields,
+// access_token/refresh_token JSON fields). The package therefore leaves the
+// global logger alone: changing it from library code would silently change
+// every other go-sdk-core user in the process.
+package ibm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/go-sdk-core/v5/core"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// Endpoint defaults: the public, global Carbon Calculator and IAM
+// endpoints. Private endpoints and test servers override them.
+const (
+	DefaultAPIURL = "https://api.carbon-calculator.cloud.ibm.com"
+	DefaultIAMURL = "https://iam.cloud.ibm.com"
+)
+
+// IBM's publication schedule. IBM says new data appears about 16 days after
+// the billing period closes; a month can still be restated while the
+// billing month is reconciled, which we bound at 30 days after that.
+// Exported so that the fake and the demo dataset agree with the provider on
+// which months exist.
+const (
+	PublishDelay = 16 * 24 * time.Hour
+	SettleDelay  = 30 * 24 * time.Hour
+)
+
+// Units of the Carbon Calculator's figures. IBM's API reference gives no
+// unit for carbon_emission or energy_consumption, and IBM's prose docs
+// contradict themselves ("metric tons ... (kgCO2e)"). A third-party client
+// of the same API treats carbon_emission as grams of CO2e and
+// energy_consumption as watt-hours, and the magnitudes IBM's examples show
+// fit that reading best, so we use it. Each unit is one constant: if IBM
+// clarifies, change the factor here and nothing else.
+const (
+	// GramsPerCarbonEmission converts carbon_emission to grams of CO2e
+	// (carbon_emission is taken to be in gCO2e).
+	GramsPerCarbonEmission = 1.0
+	// JoulesPerEnergyConsumption converts energy_consumption to joules
+	// (energy_consumption is taken to be in Wh; 1 Wh = 3600 J).
+	JoulesPerEnergyConsumption = 3600.0
+)
+
+// Unknown is the service or location label of rows that name none, so that
+// the label is never empty and such rows stay visible in sums.
+const Unknown = "unknown"
+
+// Request and paging limits. IBM caps limit at 100. The page and size
+// bounds only stop a broken or hostile server from holding us forever or
+// exhausting memory; real accounts are orders of magnitude below them.
+const (
+	pageLimit        = 100
+	maxPages         = 10000
+	maxResponseBytes = 16 << 20
+
+	defaultMaxRetries       = 3
+	defaultMaxRetryInterval = 30 * time.Second
+	defaultHTTPTimeout      = 60 * time.Second
+
+	carbonPath = "/v1/carbon_emissions"
+	iamPath    = "/identity/token"
+)
+
+// Options configures one IBM Cloud source (one API key).
+type Options struct {
+	// APIKey is the resolved IAM API key. It never appears in logs or
+	// errors.
+	APIKey string
+	// APIURL is the Carbon Calculator base URL; DefaultAPIURL when empty.
+	APIURL string
+	// IAMURL is the IAM base URL (without /identity/token); DefaultIAMURL
+	// when empty.
+	IAMURL string
+
+	// At most one of the enterprise scopes may be set; with none set the
+	// key's own (standard) account is read.
+	EnterpriseID, EnterpriseGroupID, EnterpriseAccountID string
+
+	// AccountName is the display name given to accounts the API does not
+	// name. IBM reports no names for a standard account, so this is how a
+	// standard account gets a readable name. It is used only for the
+	// single-account scopes (standard and EnterpriseAccountID).
+	AccountName string
+
+	// HTTPClient is the base client. Its Transport and Timeout are kept;
+	// nil selects a client with a 60s timeout that honours
+	// HTTPS_PROXY/NO_PROXY.
+	HTTPClient *http.Client
+	// Observe, when set, is told of every HTTP attempt, retries and token
+	// requests included. Endpoint names: "iam_token", "carbon_emissions",
+	// "other".
+	Observe provider.RequestObserver
+
+	// MaxRetries bounds HTTP-level retries of 429 and 5xx answers and of
+	// network errors: 0 selects 3, a negative value disables retries.
+	MaxRetries int
+	// MaxRetryInterval bounds the wait between retries: 0 selects 30s. A
+	// Retry-After longer than this is not waited for; the fetch fails at
+	// once with provider.ReasonThrottled and the server's Retry-After, so
+	// that the caller's backoff, not a blocked goroutine, does the waiting.
+	MaxRetryInterval time.Duration
+
+	// Logger receives debug logs of requests and paging; nil discards.
+	Logger *slog.Logger
+}
+
+// Provider reads one IBM Cloud account, account group or enterprise. It is
+// safe for concurrent use.
+type Provider struct {
+	opts     Options
+	apiURL   *url.URL
+	log      *slog.Logger
+	service  *core.BaseService
+	iamHTTP  *http.Client
+	maxRetry time.Duration
+
+	// mu guards auth, which is replaced (not mutated) when IBM rejects a
+	// token that the authenticator still believes valid.
+	mu   sync.Mutex
+	auth *core.IamAuthenticator
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// enterpriseIDPattern is the documented shape of enterprise, account group
+// and account ids; checking it up front turns a typo into a config error
+// instead of an opaque 400 at every refresh.
+var enterpriseIDPattern = regexp.MustCompile(`^[a-z0-9]{32}$`)
+
+// New validates opts and prepares the IAM authenticator and HTTP clients. It
+// makes no request.
+func New(opts Options) (*Provider, error) {
+	if strings.TrimSpace(opts.APIKey) == "" {
+		return nil, errors.New("ibm: API key is empty")
+	}
+	if opts.APIKey != strings.TrimSpace(opts.APIKey) || core.HasBadFirstOrLastChar(opts.APIKey) {
+		// Never echo the key, not even in part.
+		return nil, errors.New("ibm: API key has leading or trailing whitespace, quotes or braces; check how the secret was stored")
+	}
+	if opts.APIURL == "" {
+		opts.APIURL = DefaultAPIURL
+	}
+	if opts.IAMURL == "" {
+		opts.IAMURL = DefaultIAMURL
+	}
+	apiURL, err := parseBaseURL("API URL", opts.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	iamURL, err := parseBaseURL("IAM URL", opts.IAMURL)
+	if err != nil {
+		return nil, err
+	}
+	opts.APIURL = apiURL.String()
+	// go-sdk-core appends /identity/token itself and strips it if given.
+	opts.IAMURL = strings.TrimSuffix(iamURL.String(), iamPath)
+
+	scopes := 0
+	for _, s := range []struct{ name, v string }{
+		{"enterprise ID", opts.EnterpriseID},
+		{"enterprise group ID", opts.EnterpriseGroupID},
+		{"enterprise account ID", opts.EnterpriseAccountID},
+	} {
+		if s.v == "" {
+			continue
+		}
+		scopes++
+		if !enterpriseIDPattern.MatchString(s.v) {
+			return nil, fmt.Errorf("ibm: %s %q: want 32 lower-case letters and digits", s.name, s.v)
+		}
+	}
+	if scopes > 1 {
+		return nil, errors.New("ibm: set at most one of enterprise ID, enterprise group ID and enterprise account ID")
+	}
+
+	switch {
+	case opts.MaxRetries == 0:
+		opts.MaxRetries = defaultMaxRetries
+	case opts.MaxRetries < 0:
+		opts.MaxRetries = 0
+	}
+	switch {
+	case opts.MaxRetryInterval == 0:
+		opts.MaxRetryInterval = defaultMaxRetryInterval
+	case opts.MaxRetryInterval < 0:
+		return nil, fmt.Errorf("ibm: max retry interval %s is negative", opts.MaxRetryInterval)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	p := &Provider{
+		opts:     opts,
+		apiURL:   apiURL,
+		log:      logger,
+		maxRetry: opts.MaxRetryInterval,
+	}
+	p.iamHTTP = instrumentedClient(opts.HTTPClient, opts.Observe)
+	if p.auth, err = p.newAuthenticator(); err != nil {
+		return nil, err
+	}
+	p.service, err = core.NewBaseService(&core.ServiceOptions{
+		URL:           opts.APIURL,
+		Authenticator: preparedToken{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ibm: %s", scrub(err.Error(), opts.APIKey))
+	}
+	p.service.Client = p.retryingClient(p.iamHTTP)
+	return p, nil
+}
+
+// newAuthenticator builds a fresh IAM authenticator. A fresh one is the only
+// way to drop go-sdk-core's cached token: IamAuthenticator has no
+// invalidate method, and its token fields are private.
+func (p *Provider) newAuthenticator() (*core.IamAuthenticator, error) {
+	auth, err := core.NewIamAuthenticatorBuilder().
+		SetApiKey(p.opts.APIKey).
+		SetURL(p.opts.IAMURL).
+		SetClient(p.iamHTTP).
+		Build()
+	if err != nil {
+		return nil, fmt.Errorf("ibm: IAM authenticator: %s", scrub(err.Error(), p.opts.APIKey))
+	}
+	return auth, nil
+}
+
+func parseBaseURL(what, s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("ibm: %s %q: %w", what, s, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("ibm: %s %q: want an absolute http(s) URL", what, s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("ibm: %s %q: must not carry a query, fragment or user info", what, s)
+	}
+	return u, nil
+}
+
+// Name implements provider.Provider.
+func (p *Provider) Name() string { return provider.IBM }
+
+// Schedule implements provider.Provider.
+func (p *Provider) Schedule() provider.Schedule {
+	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
+}
+

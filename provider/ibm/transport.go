@@ -1,0 +1,235 @@
+package ibm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/go-sdk-core/v5/core"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// instrumentedClient derives the client every request goes through: the
+// caller's client (or a default) with response bodies bounded and, when
+// observe is set, each attempt reported. The caller's client is copied, not
+// modified, because it may be shared.
+func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
+	var c http.Client
+	if base != nil {
+		c = *base
+	} else {
+		c.Timeout = defaultHTTPTimeout
+	}
+	rt := c.Transport
+	if rt == nil {
+		if base != nil {
+			rt = http.DefaultTransport
+		} else {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.Proxy = http.ProxyFromEnvironment
+			rt = t
+		}
+	}
+	if observe != nil {
+		rt = &provider.InstrumentedTransport{Base: rt, Observe: observe, Endpoint: endpointName}
+	}
+	c.Transport = limitTransport{base: rt, max: maxResponseBytes}
+	return &c
+}
+
+// endpointName maps a request to the fixed endpoint label set; matching on
+// the path suffix keeps it right behind path-prefixed proxies.
+func endpointName(req *http.Request) string {
+	switch {
+	case strings.HasSuffix(req.URL.Path, iamPath):
+		return "iam_token"
+	case strings.HasSuffix(req.URL.Path, carbonPath):
+		return "carbon_emissions"
+	}
+	return "other"
+}
+
+// errResponseTooLarge reports a body beyond maxResponseBytes.
+var errResponseTooLarge = fmt.Errorf("response body larger than %d bytes", maxResponseBytes)
+
+// limitTransport bounds every response body. It sits below go-sdk-core so
+// that its error bodies (which it reads whole) are bounded too.
+type limitTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if resp != nil && resp.Body != nil {
+		resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe: a body of exactly the limit is fine, one more byte is not.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, errResponseTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// retryingClient puts go-sdk-core's retry layer (hashicorp retryablehttp)
+// above base. It is what BaseService.EnableRetries builds, with two
+// changes EnableRetries cannot express:
+//   - core.IBMCloudSDKBackoffPolicy returns a seconds-valued Retry-After
+//     uncapped, so "Retry-After: 3600" would block a refresh for an hour
+//     (or until its deadline, turning a throttle into a timeout). We cap
+//     waits at MaxRetryInterval and do not retry at all when the server
+//     asks for longer, so the caller sees ReasonThrottled with RetryAfter.
+//   - retryablehttp's minimum wait is fixed at 1s; we lower it to
+//     MaxRetryInterval when that is shorter, so tiny intervals stay tiny.
+//
+// What is retried is go-sdk-core's policy unchanged: network errors
+// (except TLS, scheme, header and redirect errors), 429, and 5xx except 501.
+func (p *Provider) retryingClient(base *http.Client) *http.Client {
+	rc := core.NewRetryableClientWithHTTPClient(base)
+	rc.RetryMax = p.opts.MaxRetries
+	rc.RetryWaitMax = p.maxRetry
+	rc.RetryWaitMin = min(rc.RetryWaitMin, p.maxRetry)
+	rc.CheckRetry = p.checkRetry
+	rc.Backoff = backoff
+	return rc.StandardClient()
+}
+
+func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	retry, cerr := core.IBMCloudSDKRetryPolicy(ctx, resp, err)
+	if retry && resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
+			return false, nil
+		}
+	}
+	return retry, cerr
+}
+
+// backoff honours Retry-After (seconds or HTTP date) up to maxWait, and is
+// otherwise exponential from minWait.
+func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return min(d, maxWait)
+		}
+	}
+	d := minWait
+	for i := 0; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	return min(d, maxWait)
+}
+
+// parseRetryAfter reads an HTTP Retry-After value: delay-seconds or an
+// HTTP date. Dates in the past mean "now".
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		// Cap absurd values so the Duration cannot overflow.
+		return time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// maxRetryAfter caps a server's Retry-After; anything longer is a broken
+// header, and a day is already far beyond any refresh interval.
+const maxRetryAfter = 24 * time.Hour
+
+// tokenKey carries the bearer token of one request in its context, from
+// Provider.token (which is context-aware) to preparedToken (which
+// go-sdk-core calls without a context).
+type tokenKey struct{}
+
+// preparedToken is the BaseService authenticator. go-sdk-core's
+// IamAuthenticator fetches tokens without a context, so a hung IAM endpoint
+// would outlive the caller's deadline; Provider.token fetches the token
+// under the caller's context first and hands it over here.
+type preparedToken struct{}
+
+func (preparedToken) AuthenticationType() string { return core.AUTHTYPE_IAM }
+func (preparedToken) Validate() error              { return nil }
+
+func (preparedToken) Authenticate(req *http.Request) error {
+	tok, _ := req.Context().Value(tokenKey{}).(string)
+	if tok == "" {
+		return errors.New("ibm: internal error: request without a prepared IAM token")
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return nil
+}
+
+// token returns a bearer token from the current authenticator (cached or
+// freshly fetched) and the authenticator it came from. The fetch runs in a
+// goroutine so that ctx bounds the wait; the goroutine itself ends with
+// the IAM client's timeout at the latest.
+func (p *Provider) token(ctx context.Context) (string, *core.IamAuthenticator, error) {
+	p.mu.Lock()
+	auth := p.auth
+	p.mu.Unlock()
+
+	type result struct {
+		tok string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		tok, err := auth.GetToken()
+		ch <- result{tok, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.tok, auth, r.err
+	case <-ctx.Done():
+		return "", auth, ctx.Err()
+	}
+}
+
+// dropToken replaces the authenticator that issued a token IBM rejected, so
+// that the next request fetches a new token. Comparing with the current
+// authenticator keeps concurrent fetches from discarding each other's
+// fresh tokens.
+func (p *Provider) dropToken(used *core.IamAuthenticator) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.auth != used {
+		return nil
+	}
+	auth, err := p.newAuthenticator()
+	if err != nil {
+		return err
+	}
+	p.auth = auth
+	return nil
+}

@@ -1,0 +1,116 @@
+// Package provider holds the provider-neutral data model that every cloud
+// client produces and the collector consumes: months, records, accounts,
+// publication schedules and classified errors. It imports no cloud SDK and
+// knows nothing of Prometheus.
+package provider
+
+import (
+	"context"
+	"time"
+)
+
+// Provider label values.
+const (
+	GCP   = "gcp"
+	Azure = "azure"
+	IBM   = "ibm"
+)
+
+// Scope is the GHG Protocol scope of an emissions figure.
+type Scope string
+
+// Scope values. ScopeUnspecified is for providers that report no split.
+const (
+	Scope1           Scope = "1"
+	Scope2           Scope = "2"
+	Scope3           Scope = "3"
+	ScopeUnspecified Scope = "unspecified"
+	// ScopeNone marks records that carry no emissions (billing cost only).
+	ScopeNone Scope = ""
+)
+
+// AccountPlaceholder is the account label of rows a provider attributes to
+// no account (GCP rows without a project, for example), so that the label is
+// never empty.
+const AccountPlaceholder = "none"
+
+// Quantity is a bit set naming which values of a record are known.
+type Quantity uint8
+
+// Quantities a record may carry.
+const (
+	Emissions Quantity = 1 << iota
+	EmissionsMarketBased
+	Energy
+	Cost
+)
+
+// Record is one provider figure for one month, in base units: grams of
+// CO2e, joules, US dollars. Providers convert at ingest.
+type Record struct {
+	Provider string `json:"p"`
+	Account  string `json:"a"`
+	Service  string `json:"s"`
+	Location string `json:"l"`
+	Scope    Scope  `json:"sc,omitempty"`
+	Month    Month  `json:"m"`
+
+	EmissionsGrams   float64 `json:"e,omitempty"`
+	MarketBasedGrams float64 `json:"mb,omitempty"`
+	EnergyJoules     float64 `json:"j,omitempty"`
+	CostUSD          float64 `json:"c,omitempty"`
+	// Known says which of the values above the provider reported; a value
+	// that is not known is absent from the metrics, never zero.
+	Known Quantity `json:"k"`
+}
+
+// Has reports whether the record carries q.
+func (r *Record) Has(q Quantity) bool { return r.Known&q != 0 }
+
+// Account describes an account for the _info metric: its display name and
+// its parent (billing account, tenant, account group or enterprise).
+type Account struct {
+	Provider   string `json:"p"`
+	ID         string `json:"id"`
+	Name       string `json:"n,omitempty"`
+	ParentType string `json:"pt,omitempty"`
+	ParentID   string `json:"pid,omitempty"`
+	ParentName string `json:"pn,omitempty"`
+}
+
+// Result is what one fetch returns.
+type Result struct {
+	Records  []Record
+	Accounts []Account
+}
+
+// Schedule says when a provider publishes a month and when that month's
+// figures stop changing. The collector refreshes often while a month is
+// due and never again once a month is final and stored.
+type Schedule struct {
+	// PublishDelay is the time from the end of a month until the provider
+	// is expected to publish it.
+	PublishDelay time.Duration
+	// SettleDelay is the time after publication during which the provider
+	// may still restate the month.
+	SettleDelay time.Duration
+}
+
+// PublishedAt returns when month m is expected to be published.
+func (s Schedule) PublishedAt(m Month) time.Time { return m.End().Add(s.PublishDelay) }
+
+// FinalAt returns when month m is expected to stop changing.
+func (s Schedule) FinalAt(m Month) time.Time { return s.PublishedAt(m).Add(s.SettleDelay) }
+
+// Provider is one configured source of provider data: for example one IBM
+// Cloud API key, or one GCP export dataset.
+type Provider interface {
+	// Name returns the provider label value (GCP, Azure or IBM).
+	Name() string
+	// Schedule returns the provider's publication schedule.
+	Schedule() Schedule
+	// Fetch returns the records of the given months and the accounts they
+	// belong to. Months without data yield no records and no error. Errors
+	// are *Error where the provider can classify them.
+	Fetch(ctx context.Context, months []Month) (Result, error)
+}
