@@ -420,17 +420,12 @@ func TestREADMEMetricTable(t *testing.T) {
 	for _, mf := range mfs {
 		exposed[mf.GetName()] = strings.ToLower(dto.MetricType_name[int32(mf.GetType())])
 	}
-	// Families the collector declares but the demo leaves empty (another
+	// Families the exporter declares but the demo leaves empty (another
 	// provider's) must still be documented.
-	declared := map[string]bool{}
-	descs := make(chan *prometheus.Desc)
-	go func() { collector.NewCollector(nil).Describe(descs); close(descs) }()
-	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
-	for d := range descs {
-		if m := name.FindStringSubmatch(d.String()); m != nil {
-			declared[m[1]] = true
-		}
-	}
+	rec := &descRecorder{names: map[string]bool{}}
+	collector.NewMetrics(rec)
+	rec.MustRegister(collector.NewCollector(nil))
+	declared := rec.names
 
 	for n, typ := range exposed {
 		if doc, ok := documented[n]; !ok {
@@ -445,3 +440,28 @@ func TestREADMEMetricTable(t *testing.T) {
 		}
 	}
 }
+
+// descRecorder is a Registerer that only notes the metric names collectors
+// describe.
+type descRecorder struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([a-zA-Z_:][a-zA-Z0-9_:]*)"`)
+
+func (r *descRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			r.names[m[1]] = true
+		}
+	}
+	return nil
+}
+
+func (r *descRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+func (r *descRecorder) Unregister(prometheus.Collector) bool { return false }

@@ -25,7 +25,7 @@ func goldenStore(t *testing.T) *prometheus.Registry {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
 	s, m, reg := newTestStore(t, 3, nil)
-	ok := &fakeProvider{records: func(mo provider.Month) []provider.Record {
+	ok := &fakeProvider{revision: "1", denied: []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "MissingPermissions"}}, records: func(mo provider.Month) []provider.Record {
 		recs := sampleRecords(mo)
 		// A provider with both methods and cost, to cover every family.
 		recs = append(recs,
@@ -38,6 +38,7 @@ func goldenStore(t *testing.T) *prometheus.Registry {
 	failing := &fakeProvider{err: &provider.Error{Reason: provider.ReasonPermission, Err: fmt.Errorf("403")}}
 	srcs := []Source{{Name: "ibm-ok", Identity: "a", Provider: ok}, {Name: "ibm-denied", Identity: "b", Provider: failing}}
 	s.Configure(srcs, nil)
+	m.BytesObserver(provider.IBM, "ibm-ok")(2048)
 	for _, src := range srcs {
 		m.initSource(src.Provider.Name(), src.Name)
 		r := &refresher{src: src, store: s, metrics: m, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}

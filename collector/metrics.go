@@ -16,6 +16,8 @@ type Metrics struct {
 	apiRequests   *prometheus.CounterVec
 	stateErrors   *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
+	restatements  *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
 }
 
 // NewMetrics creates the self-metrics and registers them with reg.
@@ -37,8 +39,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "refreshes_total",
 			Help: "Refreshes run, successful or not.",
 		}, []string{"provider", "source"}),
+		restatements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "restatements_total",
+			Help: "Months the provider published again under another model or data revision (GCP: carbon_model_version).",
+		}, []string{"provider", "source"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "bigquery_bytes_processed_total",
+			Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure.",
+		}, []string{"provider", "source"}),
 	}
-	reg.MustRegister(m.refreshErrors, m.apiRequests, m.stateErrors, m.refreshes)
+	reg.MustRegister(m.refreshErrors, m.apiRequests, m.stateErrors, m.refreshes, m.restatements, m.bytes)
 	m.stateErrors.WithLabelValues("load")
 	m.stateErrors.WithLabelValues("write")
 	return m
@@ -48,6 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // happens, so that rate() and absence alerts work from the first scrape.
 func (m *Metrics) initSource(prov, source string) {
 	m.refreshes.WithLabelValues(prov, source)
+	m.restatements.WithLabelValues(prov, source)
 	for _, r := range provider.Reasons {
 		m.refreshErrors.WithLabelValues(prov, source, string(r))
 	}
@@ -58,6 +69,8 @@ func (m *Metrics) forgetSource(prov, source string) {
 	m.refreshErrors.DeletePartialMatch(labels)
 	m.apiRequests.DeletePartialMatch(labels)
 	m.refreshes.DeletePartialMatch(labels)
+	m.restatements.DeletePartialMatch(labels)
+	m.bytes.DeletePartialMatch(labels)
 }
 
 // RequestObserver returns the observer a provider client reports its HTTP
@@ -66,4 +79,11 @@ func (m *Metrics) RequestObserver(prov, source string) provider.RequestObserver 
 	return func(endpoint string, code int) {
 		m.apiRequests.WithLabelValues(prov, source, endpoint, strconv.Itoa(code)).Inc()
 	}
+}
+
+// BytesObserver returns the observer a BigQuery client reports bytes
+// processed to. Creating it shows the counter at zero.
+func (m *Metrics) BytesObserver(prov, source string) provider.BytesObserver {
+	c := m.bytes.WithLabelValues(prov, source)
+	return func(n int64) { c.Add(float64(n)) }
 }

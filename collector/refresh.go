@@ -249,8 +249,14 @@ func (r *refresher) refresh(ctx context.Context) {
 	}
 	r.store.Update(r.src.Name, true, func(d *SourceData) {
 		for _, m := range fetch {
-			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start}
+			rev := res.Revisions[m]
+			if old := d.Months[m]; old != nil && old.Revision != "" && rev != "" && old.Revision != rev {
+				r.metrics.restatements.WithLabelValues(prov, r.src.Name).Inc()
+				r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
+			}
+			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
+		d.Denied = res.Denied
 		first, _ := window(start, r.opts.History)
 		for m := range d.Months {
 			if m < first {
@@ -292,8 +298,14 @@ func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, see
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopLocked()
+	keep := map[[2]string]bool{}
+	for _, src := range sources {
+		keep[[2]string{src.Provider.Name(), src.Name}] = true
+	}
 	for _, old := range m.sources {
-		m.metrics.forgetSource(old.Provider.Name(), old.Name)
+		if !keep[[2]string{old.Provider.Name(), old.Name}] {
+			m.metrics.forgetSource(old.Provider.Name(), old.Name)
+		}
 	}
 	m.store.Configure(sources, seed)
 	m.sources = sources

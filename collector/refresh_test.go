@@ -130,10 +130,12 @@ func TestPlan(t *testing.T) {
 // fakeProvider stands in for a cloud client in collector tests; provider
 // packages test their clients over HTTP.
 type fakeProvider struct {
-	mu      sync.Mutex
-	calls   [][]provider.Month
-	err     error
-	records func(m provider.Month) []provider.Record
+	mu       sync.Mutex
+	calls    [][]provider.Month
+	err      error
+	records  func(m provider.Month) []provider.Record
+	revision string
+	denied   []provider.Denial
 }
 
 func (f *fakeProvider) Name() string                { return provider.IBM }
@@ -145,9 +147,15 @@ func (f *fakeProvider) Fetch(_ context.Context, months []provider.Month) (provid
 	if f.err != nil {
 		return provider.Result{}, f.err
 	}
-	var res provider.Result
+	res := provider.Result{Denied: f.denied}
 	for _, m := range months {
 		res.Records = append(res.Records, f.records(m)...)
+		if f.revision != "" {
+			if res.Revisions == nil {
+				res.Revisions = map[provider.Month]string{}
+			}
+			res.Revisions[m] = f.revision
+		}
 	}
 	res.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
 	return res, nil
@@ -283,5 +291,26 @@ func TestSecondRefreshFetchesOnlyOpenMonths(t *testing.T) {
 	// change until 2026-12-17.
 	if got, want := fp.calls[1], []provider.Month{month("2026-10")}; !slices.Equal(got, want) {
 		t.Errorf("second refresh fetched %v, want %v", got, want)
+	}
+}
+
+func TestRestatementIsCounted(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: sampleRecords, revision: "7"}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context()) // same revision: no restatement
+	fp.revision = "8"
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context()) // October again, under model version 8
+	if got := testutil.ToFloat64(m.restatements.WithLabelValues("ibm", "ibm")); got != 1 {
+		t.Errorf("restatements = %v, want 1", got)
+	}
+	if got := s.Snapshot().Sources["ibm"].Months[month("2026-10")].Revision; got != "8" {
+		t.Errorf("stored revision %q, want 8", got)
 	}
 }

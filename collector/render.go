@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strconv"
@@ -74,6 +75,9 @@ var (
 	monthsStoredDesc = prometheus.NewDesc(namespace+"_months_stored",
 		"Number of months held for the source, with or without data.",
 		sourceLabels, nil)
+	deniedDesc = prometheus.NewDesc(namespace+"_account_access_denied",
+		"Accounts the configured credentials may not read, with the provider's reason; always 1. Their data is missing from the data families.",
+		[]string{"provider", "source", "account", "reason"}, nil)
 	accountInfoDesc = prometheus.NewDesc(namespace+"_account_info",
 		"Account names and parents (account group, enterprise, billing account, tenant); always 1.",
 		[]string{"provider", "account", "name", "parent_type", "parent", "parent_name"}, nil)
@@ -85,7 +89,7 @@ func describe(ch chan<- *prometheus.Desc) {
 		ch <- f.history
 	}
 	for _, d := range []*prometheus.Desc{dataMonthDesc, lastSuccessDesc, refreshSuccessDesc,
-		refreshDurationDesc, nextRefreshDesc, monthsStoredDesc, accountInfoDesc} {
+		refreshDurationDesc, nextRefreshDesc, monthsStoredDesc, deniedDesc, accountInfoDesc} {
 		ch <- d
 	}
 }
@@ -166,16 +170,21 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 		for _, a := range d.Accounts {
 			accounts[[2]string{a.Provider, a.ID}] = a
 		}
+		for _, dn := range d.Denied {
+			out.add(deniedDesc, prometheus.GaugeValue, 1, dn.Provider, d.Name, dn.Account, dn.Reason)
+		}
 	}
 
-	// The registry sorts series at gather time, so map order is fine here.
+	// The registry sorts each family's series on every gather. Handing
+	// them over in its order, once per snapshot, makes that sort a linear
+	// pass, which is a quarter of the scrape time at 100k series.
 	for fi, f := range families {
-		for k, v := range current[fi] {
-			out.add(f.current, prometheus.GaugeValue, v, f.labelValues(k)...)
+		for _, k := range sortedKeys(current[fi]) {
+			out.add(f.current, prometheus.GaugeValue, current[fi][k], f.labelValues(k)...)
 		}
-		for k, v := range hist[fi] {
+		for _, k := range sortedKeys(hist[fi]) {
 			lv := append(f.labelValues(k), k.month.String(), strconv.Itoa(k.monthsAgo))
-			out.add(f.history, prometheus.GaugeValue, v, lv...)
+			out.add(f.history, prometheus.GaugeValue, hist[fi][k], lv...)
 		}
 	}
 	for _, a := range accounts {
@@ -212,6 +221,25 @@ func value(r *provider.Record, q provider.Quantity) float64 {
 		return r.CostUSD
 	}
 	return 0
+}
+
+// sortedKeys orders series as the registry does: by label values in the
+// order of the sorted label names (account, location, month, months_ago,
+// provider, scope, service), comparing values as strings.
+func sortedKeys(m map[seriesKey]float64) []seriesKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b seriesKey) int {
+		return cmp.Or(
+			cmp.Compare(a.account, b.account),
+			cmp.Compare(a.location, b.location),
+			cmp.Compare(a.month, b.month),
+			cmp.Compare(strconv.Itoa(a.monthsAgo), strconv.Itoa(b.monthsAgo)),
+			cmp.Compare(a.provider, b.provider),
+			cmp.Compare(a.scope, b.scope),
+			cmp.Compare(a.service, b.service),
+		)
+	})
+	return keys
 }
 
 func b2f(b bool) float64 {

@@ -19,6 +19,9 @@ import (
 type MonthData struct {
 	Records   []provider.Record `json:"records"`
 	FetchedAt time.Time         `json:"fetched_at"`
+	// Revision is the provider's model or data version of the month, if
+	// it names one.
+	Revision string `json:"revision,omitempty"`
 }
 
 // SourceData is everything known about one source. Values are immutable
@@ -29,6 +32,7 @@ type SourceData struct {
 	Identity string                        `json:"identity"`
 	Months   map[provider.Month]*MonthData `json:"months"`
 	Accounts []provider.Account            `json:"accounts,omitempty"`
+	Denied   []provider.Denial             `json:"denied,omitempty"`
 
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`

@@ -13,15 +13,21 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/cloudcarbon/cloudcarbon_exporter/demo"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
 
 func need(t *testing.T, name string) string {
@@ -240,5 +246,128 @@ scrape_configs:
 	months, err := query(promURL, `count(count by (month) (cloudcarbon_history_emissions_grams{provider="ibm"}))`)
 	if err != nil || len(months) != 1 || months[0].float(t) != 13 {
 		t.Errorf("history months: %v %v, want 13", months, err)
+	}
+}
+
+// TestShutdownFlushesState runs the exporter against an in-process IBM fake,
+// stops it with SIGTERM and checks that it exits cleanly having written a
+// state file that a second run serves from without calling the provider.
+func TestShutdownFlushesState(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cloudcarbon_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ds := ibmfake.Demo(time.Now())
+	fake := ibmfake.NewServer(ds, "e2e-key")
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("ibm:\n  - name: acme\n    api_key_env: E2E_IBM_KEY\n    enterprise_id: %s\n    api_url: %s\n    iam_url: %s\n",
+		ds.EnterpriseID, srv.URL, srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state.json")
+
+	run := func() (addr string, stop func() (int, string)) {
+		addr = freeAddr(t)
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr)
+		cmd.Env = append(os.Environ(), "E2E_IBM_KEY=e2e-key")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "readiness", time.Minute, func() error {
+			_, err := get("http://" + addr + "/-/ready")
+			return err
+		})
+		return addr, func() (int, string) {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			err := cmd.Wait()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			return code, out.String()
+		}
+	}
+
+	addr, stop := run()
+	first, err := get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := stop(); code != 0 || !strings.Contains(out, "Shutting down") {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, out)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("no state file after shutdown: %v", err)
+	}
+	requests := fake.Requests("/v1/carbon_emissions")
+
+	addr, stop = run()
+	second, err := get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := stop(); code != 0 {
+		t.Fatalf("second run exit code %d:\n%s", code, out)
+	}
+	if got := fake.Requests("/v1/carbon_emissions"); got != requests {
+		t.Errorf("second run made %d provider requests, want none", got-requests)
+	}
+	grep := func(b []byte) string {
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "cloudcarbon_emissions_grams{") || strings.HasPrefix(l, "cloudcarbon_history_energy_joules{") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	if g1, g2 := grep(first), grep(second); g1 == "" || g1 != g2 {
+		t.Errorf("restarted exporter serves other data:\nfirst:\n%.2000s\nsecond:\n%.2000s", g1, g2)
+	}
+}
+
+// TestWebConfigBasicAuth checks that --web.config.file reaches the
+// exporter-toolkit server: without credentials /metrics is refused.
+func TestWebConfigBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cloudcarbon_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("scrape-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webCfg, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	start(t, bin, "--demo", "--web.listen-address="+addr, "--web.config.file="+webCfg)
+	status := func(user, pass string) (int, error) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitFor(t, "exporter", time.Minute, func() error { _, err := status("", ""); return err })
+	for _, c := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"prometheus", "wrong", 401}, {"prometheus", "scrape-pass", 200}} {
+		if got, err := status(c.user, c.pass); err != nil || got != c.want {
+			t.Errorf("GET /metrics as %q: %d %v, want %d", c.user, got, err, c.want)
+		}
 	}
 }

@@ -82,6 +82,21 @@ type Account struct {
 type Result struct {
 	Records  []Record
 	Accounts []Account
+	// Revisions optionally names the version of the provider's model or
+	// data behind each fetched month (GCP: carbon_model_version). A month
+	// fetched again under another revision is counted as a restatement.
+	Revisions map[Month]string
+	// Denied lists accounts the provider refused to report on while
+	// reporting the others (Azure: subscriptionAccessDecisionList).
+	Denied []Denial
+}
+
+// Denial is an account the credentials may not read.
+type Denial struct {
+	Provider string `json:"p"`
+	Account  string `json:"a"`
+	// Reason is the provider's short reason, if any.
+	Reason string `json:"r,omitempty"`
 }
 
 // Schedule says when a provider publishes a month and when that month's

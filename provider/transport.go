@@ -9,6 +9,10 @@ import (
 // and the status code, 0 when no response arrived.
 type RequestObserver func(endpoint string, code int)
 
+// BytesObserver is told how many bytes each query processed, for providers
+// that bill by bytes scanned (BigQuery).
+type BytesObserver func(bytes int64)
+
 // InstrumentedTransport reports each round trip to Observe. It sits below
 // any retry layer so that every attempt is counted.
 type InstrumentedTransport struct {

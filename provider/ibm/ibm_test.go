@@ -2,9 +2,11 @@ package ibm_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"math"
@@ -31,6 +33,10 @@ import (
 // canary is the API key of every test. It must never appear in an error,
 // in the provider's slog output, or in go-sdk-core's global log.
 const canary = "CANARY-apikey-7f3c9d1e5b2a4f60c8e1d3b5a7f9c2e4"
+
+// echoedKey is the key of the one test where the server echoes the key
+// back; see TestFailures.
+const echoedKey = "ECHOED-apikey-0c1d2e3f4a5b6c7d8e9f"
 
 // jwtMarker begins every token the fake issues (base64 of `{"alg"`).
 const jwtMarker = "eyJhbGci"
@@ -65,6 +71,11 @@ func TestMain(m *testing.M) {
 	out := logs.String()
 	if strings.Contains(out, canary) {
 		fmt.Fprintln(os.Stderr, "FAIL: the API key appears in log output")
+		for l := range strings.Lines(out) {
+			if strings.Contains(l, canary) {
+				fmt.Fprint(os.Stderr, "  ", l)
+			}
+		}
 		code = 1
 	}
 	if strings.Contains(out, jwtMarker) {
@@ -95,17 +106,23 @@ type env struct {
 	ts   *httptest.Server
 }
 
-// newEnv serves ds through wrap (nil for none). Cleanups run in reverse,
-// so release runs before the server is closed and frees blocked handlers.
+// newEnv serves ds through wrap (nil for none). wrap runs after the
+// server's Close is registered, so cleanups wrap registers run first and
+// can free blocked handlers.
 func newEnv(t *testing.T, ds ibmfake.Dataset, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
-	fake := ibmfake.NewServer(ds, canary)
-	var h http.Handler = fake
-	if wrap != nil {
-		h = wrap(fake)
-	}
-	ts := httptest.NewServer(h)
+	return newEnvKey(t, ds, canary, wrap)
+}
+
+func newEnvKey(t *testing.T, ds ibmfake.Dataset, key string, wrap func(http.Handler) http.Handler) *env {
+	t.Helper()
+	fake := ibmfake.NewServer(ds, key)
+	ts := httptest.NewUnstartedServer(fake)
 	t.Cleanup(ts.Close)
+	if wrap != nil {
+		ts.Config.Handler = wrap(fake)
+	}
+	ts.Start()
 	return &env{fake: fake, ts: ts}
 }
 
@@ -707,6 +724,10 @@ func TestFailures(t *testing.T) {
 		wantAfter  [2]time.Duration // inclusive range
 		wantData   int              // carbon_emissions attempts
 		wantIAM    int
+		// key replaces canary as the API key: go-sdk-core's debug
+		// log, which TestMain enables, dumps response bodies, so a
+		// key the server echoes shows up there by design.
+		key string
 	}{
 		{
 			name:       "403",
@@ -829,19 +850,28 @@ func TestFailures(t *testing.T) {
 		{
 			name: "server echoes the API key",
 			faults: map[string]ibmfake.Fault{ibmfake.CarbonPath: {Status: 403,
-				Body: `{"status":"403","error":"Forbidden","message":"key ` + canary + ` lacks access"}`}},
+				Body: `{"status":"403","error":"Forbidden","message":"key ` + echoedKey + ` lacks access"}`}},
 			wantReason: provider.ReasonPermission, wantMsg: []string{"key <secret> lacks access"},
-			wantData: 1, wantIAM: 1,
+			wantData: 1, wantIAM: 1, key: echoedKey,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, pagingDataset(3), nil)
+			key := cmp.Or(tt.key, canary)
+			e := newEnvKey(t, pagingDataset(3), key, nil)
 			for path, f := range tt.faults {
 				e.fake.Inject(path, f)
 			}
-			p := e.provider(t, tt.opts)
+			p := e.provider(t, func(o *ibm.Options) {
+				o.APIKey = key
+				if tt.opts != nil {
+					tt.opts(o)
+				}
+			})
 			perr := fetchErr(t, context.Background(), p, jan)
+			if strings.Contains(perr.Error(), key) {
+				t.Errorf("error leaks the API key: %v", perr)
+			}
 			if perr.Reason != tt.wantReason {
 				t.Errorf("reason = %s, want %s (%v)", perr.Reason, tt.wantReason, perr)
 			}
@@ -911,11 +941,14 @@ func TestObserve(t *testing.T) {
 // hang blocks requests to path until the client gives up or the test
 // ends.
 func hang(t *testing.T, path string) func(http.Handler) http.Handler {
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	return func(h http.Handler) http.Handler {
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == path {
+				// Only once the body is read does the server watch
+				// the connection and cancel r.Context() on hang-up.
+				_, _ = io.Copy(io.Discard, r.Body)
 				select {
 				case <-r.Context().Done():
 				case <-release:
