@@ -5,13 +5,19 @@ GO        ?= go
 BINARY    ?= cloudcarbon_exporter
 PKGS      ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: all build run demo test deps lint unit e2e bench golden clean
 
 all: build
 
 build:
-	$(GO) build -o $(BINARY) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) .
 
 # Runs the exporter with the built-in demo dataset on :9874.
 demo run: build

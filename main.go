@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -134,6 +135,9 @@ func newApp(ctx context.Context, f *flags, logger *slog.Logger, persist bool) (*
 		logger.Warn("DEMO MODE: serving a built-in dataset from in-process fake provider endpoints; no cloud is queried and no state file is used")
 	} else {
 		cfg, err = config.Load(f.configFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (pass --config.file, or try the exporter without a cloud account with --demo)", err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,9 @@ type Metrics struct {
 	refreshes     *prometheus.CounterVec
 	restatements  *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
+
+	otlpPushes      *prometheus.CounterVec
+	otlpLastSuccess prometheus.Gauge
 }
 
 // NewMetrics creates the self-metrics and registers them with reg.
@@ -47,8 +50,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "bigquery_bytes_processed_total",
 			Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure.",
 		}, []string{"provider", "source"}),
+		otlpPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "otlp_pushes_total",
+			Help: "OTLP pushes by result (success, failure); retries within a push are not counted.",
+		}, []string{"result"}),
+		otlpLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "otlp_last_push_success_timestamp_seconds",
+			Help: "When an OTLP push last succeeded, as a Unix timestamp.",
+		}),
 	}
-	reg.MustRegister(m.refreshErrors, m.apiRequests, m.stateErrors, m.refreshes, m.restatements, m.bytes)
+	reg.MustRegister(m.refreshErrors, m.apiRequests, m.stateErrors, m.refreshes, m.restatements, m.bytes, m.otlpPushes)
 	m.stateErrors.WithLabelValues("load")
 	m.stateErrors.WithLabelValues("write")
 	return m

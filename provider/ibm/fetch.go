@@ -85,8 +85,10 @@ type recordKey struct {
 // need, and a query per dimension would cost more requests and still not
 // join. Non-contiguous months get one range per run so that we never
 // download months the caller did not ask for. An enterprise or account
-// group costs one more paged query (group_by=enterprise_account) for the
-// account names and parents of the _info metric.
+// group costs one more paged query (group_by=enterprise_account, over the
+// whole requested span, as it only lists accounts) for the account names
+// and parents of the _info metric. For a single enterprise account the
+// data rows themselves carry its name and parent.
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
 	runs := monthRuns(months)
 	if len(runs) == 0 {
@@ -341,9 +343,13 @@ func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what stri
 		if err != nil {
 			return err
 		}
+		total := int64(-1)
+		if page.TotalCount != nil {
+			total = *page.TotalCount
+		}
 		p.log.DebugContext(ctx, "ibm carbon_emissions page",
 			"group_by", q.Get("group_by"), "offset", offset, "rows", len(page.CarbonEmissions),
-			"total_count", page.TotalCount)
+			"total_count", total)
 		for i := range page.CarbonEmissions {
 			if err := visit(what, &page.CarbonEmissions[i]); err != nil {
 				return err

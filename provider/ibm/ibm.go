@@ -13,7 +13,10 @@
 // core.RedactSecrets (Authorization headers, apikey= form fields,
 // access_token/refresh_token JSON fields). The package therefore leaves the
 // global logger alone: changing it from library code would silently change
-// every other go-sdk-core user in the process.
+// every other go-sdk-core user in the process. Do not raise that logger
+// to debug in production: its response dumps redact only known secret
+// fields, so a server that echoed the key in an error message would have
+// it logged.
 package ibm
 
 import (
@@ -256,10 +259,10 @@ func parseBaseURL(what, s string) (*url.URL, error) {
 		return nil, fmt.Errorf("ibm: %s %q: %w", what, s, err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("ibm: %s %q: want an absolute http(s) URL", what, s)
+		return nil, fmt.Errorf("ibm: %s %q: want an absolute http(s) URL", what, u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("ibm: %s %q: must not carry a query, fragment or user info", what, s)
+		return nil, fmt.Errorf("ibm: %s %q: must not carry a query, fragment or user info", what, u.Redacted())
 	}
 	return u, nil
 }
@@ -271,4 +274,3 @@ func (p *Provider) Name() string { return provider.IBM }
 func (p *Provider) Schedule() provider.Schedule {
 	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
 }
-

@@ -28,10 +28,9 @@ func instrumentedClient(base *http.Client, observe provider.RequestObserver) *ht
 	}
 	rt := c.Transport
 	if rt == nil {
-		if base != nil {
-			rt = http.DefaultTransport
-		} else {
-			t := http.DefaultTransport.(*http.Transport).Clone()
+		rt = http.DefaultTransport
+		if t, ok := rt.(*http.Transport); ok && base == nil {
+			t = t.Clone()
 			t.Proxy = http.ProxyFromEnvironment
 			rt = t
 		}
@@ -179,7 +178,7 @@ type tokenKey struct{}
 type preparedToken struct{}
 
 func (preparedToken) AuthenticationType() string { return core.AUTHTYPE_IAM }
-func (preparedToken) Validate() error              { return nil }
+func (preparedToken) Validate() error            { return nil }
 
 func (preparedToken) Authenticate(req *http.Request) error {
 	tok, _ := req.Context().Value(tokenKey{}).(string)

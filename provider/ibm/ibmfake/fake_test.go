@@ -205,10 +205,10 @@ func TestGroupBy(t *testing.T) {
 		}},
 		{base + "month&enterprise_account_id=" + acc1.ID, []map[string]any{
 			{"carbon_emission": 150.0, "energy_consumption": 15.0, "month": map[string]any{"value": "2023-01", "min": "2023-01", "max": "2023-02"},
-				"group_by": map[string]any{"type": "month", "value": "2023-01"},
+				"group_by":    map[string]any{"type": "month", "value": "2023-01"},
 				"entity_type": "account", "entity_id": acc1.ID, "entity_name": "Sales-Dallas", "parent_entity_id": group.ID, "parent_entity_name": "Sales-US"},
 			{"carbon_emission": 30.0, "energy_consumption": 3.0, "month": map[string]any{"value": "2023-02", "min": "2023-01", "max": "2023-02"},
-				"group_by": map[string]any{"type": "month", "value": "2023-02"},
+				"group_by":    map[string]any{"type": "month", "value": "2023-02"},
 				"entity_type": "account", "entity_id": acc1.ID, "entity_name": "Sales-Dallas", "parent_entity_id": group.ID, "parent_entity_name": "Sales-US"},
 		}},
 		{base + "service&enterprise_group_id=" + group.ID, []map[string]any{
@@ -273,11 +273,11 @@ func TestPagingLinks(t *testing.T) {
 		ds.Rows = append(ds.Rows, ibmfake.Row{AccountID: "a", Service: string(rune('A' + i)), Location: "Dallas", Month: jan, CarbonEmission: 1})
 	}
 	c := newClient(t, ds)
-	var p page
 	offset := 0
 	pages := 0
 	seen := 0
-	for {
+	for pages < 10 {
+		var p page
 		if code := c.get("group_by=none&month=gte:2023-01&month=lte:2023-01&limit=10&offset="+strconv.Itoa(offset), &p); code != 200 {
 			t.Fatalf("status %d", code)
 		}

@@ -1,0 +1,174 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	prombridge "go.opentelemetry.io/contrib/bridges/prometheus"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+)
+
+// OTLPOptions configure the OTLP push. Anything left empty comes from the
+// standard OTEL_EXPORTER_OTLP_* environment variables.
+type OTLPOptions struct {
+	// Interval between pushes.
+	Interval time.Duration
+	// Endpoint is host:port or a URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT.
+	Endpoint string
+	// Insecure disables TLS.
+	Insecure bool
+	// Headers are sent with every push (e.g. authentication).
+	Headers map[string]string
+	// Timeout bounds one push, retries included.
+	Timeout time.Duration
+	// ServiceVersion and ServiceInstanceID describe this exporter in the
+	// OTLP resource.
+	ServiceVersion    string
+	ServiceInstanceID string
+}
+
+// OTLPPusher pushes the exporter's metrics over OTLP/gRPC. It reads the
+// same registry as /metrics through the Prometheus bridge, so there is one
+// set of metric definitions, and it runs on its own goroutine so a slow or
+// failing receiver never delays refreshes or scrapes.
+type OTLPPusher struct {
+	provider *sdkmetric.MeterProvider
+}
+
+// otlpScope names the producer of every pushed metric. The Prometheus
+// bridge would otherwise name itself.
+var otlpScope = instrumentation.Scope{Name: "github.com/cloudcarbon/cloudcarbon_exporter"}
+
+// StartOTLP starts pushing what g gathers every o.Interval.
+func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Metrics, logger *slog.Logger) (*OTLPPusher, error) {
+	var opts []otlpmetricgrpc.Option
+	if o.Endpoint != "" {
+		if strings.Contains(o.Endpoint, "://") {
+			opts = append(opts, otlpmetricgrpc.WithEndpointURL(o.Endpoint))
+		} else {
+			opts = append(opts, otlpmetricgrpc.WithEndpoint(o.Endpoint))
+		}
+	}
+	if o.Insecure {
+		opts = append(opts, otlpmetricgrpc.WithInsecure())
+	}
+	if len(o.Headers) > 0 {
+		opts = append(opts, otlpmetricgrpc.WithHeaders(o.Headers))
+	}
+	if o.Timeout > 0 {
+		opts = append(opts, otlpmetricgrpc.WithTimeout(o.Timeout))
+	}
+	// Retries stop well before the next push is due, so pushes never queue.
+	opts = append(opts, otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
+		Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
+		MaxElapsedTime: max(o.Interval/2, time.Second),
+	}))
+	exp, err := otlpmetricgrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithFromEnv(),
+		resource.WithAttributes(
+			semconv.ServiceName("cloudcarbon_exporter"),
+			semconv.ServiceVersion(o.ServiceVersion),
+			semconv.ServiceInstanceID(o.ServiceInstanceID),
+		),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("otlp resource: %w", err)
+	}
+	reader := sdkmetric.NewPeriodicReader(
+		&countingExporter{Exporter: exp, metrics: m, logger: logger},
+		sdkmetric.WithInterval(o.Interval),
+		sdkmetric.WithProducer(&unitProducer{inner: prombridge.NewMetricProducer(prombridge.WithGatherer(g))}),
+	)
+	m.otlpPushes.WithLabelValues("success")
+	m.otlpPushes.WithLabelValues("failure")
+	return &OTLPPusher{provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))}, nil
+}
+
+// Shutdown pushes once more and stops.
+func (p *OTLPPusher) Shutdown(ctx context.Context) error {
+	return p.provider.Shutdown(ctx)
+}
+
+// unitProducer gives every metric its UCUM unit, derived from the unit
+// suffix its Prometheus name carries, so that an OTLP-to-Prometheus
+// pipeline arrives at the names /metrics shows.
+type unitProducer struct {
+	inner sdkmetric.Producer
+}
+
+func (u *unitProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
+	sms, err := u.inner.Produce(ctx)
+	for i := range sms {
+		sms[i].Scope = otlpScope
+		for j := range sms[i].Metrics {
+			sms[i].Metrics[j].Unit = unitOf(sms[i].Metrics[j].Name)
+		}
+	}
+	return sms, err
+}
+
+// unitSuffixes map Prometheus base-unit suffixes to UCUM.
+var unitSuffixes = []struct{ suffix, unit string }{
+	{"_grams", "g"},
+	{"_joules", "J"},
+	{"_usd", "USD"},
+	{"_seconds", "s"},
+	{"_bytes", "By"},
+	{"_bytes_processed_total", "By"},
+}
+
+func unitOf(name string) string {
+	for _, s := range unitSuffixes {
+		if strings.HasSuffix(name, s.suffix) {
+			return s.unit
+		}
+	}
+	return ""
+}
+
+// countingExporter counts and logs pushes. A failure is logged once per
+// run of failures so that a receiver that is down does not flood the log.
+type countingExporter struct {
+	sdkmetric.Exporter
+	metrics *Metrics
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	failing bool
+}
+
+func (e *countingExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	err := e.Exporter.Export(ctx, rm)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.metrics.otlpPushes.WithLabelValues("failure").Inc()
+		if !e.failing {
+			e.logger.Warn("OTLP push failed; retrying at the next interval", "err", err)
+		}
+		e.failing = true
+		return err
+	}
+	e.metrics.otlpPushes.WithLabelValues("success").Inc()
+	e.metrics.otlpLastSuccess.SetToCurrentTime()
+	if e.failing {
+		e.logger.Info("OTLP push recovered")
+	}
+	e.failing = false
+	return nil
+}
