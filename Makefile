@@ -50,9 +50,12 @@ lint:
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
-# Builds the binary, runs it in demo mode and has a real Prometheus scrape it.
+# Builds the binary, runs it in demo mode and has a real Prometheus scrape it,
+# and pushes it over OTLP through a real OpenTelemetry Collector (built once
+# per machine by tools/otelcol/build.sh and cached).
 e2e:
-	CLOUDCARBON_E2E=1 $(GO) test -count=1 -tags e2e -run . ./e2e/
+	OTELCOL=$$(tools/otelcol/build.sh) && export OTELCOL && \
+		CLOUDCARBON_E2E=1 $(GO) test -count=1 -tags e2e ./e2e/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.opentelemetry.io/otel"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
@@ -40,6 +41,7 @@ type flags struct {
 	historyMonths int
 	stateFile     string
 	demo          bool
+	otlp          bool
 	web           *web.FlagConfig
 	log           *promslog.Config
 	// now is the clock of the refreshers and of the demo dataset; tests
@@ -62,6 +64,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.Flag("history.months", "Months of history exposed in the cloudcarbon_history_* families, the latest month included.").Default("13").IntVar(&f.historyMonths)
 	app.Flag("state.file", "File that persists fetched data across restarts; empty disables persistence.").Default("cloudcarbon_exporter.state.json").StringVar(&f.stateFile)
 	app.Flag("demo", "Serve a built-in multi-provider dataset through in-process fake provider endpoints; needs no config file and no credentials.").BoolVar(&f.demo)
+	app.Flag("otlp.enable", "Push metrics over OTLP/gRPC, as the config's otlp section and the OTEL_EXPORTER_OTLP_* variables say (same as otlp.enabled in the config).").BoolVar(&f.otlp)
 	f.web = kingpinflag.AddFlags(app, ":9874")
 	promslogflag.AddFlags(app, f.log)
 	app.Version(version.Print(exporterName))
@@ -77,6 +80,10 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	f.log.Writer = stderr
 	logger := promslog.New(f.log)
+	// The OpenTelemetry SDK reports push errors through a process-wide
+	// handler; the pusher already logs each failed run once, so the SDK's
+	// copies go to debug.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Debug("OpenTelemetry SDK error", "err", err) }))
 	if f.historyMonths < 1 || f.historyMonths > 120 {
 		logger.Error("--history.months must be between 1 and 120", "value", f.historyMonths)
 		return 2
@@ -117,6 +124,9 @@ type app struct {
 	manager  *collector.Manager
 	reloader *reloader
 	demo     *demo.Env
+
+	otlp       *collector.OTLPPusher
+	otlpConfig config.OTLP
 }
 
 func newApp(ctx context.Context, f *flags, logger *slog.Logger, persist bool) (*app, error) {
@@ -162,6 +172,7 @@ func newApp(ctx context.Context, f *flags, logger *slog.Logger, persist bool) (*
 
 func (a *app) close() {
 	a.manager.Stop()
+	a.stopOTLP()
 	if err := a.store.Flush(); err != nil {
 		a.logger.Error("Cannot write state file", "err", err)
 	}

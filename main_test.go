@@ -408,8 +408,11 @@ func TestREADMEMetricTable(t *testing.T) {
 		t.Fatal("no metric table found in README.md")
 	}
 
+	// OTLP on, towards a port nothing listens on: its metrics appear too.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
 	f := testFlags(t)
-	f.demo = true
+	f.demo, f.otlp = true, true
 	a := startApp(t, f, nil, false)
 	waitReady(t, a)
 	mfs, err := a.reg.Gather()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,8 +47,18 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config, seed map[strin
 }
 
 func (r *reloader) applyLocked(ctx context.Context, cfg *config.Config, seed map[string]*collector.SourceData) error {
-	sources, err := buildSources(cfg, r.app.metrics, r.app.logger)
+	var clients map[string]*http.Client
+	if r.app.demo != nil {
+		clients = r.app.demo.HTTPClients()
+	}
+	sources, err := buildSources(cfg, r.app.metrics, r.app.logger, clients)
 	if err != nil {
+		r.success.Set(0)
+		return err
+	}
+	otlp := cfg.OTLP
+	otlp.Enabled = otlp.Enabled || r.app.flags.otlp
+	if err := r.app.applyOTLP(ctx, otlp); err != nil {
 		r.success.Set(0)
 		return err
 	}

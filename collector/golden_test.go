@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // goldenStore holds one refresh of sample data plus a second source whose
 // refresh failed, so that every family the collector renders appears.
-func goldenStore(t *testing.T) *prometheus.Registry {
+func goldenStore(t *testing.T) (*prometheus.Registry, *Metrics) {
 	t.Helper()
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
@@ -44,11 +44,11 @@ func goldenStore(t *testing.T) *prometheus.Registry {
 		r := &refresher{src: src, store: s, metrics: m, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}
 		r.refresh(t.Context())
 	}
-	return reg
+	return reg, m
 }
 
 func TestExpositionGolden(t *testing.T) {
-	reg := goldenStore(t)
+	reg, _ := goldenStore(t)
 	rec := newRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, newGetRequest())
 	got := rec.Body.Bytes()

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +22,14 @@ type Metrics struct {
 
 	otlpPushes      *prometheus.CounterVec
 	otlpLastSuccess prometheus.Gauge
+
+	reg prometheus.Registerer
 }
 
 // NewMetrics creates the self-metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		reg: reg,
 		refreshErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "refresh_errors_total",
 			Help: "Failed refreshes by source and reason.",
@@ -97,4 +101,17 @@ func (m *Metrics) RequestObserver(prov, source string) provider.RequestObserver 
 func (m *Metrics) BytesObserver(prov, source string) provider.BytesObserver {
 	c := m.bytes.WithLabelValues(prov, source)
 	return func(n int64) { c.Add(float64(n)) }
+}
+
+// registerOTLP shows the OTLP series once a pusher exists, so that an
+// exporter without OTLP does not expose a push timestamp that never moves.
+func (m *Metrics) registerOTLP() {
+	m.otlpPushes.WithLabelValues("success")
+	m.otlpPushes.WithLabelValues("failure")
+	if err := m.reg.Register(m.otlpLastSuccess); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err) // only a programming error gets here
+		}
+	}
 }

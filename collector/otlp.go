@@ -22,7 +22,7 @@ import (
 // OTLPOptions configure the OTLP push. Anything left empty comes from the
 // standard OTEL_EXPORTER_OTLP_* environment variables.
 type OTLPOptions struct {
-	// Interval between pushes.
+	// Interval between pushes; zero: OTEL_METRIC_EXPORT_INTERVAL or 60s.
 	Interval time.Duration
 	// Endpoint is host:port or a URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT.
 	Endpoint string
@@ -30,7 +30,8 @@ type OTLPOptions struct {
 	Insecure bool
 	// Headers are sent with every push (e.g. authentication).
 	Headers map[string]string
-	// Timeout bounds one push, retries included.
+	// Timeout bounds one push, retries included; zero:
+	// OTEL_EXPORTER_OTLP_TIMEOUT or 10s.
 	Timeout time.Duration
 	// ServiceVersion and ServiceInstanceID describe this exporter in the
 	// OTLP resource.
@@ -46,9 +47,10 @@ type OTLPPusher struct {
 	provider *sdkmetric.MeterProvider
 }
 
-// otlpScope names the producer of every pushed metric. The Prometheus
-// bridge would otherwise name itself.
-var otlpScope = instrumentation.Scope{Name: "github.com/cloudcarbon/cloudcarbon_exporter"}
+// otlpScope is empty on purpose: OTLP-to-Prometheus pipelines turn a scope
+// name into an otel_scope_name label, which would give pushed series a
+// label that scraped ones lack. The resource already says who sent them.
+var otlpScope = instrumentation.Scope{}
 
 // StartOTLP starts pushing what g gathers every o.Interval.
 func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Metrics, logger *slog.Logger) (*OTLPPusher, error) {
@@ -69,10 +71,13 @@ func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Met
 	if o.Timeout > 0 {
 		opts = append(opts, otlpmetricgrpc.WithTimeout(o.Timeout))
 	}
-	// Retries stop well before the next push is due, so pushes never queue.
+	// Retries stop before the next push is due, so pushes never queue.
+	retryFor := 30 * time.Second
+	if o.Interval > 0 {
+		retryFor = max(o.Interval/2, time.Second)
+	}
 	opts = append(opts, otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
-		Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second,
-		MaxElapsedTime: max(o.Interval/2, time.Second),
+		Enabled: true, InitialInterval: time.Second, MaxInterval: 30 * time.Second, MaxElapsedTime: retryFor,
 	}))
 	exp, err := otlpmetricgrpc.New(ctx, opts...)
 	if err != nil {
@@ -89,13 +94,14 @@ func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Met
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("otlp resource: %w", err)
 	}
-	reader := sdkmetric.NewPeriodicReader(
-		&countingExporter{Exporter: exp, metrics: m, logger: logger},
-		sdkmetric.WithInterval(o.Interval),
+	readerOpts := []sdkmetric.PeriodicReaderOption{
 		sdkmetric.WithProducer(&unitProducer{inner: prombridge.NewMetricProducer(prombridge.WithGatherer(g))}),
-	)
-	m.otlpPushes.WithLabelValues("success")
-	m.otlpPushes.WithLabelValues("failure")
+	}
+	if o.Interval > 0 {
+		readerOpts = append(readerOpts, sdkmetric.WithInterval(o.Interval))
+	}
+	reader := sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exp, metrics: m, logger: logger}, readerOpts...)
+	m.registerOTLP()
 	return &OTLPPusher{provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))}, nil
 }
 

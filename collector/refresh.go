@@ -256,6 +256,16 @@ func (r *refresher) refresh(ctx context.Context) {
 			}
 			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
+		if regained := regainedAccess(d.Denied, res.Denied); len(regained) > 0 {
+			// Closed months were stored without these accounts; forget
+			// when they were fetched so that the next refresh asks again.
+			for m, md := range d.Months {
+				if !wanted[m] {
+					d.Months[m] = &MonthData{Records: md.Records, Revision: md.Revision}
+				}
+			}
+			r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
+		}
 		d.Denied = res.Denied
 		first, _ := window(start, r.opts.History)
 		for m := range d.Months {
@@ -339,4 +349,19 @@ func (m *Manager) stopLocked() {
 		m.cancel = nil
 	}
 	m.wg.Wait()
+}
+
+// regainedAccess returns the accounts denied before and not any more.
+func regainedAccess(before, now []provider.Denial) []string {
+	still := make(map[string]bool, len(now))
+	for _, d := range now {
+		still[d.Account] = true
+	}
+	var out []string
+	for _, d := range before {
+		if !still[d.Account] {
+			out = append(out, d.Account)
+		}
+	}
+	return out
 }

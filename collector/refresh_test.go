@@ -314,3 +314,26 @@ func TestRestatementIsCounted(t *testing.T) {
 		t.Errorf("stored revision %q, want 8", got)
 	}
 }
+
+func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: sampleRecords, denied: []provider.Denial{{Provider: provider.IBM, Account: "acc9", Reason: "no role"}}}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	now = now.Add(25 * time.Hour)
+	fp.denied = nil // the role was granted
+	r.refresh(t.Context())
+	now = now.Add(time.Minute)
+	r.refresh(t.Context())
+	if len(fp.calls) != 3 {
+		t.Fatalf("calls = %d, want 3", len(fp.calls))
+	}
+	// The third refresh asks again for the closed months stored before;
+	// October came with the refresh that saw the access.
+	if got, want := fp.calls[2], []provider.Month{month("2026-07"), month("2026-08"), month("2026-09")}; !slices.Equal(got, want) {
+		t.Errorf("after access was granted the refresh fetched %v, want %v", got, want)
+	}
+}

@@ -11,9 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +36,10 @@ const (
 	DefaultBackoffMax     = time.Hour
 	DefaultMaxConcurrency = 2
 
+	DefaultAzureCloud         = "public"
+	DefaultAzureCredential    = "default"
+	DefaultAzureRequestBudget = 500
+
 	DefaultIBMAPIURL = "https://api.carbon-calculator.cloud.ibm.com"
 	DefaultIBMIAMURL = "https://iam.cloud.ibm.com"
 )
@@ -43,8 +51,57 @@ const maxKeyFileSize = 64 << 10
 // Config is the whole configuration file. Each provider holds a list, so
 // that one exporter covers every account an organisation has.
 type Config struct {
-	Refresh Refresh      `yaml:"refresh"`
-	IBM     []IBMAccount `yaml:"ibm,omitempty"`
+	Refresh Refresh        `yaml:"refresh"`
+	OTLP    OTLP           `yaml:"otlp"`
+	Azure   []AzureAccount `yaml:"azure,omitempty"`
+	IBM     []IBMAccount   `yaml:"ibm,omitempty"`
+}
+
+// AzureAccount is one identity reading the Carbon Optimization API for a
+// set of subscriptions. After Parse, Name, Credential, Cloud and
+// RequestBudget are set, secrets are resolved into ClientSecret and
+// CertificatePassword, and CertificateFile is an absolute path.
+type AzureAccount struct {
+	Name string `yaml:"name"`
+	// Credential selects how to authenticate: "default" (environment,
+	// workload identity, managed identity, Azure CLI), "client_secret" or
+	// "client_certificate".
+	Credential              string   `yaml:"credential"`
+	TenantID                string   `yaml:"tenant_id,omitempty"`
+	ClientID                string   `yaml:"client_id,omitempty"`
+	ClientSecret            Secret   `yaml:"client_secret,omitempty"`
+	ClientSecretFile        string   `yaml:"client_secret_file,omitempty"`
+	ClientSecretEnv         string   `yaml:"client_secret_env,omitempty"`
+	CertificateFile         string   `yaml:"certificate_file,omitempty"`
+	CertificatePassword     Secret   `yaml:"certificate_password,omitempty"`
+	CertificatePasswordFile string   `yaml:"certificate_password_file,omitempty"`
+	CertificatePasswordEnv  string   `yaml:"certificate_password_env,omitempty"`
+	Cloud                   string   `yaml:"cloud"`
+	AuthorityHost           string   `yaml:"authority_host,omitempty"`
+	ResourceManagerEndpoint string   `yaml:"resource_manager_endpoint,omitempty"`
+	ResourceManagerAudience string   `yaml:"resource_manager_audience,omitempty"`
+	Subscriptions           []string `yaml:"subscriptions,omitempty"`
+	ListSubscriptions       bool     `yaml:"list_subscriptions,omitempty"`
+	// RequestBudget caps the ARM requests of one refresh, so that a
+	// misconfiguration cannot run up thousands of calls.
+	RequestBudget int `yaml:"request_budget"`
+}
+
+// OTLP configures the optional push of the same metrics over OTLP/gRPC.
+// Whatever is left empty comes from the standard OTEL_EXPORTER_OTLP_*
+// environment variables, so that the exporter fits existing OpenTelemetry
+// deployments without a second way to say the same thing.
+type OTLP struct {
+	Enabled bool `yaml:"enabled"`
+	// Interval and Timeout are zero unless set, which leaves them to
+	// OTEL_METRIC_EXPORT_INTERVAL and OTEL_EXPORTER_OTLP_TIMEOUT.
+	Interval time.Duration `yaml:"interval,omitempty"`
+	// Endpoint is host:port or a URL.
+	Endpoint string        `yaml:"endpoint,omitempty"`
+	Insecure bool          `yaml:"insecure,omitempty"`
+	Timeout  time.Duration `yaml:"timeout,omitempty"`
+	// Headers often carry credentials, so their values are secrets.
+	Headers map[string]Secret `yaml:"headers,omitempty"`
 }
 
 // Refresh is shared by all providers because the schedule is driven by
@@ -156,6 +213,15 @@ func (c *Config) Hash() string {
 	for _, a := range c.IBM {
 		fmt.Fprintf(h, "\x00%d:%s", len(a.APIKey), a.APIKey.Value())
 	}
+	for _, a := range c.Azure {
+		for _, v := range []Secret{a.ClientSecret, a.CertificatePassword} {
+			fmt.Fprintf(h, "\x00%d:%s", len(v), v.Value())
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.OTLP.Headers)) {
+		v := c.OTLP.Headers[k].Value()
+		fmt.Fprintf(h, "\x00%d:%s=%d:%s", len(k), k, len(v), v)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -199,9 +265,144 @@ func (p *parser) validate(c *Config) {
 		p.errorf(p.line("refresh.max_concurrency"), "refresh.max_concurrency must be at least 1")
 	}
 
+	o := &c.OTLP
+	if p.has("otlp.interval") && o.Interval <= 0 {
+		p.errorf(p.line("otlp.interval"), "otlp.interval must be greater than 0")
+	}
+	if p.has("otlp.timeout") && o.Timeout <= 0 {
+		p.errorf(p.line("otlp.timeout"), "otlp.timeout must be greater than 0")
+	}
+	if strings.Contains(o.Endpoint, "://") {
+		if err := checkURL(o.Endpoint); err != nil {
+			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint %w", err)
+		}
+	} else if o.Endpoint != "" {
+		if _, port, err := net.SplitHostPort(o.Endpoint); err != nil || port == "" {
+			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint must be host:port or an http:// or https:// URL")
+		}
+	}
+
 	names := map[string]int{} // source name to the line that gave it
+	for i := range c.Azure {
+		p.validateAzure(&c.Azure[i], "azure."+strconv.Itoa(i), defaultName("azure", i, len(c.Azure)), names)
+	}
 	for i := range c.IBM {
 		p.validateIBM(&c.IBM[i], "ibm."+strconv.Itoa(i), defaultName("ibm", i, len(c.IBM)), names)
+	}
+}
+
+// sourceName assigns a default name or checks the given one, and keeps
+// names unique across every provider.
+func (p *parser) sourceName(section string, name *string, path, def string, names map[string]int) {
+	entry := p.line(path)
+	switch {
+	case *name == "":
+		*name = def
+		if prev, ok := names[def]; ok {
+			p.errorf(entry, "the default name %q of this %s entry is already used at line %d; give the entry a unique name", def, section, prev)
+		}
+		names[def] = entry
+	case !validName(*name):
+		p.errorf(p.line(path+".name"), "%s.name must contain only lowercase letters, digits, '_' and '-'", section)
+	default:
+		if prev, ok := names[*name]; ok {
+			p.errorf(p.line(path+".name"), "name %q is already used at line %d; source names must be unique", *name, prev)
+		} else {
+			names[*name] = p.line(path + ".name")
+		}
+	}
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (p *parser) validateAzure(a *AzureAccount, path, name string, names map[string]int) {
+	p.sourceName("azure", &a.Name, path, name, names)
+	entry := p.line(path)
+	if a.Credential == "" {
+		a.Credential = DefaultAzureCredential
+	}
+	if a.Cloud == "" {
+		a.Cloud = DefaultAzureCloud
+	}
+	if !p.has(path + ".request_budget") {
+		a.RequestBudget = DefaultAzureRequestBudget
+	}
+	need := func(key, v, why string) {
+		if v == "" {
+			p.errorf(entry, "azure entry %q has credential %s but no %s; %s", a.Name, a.Credential, key, why)
+		}
+	}
+	forbid := func(keys ...string) {
+		for _, k := range keys {
+			if p.has(path + "." + k) {
+				p.errorf(p.line(path+"."+k), "azure entry %q sets %s, which credential %s does not use", a.Name, k, a.Credential)
+			}
+		}
+	}
+	clientSecret := secretRef{section: "azure", key: "client_secret", what: "client secret", entry: a.Name,
+		value: &a.ClientSecret, file: a.ClientSecretFile, env: a.ClientSecretEnv}
+	passwordRef := secretRef{section: "azure", key: "certificate_password", what: "certificate password", entry: a.Name,
+		value: &a.CertificatePassword, file: a.CertificatePasswordFile, env: a.CertificatePasswordEnv}
+	certKeys := []string{"certificate_file", "certificate_password", "certificate_password_file", "certificate_password_env"}
+	secretKeys := []string{"client_secret", "client_secret_file", "client_secret_env"}
+	switch a.Credential {
+	case "default":
+		forbid(append(append([]string{"client_id"}, secretKeys...), certKeys...)...)
+	case "client_secret":
+		need("tenant_id", a.TenantID, "set the directory (tenant) id of the app registration")
+		need("client_id", a.ClientID, "set the application (client) id of the app registration")
+		p.secret(clientSecret, path, true)
+		forbid(certKeys...)
+	case "client_certificate":
+		need("tenant_id", a.TenantID, "set the directory (tenant) id of the app registration")
+		need("client_id", a.ClientID, "set the application (client) id of the app registration")
+		need("certificate_file", a.CertificateFile, "set the PEM or PKCS#12 file holding the certificate and its key")
+		if a.CertificateFile != "" {
+			if !filepath.IsAbs(a.CertificateFile) {
+				a.CertificateFile = filepath.Join(filepath.Dir(p.file), a.CertificateFile)
+			}
+			if _, err := os.Stat(a.CertificateFile); err != nil {
+				p.errorf(p.line(path+".certificate_file"), "azure.certificate_file cannot be read: %w", err)
+			}
+		}
+		p.secret(passwordRef, path, false)
+		forbid(secretKeys...)
+	default:
+		p.errorf(p.line(path+".credential"), "azure.credential must be default, client_secret or client_certificate")
+	}
+	switch a.Cloud {
+	case "public", "china", "usgovernment":
+	default:
+		p.errorf(p.line(path+".cloud"), "azure.cloud must be public, china or usgovernment")
+	}
+	for _, u := range []struct{ key, v string }{{"authority_host", a.AuthorityHost}, {"resource_manager_endpoint", a.ResourceManagerEndpoint}} {
+		if u.v == "" {
+			continue
+		}
+		if err := checkURL(u.v); err != nil {
+			p.errorf(p.line(path+"."+u.key), "azure.%s %w", u.key, err)
+		} else if !strings.HasPrefix(u.v, "https://") {
+			p.errorf(p.line(path+"."+u.key), "azure.%s must be an https:// URL: the Azure SDK sends tokens only over TLS", u.key)
+		}
+	}
+	seen := map[string]bool{}
+	for i, sub := range a.Subscriptions {
+		at := p.line(path + ".subscriptions." + strconv.Itoa(i))
+		low := strings.ToLower(sub)
+		switch {
+		case !guidPattern.MatchString(sub):
+			p.errorf(at, "azure.subscriptions entry %d is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)", i+1)
+		case seen[low]:
+			p.errorf(at, "azure.subscriptions lists %s twice", low)
+		}
+		seen[low] = true
+		a.Subscriptions[i] = low
+	}
+	if len(a.Subscriptions) == 0 && !a.ListSubscriptions {
+		p.errorf(entry, "azure entry %q has no subscriptions; list them in subscriptions or set list_subscriptions: true", a.Name)
+	}
+	if a.RequestBudget < 1 {
+		p.errorf(p.line(path+".request_budget"), "azure.request_budget must be at least 1")
 	}
 }
 
@@ -215,43 +416,9 @@ func defaultName(provider string, i, n int) string {
 }
 
 func (p *parser) validateIBM(a *IBMAccount, path, name string, names map[string]int) {
-	entry := p.line(path)
-	if a.Name == "" {
-		a.Name = name
-		if prev, ok := names[name]; ok {
-			p.errorf(entry, "the default name %q of this ibm entry is already used at line %d; give the entry a unique name", name, prev)
-		}
-		names[name] = entry
-	} else if !validName(a.Name) {
-		p.errorf(p.line(path+".name"), "ibm.name must contain only lowercase letters, digits, '_' and '-'")
-	} else if prev, ok := names[a.Name]; ok {
-		p.errorf(p.line(path+".name"), "name %q is already used at line %d; source names must be unique", a.Name, prev)
-	} else {
-		names[a.Name] = p.line(path + ".name")
-	}
-
-	var given []string
-	for _, k := range []struct {
-		key string
-		set bool
-	}{
-		{"api_key", a.APIKey != ""},
-		{"api_key_file", a.APIKeyFile != ""},
-		{"api_key_env", a.APIKeyEnv != ""},
-	} {
-		if k.set || p.has(path+"."+k.key) {
-			given = append(given, k.key)
-		}
-	}
-	switch len(given) {
-	case 0:
-		p.errorf(entry, "ibm entry %q has no API key; set one of api_key_env, api_key_file or api_key", a.Name)
-	case 1:
-		p.resolveKey(a, path+"."+given[0])
-	default:
-		p.errorf(p.line(path+"."+given[1]), "ibm entry %q sets %s; set only one of api_key, api_key_file and api_key_env",
-			a.Name, strings.Join(given, " and "))
-	}
+	p.sourceName("ibm", &a.Name, path, name, names)
+	p.secret(secretRef{section: "ibm", key: "api_key", what: "API key", entry: a.Name,
+		value: &a.APIKey, file: a.APIKeyFile, env: a.APIKeyEnv}, path, true)
 
 	var enterprise string
 	for _, e := range []struct{ key, v string }{
@@ -286,34 +453,70 @@ func (p *parser) validateIBM(a *IBMAccount, path, name string, names map[string]
 	}
 }
 
-// resolveKey moves the key into APIKey whichever way it was given, so that
-// providers have a single place to read it from.
-func (p *parser) resolveKey(a *IBMAccount, path string) {
+// secretRef is a credential that may be given inline, in a file or in an
+// environment variable: KEY, KEY_file or KEY_env.
+type secretRef struct {
+	section, key, what, entry string
+	value                     *Secret
+	file, env                 string
+}
+
+// secret checks that at most one way to give the secret is used (exactly
+// one when required) and moves the secret into value whichever way it was
+// given, so that providers have a single place to read it from.
+func (p *parser) secret(r secretRef, path string, required bool) {
+	var given []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{r.key, *r.value != ""},
+		{r.key + "_file", r.file != ""},
+		{r.key + "_env", r.env != ""},
+	} {
+		if k.set || p.has(path+"."+k.key) {
+			given = append(given, k.key)
+		}
+	}
+	switch {
+	case len(given) == 0 && required:
+		p.errorf(p.line(path), "%s entry %q has no %s; set one of %s_env, %s_file or %s",
+			r.section, r.entry, r.what, r.key, r.key, r.key)
+	case len(given) > 1:
+		p.errorf(p.line(path+"."+given[1]), "%s entry %q sets %s; set only one of %s, %s_file and %s_env",
+			r.section, r.entry, strings.Join(given, " and "), r.key, r.key, r.key)
+	case len(given) == 1:
+		p.resolveSecret(r, path+"."+given[0])
+	}
+}
+
+func (p *parser) resolveSecret(r secretRef, path string) {
 	line := p.line(path)
 	switch {
-	case a.APIKeyFile != "":
-		file := a.APIKeyFile
+	case r.file != "":
+		file := r.file
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(filepath.Dir(p.file), file)
 		}
-		key, err := readKeyFile(file)
+		v, err := readKeyFile(file)
 		if err != nil {
-			p.errorf(line, "ibm.api_key_file cannot be read: %w", err)
+			p.errorf(line, "%s.%s_file cannot be read: %w", r.section, r.key, err)
 			return
 		}
-		if key == "" {
-			p.errorf(line, "ibm.api_key_file %q is empty; it must contain the API key", file)
+		if v == "" {
+			p.errorf(line, "%s.%s_file %q is empty; it must contain the %s", r.section, r.key, file, r.what)
 			return
 		}
-		a.APIKey = Secret(key)
-	case a.APIKeyEnv != "":
-		key := strings.TrimSpace(p.getenv(a.APIKeyEnv))
-		if key == "" {
-			p.errorf(line, "ibm.api_key_env names the environment variable %q, which is unset or empty; set it or use api_key_file", a.APIKeyEnv)
+		*r.value = Secret(v)
+	case r.env != "":
+		v := strings.TrimSpace(p.getenv(r.env))
+		if v == "" {
+			p.errorf(line, "%s.%s_env names the environment variable %q, which is unset or empty; set it or use %s_file",
+				r.section, r.key, r.env, r.key)
 			return
 		}
-		a.APIKey = Secret(key)
-	case a.APIKey == "":
+		*r.value = Secret(v)
+	case *r.value == "":
 		p.errorf(line, "%s is empty", display(path))
 	}
 }
@@ -331,7 +534,7 @@ func readKeyFile(name string) (string, error) {
 		return "", err
 	}
 	if len(b) > maxKeyFileSize {
-		return "", fmt.Errorf("%s is larger than %d bytes; it must contain only the API key", name, maxKeyFileSize)
+		return "", fmt.Errorf("%s is larger than %d bytes; it must contain only the secret", name, maxKeyFileSize)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -45,9 +45,21 @@ func TestInvalid(t *testing.T) {
 	const d = "testdata/config/"
 	tests := map[string]string{
 		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url`,
-		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "gcp" at the top level; known fields are refresh, ibm`,
-		"invalid-unknown-refresh.yml":   d + `invalid-unknown-refresh.yml:2: unknown field "intervall" in refresh; known fields are interval, idle_interval, jitter, timeout, backoff_min, backoff_max, max_concurrency`,
-		"invalid-duration.yml":          d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
+		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "aws" at the top level; known fields are refresh, otlp, azure, ibm`,
+		"invalid-otlp.yml": d + `invalid-otlp.yml:3: otlp.interval must be greater than 0` + "\n" +
+			d + `invalid-otlp.yml:4: otlp.endpoint must be host:port or an http:// or https:// URL`,
+		"invalid-azure-secret.yml": d + `invalid-azure-secret.yml:2: azure entry "azure" has credential client_secret but no client_id; set the application (client) id of the app registration` + "\n" +
+			d + `invalid-azure-secret.yml:2: azure entry "azure" has no client secret; set one of client_secret_env, client_secret_file or client_secret`,
+		"invalid-azure-default.yml": d + `invalid-azure-default.yml:3: azure entry "azure" sets client_id, which credential default does not use` + "\n" +
+			d + `invalid-azure-default.yml:4: azure.cloud must be public, china or usgovernment` + "\n" +
+			d + `invalid-azure-default.yml:5: azure.resource_manager_endpoint must be an https:// URL: the Azure SDK sends tokens only over TLS` + "\n" +
+			d + `invalid-azure-default.yml:8: azure.subscriptions entry 2 is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)` + "\n" +
+			d + `invalid-azure-default.yml:9: azure.subscriptions lists 11111111-2222-3333-4444-555555555555 twice`,
+		"invalid-azure-nosubs.yml": d + `invalid-azure-nosubs.yml:2: azure entry "tenant-a" has no subscriptions; list them in subscriptions or set list_subscriptions: true` + "\n" +
+			d + `invalid-azure-nosubs.yml:4: azure.credential must be default, client_secret or client_certificate` + "\n" +
+			d + `invalid-azure-nosubs.yml:6: name "tenant-a" is already used at line 2; source names must be unique`,
+		"invalid-unknown-refresh.yml": d + `invalid-unknown-refresh.yml:2: unknown field "intervall" in refresh; known fields are interval, idle_interval, jitter, timeout, backoff_min, backoff_max, max_concurrency`,
+		"invalid-duration.yml":        d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
 		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +
 			d + `invalid-duration-zero.yml:3: refresh.backoff_min must be greater than 0`,
 		"invalid-idle-shorter.yml":         d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
@@ -125,6 +137,7 @@ func TestInvalid(t *testing.T) {
 func TestValid(t *testing.T) {
 	t.Chdir("..")
 	refresh := defaultRefresh()
+	otlp := Default().OTLP
 	ibm := func(a IBMAccount) IBMAccount {
 		if a.APIURL == "" {
 			a.APIURL = DefaultIBMAPIURL
@@ -135,8 +148,8 @@ func TestValid(t *testing.T) {
 		return a
 	}
 	tests := map[string]*Config{
-		"valid-empty.yml": {Refresh: refresh},
-		"valid-minimal.yml": {Refresh: refresh, IBM: []IBMAccount{
+		"valid-empty.yml": {Refresh: refresh, OTLP: otlp},
+		"valid-minimal.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
 			ibm(IBMAccount{Name: "ibm", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
 		}},
 		"valid-full.yml": {
@@ -149,6 +162,8 @@ func TestValid(t *testing.T) {
 				BackoffMax:     2 * time.Hour,
 				MaxConcurrency: 4,
 			},
+			OTLP: OTLP{Enabled: true, Interval: 30 * time.Second, Endpoint: "collector.example:4317", Insecure: true,
+				Timeout: 5 * time.Second, Headers: map[string]Secret{"authorization": "Bearer CANARY-otlp-token"}},
 			IBM: []IBMAccount{{
 				Name:         "enterprise_main",
 				APIKey:       canary,
@@ -159,12 +174,18 @@ func TestValid(t *testing.T) {
 				IAMURL:       "https://private.iam.cloud.ibm.com",
 			}},
 		},
-		"valid-several.yml": {Refresh: refresh, IBM: []IBMAccount{
+		"valid-several.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
 			ibm(IBMAccount{Name: "ibm-1", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
 			ibm(IBMAccount{Name: "group-a", APIKey: "CANARY-inline-key", EnterpriseGroupID: "abcdefabcdefabcdefabcdefabcdef01"}),
 			ibm(IBMAccount{Name: "ibm-3", APIKey: canary, APIKeyFile: "ibm-key.txt", EnterpriseAccountID: "0123456789abcdef0123456789abcdef"}),
 		}},
-		"valid-anchors.yml": {Refresh: refresh, IBM: []IBMAccount{
+		"valid-azure.yml": {Refresh: refresh, OTLP: otlp, Azure: []AzureAccount{
+			{Name: "contoso", Credential: "client_secret", TenantID: "contoso.onmicrosoft.com", ClientID: "0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70",
+				ClientSecret: canary, ClientSecretEnv: "IBM_CLOUD_API_KEY", Cloud: "public", RequestBudget: 500,
+				Subscriptions: []string{"11111111-2222-3333-4444-555555555555", "abcdefab-2222-3333-4444-555555555555"}},
+			{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50},
+		}},
+		"valid-anchors.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
 			ibm(IBMAccount{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
 			ibm(IBMAccount{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
 		}},
@@ -177,6 +198,12 @@ func TestValid(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got (API keys compared by value, shown redacted):\n%#v\nwant:\n%#v", got, want)
+			}
+			// Every secret in these files starts with CANARY.
+			for _, out := range []string{got.String(), fmt.Sprintf("%v %+v %#v", got, got, got)} {
+				if strings.Contains(out, "CANARY") {
+					t.Errorf("a secret is printed:\n%s", out)
+				}
 			}
 		})
 	}
@@ -233,6 +260,9 @@ func TestExample(t *testing.T) {
 	if example.Refresh != empty.Refresh || example.Refresh != Default().Refresh {
 		t.Errorf("example.yml states refresh defaults\n%+v\nbut the code has\n%+v", example.Refresh, empty.Refresh)
 	}
+	if !reflect.DeepEqual(example.OTLP, empty.OTLP) {
+		t.Errorf("example.yml states otlp defaults\n%+v\nbut the code has\n%+v", example.OTLP, empty.OTLP)
+	}
 	minimal, err := parseFile(t, "valid-minimal.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +277,7 @@ func TestExample(t *testing.T) {
 	// Refresh defaults are compared above only if the example sets every key.
 	var raw struct {
 		Refresh map[string]any   `yaml:"refresh"`
+		OTLP    map[string]any   `yaml:"otlp"`
 		IBM     []map[string]any `yaml:"ibm"`
 	}
 	text, err := os.ReadFile("testdata/config/example.yml")
@@ -262,9 +293,19 @@ func TestExample(t *testing.T) {
 			t.Errorf("example.yml does not set refresh.%s", k)
 		}
 	}
+	for _, k := range s["config.OTLP"].keys {
+		if !strings.Contains(string(text), k+":") {
+			t.Errorf("example.yml does not document otlp.%s", k)
+		}
+	}
 	for _, k := range []string{"api_url", "iam_url"} {
 		if _, ok := raw.IBM[0][k]; !ok {
 			t.Errorf("example.yml does not set ibm.%s", k)
+		}
+	}
+	for _, k := range s["config.AzureAccount"].keys {
+		if !strings.Contains(string(text), k+":") {
+			t.Errorf("example.yml does not document azure.%s", k)
 		}
 	}
 	for _, k := range s["config.IBMAccount"].keys {
@@ -342,7 +383,7 @@ func TestKeyFileErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{
-		"big": fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: %s is larger than 65536 bytes; it must contain only the API key", filepath.Join(dir, "big")),
+		"big": fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: %s is larger than 65536 bytes; it must contain only the secret", filepath.Join(dir, "big")),
 		".":   fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: read %s: is a directory", dir),
 	} {
 		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv)

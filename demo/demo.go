@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
@@ -21,11 +25,30 @@ import (
 // The fake endpoints accept only this key; it opens nothing real.
 const ibmAPIKey = "demo-ibm-api-key"
 
+// Source names of the demo.
+const (
+	AzureSource = "azure-demo"
+	IBMSource   = "ibm-demo"
+)
+
 // Env is a running demo.
 type Env struct {
 	cfg     *config.Config
+	clients map[string]*http.Client
 	servers []*http.Server
 	logger  *slog.Logger
+}
+
+// AzureLatestTotals returns, in grams per scope, the totals of the latest
+// month in the Azure demo dataset as of now (denied subscriptions excluded,
+// as the API excludes them).
+func AzureLatestTotals(now time.Time) map[provider.Scope]float64 {
+	ds, m := azurefake.Demo(now), azurefake.LatestMonth(now)
+	out := map[provider.Scope]float64{}
+	for _, sc := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
+		out[sc] = ds.Total(m, sc) * azure.GramsPerKilogram
+	}
+	return out
 }
 
 // IBMLatestTotals returns, in base units, the totals of the latest month in
@@ -37,14 +60,42 @@ func IBMLatestTotals(now time.Time) (grams, joules float64) {
 
 // Start starts the fake endpoints on loopback ports.
 func Start(ctx context.Context, now time.Time, logger *slog.Logger) (*Env, error) {
-	e := &Env{logger: logger, cfg: config.Default()}
+	e := &Env{logger: logger, cfg: config.Default(), clients: map[string]*http.Client{}}
+
+	// Azure's SDK sends tokens only over TLS: the fake serves a
+	// certificate of its own and the demo client trusts just that.
+	serverTLS, roots, _, err := azurefake.NewTLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("azure demo certificate: %w", err)
+	}
+	azureURL, err := e.serve(ctx, azurefake.NewServer(azurefake.Demo(now), azurefake.DemoClientID, azurefake.DemoClientSecret), serverTLS)
+	if err != nil {
+		return nil, err
+	}
+	e.clients[AzureSource] = &http.Client{
+		Timeout:   time.Minute,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+	}
+	e.cfg.Azure = []config.AzureAccount{{
+		Name:                    AzureSource,
+		Credential:              "client_secret",
+		TenantID:                azurefake.DemoTenantID,
+		ClientID:                azurefake.DemoClientID,
+		ClientSecret:            config.Secret(azurefake.DemoClientSecret),
+		Cloud:                   config.DefaultAzureCloud,
+		AuthorityHost:           azureURL,
+		ResourceManagerEndpoint: azureURL,
+		ListSubscriptions:       true,
+		RequestBudget:           config.DefaultAzureRequestBudget,
+	}}
+
 	ibmData := ibmfake.Demo(now)
-	ibmURL, err := e.serve(ctx, ibmfake.NewServer(ibmData, ibmAPIKey))
+	ibmURL, err := e.serve(ctx, ibmfake.NewServer(ibmData, ibmAPIKey), nil)
 	if err != nil {
 		return nil, err
 	}
 	e.cfg.IBM = []config.IBMAccount{{
-		Name:         "ibm-demo",
+		Name:         IBMSource,
 		APIKey:       config.Secret(ibmAPIKey),
 		EnterpriseID: ibmData.EnterpriseID,
 		APIURL:       ibmURL,
@@ -53,25 +104,33 @@ func Start(ctx context.Context, now time.Time, logger *slog.Logger) (*Env, error
 	return e, nil
 }
 
-func (e *Env) serve(ctx context.Context, h http.Handler) (string, error) {
+func (e *Env) serve(ctx context.Context, h http.Handler, tlsConfig *tls.Config) (string, error) {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		e.Close()
 		return "", fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if tlsConfig != nil {
+		l, scheme = tls.NewListener(l, tlsConfig), "https"
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug)}
 	e.servers = append(e.servers, srv)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			e.logger.Error("Demo endpoint stopped", "err", err)
 		}
 	}()
-	return "http://" + l.Addr().String(), nil
+	return scheme + "://" + l.Addr().String(), nil
 }
 
 // Config returns the configuration that points at the fakes.
 func (e *Env) Config() *config.Config { return e.cfg }
+
+// HTTPClients returns the HTTP clients sources need to reach the fakes, by
+// source name.
+func (e *Env) HTTPClients() map[string]*http.Client { return e.clients }
 
 // Close stops the fakes.
 func (e *Env) Close() {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/demo"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
 
@@ -56,8 +58,15 @@ func freeAddr(t *testing.T) string {
 // on failure.
 func start(t *testing.T, name string, args ...string) {
 	t.Helper()
+	startEnv(t, nil, name, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, env []string, name string, args ...string) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -239,9 +248,26 @@ scrape_configs:
 			t.Errorf("%s = %v, want %v", c.q, got, c.want)
 		}
 	}
-	up, err := query(promURL, `cloudcarbon_refresh_success{provider="ibm"} == 1`)
-	if err != nil || len(up) == 0 {
-		t.Errorf("refresh_success: %v %v", up, err)
+	// Azure: every scope present, each scope's total equal to the dataset's.
+	wantAzure := demo.AzureLatestTotals(startedAt)
+	byScope, err := query(promURL, `sum by (scope) (cloudcarbon_emissions_grams{provider="azure"})`)
+	if err != nil || len(byScope) != 3 {
+		t.Fatalf("azure scopes: %v %v, want 1, 2 and 3", byScope, err)
+	}
+	for _, s := range byScope {
+		want := wantAzure[provider.Scope(s.Metric["scope"])]
+		if got := s.float(t); want == 0 || math.Abs(got-want) > 1e-9*want {
+			t.Errorf("azure scope %s total = %v, want %v", s.Metric["scope"], got, want)
+		}
+	}
+	denied, err := query(promURL, `cloudcarbon_account_access_denied{provider="azure"}`)
+	if err != nil || len(denied) != 1 {
+		t.Errorf("denied subscriptions: %v %v, want one", denied, err)
+	}
+
+	up, err := query(promURL, `count(cloudcarbon_refresh_success == 1)`)
+	if err != nil || len(up) != 1 || up[0].float(t) != 2 {
+		t.Errorf("sources refreshed successfully: %v %v, want 2", up, err)
 	}
 	months, err := query(promURL, `count(count by (month) (cloudcarbon_history_emissions_grams{provider="ibm"}))`)
 	if err != nil || len(months) != 1 || months[0].float(t) != 13 {
@@ -369,5 +395,128 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		if got, err := status(c.user, c.pass); err != nil || got != c.want {
 			t.Errorf("GET /metrics as %q: %d %v, want %d", c.user, got, err, c.want)
 		}
+	}
+}
+
+// series queries Prometheus for every cloudcarbon series of a job and
+// returns them as "name{labels}" without job and instance, which name the
+// path the data took.
+func series(promURL, job string) map[string]bool {
+	res, err := query(promURL, fmt.Sprintf(`{__name__=~"cloudcarbon_.+",job=%q}`, job))
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, s := range res {
+		var kv []string
+		for k, v := range s.Metric {
+			if k != "__name__" && k != "job" && k != "instance" {
+				kv = append(kv, k+"="+v)
+			}
+		}
+		sort.Strings(kv)
+		out[s.Metric["__name__"]+"{"+strings.Join(kv, ",")+"}"] = true
+	}
+	return out
+}
+
+// TestOTLPThroughCollector pushes the demo over OTLP through a real
+// OpenTelemetry Collector into Prometheus' remote-write receiver, and
+// compares what arrives with what the same Prometheus scraped.
+func TestOTLPThroughCollector(t *testing.T) {
+	prometheus := need(t, "prometheus")
+	otelcol := os.Getenv("OTELCOL")
+	if otelcol == "" {
+		if os.Getenv("CLOUDCARBON_E2E") != "" {
+			t.Fatal("OTELCOL is not set: build the collector with tools/otelcol/build.sh (make e2e does)")
+		}
+		t.Skip("OTELCOL is not set")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cloudcarbon_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	exporter, promAddr, otlpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, promCfg, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: cloudcarbon
+    static_configs:
+      - targets: [%q]
+`, exporter))
+	start(t, prometheus, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr, "--web.enable-remote-write-receiver")
+
+	colCfg := filepath.Join(dir, "otelcol.yml")
+	writeFile(t, colCfg, fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %s
+exporters:
+  prometheusremotewrite:
+    endpoint: http://%s/api/v1/write
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheusremotewrite]
+`, otlpAddr, promAddr))
+	start(t, otelcol, "--config=file:"+colCfg)
+
+	startEnv(t, []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + otlpAddr,
+		"OTEL_EXPORTER_OTLP_INSECURE=true",
+		"OTEL_METRIC_EXPORT_INTERVAL=1000",
+	}, bin, "--demo", "--otlp.enable", "--web.listen-address="+exporter)
+
+	promURL := "http://" + promAddr
+	var scraped, pushed map[string]bool
+	waitFor(t, "the same series over both paths", 2*time.Minute, func() error {
+		scraped, pushed = series(promURL, "cloudcarbon"), series(promURL, "cloudcarbon_exporter")
+		if len(scraped) == 0 || len(pushed) == 0 {
+			return fmt.Errorf("scraped %d series, pushed %d", len(scraped), len(pushed))
+		}
+		for k := range scraped {
+			if !pushed[k] {
+				var like []string
+				for p := range pushed {
+					if name, _, _ := strings.Cut(k, "{"); strings.HasPrefix(p, name+"{") && len(like) < 3 {
+						like = append(like, p)
+					}
+				}
+				return fmt.Errorf("scraped but not pushed: %s; pushed series of that name include %v", k, like)
+			}
+		}
+		for k := range pushed {
+			if !scraped[k] {
+				return fmt.Errorf("pushed but not scraped: %s", k)
+			}
+		}
+		return nil
+	})
+	// Values agree too, for the data families.
+	for _, q := range []string{`sum(cloudcarbon_emissions_grams{job="%s"})`, `sum(cloudcarbon_history_energy_joules{job="%s"})`} {
+		a, errA := query(promURL, fmt.Sprintf(q, "cloudcarbon"))
+		b, errB := query(promURL, fmt.Sprintf(q, "cloudcarbon_exporter"))
+		if errA != nil || errB != nil || len(a) != 1 || len(b) != 1 || a[0].float(t) != b[0].float(t) {
+			t.Errorf("%s: scraped %v, pushed %v (%v %v)", q, a, b, errA, errB)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

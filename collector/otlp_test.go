@@ -1,0 +1,230 @@
+package collector
+
+import (
+	"context"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// receiver is an OTLP metrics service built on the official protos.
+type receiver struct {
+	colmetricpb.UnimplementedMetricsServiceServer
+	mu    sync.Mutex
+	reqs  []*colmetricpb.ExportMetricsServiceRequest
+	fail  codes.Code
+	block bool
+}
+
+func (r *receiver) Export(ctx context.Context, req *colmetricpb.ExportMetricsServiceRequest) (*colmetricpb.ExportMetricsServiceResponse, error) {
+	r.mu.Lock()
+	fail, block := r.fail, r.block
+	r.reqs = append(r.reqs, req)
+	r.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if fail != codes.OK {
+		return nil, status.Error(fail, "receiver refuses")
+	}
+	return &colmetricpb.ExportMetricsServiceResponse{}, nil
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
+func (r *receiver) last() *colmetricpb.ExportMetricsServiceRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reqs[len(r.reqs)-1]
+}
+
+func startReceiver(t *testing.T, r *receiver) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	colmetricpb.RegisterMetricsServiceServer(srv, r)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return l.Addr().String()
+}
+
+func waitUntil(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func attrString(kvs []*commonpb.KeyValue) string {
+	parts := make([]string, 0, len(kvs))
+	for _, kv := range kvs {
+		parts = append(parts, kv.GetKey()+"="+kv.GetValue().GetStringValue())
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func TestOTLPPushesEveryFamily(t *testing.T) {
+	reg, m := goldenStore(t)
+	rcv := &receiver{}
+	addr := startReceiver(t, rcv)
+	p, err := StartOTLP(t.Context(), reg, OTLPOptions{
+		Interval: 50 * time.Millisecond, Endpoint: addr, Insecure: true, Timeout: 2 * time.Second,
+		ServiceVersion: "1.2.3", ServiceInstanceID: "host-a:9874",
+	}, m, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a push", func() bool { return rcv.count() > 0 })
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req := rcv.last()
+	if len(req.GetResourceMetrics()) != 1 {
+		t.Fatalf("resource metrics: %d", len(req.GetResourceMetrics()))
+	}
+	rm := req.GetResourceMetrics()[0]
+	res := attrString(rm.GetResource().GetAttributes())
+	for _, want := range []string{"service.name=cloudcarbon_exporter", "service.version=1.2.3", "service.instance.id=host-a:9874"} {
+		if !strings.Contains(res, want) {
+			t.Errorf("resource %s lacks %s", res, want)
+		}
+	}
+
+	// What /metrics shows, keyed by family and label set.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			var kv []string
+			for _, l := range mt.GetLabel() {
+				kv = append(kv, l.GetName()+"="+l.GetValue())
+			}
+			sort.Strings(kv)
+			v := mt.GetGauge().GetValue()
+			if mt.GetCounter() != nil {
+				v = mt.GetCounter().GetValue()
+			}
+			scraped[mf.GetName()+"{"+strings.Join(kv, ",")+"}"] = v
+		}
+	}
+
+	pushed := map[string]float64{}
+	units := map[string]string{}
+	for _, sm := range rm.GetScopeMetrics() {
+		if got := sm.GetScope().GetName(); got != otlpScope.Name {
+			t.Errorf("scope %q, want %q", got, otlpScope.Name)
+		}
+		for _, mt := range sm.GetMetrics() {
+			units[mt.GetName()] = mt.GetUnit()
+			var points []*metricpb.NumberDataPoint
+			switch d := mt.GetData().(type) {
+			case *metricpb.Metric_Gauge:
+				points = d.Gauge.GetDataPoints()
+			case *metricpb.Metric_Sum:
+				points = d.Sum.GetDataPoints()
+				if !d.Sum.GetIsMonotonic() || d.Sum.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+					t.Errorf("%s: counter not pushed as a cumulative monotonic sum", mt.GetName())
+				}
+			default:
+				t.Errorf("%s: unexpected data %T", mt.GetName(), d)
+			}
+			for _, dp := range points {
+				pushed[mt.GetName()+"{"+attrString(dp.GetAttributes())+"}"] = dp.GetAsDouble()
+			}
+		}
+	}
+	for _, fam := range families {
+		for _, name := range []string{fqName(fam.current), fqName(fam.history)} {
+			if _, ok := units[name]; !ok {
+				t.Errorf("family %s not pushed", name)
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		"cloudcarbon_emissions_grams": "g", "cloudcarbon_history_emissions_market_based_grams": "g",
+		"cloudcarbon_energy_joules": "J", "cloudcarbon_billing_cost_usd": "USD",
+		"cloudcarbon_refresh_duration_seconds": "s", "cloudcarbon_bigquery_bytes_processed_total": "By",
+		"cloudcarbon_refresh_success": "",
+	} {
+		if units[name] != want {
+			t.Errorf("%s: unit %q, want %q", name, units[name], want)
+		}
+	}
+	for k, v := range scraped {
+		if !strings.HasPrefix(k, "cloudcarbon_emissions") && !strings.HasPrefix(k, "cloudcarbon_history_") &&
+			!strings.HasPrefix(k, "cloudcarbon_energy") && !strings.HasPrefix(k, "cloudcarbon_billing") {
+			continue
+		}
+		if got, ok := pushed[k]; !ok || got != v {
+			t.Errorf("%s: pushed %v (present %v), scraped %v", k, got, ok, v)
+		}
+	}
+	if got := testutil.ToFloat64(m.otlpPushes.WithLabelValues("success")); got < 1 {
+		t.Errorf("successful pushes = %v", got)
+	}
+}
+
+func fqName(d interface{ String() string }) string {
+	s := d.String()
+	i := strings.Index(s, `fqName: "`) + len(`fqName: "`)
+	return s[i : i+strings.IndexByte(s[i:], '"')]
+}
+
+// TestOTLPReceiverFailureDoesNotStallScrapes: a receiver that refuses or
+// hangs only shows up in the push counters.
+func TestOTLPReceiverFailureDoesNotStallScrapes(t *testing.T) {
+	for _, rcv := range []*receiver{{fail: codes.Unavailable}, {block: true}} {
+		reg, m := goldenStore(t)
+		addr := startReceiver(t, rcv)
+		p, err := StartOTLP(t.Context(), reg, OTLPOptions{
+			Interval: 50 * time.Millisecond, Endpoint: addr, Insecure: true, Timeout: 300 * time.Millisecond,
+		}, m, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "a push attempt", func() bool { return rcv.count() > 0 })
+		for range 20 {
+			start := time.Now()
+			if _, err := reg.Gather(); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 200*time.Millisecond {
+				t.Fatalf("a gather took %v while the receiver fails", d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		waitUntil(t, "a counted failure", func() bool {
+			return testutil.ToFloat64(m.otlpPushes.WithLabelValues("failure")) > 0
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = p.Shutdown(ctx)
+		cancel()
+	}
+}

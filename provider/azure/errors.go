@@ -1,0 +1,307 @@
+package azure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// redactedError carries a message already scrubbed of secrets. Its cause
+// is kept only when it is a context or network error, so that
+// errors.Is(err, context.DeadlineExceeded) works without keeping SDK
+// errors (which hold server-supplied text and raw responses) reachable.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.cause }
+
+// scrub removes the client secret and certificate password from s.
+// Nothing we build puts them into a message; this is defence in depth
+// against servers or libraries that echo request data.
+func (p *Provider) scrub(s string) string {
+	for _, secret := range p.secrets {
+		s = strings.ReplaceAll(s, secret, "<secret>")
+	}
+	return s
+}
+
+// fail builds the *provider.Error every failure path returns.
+func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
+	var cause error
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		cause = context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		cause = context.Canceled
+	case errors.As(err, &ne):
+		cause = ne
+	}
+	return &provider.Error{
+		Reason:     reason,
+		RetryAfter: retryAfter,
+		Err:        &redactedError{msg: p.scrub(err.Error()), cause: cause},
+	}
+}
+
+// tokenError marks a failure of the credential, wherever in the pipeline
+// it surfaces: azcore's bearer policy wraps credential errors in a private
+// type, and the default credential chain's "no credential available"
+// errors have no exported type at all.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// taggedCredential tags its credential's errors as tokenError.
+type taggedCredential struct{ cred azcore.TokenCredential }
+
+func (c taggedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.cred.GetToken(ctx, opts)
+	if err != nil {
+		return tok, &tokenError{err: err}
+	}
+	return tok, nil
+}
+
+// classify turns the error of one SDK call into a *provider.Error. raw is
+// the response the call captured (runtime.WithCaptureResponse), if any: a
+// success status with an error means the body did not decode.
+func (p *Provider) classify(ctx context.Context, what string, err error, raw *http.Response) *provider.Error {
+	if cerr := ctx.Err(); cerr != nil {
+		reason := provider.ReasonCanceled
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			reason = provider.ReasonTimeout
+		}
+		return p.fail(reason, 0, fmt.Errorf("azure: %s: %w", what, cerr))
+	}
+	if be, ok := errors.AsType[*budgetError](err); ok {
+		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
+	}
+	if errors.Is(err, errResponseTooLarge) {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, errResponseTooLarge))
+	}
+	if te, ok := errors.AsType[*tokenError](err); ok {
+		return p.tokenFailure(te.err)
+	}
+	if re, ok := errors.AsType[*azcore.ResponseError](err); ok {
+		return p.statusFailure(what, re)
+	}
+	if raw != nil && raw.StatusCode >= 200 && raw.StatusCode < 300 {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok {
+		reason := provider.ReasonNetwork
+		if ne.Timeout() {
+			reason = provider.ReasonTimeout
+		}
+		return p.fail(reason, 0, fmt.Errorf("azure: %s: %w", what, ne))
+	}
+	return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %s", what, oneLine(err.Error())))
+}
+
+// statusFailure classifies an ARM error answer. The message names the
+// request, the status and ARM's own explanation, plus a hint for the
+// statuses a user can fix.
+func (p *Provider) statusFailure(what string, re *azcore.ResponseError) *provider.Error {
+	code := re.StatusCode
+	reason := provider.ReasonForStatus(code)
+	var ra time.Duration
+	if re.RawResponse != nil && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
+		ra = retryAfter(re.RawResponse.Header, time.Now())
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "azure: %s: %d %s", what, code, http.StatusText(code))
+	errCode, msg := armError(re.RawResponse)
+	if errCode == "" {
+		errCode = re.ErrorCode
+	}
+	if msg != "" {
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	if errCode != "" {
+		fmt.Fprintf(&b, " [%s]", errCode)
+	}
+	if hint := statusHint(code); hint != "" {
+		fmt.Fprintf(&b, " (%s)", hint)
+	}
+	if ra > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", ra)
+	}
+	return p.fail(reason, ra, errors.New(b.String()))
+}
+
+func statusHint(code int) string {
+	switch code {
+	case http.StatusUnauthorized:
+		return "Azure Resource Manager rejected the token twice; check the tenant id and that the resource manager audience belongs to the configured cloud"
+	case http.StatusForbidden:
+		return "the identity needs the Carbon Optimization Reader role (or Reader) at subscription scope, or on a management group above the subscriptions"
+	case http.StatusNotFound:
+		return "the Microsoft.Carbon API is not available at this resource manager endpoint; check the cloud and endpoint settings"
+	case http.StatusTooManyRequests:
+		return "Azure Resource Manager throttled the requests"
+	}
+	return ""
+}
+
+// tokenFailure classifies a failure to get a token. Entra's answers to a
+// bad tenant, client id, secret or certificate are 400 or 401; all of them
+// (and a failed OpenID discovery) are the credential's fault, so only
+// throttling and server errors keep their own reason.
+func (p *Provider) tokenFailure(err error) *provider.Error {
+	var raw *http.Response
+	if ae, ok := errors.AsType[*azidentity.AuthenticationFailedError](err); ok {
+		raw = ae.RawResponse
+	}
+	if raw == nil {
+		if ne, ok := errors.AsType[net.Error](err); ok {
+			reason := provider.ReasonNetwork
+			if ne.Timeout() {
+				reason = provider.ReasonTimeout
+			}
+			return p.fail(reason, 0, fmt.Errorf("azure: get token: %w", ne))
+		}
+		return p.fail(provider.ReasonAuth, 0, fmt.Errorf("azure: get token: %s (%s)", oneLine(err.Error()), p.credentialHint()))
+	}
+
+	code := raw.StatusCode
+	reason := provider.ReasonAuth
+	var ra time.Duration
+	switch {
+	case code == http.StatusTooManyRequests:
+		reason = provider.ReasonThrottled
+		ra = retryAfter(raw.Header, time.Now())
+	case code >= 500:
+		reason = provider.ReasonServer
+		ra = retryAfter(raw.Header, time.Now())
+	}
+	var b strings.Builder
+	b.WriteString("azure: get token")
+	if raw.Request != nil && raw.Request.URL != nil {
+		fmt.Fprintf(&b, " (%s %s%s)", raw.Request.Method, raw.Request.URL.Host, raw.Request.URL.Path)
+	}
+	fmt.Fprintf(&b, ": %d %s", code, http.StatusText(code))
+	for _, s := range entraError(raw) {
+		if s != "" {
+			b.WriteString(": ")
+			b.WriteString(s)
+		}
+	}
+	if reason == provider.ReasonAuth {
+		fmt.Fprintf(&b, " (%s)", p.credentialHint())
+	}
+	if ra > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", ra)
+	}
+	return p.fail(reason, ra, errors.New(b.String()))
+}
+
+func (p *Provider) credentialHint() string {
+	switch p.opts.Credential {
+	case CredentialClientSecret:
+		return "check the tenant id, the client id and the client secret (its value, not its id) and whether it has expired"
+	case CredentialClientCertificate:
+		return "check the tenant id, the client id and that the certificate is registered on the application and not expired"
+	}
+	return "no credential of the default chain (environment, workload identity, managed identity, Azure CLI) could get a token; configure one or use client_secret or client_certificate"
+}
+
+// armError extracts ARM's {"error":{"code","message"}} from an error
+// answer. azcore has read the body already and keeps it re-readable.
+func armError(resp *http.Response) (code, msg string) {
+	if resp == nil {
+		return "", ""
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil || len(body) == 0 {
+		return "", ""
+	}
+	var v struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &v) != nil || v.Error == nil {
+		return "", ""
+	}
+	return oneLine(v.Error.Code), oneLine(v.Error.Message)
+}
+
+// entraError extracts Entra's {"error","error_description"}. The
+// description's first line carries the AADSTS code and message; the rest is
+// trace and correlation ids.
+func entraError(resp *http.Response) [2]string {
+	body, err := runtime.Payload(resp)
+	if err != nil || len(body) == 0 {
+		return [2]string{}
+	}
+	var v struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return [2]string{}
+	}
+	desc, _, _ := strings.Cut(strings.ReplaceAll(v.Description, "\r\n", "\n"), "\n")
+	return [2]string{oneLine(v.Error), oneLine(desc)}
+}
+
+// oneLine collapses a multi-line message (azidentity's errors span many
+// lines) and bounds its length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const maxLen = 512
+	if len(s) > maxLen {
+		s = s[:maxLen] + "…"
+	}
+	return s
+}
+
+// retryAfter reads the delay an answer asks for, as azcore does: the
+// millisecond headers first, then Retry-After in seconds or as an HTTP
+// date. Dates in the past mean "now"; absurd values are capped.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
+		if ms, err := strconv.ParseUint(strings.TrimSpace(h.Get(name)), 10, 64); err == nil {
+			return min(time.Duration(min(ms, uint64(maxRetryAfter/time.Millisecond)))*time.Millisecond, maxRetryAfter)
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter)
+	}
+	return 0
+}
+
+// maxRetryAfter caps a server's Retry-After; anything longer is a broken
+// header, and a day is already far beyond any refresh interval.
+const maxRetryAfter = 24 * time.Hour
+
+func malformed(what string, err error) error {
+	return fmt.Errorf("azure: %s: malformed response: %w", what, err)
+}

@@ -1,0 +1,136 @@
+package azure
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+func TestLocationName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"east us", "eastus"},
+		{"East US 2", "eastus2"},
+		{"west us 2", "westus2"},
+		{"west central us", "westcentralus"},
+		{"southeast asia", "southeastasia"},
+		{"uk south", "uksouth"},
+		{"germany west central", "germanywestcentral"},
+		{"central us euap", "centraluseuap"},
+		{"usgov virginia", "usgovvirginia"},
+		{"china north 3", "chinanorth3"},
+		{"  north   europe ", "northeurope"},
+		{"eastus", "eastus"},
+		{"Global", "global"},
+		{"", Unknown},
+		{"   ", Unknown},
+	}
+	for _, tt := range tests {
+		if got := LocationName(tt.in); got != tt.want {
+			t.Errorf("LocationName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSubscriptionAndType(t *testing.T) {
+	const sub = "00000000-0000-0000-0000-000000000001"
+	tests := []struct {
+		sub, typ, id          string
+		wantAccount, wantType string
+	}{
+		{sub, "Microsoft.Compute/virtualMachines", "", sub, "microsoft.compute/virtualmachines"},
+		{strings.ToUpper(sub), "microsoft.storage/storageaccounts", "", sub, "microsoft.storage/storageaccounts"},
+		{"", "", "/subscriptions/" + sub + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", sub, "microsoft.compute/virtualmachines"},
+		{"", "", "/subscriptions/" + sub + "/resourceGroups/rg/providers/Microsoft.Sql/servers/s1/databases/db1", sub, "microsoft.sql/servers/databases"},
+		// Extension resource: the last providers segment names the type.
+		{"", "", "/subscriptions/" + sub + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/providers/Microsoft.Insights/diagnosticSettings/d", sub, "microsoft.insights/diagnosticsettings"},
+		{sub, "", "/subscriptions/" + sub + "/resourceGroups/rg", sub, Unknown},
+		{"", "", "", provider.AccountPlaceholder, Unknown},
+		{"", "", "garbage", provider.AccountPlaceholder, Unknown},
+	}
+	for _, tt := range tests {
+		a, s := subscriptionAndType(tt.sub, tt.typ, tt.id)
+		if a != tt.wantAccount || s != tt.wantType {
+			t.Errorf("subscriptionAndType(%q, %q, %q) = %q, %q; want %q, %q", tt.sub, tt.typ, tt.id, a, s, tt.wantAccount, tt.wantType)
+		}
+	}
+}
+
+func TestEndpointName(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"https://login.microsoftonline.com/tenant/oauth2/v2.0/token", EndpointToken},
+		{"https://login.microsoftonline.com/tenant/oauth2/token", EndpointToken},
+		{"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01", EndpointToken},
+		{"https://login.microsoftonline.com/tenant/v2.0/.well-known/openid-configuration", EndpointOpenID},
+		{"https://management.azure.com/providers/Microsoft.Carbon/carbonEmissionReports?api-version=2025-04-01", EndpointReports},
+		{"https://proxy.example/arm/providers/microsoft.carbon/carbonemissionreports", EndpointReports},
+		{"https://management.azure.com/providers/Microsoft.Carbon/queryCarbonEmissionDataAvailableDateRange?api-version=2025-04-01", EndpointDateRange},
+		{"https://management.azure.com/subscriptions?api-version=2022-12-01", EndpointSubscriptions},
+		{"https://login.microsoftonline.com/common/discovery/instance", EndpointOther},
+		{"https://management.azure.com/subscriptions/x/providers/Microsoft.Carbon/register", EndpointOther},
+	}
+	for _, tt := range tests {
+		u, _ := url.Parse(tt.url)
+		if got := endpointName(&http.Request{URL: u}); got != tt.want {
+			t.Errorf("endpointName(%s) = %q, want %q", tt.url, got, tt.want)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header http.Header
+		want   time.Duration
+	}{
+		{http.Header{}, 0},
+		{http.Header{"Retry-After": {"7"}}, 7 * time.Second},
+		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
+		{http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0},
+		{http.Header{"Retry-After": {"soon"}}, 0},
+		{http.Header{"Retry-After": {"99999999999"}}, maxRetryAfter},
+		{http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}}, 1500 * time.Millisecond},
+		{http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.header, now); got != tt.want {
+			t.Errorf("retryAfter(%v) = %s, want %s", tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestLimitedBody(t *testing.T) {
+	read := func(n int, limit int64) error {
+		b := &limitedBody{rc: io.NopCloser(strings.NewReader(strings.Repeat("x", n))), left: limit}
+		_, err := io.ReadAll(b)
+		return err
+	}
+	if err := read(10, 10); err != nil {
+		t.Errorf("body of exactly the limit: %v", err)
+	}
+	if err := read(11, 10); !errors.Is(err, errResponseTooLarge) {
+		t.Errorf("body over the limit: %v", err)
+	}
+}
+
+func TestParseAPIDate(t *testing.T) {
+	for in, want := range map[string]provider.Month{
+		"2025-05-01":           provider.NewMonth(2025, time.May),
+		"2025-05-31":           provider.NewMonth(2025, time.May),
+		"2025-05-01T00:00:00Z": provider.NewMonth(2025, time.May),
+	} {
+		if got, err := parseAPIDate(in); err != nil || got != want {
+			t.Errorf("parseAPIDate(%q) = %s, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "2025-05", "05/01/2025"} {
+		if _, err := parseAPIDate(in); err == nil {
+			t.Errorf("parseAPIDate(%q) succeeded", in)
+		}
+	}
+}

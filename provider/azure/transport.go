@@ -1,0 +1,157 @@
+package azure
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// Endpoint names reported to Options.Observe.
+const (
+	EndpointToken         = "token"
+	EndpointOpenID        = "openid_configuration"
+	EndpointReports       = "carbon_emission_reports"
+	EndpointDateRange     = "carbon_date_range"
+	EndpointSubscriptions = "subscriptions"
+	EndpointOther         = "other"
+)
+
+// Request paths of the Microsoft.Carbon operations, as the SDK builds them.
+const (
+	reportsPath   = "/providers/Microsoft.Carbon/carbonEmissionReports"
+	dateRangePath = "/providers/Microsoft.Carbon/queryCarbonEmissionDataAvailableDateRange"
+)
+
+// instrumentedClient derives the client every request goes through: the
+// caller's client (or a default) with response bodies bounded and, when
+// observe is set, each attempt reported. It becomes azcore's Transport,
+// which sits below the retry policy, so every attempt is seen. The caller's
+// client is copied, not modified, because it may be shared.
+func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
+	var c http.Client
+	if base != nil {
+		c = *base
+	} else {
+		c.Timeout = defaultHTTPTimeout
+	}
+	rt := c.Transport
+	if rt == nil {
+		if base != nil {
+			rt = http.DefaultTransport
+		} else {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.Proxy = http.ProxyFromEnvironment
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			rt = t
+		}
+	}
+	if observe != nil {
+		rt = &provider.InstrumentedTransport{Base: rt, Observe: observe, Endpoint: endpointName}
+	}
+	c.Transport = limitTransport{base: rt, max: maxResponseBytes}
+	return &c
+}
+
+// endpointName maps a request to the fixed endpoint label set. Matching on
+// path suffixes keeps it right behind path-prefixed proxies and for every
+// authority (Entra v1 and v2 token paths, managed identity endpoints).
+func endpointName(req *http.Request) string {
+	p := strings.ToLower(strings.TrimRight(req.URL.Path, "/"))
+	switch {
+	case strings.HasSuffix(p, "/oauth2/v2.0/token"), strings.HasSuffix(p, "/oauth2/token"):
+		return EndpointToken
+	case strings.HasSuffix(p, "/.well-known/openid-configuration"):
+		return EndpointOpenID
+	case strings.HasSuffix(p, strings.ToLower(reportsPath)):
+		return EndpointReports
+	case strings.HasSuffix(p, strings.ToLower(dateRangePath)):
+		return EndpointDateRange
+	case strings.HasSuffix(p, "/subscriptions"):
+		return EndpointSubscriptions
+	}
+	return EndpointOther
+}
+
+// errResponseTooLarge reports a body beyond maxResponseBytes.
+var errResponseTooLarge = fmt.Errorf("response body larger than %d bytes", maxResponseBytes)
+
+// limitTransport bounds every response body. azcore reads bodies whole
+// (success and error alike), so the bound must sit below it.
+type limitTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if resp != nil && resp.Body != nil {
+		resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe: a body of exactly the limit is fine, one more byte is not.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, errResponseTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// budgetKey carries a fetch's *budget in the request context, from Fetch
+// to budgetPolicy.
+type budgetKey struct{}
+
+// budget counts the ARM requests of one fetch.
+type budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// budgetError is returned when a fetch has used its request budget.
+type budgetError struct{ limit int64 }
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("request budget of %d ARM requests per refresh exhausted; raise the request budget or report on fewer subscriptions or months", e.limit)
+}
+
+// NonRetriable tells azcore's retry policy not to retry: it matches the
+// SDK's errorinfo.NonRetriable interface, which lives in an internal
+// package.
+func (*budgetError) NonRetriable() {}
+
+// budgetPolicy charges every ARM attempt to the fetch's budget. It is a
+// per-retry policy, so retries are charged too: the budget bounds the
+// requests ARM sees, which is what throttling counts.
+type budgetPolicy struct{}
+
+func (budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if b, ok := req.Raw().Context().Value(budgetKey{}).(*budget); ok && b.used.Add(1) > b.limit {
+		return nil, &budgetError{limit: b.limit}
+	}
+	return req.Next()
+}
