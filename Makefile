@@ -12,7 +12,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: all build run demo test deps lint unit e2e bench golden clean
+.PHONY: all build run demo test deps lint unit rules e2e emulator-test bench golden clean
 
 all: build
 
@@ -25,7 +25,7 @@ demo run: build
 
 # The full test suite: formatting, vet, staticcheck, unit tests with the
 # race detector, and the end-to-end test against a real Prometheus.
-test: deps lint unit e2e
+test: deps lint unit rules e2e
 
 # Installs Prometheus and promtool (Debian package `prometheus`) when they are
 # missing. Other systems: install Prometheus >= 2.42 so that `prometheus` and
@@ -50,12 +50,25 @@ lint:
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
+# Checks the bundled Prometheus rules and runs their unit tests.
+rules:
+	promtool check rules dashboards/rules/cloudcarbon.rules.yml
+	cd dashboards/rules && promtool test rules cloudcarbon.rules.test.yml
+
 # Builds the binary, runs it in demo mode and has a real Prometheus scrape it,
 # and pushes it over OTLP through a real OpenTelemetry Collector (built once
 # per machine by tools/otelcol/build.sh and cached).
 e2e:
 	OTELCOL=$$(tools/otelcol/build.sh) && export OTELCOL && \
 		CLOUDCARBON_E2E=1 $(GO) test -count=1 -tags e2e ./e2e/
+
+# Runs the production GCP SQL through the real BigQuery client against
+# goccy/bigquery-emulator. The emulator is a cgo build over ZetaSQL that
+# takes 15-30 minutes the first time on 2 cores, so it stays out of
+# `make test`; tools/bqemulator/build.sh caches the binary per machine.
+emulator-test:
+	BQ_EMULATOR=$$(tools/bqemulator/build.sh) && export BQ_EMULATOR && \
+		$(GO) test -count=1 -tags emulator -run TestEmulator -v ./provider/gcp/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

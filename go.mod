@@ -13,6 +13,7 @@ require (
 	github.com/IBM/go-sdk-core/v5 v5.25.2
 	github.com/alecthomas/kingpin/v2 v2.4.0
 	github.com/googleapis/gax-go/v2 v2.26.2
+	github.com/grafana/grafana-foundation-sdk/go v0.0.12
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0

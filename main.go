@@ -72,6 +72,16 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
 	dumpCmd := app.Command("dump", "Refresh every source once and print the exposition to standard output.")
+	setupCmd := app.Command("gcp-setup", "Create the GCP Carbon Footprint export (a BigQuery Data Transfer config) for a billing account, and optionally backfill its history. Does nothing when the export exists.")
+	var setup gcpSetupFlags
+	setupCmd.Flag("project", "Project that owns the transfer config and the destination dataset.").Required().StringVar(&setup.project)
+	setupCmd.Flag("billing-account", "Billing account to export, e.g. 012345-6789AB-CDEF01.").Required().StringVar(&setup.billingAccount)
+	setupCmd.Flag("dataset", "Destination dataset in --project; it must exist.").Required().StringVar(&setup.dataset)
+	setupCmd.Flag("location", "Location of the dataset, e.g. US or EU.").StringVar(&setup.location)
+	setupCmd.Flag("backfill-from", "Also load history from this month (YYYY-MM, 2021-01 at the earliest).").StringVar(&setup.backfillFrom)
+	setupCmd.Flag("credentials-file", "Service-account key file; default: Application Default Credentials.").StringVar(&setup.credentialsFile)
+	setupCmd.Flag("endpoint", "BigQuery Data Transfer API endpoint, for private endpoints.").StringVar(&setup.endpoint)
+	setupCmd.Flag("dry-run", "Print what would be done and call nothing.").BoolVar(&setup.dryRun)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -106,6 +116,8 @@ func run(args []string, stdout, stderr *os.File) int {
 		err = serve(ctx, f, logger)
 	case dumpCmd.FullCommand():
 		err = dump(ctx, f, stdout, logger)
+	case setupCmd.FullCommand():
+		err = gcpSetup(ctx, &setup, stdout)
 	}
 	if err != nil {
 		logger.Error("Exiting", "err", err)

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
+	"github.com/cloudcarbon/cloudcarbon_exporter/demo"
 )
 
 // reloader applies configurations. A new configuration replaces the running
@@ -47,11 +47,11 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config, seed map[strin
 }
 
 func (r *reloader) applyLocked(ctx context.Context, cfg *config.Config, seed map[string]*collector.SourceData) error {
-	var clients map[string]*http.Client
+	var ov map[string]demo.Override
 	if r.app.demo != nil {
-		clients = r.app.demo.HTTPClients()
+		ov = r.app.demo.Overrides()
 	}
-	sources, err := buildSources(cfg, r.app.metrics, r.app.logger, clients)
+	sources, err := buildSources(ctx, cfg, r.app.metrics, r.app.logger, ov)
 	if err != nil {
 		r.success.Set(0)
 		return err
@@ -59,6 +59,7 @@ func (r *reloader) applyLocked(ctx context.Context, cfg *config.Config, seed map
 	otlp := cfg.OTLP
 	otlp.Enabled = otlp.Enabled || r.app.flags.otlp
 	if err := r.app.applyOTLP(ctx, otlp); err != nil {
+		collector.CloseSources(sources)
 		r.success.Set(0)
 		return err
 	}

@@ -1,26 +1,59 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
+	"github.com/cloudcarbon/cloudcarbon_exporter/demo"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 )
 
 // buildSources turns the configuration into provider clients. It is the
 // only place that knows both the config model and the provider packages.
-// clients may supply the HTTP client of a source by name (the demo's
-// fake endpoints need their own TLS roots); nil means the default.
-func buildSources(cfg *config.Config, m *collector.Metrics, logger *slog.Logger, clients map[string]*http.Client) ([]collector.Source, error) {
-	var out []collector.Source
+// ov changes, by source name, what the demo's fake endpoints need and a
+// configuration cannot say (their own TLS roots, no authentication).
+func buildSources(ctx context.Context, cfg *config.Config, m *collector.Metrics, logger *slog.Logger, ov map[string]demo.Override) (out []collector.Source, err error) {
+	defer func() {
+		if err != nil {
+			collector.CloseSources(out)
+			out = nil
+		}
+	}()
+	for _, g := range cfg.GCP {
+		p, err := gcp.New(ctx, gcp.Options{
+			Project:               g.Project,
+			CarbonTable:           g.CarbonTable,
+			BillingTable:          g.BillingTable,
+			BillingAccount:        g.BillingAccount,
+			Location:              g.Location,
+			MaxBytesBilled:        g.MaxBytesBilled,
+			CredentialsFile:       g.CredentialsFile,
+			Endpoint:              g.Endpoint,
+			WithoutAuthentication: ov[g.Name].WithoutAuthentication,
+			HTTPClient:            ov[g.Name].HTTPClient,
+			Observe:               m.RequestObserver(provider.GCP, g.Name),
+			ObserveBytes:          m.BytesObserver(provider.GCP, g.Name),
+			Logger:                logger.With("provider", provider.GCP, "source_name", g.Name),
+		})
+		if err != nil {
+			return out, fmt.Errorf("gcp source %q: %w", g.Name, err)
+		}
+		out = append(out, collector.Source{
+			Name: g.Name,
+			Identity: strings.Join([]string{provider.GCP, g.Endpoint, g.CarbonTable, g.BillingTable,
+				"account=" + g.BillingAccount}, "|"),
+			Provider: p,
+		})
+	}
 	for _, acc := range cfg.Azure {
 		p, err := azure.New(azure.Options{
 			TenantID:                acc.TenantID,
@@ -36,12 +69,12 @@ func buildSources(cfg *config.Config, m *collector.Metrics, logger *slog.Logger,
 			Subscriptions:           acc.Subscriptions,
 			ListSubscriptions:       acc.ListSubscriptions,
 			RequestBudget:           acc.RequestBudget,
-			HTTPClient:              clients[acc.Name],
+			HTTPClient:              ov[acc.Name].HTTPClient,
 			Observe:                 m.RequestObserver(provider.Azure, acc.Name),
 			Logger:                  logger.With("provider", provider.Azure, "source_name", acc.Name),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("azure source %q: %w", acc.Name, err)
+			return out, fmt.Errorf("azure source %q: %w", acc.Name, err)
 		}
 		subs := slices.Sorted(slices.Values(acc.Subscriptions))
 		out = append(out, collector.Source{
@@ -60,12 +93,12 @@ func buildSources(cfg *config.Config, m *collector.Metrics, logger *slog.Logger,
 			EnterpriseGroupID:   acc.EnterpriseGroupID,
 			EnterpriseAccountID: acc.EnterpriseAccountID,
 			AccountName:         acc.AccountName,
-			HTTPClient:          clients[acc.Name],
+			HTTPClient:          ov[acc.Name].HTTPClient,
 			Observe:             m.RequestObserver(provider.IBM, acc.Name),
 			Logger:              logger.With("provider", provider.IBM, "source_name", acc.Name),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("ibm source %q: %w", acc.Name, err)
+			return out, fmt.Errorf("ibm source %q: %w", acc.Name, err)
 		}
 		out = append(out, collector.Source{
 			Name: acc.Name,

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -171,7 +172,10 @@ func (r *refresher) nextWait() time.Duration {
 			return 0
 		}
 		next = now.Add(r.opts.jitter(next.Sub(now)))
-		r.store.Update(r.src.Name, false, func(d *SourceData) { d.NextRefresh = next; d.Attempted = true })
+		r.store.Update(r.src.Name, false, func(d *SourceData) {
+			d.NextRefresh, d.Attempted = next, true
+			r.stampDue(d)
+		})
 		return next.Sub(now)
 	}
 	return max(d.NextRefresh.Sub(now), 0)
@@ -192,6 +196,7 @@ func (r *refresher) refresh(ctx context.Context) {
 			_, next := plan(start, sched, d, r.opts)
 			d.NextRefresh = start.Add(r.opts.jitter(next.Sub(start)))
 			d.Attempted = true
+			r.stampDue(d)
 		})
 		return
 	}
@@ -223,6 +228,7 @@ func (r *refresher) refresh(ctx context.Context) {
 		r.store.Update(r.src.Name, false, func(d *SourceData) {
 			d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, false, end.Sub(start), true
 			d.NextRefresh = next
+			r.stampDue(d)
 		})
 		return
 	}
@@ -279,9 +285,17 @@ func (r *refresher) refresh(ctx context.Context) {
 		d.LastSuccess, d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, start, true, end.Sub(start), true
 		_, next := plan(end, sched, d, r.opts)
 		d.NextRefresh = end.Add(r.opts.jitter(next.Sub(end)))
+		r.stampDue(d)
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
 		"duration", end.Sub(start).Round(time.Millisecond))
+}
+
+// stampDue records when the month after the latest one held is due.
+func (r *refresher) stampDue(d *SourceData) {
+	if latest, ok := d.LatestMonth(); ok {
+		d.NextMonthDue = r.src.Provider.Schedule().PublishedAt(latest + 1)
+	}
 }
 
 // Manager runs one refresher per source and restarts them on reload.
@@ -317,6 +331,7 @@ func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, see
 			m.metrics.forgetSource(old.Provider.Name(), old.Name)
 		}
 	}
+	CloseSources(m.sources)
 	m.store.Configure(sources, seed)
 	m.sources = sources
 
@@ -336,11 +351,23 @@ func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, see
 	}
 }
 
-// Stop stops every refresher and waits for them.
+// Stop stops every refresher, waits for them and releases the sources.
 func (m *Manager) Stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopLocked()
+	CloseSources(m.sources)
+	m.sources = nil
+}
+
+// CloseSources releases what provider clients hold (a BigQuery client
+// keeps connections and credentials): those that are io.Closers.
+func CloseSources(sources []Source) {
+	for _, s := range sources {
+		if c, ok := s.Provider.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 func (m *Manager) stopLocked() {

@@ -60,6 +60,9 @@ var (
 	dataMonthDesc = prometheus.NewDesc(namespace+"_data_month_timestamp_seconds",
 		"Start of the latest month with data, as a Unix timestamp: the month the data families describe.",
 		sourceLabels, nil)
+	nextMonthDueDesc = prometheus.NewDesc(namespace+"_next_month_due_timestamp_seconds",
+		"When the provider is expected to publish the month after the latest one held, as a Unix timestamp; data is overdue once this has passed by more than a few days.",
+		sourceLabels, nil)
 	lastSuccessDesc = prometheus.NewDesc(namespace+"_last_refresh_success_timestamp_seconds",
 		"When the source was last refreshed successfully, as a Unix timestamp.",
 		sourceLabels, nil)
@@ -88,7 +91,7 @@ func describe(ch chan<- *prometheus.Desc) {
 		ch <- f.current
 		ch <- f.history
 	}
-	for _, d := range []*prometheus.Desc{dataMonthDesc, lastSuccessDesc, refreshSuccessDesc,
+	for _, d := range []*prometheus.Desc{dataMonthDesc, nextMonthDueDesc, lastSuccessDesc, refreshSuccessDesc,
 		refreshDurationDesc, nextRefreshDesc, monthsStoredDesc, deniedDesc, accountInfoDesc} {
 		ch <- d
 	}
@@ -155,6 +158,9 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 				}
 			}
 			out.add(dataMonthDesc, prometheus.GaugeValue, float64(latest.Start().Unix()), d.Provider, d.Name)
+		}
+		if !d.NextMonthDue.IsZero() {
+			out.add(nextMonthDueDesc, prometheus.GaugeValue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)
 		}
 		if !d.LastSuccess.IsZero() {
 			out.add(lastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1e3, d.Provider, d.Name)

@@ -38,6 +38,9 @@ type SourceData struct {
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`
 	LastOK       bool          `json:"last_ok"`
 	LastDuration time.Duration `json:"last_duration"`
+	// NextMonthDue is when the provider is expected to publish the month
+	// after the latest one held: alerts compare it with the time.
+	NextMonthDue time.Time `json:"next_month_due,omitzero"`
 	// NextRefresh is when the refresher plans to run next; zero until it
 	// has planned.
 	NextRefresh time.Time `json:"-"`

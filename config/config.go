@@ -40,6 +40,9 @@ const (
 	DefaultAzureCredential    = "default"
 	DefaultAzureRequestBudget = 500
 
+	DefaultGCPCarbonTable    = "carbon_footprint"
+	DefaultGCPMaxBytesBilled = 10 << 30
+
 	DefaultIBMAPIURL = "https://api.carbon-calculator.cloud.ibm.com"
 	DefaultIBMIAMURL = "https://iam.cloud.ibm.com"
 )
@@ -53,8 +56,39 @@ const maxKeyFileSize = 64 << 10
 type Config struct {
 	Refresh Refresh        `yaml:"refresh"`
 	OTLP    OTLP           `yaml:"otlp"`
+	GCP     []GCPExport    `yaml:"gcp,omitempty"`
 	Azure   []AzureAccount `yaml:"azure,omitempty"`
 	IBM     []IBMAccount   `yaml:"ibm,omitempty"`
+}
+
+// GCPExport is one Carbon Footprint export in BigQuery, with the billing
+// export of the same billing account for cost. After Parse, Name,
+// CarbonTable (project.dataset.table) and MaxBytesBilled are set and
+// CredentialsFile is absolute.
+type GCPExport struct {
+	Name string `yaml:"name"`
+	// Project runs (and pays for) the query jobs.
+	Project string `yaml:"project"`
+	// CarbonTable is project.dataset.table, or project.dataset for the
+	// export's default table name carbon_footprint.
+	CarbonTable string `yaml:"carbon_table"`
+	// BillingTable is the standard billing export table,
+	// project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX; without
+	// it there is no cost metric.
+	BillingTable string `yaml:"billing_table,omitempty"`
+	// BillingAccount keeps only this billing account's carbon rows, for a
+	// dataset that holds several.
+	BillingAccount string `yaml:"billing_account,omitempty"`
+	// Location is the datasets' location, e.g. US or EU.
+	Location string `yaml:"location,omitempty"`
+	// MaxBytesBilled fails any query that would bill more, a guard
+	// against a misconfigured table scan.
+	MaxBytesBilled int64 `yaml:"max_bytes_billed"`
+	// CredentialsFile is a service-account key; empty selects Application
+	// Default Credentials.
+	CredentialsFile string `yaml:"credentials_file,omitempty"`
+	// Endpoint overrides the BigQuery REST endpoint.
+	Endpoint string `yaml:"endpoint,omitempty"`
 }
 
 // AzureAccount is one identity reading the Carbon Optimization API for a
@@ -283,6 +317,9 @@ func (p *parser) validate(c *Config) {
 	}
 
 	names := map[string]int{} // source name to the line that gave it
+	for i := range c.GCP {
+		p.validateGCP(&c.GCP[i], "gcp."+strconv.Itoa(i), defaultName("gcp", i, len(c.GCP)), names)
+	}
 	for i := range c.Azure {
 		p.validateAzure(&c.Azure[i], "azure."+strconv.Itoa(i), defaultName("azure", i, len(c.Azure)), names)
 	}
@@ -309,6 +346,65 @@ func (p *parser) sourceName(section string, name *string, path, def string, name
 			p.errorf(p.line(path+".name"), "name %q is already used at line %d; source names must be unique", *name, prev)
 		} else {
 			names[*name] = p.line(path + ".name")
+		}
+	}
+}
+
+var (
+	gcpProject   = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	gcpDataset   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	gcpTable     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	billingAcct  = regexp.MustCompile(`^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$`)
+	gcpTableHint = "project.dataset.table, e.g. my-project.carbon.carbon_footprint"
+)
+
+// splitTable checks a BigQuery table reference and returns its parts.
+func splitTable(ref string, parts int) bool {
+	fields := strings.Split(ref, ".")
+	if len(fields) != parts || !gcpProject.MatchString(fields[0]) || !gcpDataset.MatchString(fields[1]) {
+		return false
+	}
+	return parts == 2 || gcpTable.MatchString(fields[2])
+}
+
+func (p *parser) validateGCP(g *GCPExport, path, name string, names map[string]int) {
+	p.sourceName("gcp", &g.Name, path, name, names)
+	entry := p.line(path)
+	if g.Project == "" {
+		p.errorf(entry, "gcp entry %q has no project; set the project that runs the queries (it needs the BigQuery Job User role)", g.Name)
+	} else if !gcpProject.MatchString(g.Project) {
+		p.errorf(p.line(path+".project"), "gcp.project %q is not a project id", g.Project)
+	}
+	switch {
+	case g.CarbonTable == "":
+		p.errorf(entry, "gcp entry %q has no carbon_table; set the Carbon Footprint export's %s", g.Name, gcpTableHint)
+	case splitTable(g.CarbonTable, 2):
+		g.CarbonTable += "." + DefaultGCPCarbonTable
+	case !splitTable(g.CarbonTable, 3):
+		p.errorf(p.line(path+".carbon_table"), "gcp.carbon_table must be %s", gcpTableHint)
+	}
+	if g.BillingTable != "" && !splitTable(g.BillingTable, 3) {
+		p.errorf(p.line(path+".billing_table"), "gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX")
+	}
+	if g.BillingAccount != "" && !billingAcct.MatchString(g.BillingAccount) {
+		p.errorf(p.line(path+".billing_account"), "gcp.billing_account must look like 012345-6789AB-CDEF01")
+	}
+	if !p.has(path + ".max_bytes_billed") {
+		g.MaxBytesBilled = DefaultGCPMaxBytesBilled
+	} else if g.MaxBytesBilled < 10<<20 {
+		p.errorf(p.line(path+".max_bytes_billed"), "gcp.max_bytes_billed must be at least 10485760 (10 MiB), BigQuery's minimum charge per query")
+	}
+	if g.CredentialsFile != "" {
+		if !filepath.IsAbs(g.CredentialsFile) {
+			g.CredentialsFile = filepath.Join(filepath.Dir(p.file), g.CredentialsFile)
+		}
+		if _, err := os.Stat(g.CredentialsFile); err != nil {
+			p.errorf(p.line(path+".credentials_file"), "gcp.credentials_file cannot be read: %w", err)
+		}
+	}
+	if g.Endpoint != "" {
+		if err := checkURL(g.Endpoint); err != nil {
+			p.errorf(p.line(path+".endpoint"), "gcp.endpoint %w", err)
 		}
 	}
 }

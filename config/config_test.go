@@ -45,7 +45,7 @@ func TestInvalid(t *testing.T) {
 	const d = "testdata/config/"
 	tests := map[string]string{
 		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url`,
-		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "aws" at the top level; known fields are refresh, otlp, azure, ibm`,
+		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "aws" at the top level; known fields are refresh, otlp, gcp, azure, ibm`,
 		"invalid-otlp.yml": d + `invalid-otlp.yml:3: otlp.interval must be greater than 0` + "\n" +
 			d + `invalid-otlp.yml:4: otlp.endpoint must be host:port or an http:// or https:// URL`,
 		"invalid-azure-secret.yml": d + `invalid-azure-secret.yml:2: azure entry "azure" has credential client_secret but no client_id; set the application (client) id of the app registration` + "\n" +
@@ -58,6 +58,11 @@ func TestInvalid(t *testing.T) {
 		"invalid-azure-nosubs.yml": d + `invalid-azure-nosubs.yml:2: azure entry "tenant-a" has no subscriptions; list them in subscriptions or set list_subscriptions: true` + "\n" +
 			d + `invalid-azure-nosubs.yml:4: azure.credential must be default, client_secret or client_certificate` + "\n" +
 			d + `invalid-azure-nosubs.yml:6: name "tenant-a" is already used at line 2; source names must be unique`,
+		"invalid-gcp.yml": d + `invalid-gcp.yml:2: gcp.project "X" is not a project id` + "\n" +
+			d + `invalid-gcp.yml:2: gcp entry "gcp" has no carbon_table; set the Carbon Footprint export's project.dataset.table, e.g. my-project.carbon.carbon_footprint` + "\n" +
+			d + `invalid-gcp.yml:3: gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX` + "\n" +
+			d + `invalid-gcp.yml:4: gcp.max_bytes_billed must be at least 10485760 (10 MiB), BigQuery's minimum charge per query` + "\n" +
+			d + `invalid-gcp.yml:5: gcp.billing_account must look like 012345-6789AB-CDEF01`,
 		"invalid-unknown-refresh.yml": d + `invalid-unknown-refresh.yml:2: unknown field "intervall" in refresh; known fields are interval, idle_interval, jitter, timeout, backoff_min, backoff_max, max_concurrency`,
 		"invalid-duration.yml":        d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
 		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +
@@ -185,6 +190,11 @@ func TestValid(t *testing.T) {
 				Subscriptions: []string{"11111111-2222-3333-4444-555555555555", "abcdefab-2222-3333-4444-555555555555"}},
 			{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50},
 		}},
+		"valid-gcp.yml": {Refresh: refresh, OTLP: otlp, GCP: []GCPExport{
+			{Name: "gcp", Project: "acme-carbon", CarbonTable: "acme-carbon.carbon.carbon_footprint",
+				BillingTable: "acme-billing.billing.gcp_billing_export_v1_012345_6789AB_CDEF01", BillingAccount: "012345-6789AB-CDEF01",
+				Location: "EU", MaxBytesBilled: DefaultGCPMaxBytesBilled},
+		}},
 		"valid-anchors.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
 			ibm(IBMAccount{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
 			ibm(IBMAccount{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
@@ -301,6 +311,11 @@ func TestExample(t *testing.T) {
 	for _, k := range []string{"api_url", "iam_url"} {
 		if _, ok := raw.IBM[0][k]; !ok {
 			t.Errorf("example.yml does not set ibm.%s", k)
+		}
+	}
+	for _, k := range s["config.GCPExport"].keys {
+		if !strings.Contains(string(text), k+":") {
+			t.Errorf("example.yml does not document gcp.%s", k)
 		}
 	}
 	for _, k := range s["config.AzureAccount"].keys {

@@ -18,6 +18,7 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
@@ -27,17 +28,30 @@ const ibmAPIKey = "demo-ibm-api-key"
 
 // Source names of the demo.
 const (
+	GCPSource   = "gcp-demo"
 	AzureSource = "azure-demo"
 	IBMSource   = "ibm-demo"
 )
 
+// Override is what a demo source needs that a configuration cannot say.
+type Override struct {
+	// HTTPClient trusts the fake's own TLS certificate.
+	HTTPClient *http.Client
+	// WithoutAuthentication skips credentials the fake does not check.
+	WithoutAuthentication bool
+}
+
 // Env is a running demo.
 type Env struct {
 	cfg     *config.Config
-	clients map[string]*http.Client
+	ov      map[string]Override
 	servers []*http.Server
 	logger  *slog.Logger
 }
+
+// GCPLatestTotals returns, in base units, the totals of the latest month
+// in the GCP demo dataset as of now.
+func GCPLatestTotals(now time.Time) gcpfake.Totals { return gcpfake.DemoLatestTotals(now) }
 
 // AzureLatestTotals returns, in grams per scope, the totals of the latest
 // month in the Azure demo dataset as of now (denied subscriptions excluded,
@@ -60,7 +74,23 @@ func IBMLatestTotals(now time.Time) (grams, joules float64) {
 
 // Start starts the fake endpoints on loopback ports.
 func Start(ctx context.Context, now time.Time, logger *slog.Logger) (*Env, error) {
-	e := &Env{logger: logger, cfg: config.Default(), clients: map[string]*http.Client{}}
+	e := &Env{logger: logger, cfg: config.Default(), ov: map[string]Override{}}
+
+	gcpData := gcpfake.Demo(now)
+	gcpURL, err := e.serve(ctx, gcpfake.NewServer(gcpData), nil)
+	if err != nil {
+		return nil, err
+	}
+	e.ov[GCPSource] = Override{WithoutAuthentication: true}
+	e.cfg.GCP = []config.GCPExport{{
+		Name:           GCPSource,
+		Project:        gcpData.Project,
+		CarbonTable:    gcpData.CarbonTable,
+		BillingTable:   gcpData.BillingTable,
+		Location:       gcpData.Location,
+		MaxBytesBilled: config.DefaultGCPMaxBytesBilled,
+		Endpoint:       gcpURL + gcpfake.BasePath,
+	}}
 
 	// Azure's SDK sends tokens only over TLS: the fake serves a
 	// certificate of its own and the demo client trusts just that.
@@ -72,10 +102,10 @@ func Start(ctx context.Context, now time.Time, logger *slog.Logger) (*Env, error
 	if err != nil {
 		return nil, err
 	}
-	e.clients[AzureSource] = &http.Client{
+	e.ov[AzureSource] = Override{HTTPClient: &http.Client{
 		Timeout:   time.Minute,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
-	}
+	}}
 	e.cfg.Azure = []config.AzureAccount{{
 		Name:                    AzureSource,
 		Credential:              "client_secret",
@@ -128,9 +158,9 @@ func (e *Env) serve(ctx context.Context, h http.Handler, tlsConfig *tls.Config) 
 // Config returns the configuration that points at the fakes.
 func (e *Env) Config() *config.Config { return e.cfg }
 
-// HTTPClients returns the HTTP clients sources need to reach the fakes, by
-// source name.
-func (e *Env) HTTPClients() map[string]*http.Client { return e.clients }
+// Overrides returns, by source name, what the sources need to reach the
+// fakes.
+func (e *Env) Overrides() map[string]Override { return e.ov }
 
 // Close stops the fakes.
 func (e *Env) Close() {

@@ -265,9 +265,41 @@ scrape_configs:
 		t.Errorf("denied subscriptions: %v %v, want one", denied, err)
 	}
 
+	// GCP: all four data families, totals equal to the dataset's.
+	wantGCP := demo.GCPLatestTotals(startedAt)
+	if !wantGCP.MarketKnown {
+		t.Fatal("the GCP demo's latest month has no market-based figures")
+	}
+	for _, c := range []struct {
+		q    string
+		want float64
+	}{
+		{`sum(cloudcarbon_emissions_grams{provider="gcp"})`, wantGCP.LocationGrams},
+		{`sum(cloudcarbon_emissions_market_based_grams{provider="gcp"})`, wantGCP.MarketGrams},
+		{`sum(cloudcarbon_billing_cost_usd{provider="gcp"})`, wantGCP.CostUSD},
+		{`count(cloudcarbon_emissions_grams{provider="gcp"}) > 0`, -1},
+	} {
+		res, err := query(promURL, c.q)
+		if err != nil || len(res) != 1 {
+			t.Fatalf("%s: %v %v", c.q, res, err)
+		}
+		if got := res[0].float(t); c.want >= 0 && math.Abs(got-c.want) > 1e-9*c.want {
+			t.Errorf("%s = %v, want %v", c.q, got, c.want)
+		}
+	}
+	for _, fam := range []string{"cloudcarbon_emissions_grams", "cloudcarbon_emissions_market_based_grams"} {
+		res, err := query(promURL, `count by (scope) (`+fam+`{provider="gcp"})`)
+		if err != nil || len(res) != 3 {
+			t.Errorf("%s scopes: %v %v, want 1, 2 and 3", fam, res, err)
+		}
+	}
+	if res, err := query(promURL, `cloudcarbon_bigquery_bytes_processed_total{provider="gcp"} > 0`); err != nil || len(res) != 1 {
+		t.Errorf("BigQuery bytes processed: %v %v", res, err)
+	}
+
 	up, err := query(promURL, `count(cloudcarbon_refresh_success == 1)`)
-	if err != nil || len(up) != 1 || up[0].float(t) != 2 {
-		t.Errorf("sources refreshed successfully: %v %v, want 2", up, err)
+	if err != nil || len(up) != 1 || up[0].float(t) != 3 {
+		t.Errorf("sources refreshed successfully: %v %v, want 3", up, err)
 	}
 	months, err := query(promURL, `count(count by (month) (cloudcarbon_history_emissions_grams{provider="ibm"}))`)
 	if err != nil || len(months) != 1 || months[0].float(t) != 13 {

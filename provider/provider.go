@@ -1,7 +1,9 @@
 // Package provider holds the provider-neutral data model that every cloud
 // client produces and the collector consumes: months, records, accounts,
-// publication schedules and classified errors. It imports no cloud SDK and
-// knows nothing of Prometheus.
+// publication schedules and classified errors; and the HTTP and redaction
+// helpers the clients share, so that every provider bounds responses,
+// honours Retry-After and keeps secrets out of errors alike. It imports no
+// cloud SDK and knows nothing of Prometheus.
 package provider
 
 import (
@@ -116,6 +118,17 @@ func (s Schedule) PublishedAt(m Month) time.Time { return m.End().Add(s.PublishD
 
 // FinalAt returns when month m is expected to stop changing.
 func (s Schedule) FinalAt(m Month) time.Time { return s.PublishedAt(m).Add(s.SettleDelay) }
+
+// LatestPublished returns the latest month expected to be published by
+// now, so that fakes and demo data agree with their provider on which
+// months exist.
+func (s Schedule) LatestPublished(now time.Time) Month {
+	m := MonthOf(now)
+	for s.PublishedAt(m).After(now) {
+		m--
+	}
+	return m
+}
 
 // Provider is one configured source of provider data: for example one IBM
 // Cloud API key, or one GCP export dataset.

@@ -225,7 +225,7 @@ func New(opts Options) (*Provider, error) {
 		}
 	}
 	if err := p.validate(&opts); err != nil {
-		return nil, errors.New(p.scrub(err.Error()))
+		return nil, errors.New(provider.Scrub(err.Error(), p.secrets...))
 	}
 	p.opts = opts
 	p.log = opts.Logger
@@ -246,7 +246,7 @@ func New(opts Options) (*Provider, error) {
 		p.certs, p.key, err = azidentity.ParseCertificates(data, []byte(opts.CertificatePassword))
 		if err != nil {
 			return nil, fmt.Errorf("azure: client certificate %s: %s (want PEM with the certificate and an unencrypted private key, or PKCS#12 with its password)",
-				opts.CertificatePath, p.scrub(err.Error()))
+				opts.CertificatePath, provider.Scrub(err.Error(), p.secrets...))
 		}
 	}
 	if p.cl, err = p.newClients(); err != nil {
@@ -458,7 +458,7 @@ func (p *Provider) newClients() (*clients, error) {
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("azure: %s credential: %s", o.Credential, p.scrub(err.Error()))
+		return nil, fmt.Errorf("azure: %s credential: %s", o.Credential, provider.Scrub(err.Error(), p.secrets...))
 	}
 
 	armOpts := &arm.ClientOptions{

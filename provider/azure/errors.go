@@ -19,45 +19,10 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// redactedError carries a message already scrubbed of secrets. Its cause
-// is kept only when it is a context or network error, so that
-// errors.Is(err, context.DeadlineExceeded) works without keeping SDK
-// errors (which hold server-supplied text and raw responses) reachable.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
-
-// scrub removes the client secret and certificate password from s.
-// Nothing we build puts them into a message; this is defence in depth
-// against servers or libraries that echo request data.
-func (p *Provider) scrub(s string) string {
-	for _, secret := range p.secrets {
-		s = strings.ReplaceAll(s, secret, "<secret>")
-	}
-	return s
-}
-
-// fail builds the *provider.Error every failure path returns.
+// fail builds the *provider.Error every failure path returns, scrubbed
+// of the client secret and certificate password.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	var cause error
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		cause = context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		cause = context.Canceled
-	case errors.As(err, &ne):
-		cause = ne
-	}
-	return &provider.Error{
-		Reason:     reason,
-		RetryAfter: retryAfter,
-		Err:        &redactedError{msg: p.scrub(err.Error()), cause: cause},
-	}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
 }
 
 // tokenError marks a failure of the credential, wherever in the pipeline
@@ -85,17 +50,13 @@ func (c taggedCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 // success status with an error means the body did not decode.
 func (p *Provider) classify(ctx context.Context, what string, err error, raw *http.Response) *provider.Error {
 	if cerr := ctx.Err(); cerr != nil {
-		reason := provider.ReasonCanceled
-		if errors.Is(cerr, context.DeadlineExceeded) {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("azure: %s: %w", what, cerr))
+		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("azure: %s: %w", what, cerr))
 	}
 	if be, ok := errors.AsType[*budgetError](err); ok {
 		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
 	}
-	if errors.Is(err, errResponseTooLarge) {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, errResponseTooLarge))
+	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
 	}
 	if te, ok := errors.AsType[*tokenError](err); ok {
 		return p.tokenFailure(te.err)
@@ -277,30 +238,17 @@ func oneLine(s string) string {
 }
 
 // retryAfter reads the delay an answer asks for, as azcore does: the
-// millisecond headers first, then Retry-After in seconds or as an HTTP
-// date. Dates in the past mean "now"; absurd values are capped.
+// millisecond headers, which Azure services send for sub-second delays,
+// take precedence over Retry-After.
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if ms, err := strconv.ParseUint(strings.TrimSpace(h.Get(name)), 10, 64); err == nil {
-			return min(time.Duration(min(ms, uint64(maxRetryAfter/time.Millisecond)))*time.Millisecond, maxRetryAfter)
+			return time.Duration(min(ms, uint64(provider.MaxRetryAfter/time.Millisecond))) * time.Millisecond
 		}
 	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
-		return time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter)
-	}
-	return 0
+	d, _ := provider.ParseRetryAfter(h.Get("Retry-After"), now)
+	return d
 }
-
-// maxRetryAfter caps a server's Retry-After; anything longer is a broken
-// header, and a day is already far beyond any refresh interval.
-const maxRetryAfter = 24 * time.Hour
 
 func malformed(what string, err error) error {
 	return fmt.Errorf("azure: %s: malformed response: %w", what, err)

@@ -1,8 +1,6 @@
 package azure
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -82,39 +80,28 @@ func TestEndpointName(t *testing.T) {
 	}
 }
 
+// TestRetryAfter covers the millisecond headers azure adds on top of
+// provider.ParseRetryAfter, and their precedence over Retry-After.
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
+		name   string
 		header http.Header
 		want   time.Duration
 	}{
-		{http.Header{}, 0},
-		{http.Header{"Retry-After": {"7"}}, 7 * time.Second},
-		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
-		{http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0},
-		{http.Header{"Retry-After": {"soon"}}, 0},
-		{http.Header{"Retry-After": {"99999999999"}}, maxRetryAfter},
-		{http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}}, 1500 * time.Millisecond},
-		{http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond},
+		{"none", http.Header{}, 0},
+		{"seconds", http.Header{"Retry-After": {"7"}}, 7 * time.Second},
+		{"date", http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
+		{"unparsable", http.Header{"Retry-After": {"soon"}}, 0},
+		{"ms first", http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}}, 1500 * time.Millisecond},
+		{"x-ms", http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond},
+		{"ms capped", http.Header{"Retry-After-Ms": {"99999999999999"}}, provider.MaxRetryAfter},
+		{"bad ms falls back", http.Header{"Retry-After-Ms": {"soon"}, "Retry-After": {"3"}}, 3 * time.Second},
 	}
 	for _, tt := range tests {
 		if got := retryAfter(tt.header, now); got != tt.want {
-			t.Errorf("retryAfter(%v) = %s, want %s", tt.header, got, tt.want)
+			t.Errorf("%s: retryAfter(%v) = %s, want %s", tt.name, tt.header, got, tt.want)
 		}
-	}
-}
-
-func TestLimitedBody(t *testing.T) {
-	read := func(n int, limit int64) error {
-		b := &limitedBody{rc: io.NopCloser(strings.NewReader(strings.Repeat("x", n))), left: limit}
-		_, err := io.ReadAll(b)
-		return err
-	}
-	if err := read(10, 10); err != nil {
-		t.Errorf("body of exactly the limit: %v", err)
-	}
-	if err := read(11, 10); !errors.Is(err, errResponseTooLarge) {
-		t.Errorf("body over the limit: %v", err)
 	}
 }
 

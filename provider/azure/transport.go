@@ -3,7 +3,6 @@ package azure
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -29,34 +28,18 @@ const (
 	dateRangePath = "/providers/Microsoft.Carbon/queryCarbonEmissionDataAvailableDateRange"
 )
 
-// instrumentedClient derives the client every request goes through: the
-// caller's client (or a default) with response bodies bounded and, when
-// observe is set, each attempt reported. It becomes azcore's Transport,
-// which sits below the retry policy, so every attempt is seen. The caller's
-// client is copied, not modified, because it may be shared.
+// instrumentedClient derives the client every request goes through. It
+// becomes azcore's Transport, which sits below the retry policy, so every
+// attempt is observed; and azcore reads bodies whole (success and error
+// alike), so the bound must sit below it too.
 func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
-	var c http.Client
-	if base != nil {
-		c = *base
-	} else {
-		c.Timeout = defaultHTTPTimeout
-	}
-	rt := c.Transport
-	if rt == nil {
-		if base != nil {
-			rt = http.DefaultTransport
-		} else {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.Proxy = http.ProxyFromEnvironment
-			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			rt = t
-		}
-	}
-	if observe != nil {
-		rt = &provider.InstrumentedTransport{Base: rt, Observe: observe, Endpoint: endpointName}
-	}
-	c.Transport = limitTransport{base: rt, max: maxResponseBytes}
-	return &c
+	return provider.NewClient(base, provider.ClientOptions{
+		Timeout:          defaultHTTPTimeout,
+		TLS:              &tls.Config{MinVersion: tls.VersionTLS12},
+		Observe:          observe,
+		Endpoint:         endpointName,
+		MaxResponseBytes: maxResponseBytes,
+	})
 }
 
 // endpointName maps a request to the fixed endpoint label set. Matching on
@@ -78,49 +61,6 @@ func endpointName(req *http.Request) string {
 	}
 	return EndpointOther
 }
-
-// errResponseTooLarge reports a body beyond maxResponseBytes.
-var errResponseTooLarge = fmt.Errorf("response body larger than %d bytes", maxResponseBytes)
-
-// limitTransport bounds every response body. azcore reads bodies whole
-// (success and error alike), so the bound must sit below it.
-type limitTransport struct {
-	base http.RoundTripper
-	max  int64
-}
-
-func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if resp != nil && resp.Body != nil {
-		resp.Body = &limitedBody{rc: resp.Body, left: t.max}
-	}
-	return resp, err
-}
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Probe: a body of exactly the limit is fine, one more byte is not.
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, errResponseTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // budgetKey carries a fetch's *budget in the request context, from Fetch
 // to budgetPolicy.

@@ -14,45 +14,10 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// redactedError carries a message already scrubbed of the API key. Its
-// cause is kept only when it is a context or network error, so that
-// errors.Is(err, context.DeadlineExceeded) works without keeping SDK
-// errors (which hold server-supplied text) reachable.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
-
-// scrub removes the API key from s. Nothing we build puts the key into a
-// message; this is defence in depth against servers or libraries that
-// echo request data.
-func scrub(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "<secret>")
-}
-
-// fail builds the *provider.Error every failure path returns.
+// fail builds the *provider.Error every failure path returns, scrubbed
+// of the API key.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	var cause error
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		cause = context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		cause = context.Canceled
-	case errors.As(err, &ne):
-		cause = ne
-	}
-	return &provider.Error{
-		Reason:     reason,
-		RetryAfter: retryAfter,
-		Err:        &redactedError{msg: scrub(err.Error(), p.opts.APIKey), cause: cause},
-	}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.opts.APIKey)}
 }
 
 // transportFailure classifies an error that came with no HTTP response:
@@ -60,14 +25,10 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // timeout), then network errors.
 func (p *Provider) transportFailure(ctx context.Context, what string, err error) *provider.Error {
 	if cerr := ctx.Err(); cerr != nil {
-		reason := provider.ReasonCanceled
-		if errors.Is(cerr, context.DeadlineExceeded) {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("ibm: %s: %w", what, cerr))
+		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("ibm: %s: %w", what, cerr))
 	}
-	if errors.Is(err, errResponseTooLarge) {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("ibm: %s: %w", what, errResponseTooLarge))
+	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("ibm: %s: %w", what, tl))
 	}
 	if ne, ok := errors.AsType[net.Error](err); ok {
 		reason := provider.ReasonNetwork
@@ -92,7 +53,7 @@ func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam b
 	}
 	var retryAfter time.Duration
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		retryAfter, _ = parseRetryAfter(resp.Headers.Get("Retry-After"), time.Now())
+		retryAfter, _ = provider.ParseRetryAfter(resp.Headers.Get("Retry-After"), time.Now())
 	}
 
 	var b strings.Builder
@@ -175,7 +136,7 @@ func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error 
 	if hp, ok := errors.AsType[*core.HTTPProblem](err); ok && hp.Response != nil {
 		return p.statusFailure(what, hp.Response, true)
 	}
-	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, errResponseTooLarge) {
+	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, provider.ErrResponseTooLarge) {
 		return p.transportFailure(ctx, what, err)
 	}
 	return p.fail(provider.ReasonAuth, 0, fmt.Errorf("ibm: %s: %w", what, err))

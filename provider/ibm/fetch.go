@@ -458,7 +458,7 @@ func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser
 	defer func() { _ = body.Close() }()
 	data, err := io.ReadAll(body)
 	if err != nil {
-		if errors.Is(err, errResponseTooLarge) {
+		if errors.Is(err, provider.ErrResponseTooLarge) {
 			return nil, p.fail(provider.ReasonMalformed, 0, malformed(what, err))
 		}
 		return nil, p.transportFailure(ctx, what, err)

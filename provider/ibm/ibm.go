@@ -232,7 +232,7 @@ func New(opts Options) (*Provider, error) {
 		Authenticator: preparedToken{},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ibm: %s", scrub(err.Error(), opts.APIKey))
+		return nil, fmt.Errorf("ibm: %s", provider.Scrub(err.Error(), opts.APIKey))
 	}
 	p.service.Client = p.retryingClient(p.iamHTTP)
 	return p, nil
@@ -248,7 +248,7 @@ func (p *Provider) newAuthenticator() (*core.IamAuthenticator, error) {
 		SetClient(p.iamHTTP).
 		Build()
 	if err != nil {
-		return nil, fmt.Errorf("ibm: IAM authenticator: %s", scrub(err.Error(), p.opts.APIKey))
+		return nil, fmt.Errorf("ibm: IAM authenticator: %s", provider.Scrub(err.Error(), p.opts.APIKey))
 	}
 	return auth, nil
 }

@@ -3,10 +3,7 @@ package ibm
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,31 +12,17 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// instrumentedClient derives the client every request goes through: the
-// caller's client (or a default) with response bodies bounded and, when
-// observe is set, each attempt reported. The caller's client is copied, not
-// modified, because it may be shared.
+// instrumentedClient derives the client every request goes through. It
+// sits below go-sdk-core's retry layer, so that every attempt is observed,
+// and below go-sdk-core itself, so that the error bodies it reads whole are
+// bounded too.
 func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
-	var c http.Client
-	if base != nil {
-		c = *base
-	} else {
-		c.Timeout = defaultHTTPTimeout
-	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-		if t, ok := rt.(*http.Transport); ok && base == nil {
-			t = t.Clone()
-			t.Proxy = http.ProxyFromEnvironment
-			rt = t
-		}
-	}
-	if observe != nil {
-		rt = &provider.InstrumentedTransport{Base: rt, Observe: observe, Endpoint: endpointName}
-	}
-	c.Transport = limitTransport{base: rt, max: maxResponseBytes}
-	return &c
+	return provider.NewClient(base, provider.ClientOptions{
+		Timeout:          defaultHTTPTimeout,
+		Observe:          observe,
+		Endpoint:         endpointName,
+		MaxResponseBytes: maxResponseBytes,
+	})
 }
 
 // endpointName maps a request to the fixed endpoint label set; matching on
@@ -53,49 +36,6 @@ func endpointName(req *http.Request) string {
 	}
 	return "other"
 }
-
-// errResponseTooLarge reports a body beyond maxResponseBytes.
-var errResponseTooLarge = fmt.Errorf("response body larger than %d bytes", maxResponseBytes)
-
-// limitTransport bounds every response body. It sits below go-sdk-core so
-// that its error bodies (which it reads whole) are bounded too.
-type limitTransport struct {
-	base http.RoundTripper
-	max  int64
-}
-
-func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if resp != nil && resp.Body != nil {
-		resp.Body = &limitedBody{rc: resp.Body, left: t.max}
-	}
-	return resp, err
-}
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Probe: a body of exactly the limit is fine, one more byte is not.
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, errResponseTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // retryingClient puts go-sdk-core's retry layer (hashicorp retryablehttp)
 // above base. It is what BaseService.EnableRetries builds, with two
@@ -123,7 +63,7 @@ func (p *Provider) retryingClient(base *http.Client) *http.Client {
 func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	retry, cerr := core.IBMCloudSDKRetryPolicy(ctx, resp, err)
 	if retry && resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
+		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
 			return false, nil
 		}
 	}
@@ -134,7 +74,7 @@ func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err erro
 // otherwise exponential from minWait.
 func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return min(d, maxWait)
 		}
 	}
@@ -144,27 +84,6 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 	}
 	return min(d, maxWait)
 }
-
-// parseRetryAfter reads an HTTP Retry-After value: delay-seconds or an
-// HTTP date. Dates in the past mean "now".
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
-		// Cap absurd values so the Duration cannot overflow.
-		return time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// maxRetryAfter caps a server's Retry-After; anything longer is a broken
-// header, and a day is already far beyond any refresh interval.
-const maxRetryAfter = 24 * time.Hour
 
 // tokenKey carries the bearer token of one request in its context, from
 // Provider.token (which is context-aware) to preparedToken (which

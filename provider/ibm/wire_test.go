@@ -2,8 +2,6 @@ package ibm
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,31 +132,6 @@ func TestMonthRuns(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"30", 30 * time.Second, true},
-		{" 0 ", 0, true},
-		{"-5", 0, false},
-		{"1.5", 0, false},
-		{"99999999999999999", maxRetryAfter, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"soon", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestBackoff(t *testing.T) {
 	resp := func(h string) *http.Response {
 		r := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
@@ -183,27 +156,6 @@ func TestBackoff(t *testing.T) {
 	for _, tt := range tests {
 		if got := backoff(tt.min, tt.max, tt.attempt, tt.resp); got != tt.want {
 			t.Errorf("%s: backoff = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestLimitedBody(t *testing.T) {
-	for _, tt := range []struct {
-		size, limit int
-		wantErr     bool
-	}{
-		{10, 10, false},
-		{9, 10, false},
-		{11, 10, true},
-		{0, 0, false},
-	} {
-		b := &limitedBody{rc: io.NopCloser(strings.NewReader(strings.Repeat("x", tt.size))), left: int64(tt.limit)}
-		data, err := io.ReadAll(b)
-		if tt.wantErr != errors.Is(err, errResponseTooLarge) {
-			t.Errorf("size %d limit %d: err = %v", tt.size, tt.limit, err)
-		}
-		if !tt.wantErr && len(data) != tt.size {
-			t.Errorf("size %d limit %d: read %d", tt.size, tt.limit, len(data))
 		}
 	}
 }

@@ -154,11 +154,7 @@ const DemoMonths = azure.MaxMonths
 // LatestMonth returns the latest month Azure has published by now under the
 // azure provider's schedule.
 func LatestMonth(now time.Time) provider.Month {
-	m := provider.MonthOf(now)
-	for m.End().Add(azure.PublishDelay).After(now) {
-		m--
-	}
-	return m
+	return provider.Schedule{PublishDelay: azure.PublishDelay}.LatestPublished(now)
 }
 
 // demoGUID derives a stable GUID from name.

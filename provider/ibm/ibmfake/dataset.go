@@ -64,11 +64,7 @@ const DemoMonths = 15
 // LatestPublished returns the latest month IBM has published by now under
 // the ibm provider's schedule.
 func LatestPublished(now time.Time) provider.Month {
-	m := provider.MonthOf(now)
-	for m.End().Add(ibm.PublishDelay).After(now) {
-		m--
-	}
-	return m
+	return provider.Schedule{PublishDelay: ibm.PublishDelay}.LatestPublished(now)
 }
 
 // demoID derives a stable 32-hex-digit id, the shape of IBM's ids.

@@ -1,0 +1,409 @@
+// Package gcpfake is an in-process BigQuery REST API (the part the
+// BigQuery Go client uses to run queries) serving an in-memory Carbon
+// Footprint export and standard billing export, plus a BigQuery Data
+// Transfer Service REST API for the setup command. Tests drive the real
+// gcp provider against it over HTTP, and the exporter's demo mode serves
+// its built-in dataset, so both exercise the same code path as
+// production.
+//
+// The fake does not execute SQL. It recognises the gcp provider's two
+// queries by their marker comment ("-- cloudcarbon:carbon",
+// "-- cloudcarbon:billing"), checks the table they name, and answers with
+// the rows those queries would return for its dataset and the query's
+// parameters. The emulator acceptance test in package gcp checks the same
+// SQL against a real GoogleSQL engine.
+package gcpfake
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
+)
+
+// CarbonRow is one row of the carbon_footprint table. Empty strings stand
+// for NULL.
+type CarbonRow struct {
+	Month            provider.Month // usage_month
+	BillingAccountID string
+	ProjectID        string // project.id; "" for rows without a project
+	ServiceID        string // service.id
+	Service          string // service.description
+	Location         string // location.location
+	Region           string // location.region
+	ModelVersion     int64  // carbon_model_version
+	// kgCO2e. Scope2Market is nil where Google publishes no market-based
+	// figure (before 2023).
+	Scope1, Scope2Location, Scope3 float64
+	Scope2Market                   *float64
+}
+
+// BillingRow is one row of the standard billing export. Money is in
+// micros of the billing currency, so that expectations are exact. Empty
+// strings stand for NULL.
+type BillingRow struct {
+	BillingAccountID string
+	InvoiceMonth     provider.Month
+	CostType         string // regular, tax, adjustment, rounding_error
+	ProjectID        string
+	ProjectName      string
+	ServiceID        string
+	Service          string // service.description
+	Location         string // location.location
+	Region           string // location.region
+	Currency         string
+	ConversionRate   float64 // currency units per USD
+	CostMicros       int64
+	CreditMicros     []int64 // credits[].amount, negative
+	// ExportTime decides the row's ingestion-time partition: its UTC
+	// day is _PARTITIONTIME.
+	ExportTime time.Time
+}
+
+// Dataset is what the fake serves.
+type Dataset struct {
+	// Project is the project the demo's queries run in.
+	Project string
+	// CarbonTable and BillingTable are the fully qualified table names
+	// the fake answers for ("project.dataset.table"); queries naming
+	// other tables get BigQuery's 404. BillingTable may be empty.
+	CarbonTable, BillingTable string
+	// Location is the datasets' location; a query naming another
+	// location gets 404, as from BigQuery. Empty accepts any.
+	Location string
+	Carbon   []CarbonRow
+	Billing  []BillingRow
+}
+
+// Totals are the figures the exporter must report for one month, summed
+// over every series, in base units.
+type Totals struct {
+	// LocationGrams is the location-based total of scopes 1, 2 and 3.
+	LocationGrams float64
+	// MarketGrams is the market-based total; MarketKnown is false when
+	// any row of the month lacks it (then the exporter reports none).
+	MarketGrams float64
+	MarketKnown bool
+	// CostUSD is the net cost of the invoice month in US dollars, of the
+	// rows the exporter's partition window reads.
+	CostUSD float64
+}
+
+// Totals returns the figures of month m.
+func (d Dataset) Totals(m provider.Month) Totals {
+	t := Totals{MarketKnown: true}
+	n := 0
+	for _, r := range d.Carbon {
+		if r.Month != m {
+			continue
+		}
+		n++
+		t.LocationGrams += (r.Scope1 + r.Scope2Location + r.Scope3) * gcp.GramsPerKilogram
+		if r.Scope2Market == nil {
+			t.MarketKnown = false
+			continue
+		}
+		t.MarketGrams += (r.Scope1 + *r.Scope2Market + r.Scope3) * gcp.GramsPerKilogram
+	}
+	if n == 0 || !t.MarketKnown {
+		t.MarketGrams, t.MarketKnown = 0, false
+	}
+	// Exact micros per conversion rate, converted once, as the query does.
+	micros := map[float64]int64{}
+	start, end := billingWindow(m, m)
+	for _, r := range d.Billing {
+		if r.InvoiceMonth != m || !inWindow(r.ExportTime, start, end) {
+			continue
+		}
+		micros[r.ConversionRate] += r.netMicros()
+	}
+	for _, rate := range slices.Sorted(maps.Keys(micros)) {
+		t.CostUSD += float64(micros[rate]) / 1e6 / rate
+	}
+	return t
+}
+
+func (r BillingRow) netMicros() int64 {
+	n := r.CostMicros
+	for _, c := range r.CreditMicros {
+		n += c
+	}
+	return n
+}
+
+// billingWindow mirrors the provider's partition window.
+func billingWindow(first, last provider.Month) (time.Time, time.Time) {
+	return first.Start(), last.End().Add(gcp.BillingExportLag)
+}
+
+// partitionTime is the ingestion-time partition of a row exported at t.
+func partitionTime(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func inWindow(export, start, end time.Time) bool {
+	pt := partitionTime(export)
+	return !pt.Before(start) && pt.Before(end)
+}
+
+// Demo dataset identity.
+const (
+	DemoProject        = "cloudcarbon-demo"
+	DemoBillingAccount = "01A2B3-C4D5E6-F7A8B9"
+	DemoCarbonTable    = DemoProject + ".carbon_export.carbon_footprint"
+	DemoBillingTable   = DemoProject + ".billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
+	DemoLocation       = "US"
+	// DemoCurrency is the demo billing account's currency, so that the
+	// conversion to US dollars is exercised.
+	DemoCurrency = "EUR"
+	// DemoMonths is how many months Demo covers.
+	DemoMonths = 15
+)
+
+// LatestPublished returns the latest month Google has published by now
+// under the gcp provider's schedule.
+func LatestPublished(now time.Time) provider.Month {
+	return provider.Schedule{PublishDelay: gcp.PublishDelay}.LatestPublished(now)
+}
+
+// DemoLatestTotals returns what the exporter must report for the latest
+// month of Demo(now), summed over every series: location-based and
+// market-based grams of scopes 1 to 3 and the net cost in US dollars. An
+// end-to-end test compares Prometheus sums with them.
+func DemoLatestTotals(now time.Time) Totals {
+	return Demo(now).Totals(LatestPublished(now))
+}
+
+// marketBasedSince is the first month with market-based scope 2 figures
+// (2023-01).
+const marketBasedSince = provider.Month(2023 * 12)
+
+type demoProject struct {
+	id, name string
+	scale    float64
+	growth   float64 // per month
+	services []string
+	regions  []string
+}
+
+// regionFactors returns a region's grid carbon intensity (location-based,
+// relative) and the share of it Google's energy contracts remove
+// (market-based). US and EU are multi-regions: rows with no region.
+func regionFactors(region string) (intensity, market float64) {
+	switch region {
+	case "us-central1":
+		return 1.00, 0.55
+	case "us-east4":
+		return 0.85, 0.80
+	case "europe-west1":
+		return 0.35, 0.60
+	case "europe-west4":
+		return 0.80, 0.45
+	case "asia-northeast1":
+		return 1.20, 0.95
+	case "US":
+		return 0.90, 0.65
+	case "EU":
+		return 0.55, 0.55
+	}
+	return 1, 0.5
+}
+
+// serviceFactors returns a service's id, its relative footprint and its
+// monthly cost in EUR per unit of footprint.
+func serviceFactors(svc string) (id string, weight, cost float64) {
+	switch svc {
+	case "Compute Engine":
+		return "6F81-5844-456A", 1.00, 9.0
+	case "Kubernetes Engine":
+		return "CCD8-9BF1-090E", 1.30, 8.0
+	case "Cloud Storage":
+		return "95FF-2EF5-5EA1", 0.20, 14.0
+	case "BigQuery":
+		return "24E6-581D-38E5", 0.45, 20.0
+	case "Cloud Run":
+		return "152E-C115-5142", 0.15, 16.0
+	case "Cloud SQL":
+		return "9662-B51E-5089", 0.50, 11.0
+	case "Cloud Pub/Sub":
+		return "A1E8-BE35-7EBC", 0.08, 12.0
+	case "Networking":
+		return "E505-1604-58F8", 0.10, 25.0
+	case "Vertex AI":
+		return "C7E2-9256-1C43", 1.60, 10.0
+	case "Dataflow":
+		return "57D4-DA51-5F3C", 0.60, 9.5
+	case "Cloud Support":
+		return "2062-016F-44A2", 0, 0
+	}
+	return "0000-0000-0000", 0.1, 10
+}
+
+// Demo returns a deterministic, plausible billing account: five projects,
+// ten services in five regions and two multi-regions, DemoMonths months
+// ending at the latest month Google has published by now. Market-based
+// scope 2 is absent before 2023; carbon_model_version changes once in the
+// range; one carbon row has no project (a deleted project); billing is in
+// EUR with credits, and the billing account's support fee has no project.
+// A month's figures depend only on the month, not on now, except for the
+// model version, which is older in the range's first months.
+func Demo(now time.Time) Dataset {
+	last := LatestPublished(now)
+	first := last.Add(-(DemoMonths - 1))
+	projects := []demoProject{
+		{id: "acme-web-prod", name: "Acme Web (prod)", scale: 1.0, growth: 0.010,
+			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL", "Cloud Storage", "Networking"},
+			regions:  []string{"us-central1", "europe-west1"}},
+		{id: "acme-data-prod", name: "Acme Data (prod)", scale: 1.2, growth: 0.018,
+			services: []string{"BigQuery", "Cloud Storage", "Dataflow", "Cloud Pub/Sub"},
+			regions:  []string{"US", "EU", "europe-west4"}},
+		{id: "acme-ml", name: "Acme ML", scale: 0.9, growth: 0.030,
+			services: []string{"Vertex AI", "Compute Engine", "Cloud Storage"},
+			regions:  []string{"us-east4", "europe-west4"}},
+		{id: "acme-gke-platform", name: "Acme GKE platform", scale: 1.1, growth: 0.005,
+			services: []string{"Kubernetes Engine", "Compute Engine", "Networking", "Cloud Storage"},
+			regions:  []string{"europe-west1", "asia-northeast1", "us-central1"}},
+		{id: "acme-staging", name: "Acme staging", scale: 0.25, growth: -0.01,
+			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL"},
+			regions:  []string{"us-central1"}},
+	}
+	ds := Dataset{
+		Project:      DemoProject,
+		CarbonTable:  DemoCarbonTable,
+		BillingTable: DemoBillingTable,
+		Location:     DemoLocation,
+	}
+	// The model version changes once, two thirds into the range.
+	change := first.Add(2 * DemoMonths / 3)
+	epoch := provider.NewMonth(2024, time.January)
+	for m := first; m <= last; m++ {
+		version := int64(7)
+		if m >= change {
+			version = 8
+		}
+		rate := demoRate(m)
+		for _, p := range projects {
+			for _, svc := range p.services {
+				for _, region := range p.regions {
+					key := p.id + "/" + svc + "/" + region
+					rng := rand.New(rand.NewPCG(seed(key), 1))
+					if rng.Float64() < 0.12 {
+						continue // not every project runs every service everywhere
+					}
+					noise := rand.New(rand.NewPCG(seed(key), uint64(m)))
+					season := 1 + 0.05*math.Cos(2*math.Pi*float64(int(m.Month())-1)/12)
+					_, w, _ := serviceFactors(svc)
+					size := p.scale * w * (0.5 + rng.Float64()) *
+						math.Pow(1+p.growth, float64(m-epoch)) * season * (0.95 + 0.1*noise.Float64())
+					ds.Carbon = append(ds.Carbon, demoCarbon(m, p.id, svc, region, version, size))
+					ds.Billing = append(ds.Billing, demoBilling(m, p, svc, region, rate, size, noise)...)
+				}
+			}
+		}
+		// A project deleted since: Google reports its footprint without a
+		// project.
+		ds.Carbon = append(ds.Carbon, demoCarbon(m, "", "Compute Engine", "us-central1", version, 0.05))
+		supportID, _, _ := serviceFactors("Cloud Support")
+		// The support fee is billed to the account, not to a project.
+		ds.Billing = append(ds.Billing, BillingRow{
+			BillingAccountID: DemoBillingAccount, InvoiceMonth: m, CostType: "regular",
+			ServiceID: supportID, Service: "Cloud Support", Location: "global",
+			Currency: DemoCurrency, ConversionRate: rate, CostMicros: 29_000_000,
+			ExportTime: m.End().Add(26 * time.Hour),
+		})
+	}
+	return ds
+}
+
+// demoRate is the month's EUR per USD rate.
+func demoRate(m provider.Month) float64 {
+	return 0.9 + 0.004*float64(int(m)%9)
+}
+
+// demoCarbon builds one carbon row of size units (≈ 100 kgCO2e each).
+func demoCarbon(m provider.Month, project, svc, region string, version int64, size float64) CarbonRow {
+	intensity, market := regionFactors(region)
+	id, _, _ := serviceFactors(svc)
+	total := 100 * size
+	scope2 := round6(total * 0.62 * intensity)
+	row := CarbonRow{
+		Month: m, BillingAccountID: DemoBillingAccount, ProjectID: project,
+		ServiceID: id, Service: svc, ModelVersion: version,
+		Scope1:         round6(total * 0.004),
+		Scope2Location: scope2,
+		Scope3:         round6(total * 0.35),
+	}
+	if len(region) == 2 {
+		row.Location = region // multi-region: no region
+	} else {
+		row.Location, row.Region = region, region
+	}
+	if m >= marketBasedSince {
+		mb := round6(scope2 * (1 - market))
+		row.Scope2Market = &mb
+	}
+	return row
+}
+
+// demoBilling splits a month's cost into the line items the export would
+// hold: usage exported through the month and the last hours exported
+// early in the next one, Compute Engine zones, and credits.
+func demoBilling(m provider.Month, p demoProject, svc, region string, rate, size float64, rng *rand.Rand) []BillingRow {
+	id, _, cost := serviceFactors(svc)
+	totalMicros := int64(math.Round(size * cost * 10 * 1e6)) // EUR micros
+	base := BillingRow{
+		BillingAccountID: DemoBillingAccount, InvoiceMonth: m, CostType: "regular",
+		ProjectID: p.id, ProjectName: p.name, ServiceID: id, Service: svc,
+		Currency: DemoCurrency, ConversionRate: rate,
+	}
+	if len(region) == 2 {
+		base.Location = region
+	} else {
+		base.Location, base.Region = region, region
+		if svc == "Compute Engine" {
+			base.Location = region + "-b"
+		}
+	}
+	exports := []time.Time{
+		m.Start().Add(9*24*time.Hour + 3*time.Hour),
+		m.Start().Add(19*24*time.Hour + 5*time.Hour),
+		m.End().Add(-36 * time.Hour),
+		m.End().Add(30 * time.Hour), // late usage of the last hours
+	}
+	shares := []int64{30, 30, 35, 5}
+	var rows []BillingRow
+	left := totalMicros
+	for i, t := range exports {
+		r := base
+		r.ExportTime = t
+		r.CostMicros = totalMicros * shares[i] / 100
+		if i == len(exports)-1 {
+			r.CostMicros = left
+		}
+		left -= r.CostMicros
+		// Odd micros, so that float sums would show their error.
+		r.CostMicros += int64(rng.IntN(1000))
+		switch svc {
+		case "Compute Engine":
+			r.CreditMicros = []int64{-r.CostMicros / 10, -r.CostMicros / 25} // sustained and committed use
+		case "Cloud Run":
+			r.CreditMicros = []int64{-min(r.CostMicros, 1_234_567)} // free tier
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func seed(key string) uint64 {
+	sum := sha256.Sum256([]byte(key))
+	return binary.LittleEndian.Uint64(sum[:8])
+}
+
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }

@@ -1,0 +1,195 @@
+package gcpfake_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
+)
+
+func TestDemo(t *testing.T) {
+	now := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+	ds := gcpfake.Demo(now)
+	if !reflect.DeepEqual(ds, gcpfake.Demo(now.Add(24*time.Hour))) {
+		t.Error("Demo is not deterministic within a month")
+	}
+	last := gcpfake.LatestPublished(now)
+	first := last.Add(-(gcpfake.DemoMonths - 1))
+	projects, services, locations, versions := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[int64]bool{}
+	noProject := 0
+	for _, r := range ds.Carbon {
+		if r.Month < first || r.Month > last {
+			t.Fatalf("carbon row of %s outside %s..%s", r.Month, first, last)
+		}
+		if r.ProjectID == "" {
+			noProject++
+		} else {
+			projects[r.ProjectID] = true
+		}
+		services[r.Service] = true
+		locations[strings.ToLower(r.Location)] = true
+		versions[r.ModelVersion] = true
+		if (r.Scope2Market == nil) != (r.Month < provider.NewMonth(2023, time.January)) {
+			t.Errorf("%s: market-based present = %v", r.Month, r.Scope2Market != nil)
+		}
+	}
+	if len(projects) < 4 || len(projects) > 5 || noProject == 0 {
+		t.Errorf("projects %v, rows without project %d", projects, noProject)
+	}
+	if len(services) < 8 || len(services) > 10 {
+		t.Errorf("services %v: want 8 to 10", services)
+	}
+	if len(locations) < 5 {
+		t.Errorf("locations %v: want at least 5", locations)
+	}
+	if len(versions) != 2 {
+		t.Errorf("model versions %v: want one change", versions)
+	}
+	var credits, nonUSD, noProjectCost bool
+	for _, r := range ds.Billing {
+		credits = credits || len(r.CreditMicros) > 0
+		nonUSD = nonUSD || (r.Currency != "USD" && r.ConversionRate != 1)
+		noProjectCost = noProjectCost || r.ProjectID == ""
+	}
+	if !credits || !nonUSD || !noProjectCost {
+		t.Errorf("billing: credits %v, non-USD %v, rows without project %v", credits, nonUSD, noProjectCost)
+	}
+	tot := ds.Totals(last)
+	if tot.LocationGrams <= 0 || !tot.MarketKnown || tot.MarketGrams <= 0 || tot.MarketGrams >= tot.LocationGrams || tot.CostUSD <= 0 {
+		t.Errorf("latest totals implausible: %+v", tot)
+	}
+}
+
+func TestTotalsBefore2023HaveNoMarketBased(t *testing.T) {
+	dec := provider.NewMonth(2022, time.December)
+	mb := 1.0
+	ds := gcpfake.Dataset{Carbon: []gcpfake.CarbonRow{
+		{Month: dec, Scope1: 1, Scope2Location: 2, Scope3: 3},
+		{Month: dec + 1, Scope1: 1, Scope2Location: 2, Scope2Market: &mb, Scope3: 3},
+	}}
+	if got := ds.Totals(dec); got.MarketKnown || got.MarketGrams != 0 || got.LocationGrams != 6000 {
+		t.Errorf("December 2022 totals %+v", got)
+	}
+	if got := ds.Totals(dec + 1); !got.MarketKnown || got.MarketGrams != 5000 {
+		t.Errorf("January 2023 totals %+v", got)
+	}
+}
+
+func TestEncodeRow(t *testing.T) {
+	got, err := json.Marshal(gcpfake.EncodeRow([]any{
+		"a", nil, int64(42), 1.5, gcpfake.Record{"x", nil}, []any{gcpfake.Record{"k", 2.0}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"f":[{"v":"a"},{"v":null},{"v":"42"},{"v":"1.5"},{"v":{"f":[{"v":"x"},{"v":null}]}},{"v":[{"v":{"f":[{"v":"k"},{"v":"2"}]}}]}]}`
+	if string(got) != want {
+		t.Errorf("EncodeRow:\n got %s\nwant %s", got, want)
+	}
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return decode(t, resp)
+}
+
+func get(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return decode(t, resp)
+}
+
+func decode(t *testing.T, resp *http.Response) (int, map[string]any) {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return resp.StatusCode, m
+}
+
+// TestWireFormat checks the fake's answers against BigQuery's REST shapes
+// directly, without the Go client.
+func TestWireFormat(t *testing.T) {
+	m := provider.NewMonth(2024, time.January)
+	ds := gcpfake.Dataset{CarbonTable: "p.d.carbon_footprint", Location: "US", Carbon: []gcpfake.CarbonRow{
+		{Month: m, ProjectID: "a", Service: "S", Location: "US", Scope1: 1, Scope2Location: 2, Scope3: 3, ModelVersion: 4},
+		{Month: m, ProjectID: "b", Service: "S", Location: "US", Scope1: 1, Scope2Location: 2, Scope3: 3, ModelVersion: 4},
+		{Month: m, ProjectID: "c", Service: "S", Location: "US", Scope1: 1, Scope2Location: 2, Scope3: 3, ModelVersion: 4},
+	}}
+	fake := gcpfake.NewServer(ds)
+	fake.SetPageSize(2)
+	fake.SetIncompletePolls(2)
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	base := ts.URL + gcpfake.BasePath + "projects/p/queries"
+
+	const query = `{"query":"-- cloudcarbon:carbon\nSELECT 1 FROM ` + "`p.d.carbon_footprint`" + `","useLegacySql":false,"maximumBytesBilled":"20000000",
+		"queryParameters":[{"name":"months","parameterType":{"type":"ARRAY","arrayType":{"type":"DATE"}},"parameterValue":{"arrayValues":[{"value":"2024-01-01"}]}},
+		{"name":"billing_account","parameterType":{"type":"STRING"},"parameterValue":{"value":""}}]}`
+	code, resp := post(t, base, query)
+	if code != 200 || resp["jobComplete"] != false {
+		t.Fatalf("jobs.query: %d %v", code, resp)
+	}
+	job := resp["jobReference"].(map[string]any)["jobId"].(string)
+	if _, resp = get(t, base+"/"+job); resp["jobComplete"] != false {
+		t.Fatalf("first poll: %v", resp)
+	}
+	_, resp = get(t, base+"/"+job)
+	if resp["jobComplete"] != true || resp["totalRows"] != "3" || resp["pageToken"] != "row-2" || len(resp["rows"].([]any)) != 2 {
+		t.Fatalf("second poll: %v", resp)
+	}
+	row := resp["rows"].([]any)[0].(map[string]any)["f"].([]any)
+	if row[0].(map[string]any)["v"] != "2024-01-01" || row[2].(map[string]any)["v"] != "a" || row[9].(map[string]any)["v"] != nil {
+		t.Errorf("row %v", row)
+	}
+	_, resp = get(t, base+"/"+job+"?pageToken=row-2")
+	if _, more := resp["pageToken"]; more || len(resp["rows"].([]any)) != 1 {
+		t.Errorf("last page: %v", resp)
+	}
+	_, resp = get(t, ts.URL+gcpfake.BasePath+"projects/p/jobs/"+job)
+	if st := resp["statistics"].(map[string]any); st["totalBytesProcessed"] != "480" || resp["status"].(map[string]any)["state"] != "DONE" {
+		t.Errorf("jobs.get: %v", resp)
+	}
+
+	// Errors as BigQuery writes them.
+	code, resp = post(t, base, `{"query":"SELECT 1","useLegacySql":false}`)
+	if code != 400 || resp["error"].(map[string]any)["errors"].([]any)[0].(map[string]any)["reason"] != "invalidQuery" {
+		t.Errorf("foreign query: %d %v", code, resp)
+	}
+	code, resp = post(t, base, strings.Replace(query, "20000000", "1000", 1))
+	if code != 400 || !strings.Contains(resp["error"].(map[string]any)["message"].(string), "Query exceeded limit for bytes billed: 1000. 10485760 or higher required.") {
+		t.Errorf("bytes limit: %d %v", code, resp)
+	}
+	code, _ = get(t, base+"/no-such-job")
+	if code != 404 {
+		t.Errorf("unknown job: %d", code)
+	}
+	fake.Inject(gcpfake.Fault{Endpoint: gcpfake.EndpointQuery, Kind: gcpfake.KindBilling, Status: 403, Body: gcpfake.ErrorBody(403, "accessDenied", "no")})
+	if code, _ = post(t, base, query); code != 200 {
+		t.Errorf("a billing fault hit a carbon query: %d", code)
+	}
+	if n := fake.Queries(gcpfake.KindCarbon); n != 2 {
+		t.Errorf("carbon queries = %d, want 2", n)
+	}
+}

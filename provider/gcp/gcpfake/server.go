@@ -1,0 +1,810 @@
+package gcpfake
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// BasePath is the REST prefix of the fake, as of BigQuery: point the
+// client's endpoint at server URL + BasePath.
+const BasePath = "/bigquery/v2/"
+
+// Query kinds the fake recognises.
+const (
+	KindCarbon  = "carbon"
+	KindBilling = "billing"
+)
+
+// Endpoint names, as the gcp provider's request observer reports them.
+const (
+	EndpointQuery        = "jobs.query"
+	EndpointQueryResults = "jobs.getQueryResults"
+	EndpointJobsGet      = "jobs.get"
+	EndpointJobsInsert   = "jobs.insert"
+)
+
+const defaultPageSize = 500
+
+// Bytes the fake pretends each scanned row of the needed columns holds,
+// and BigQuery's minimum bill per referenced table.
+const (
+	carbonRowBytes  = 160
+	billingRowBytes = 140
+	minBytesBilled  = 10 << 20
+)
+
+// Fault replaces the real answer to the next Times matching requests.
+type Fault struct {
+	// Endpoint is one of the Endpoint constants; empty matches all.
+	Endpoint string
+	// Kind limits the fault to one query kind; empty matches all.
+	Kind string
+	// Status defaults to 500.
+	Status int
+	// Header is added to the answer; Content-Type defaults to
+	// application/json.
+	Header http.Header
+	// Body is sent verbatim, so it can be truncated or invalid JSON. Use
+	// ErrorBody for BigQuery's error format.
+	Body string
+	// Times counts the requests answered so; 0 means 1.
+	Times int
+}
+
+// ErrorBody returns a BigQuery error answer, e.g.
+// ErrorBody(403, "accessDenied", "Access Denied: ...").
+func ErrorBody(code int, reason, message string) string {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{
+		"code":    code,
+		"message": message,
+		"errors":  []any{map[string]any{"message": message, "domain": "global", "reason": reason}},
+		"status":  statusName(code),
+	}})
+	return string(b)
+}
+
+func statusName(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "INVALID_ARGUMENT"
+	case http.StatusUnauthorized:
+		return "UNAUTHENTICATED"
+	case http.StatusForbidden:
+		return "PERMISSION_DENIED"
+	case http.StatusNotFound:
+		return "NOT_FOUND"
+	case http.StatusTooManyRequests:
+		return "RESOURCE_EXHAUSTED"
+	case http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	}
+	return "INTERNAL"
+}
+
+// QueryInfo describes one query the fake accepted.
+type QueryInfo struct {
+	Kind           string
+	JobID          string
+	Location       string
+	MaxBytesBilled int64
+	// Months are the carbon query's months or the billing query's
+	// invoice months.
+	Months []provider.Month
+	// BillingAccount is the carbon query's billing account filter.
+	BillingAccount string
+	// PartitionStart and PartitionEnd are the billing query's window.
+	PartitionStart, PartitionEnd time.Time
+	Labels                       map[string]string
+}
+
+// Server is the fake BigQuery REST API. It is safe for concurrent use.
+type Server struct {
+	ds Dataset
+
+	mu         sync.Mutex
+	pageSize   int
+	incomplete int
+	seq        int
+	jobs       map[string]*job
+	requests   map[string]int
+	queries    []QueryInfo
+	faults     []Fault
+}
+
+type field struct{ name, typ string }
+
+type job struct {
+	info          QueryInfo
+	project       string
+	fields        []field
+	rows          [][]any // nil cells are NULL
+	bytes, billed int64
+	pollsLeft     int
+	created       time.Time
+}
+
+// NewServer serves ds.
+func NewServer(ds Dataset) *Server {
+	return &Server{
+		ds:       ds,
+		pageSize: defaultPageSize,
+		jobs:     make(map[string]*job),
+		requests: make(map[string]int),
+	}
+}
+
+// SetDataset replaces the dataset for the queries that follow, as a
+// restatement or a new month's export does.
+func (s *Server) SetDataset(ds Dataset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ds = ds
+}
+
+// SetPageSize sets how many rows each answer carries at most (default 500).
+func (s *Server) SetPageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageSize = max(n, 1)
+}
+
+// SetIncompletePolls makes every new job report jobComplete:false to
+// jobs.query and to the first n-1 polls of jobs.getQueryResults, as a
+// long-running BigQuery job does.
+func (s *Server) SetIncompletePolls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.incomplete = max(n, 0)
+}
+
+// Inject queues f: the next f.Times requests it matches get f instead of
+// the real answer. Faults are matched in the order they were queued.
+func (s *Server) Inject(f Fault) {
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	if f.Status == 0 {
+		f.Status = http.StatusInternalServerError
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f)
+}
+
+// Requests returns how many requests reached an endpoint (an Endpoint
+// constant), faults included.
+func (s *Server) Requests(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[endpoint]
+}
+
+// Queries returns how many queries of a kind the fake accepted (answered
+// with a job, not with a fault or an error).
+func (s *Server) Queries(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.queries {
+		if q.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// QueryLog returns the queries accepted so far, oldest first.
+func (s *Server) QueryLog() []QueryInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queries)
+}
+
+var (
+	queriesRoute = regexp.MustCompile(`/projects/([^/]+)/queries$`)
+	resultsRoute = regexp.MustCompile(`/projects/([^/]+)/queries/([^/]+)$`)
+	jobsRoute    = regexp.MustCompile(`/projects/([^/]+)/jobs$`)
+	jobRoute     = regexp.MustCompile(`/projects/([^/]+)/jobs/([^/]+)$`)
+)
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	var m []string
+	switch {
+	case r.Method == http.MethodPost && queriesRoute.MatchString(path):
+		s.serveQuery(w, r, queriesRoute.FindStringSubmatch(path)[1])
+	case r.Method == http.MethodGet && resultsRoute.MatchString(path):
+		m = resultsRoute.FindStringSubmatch(path)
+		s.serveResults(w, r, m[1], m[2])
+	case r.Method == http.MethodGet && jobRoute.MatchString(path):
+		m = jobRoute.FindStringSubmatch(path)
+		s.serveJob(w, r, m[1], m[2])
+	case r.Method == http.MethodPost && jobsRoute.MatchString(path):
+		s.count(EndpointJobsInsert)
+		if !s.fault(w, EndpointJobsInsert, "") {
+			writeError(w, http.StatusBadRequest, "invalid", "gcpfake: jobs.insert is not supported; the exporter's queries run through jobs.query")
+		}
+	default:
+		writeError(w, http.StatusNotFound, "notFound", "Not found: URL "+path)
+	}
+}
+
+func (s *Server) count(endpoint string) {
+	s.mu.Lock()
+	s.requests[endpoint]++
+	s.mu.Unlock()
+}
+
+// fault answers with the first queued fault matching the request, if any.
+func (s *Server) fault(w http.ResponseWriter, endpoint, kind string) bool {
+	s.mu.Lock()
+	var f *Fault
+	for i := range s.faults {
+		q := &s.faults[i]
+		if (q.Endpoint == "" || q.Endpoint == endpoint) && (q.Kind == "" || q.Kind == kind) {
+			c := *q
+			f = &c
+			if q.Times--; q.Times <= 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+			break
+		}
+	}
+	s.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	}
+	w.WriteHeader(f.Status)
+	_, _ = w.Write([]byte(f.Body))
+	return true
+}
+
+// Wire format of a jobs.query request: the fields the fake reads.
+type queryRequest struct {
+	Query              string            `json:"query"`
+	UseLegacySQL       *bool             `json:"useLegacySql"`
+	Location           string            `json:"location"`
+	MaximumBytesBilled int64             `json:"maximumBytesBilled,string"`
+	RequestID          string            `json:"requestId"`
+	Labels             map[string]string `json:"labels"`
+	QueryParameters    []queryParameter  `json:"queryParameters"`
+}
+
+type queryParameter struct {
+	Name           string     `json:"name"`
+	ParameterType  paramType  `json:"parameterType"`
+	ParameterValue paramValue `json:"parameterValue"`
+}
+
+type paramType struct {
+	Type      string     `json:"type"`
+	ArrayType *paramType `json:"arrayType"`
+}
+
+type paramValue struct {
+	Value       *string      `json:"value"`
+	ArrayValues []paramValue `json:"arrayValues"`
+}
+
+var tableInSQL = regexp.MustCompile("(?i)\\bFROM\\s+`([^`]+)`")
+
+func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project string) {
+	s.count(EndpointQuery)
+	var req queryRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "Invalid JSON payload received. "+err.Error())
+		return
+	}
+	kind := ""
+	switch {
+	case strings.Contains(req.Query, "-- cloudcarbon:carbon"):
+		kind = KindCarbon
+	case strings.Contains(req.Query, "-- cloudcarbon:billing"):
+		kind = KindBilling
+	}
+	if s.fault(w, EndpointQuery, kind) {
+		return
+	}
+	s.mu.Lock()
+	ds := s.ds
+	s.mu.Unlock()
+	if kind == "" {
+		writeError(w, http.StatusBadRequest, "invalidQuery", "gcpfake: not one of the exporter's queries")
+		return
+	}
+	if req.UseLegacySQL == nil || *req.UseLegacySQL {
+		writeError(w, http.StatusBadRequest, "invalidQuery", "gcpfake: the exporter's queries are GoogleSQL; useLegacySql must be false")
+		return
+	}
+	want := ds.CarbonTable
+	if kind == KindBilling {
+		want = ds.BillingTable
+	}
+	tm := tableInSQL.FindStringSubmatch(req.Query)
+	if tm == nil || want == "" || tm[1] != want {
+		name := ""
+		if tm != nil {
+			name = tm[1]
+		}
+		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("Not found: Table %s was not found in location %s",
+			bqTableName(name), cmp.Or(req.Location, ds.Location, "US")))
+		return
+	}
+	if req.Location != "" && ds.Location != "" && !strings.EqualFold(req.Location, ds.Location) {
+		dataset := want[:strings.LastIndex(want, ".")]
+		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("Not found: Dataset %s was not found in location %s", bqTableName(dataset), req.Location))
+		return
+	}
+
+	params := map[string]queryParameter{}
+	for _, p := range req.QueryParameters {
+		params[p.Name] = p
+	}
+	j := &job{project: project, created: time.Now(), info: QueryInfo{
+		Kind: kind, Location: cmp.Or(req.Location, ds.Location), MaxBytesBilled: req.MaximumBytesBilled, Labels: req.Labels,
+	}}
+	var msg string
+	if kind == KindCarbon {
+		msg = carbonJob(ds, j, params)
+	} else {
+		msg = billingJob(ds, j, params)
+	}
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "invalidQuery", msg)
+		return
+	}
+	j.billed = max(minBytesBilled, (j.bytes+(1<<20)-1)&^((1<<20)-1))
+	if req.MaximumBytesBilled > 0 && j.billed > req.MaximumBytesBilled {
+		writeError(w, http.StatusBadRequest, "bytesBilledLimitExceeded", fmt.Sprintf(
+			"Query exceeded limit for bytes billed: %d. %d or higher required.", req.MaximumBytesBilled, j.billed))
+		return
+	}
+
+	s.mu.Lock()
+	s.seq++
+	j.info.JobID = fmt.Sprintf("gcpfake_job_%d", s.seq)
+	j.pollsLeft = s.incomplete
+	s.jobs[j.info.JobID] = j
+	s.queries = append(s.queries, j.info)
+	pageSize := s.pageSize
+	s.mu.Unlock()
+
+	if j.pollsLeft > 0 {
+		writeJSON(w, map[string]any{
+			"kind":         "bigquery#queryResponse",
+			"jobReference": j.ref(),
+			"jobComplete":  false,
+		})
+		return
+	}
+	resp := j.page(0, pageSize)
+	resp["kind"] = "bigquery#queryResponse"
+	writeJSON(w, resp)
+}
+
+// bqTableName writes "p.d.t" as BigQuery's messages do: "p:d.t".
+func bqTableName(s string) string {
+	if i := strings.Index(s, "."); i >= 0 {
+		return s[:i] + ":" + s[i+1:]
+	}
+	return s
+}
+
+func (s *Server) lookup(w http.ResponseWriter, project, id string) *job {
+	s.mu.Lock()
+	j := s.jobs[id]
+	s.mu.Unlock()
+	if j == nil || j.project != project {
+		writeError(w, http.StatusNotFound, "notFound", fmt.Sprintf("Not found: Job %s:%s", project, id))
+		return nil
+	}
+	return j
+}
+
+func (s *Server) kindOf(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[id]; j != nil {
+		return j.info.Kind
+	}
+	return ""
+}
+
+func (s *Server) serveResults(w http.ResponseWriter, r *http.Request, project, id string) {
+	s.count(EndpointQueryResults)
+	if s.fault(w, EndpointQueryResults, s.kindOf(id)) {
+		return
+	}
+	j := s.lookup(w, project, id)
+	if j == nil {
+		return
+	}
+	s.mu.Lock()
+	pageSize := s.pageSize
+	incomplete := j.pollsLeft > 1
+	if j.pollsLeft > 0 {
+		j.pollsLeft--
+	}
+	s.mu.Unlock()
+	if incomplete {
+		writeJSON(w, map[string]any{"kind": "bigquery#getQueryResultsResponse", "jobReference": j.ref(), "jobComplete": false})
+		return
+	}
+
+	q := r.URL.Query()
+	start := 0
+	if tok := q.Get("pageToken"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "row-"))
+		if err != nil || !strings.HasPrefix(tok, "row-") || n < 0 || n > len(j.rows) {
+			writeError(w, http.StatusBadRequest, "invalid", "Invalid page token "+tok)
+			return
+		}
+		start = n
+	} else if si := q.Get("startIndex"); si != "" {
+		n, err := strconv.Atoi(si)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "invalid", "Invalid startIndex "+si)
+			return
+		}
+		start = min(n, len(j.rows))
+	}
+	size := pageSize
+	if mr := q.Get("maxResults"); mr != "" {
+		n, err := strconv.Atoi(mr)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "invalid", "Invalid maxResults "+mr)
+			return
+		}
+		size = min(n, pageSize)
+	}
+	resp := j.page(start, size)
+	resp["kind"] = "bigquery#getQueryResultsResponse"
+	writeJSON(w, resp)
+}
+
+func (s *Server) serveJob(w http.ResponseWriter, _ *http.Request, project, id string) {
+	s.count(EndpointJobsGet)
+	if s.fault(w, EndpointJobsGet, s.kindOf(id)) {
+		return
+	}
+	j := s.lookup(w, project, id)
+	if j == nil {
+		return
+	}
+	s.mu.Lock()
+	state := "DONE"
+	if j.pollsLeft > 0 {
+		state = "RUNNING"
+	}
+	s.mu.Unlock()
+	ms := strconv.FormatInt(j.created.UnixMilli(), 10)
+	writeJSON(w, map[string]any{
+		"kind":         "bigquery#job",
+		"id":           j.project + ":" + j.info.Location + "." + j.info.JobID,
+		"jobReference": j.ref(),
+		"configuration": map[string]any{
+			"jobType": "QUERY",
+			"query":   map[string]any{"useLegacySql": false},
+			"labels":  j.info.Labels,
+		},
+		"status": map[string]any{"state": state},
+		"statistics": map[string]any{
+			"creationTime":        ms,
+			"startTime":           ms,
+			"endTime":             ms,
+			"totalBytesProcessed": strconv.FormatInt(j.bytes, 10),
+			"query": map[string]any{
+				"totalBytesProcessed": strconv.FormatInt(j.bytes, 10),
+				"totalBytesBilled":    strconv.FormatInt(j.billed, 10),
+				"cacheHit":            false,
+				"statementType":       "SELECT",
+			},
+		},
+	})
+}
+
+func (j *job) ref() map[string]any {
+	return map[string]any{"projectId": j.project, "jobId": j.info.JobID, "location": j.info.Location}
+}
+
+// page renders rows [start, start+size) in BigQuery's JSON row format.
+func (j *job) page(start, size int) map[string]any {
+	end := min(start+size, len(j.rows))
+	fields := make([]any, len(j.fields))
+	for i, f := range j.fields {
+		fields[i] = map[string]any{"name": f.name, "type": f.typ, "mode": "NULLABLE"}
+	}
+	resp := map[string]any{
+		"jobReference":        j.ref(),
+		"schema":              map[string]any{"fields": fields},
+		"totalRows":           strconv.Itoa(len(j.rows)),
+		"totalBytesProcessed": strconv.FormatInt(j.bytes, 10),
+		"jobComplete":         true,
+		"cacheHit":            false,
+	}
+	if end > start {
+		rows := make([]any, 0, end-start)
+		for _, row := range j.rows[start:end] {
+			rows = append(rows, EncodeRow(row))
+		}
+		resp["rows"] = rows
+	}
+	if end < len(j.rows) {
+		resp["pageToken"] = "row-" + strconv.Itoa(end)
+	}
+	return resp
+}
+
+// Record is a STRUCT value for EncodeRow; a []any is a REPEATED value.
+type Record []any
+
+// EncodeRow renders one row in BigQuery's JSON format: {"f":[{"v":...}]}.
+// Scalars are strings (numbers formatted as BigQuery does), nil is NULL, a
+// Record is {"v":{"f":[...]}} and a []any is {"v":[{"v":...}]}.
+func EncodeRow(cells []any) map[string]any {
+	f := make([]any, len(cells))
+	for i, c := range cells {
+		f[i] = map[string]any{"v": encodeValue(c)}
+	}
+	return map[string]any{"f": f}
+}
+
+func encodeValue(v any) any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	case Record:
+		return EncodeRow(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = map[string]any{"v": encodeValue(e)}
+		}
+		return out
+	}
+	return fmt.Sprint(v)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, reason, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(ErrorBody(code, reason, message)))
+}
+
+// carbonJob computes the carbon query's answer. It returns a message for
+// a query whose parameters do not fit.
+func carbonJob(ds Dataset, j *job, params map[string]queryParameter) string {
+	months, msg := monthsParam(params, "months", "DATE", func(v string) (provider.Month, error) {
+		t, err := time.Parse("2006-01-02", v)
+		if err != nil || t.Day() != 1 {
+			return 0, fmt.Errorf("want the first day of a month, got %q", v)
+		}
+		return provider.MonthOf(t), nil
+	})
+	if msg != "" {
+		return msg
+	}
+	account, ok := params["billing_account"]
+	if !ok || account.ParameterType.Type != "STRING" || account.ParameterValue.Value == nil {
+		return "gcpfake: query parameter @billing_account: want a STRING"
+	}
+	j.info.Months, j.info.BillingAccount = months, *account.ParameterValue.Value
+	want := map[provider.Month]bool{}
+	for _, m := range months {
+		want[m] = true
+	}
+	type key struct {
+		month                                       provider.Month
+		billing, project, service, region, location string
+	}
+	type agg struct {
+		version          int64
+		s1, s2l, s2m, s3 float64
+		marketMissing    bool
+	}
+	groups := map[key]*agg{}
+	for _, r := range ds.Carbon {
+		if !want[r.Month] || (j.info.BillingAccount != "" && r.BillingAccountID != j.info.BillingAccount) {
+			continue
+		}
+		k := key{r.Month, r.BillingAccountID, r.ProjectID, r.Service, r.Region, r.Location}
+		a := groups[k]
+		if a == nil {
+			a = &agg{}
+			groups[k] = a
+		}
+		a.version = max(a.version, r.ModelVersion)
+		a.s1 += r.Scope1
+		a.s2l += r.Scope2Location
+		a.s3 += r.Scope3
+		if r.Scope2Market == nil {
+			a.marketMissing = true
+		} else {
+			a.s2m += *r.Scope2Market
+		}
+	}
+	j.bytes = int64(len(ds.Carbon)) * carbonRowBytes
+	j.fields = []field{
+		{"usage_month", "DATE"}, {"billing_account_id", "STRING"}, {"project_id", "STRING"},
+		{"service", "STRING"}, {"region", "STRING"}, {"location", "STRING"},
+		{"carbon_model_version", "INTEGER"}, {"scope1_kg", "FLOAT"}, {"scope2_location_kg", "FLOAT"},
+		{"scope2_market_kg", "FLOAT"}, {"scope3_kg", "FLOAT"},
+	}
+	keys := slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.project, b.project), cmp.Compare(a.service, b.service),
+			cmp.Compare(a.region, b.region), cmp.Compare(a.location, b.location), cmp.Compare(a.billing, b.billing))
+	})
+	for _, k := range keys {
+		a := groups[k]
+		var market any
+		if !a.marketMissing {
+			market = a.s2m
+		}
+		j.rows = append(j.rows, []any{
+			k.month.Start().Format("2006-01-02"), null(k.billing), null(k.project), null(k.service), null(k.region), null(k.location),
+			a.version, a.s1, a.s2l, market, a.s3,
+		})
+	}
+	return ""
+}
+
+// billingJob computes the billing query's answer.
+func billingJob(ds Dataset, j *job, params map[string]queryParameter) string {
+	months, msg := monthsParam(params, "invoice_months", "STRING", func(v string) (provider.Month, error) {
+		t, err := time.Parse("200601", v)
+		if err != nil {
+			return 0, fmt.Errorf("want YYYYMM, got %q", v)
+		}
+		return provider.MonthOf(t), nil
+	})
+	if msg != "" {
+		return msg
+	}
+	start, msg := timestampParam(params, "partition_start")
+	if msg != "" {
+		return msg
+	}
+	end, msg := timestampParam(params, "partition_end")
+	if msg != "" {
+		return msg
+	}
+	lag, ok := params["export_lag_hours"]
+	if !ok || lag.ParameterType.Type != "INT64" || lag.ParameterValue.Value == nil {
+		return "gcpfake: query parameter @export_lag_hours: want an INT64"
+	}
+	lagHours, err := strconv.ParseInt(*lag.ParameterValue.Value, 10, 64)
+	if err != nil {
+		return "gcpfake: query parameter @export_lag_hours: " + err.Error()
+	}
+	j.info.Months, j.info.PartitionStart, j.info.PartitionEnd = months, start, end
+	want := map[provider.Month]bool{}
+	for _, m := range months {
+		want[m] = true
+	}
+	type key struct {
+		month                                                 provider.Month
+		billing, project, service, region, location, currency string
+		rate                                                  float64
+	}
+	type agg struct {
+		micros int64
+		name   string
+	}
+	groups := map[key]*agg{}
+	scanned := 0
+	for _, r := range ds.Billing {
+		if !inWindow(r.ExportTime, start, end) {
+			continue
+		}
+		scanned++
+		// Each invoice month's own window, within the run's.
+		if !want[r.InvoiceMonth] || !inWindow(r.ExportTime, r.InvoiceMonth.Start(), r.InvoiceMonth.End().Add(time.Duration(lagHours)*time.Hour)) {
+			continue
+		}
+		k := key{r.InvoiceMonth, r.BillingAccountID, r.ProjectID, r.Service, r.Region, r.Location, r.Currency, r.ConversionRate}
+		a := groups[k]
+		if a == nil {
+			a = &agg{}
+			groups[k] = a
+		}
+		a.micros += r.netMicros()
+		a.name = max(a.name, r.ProjectName)
+	}
+	j.bytes = int64(scanned) * billingRowBytes
+	j.fields = []field{
+		{"invoice_month", "STRING"}, {"billing_account_id", "STRING"}, {"project_id", "STRING"}, {"project_name", "STRING"},
+		{"service", "STRING"}, {"region", "STRING"}, {"location", "STRING"}, {"currency", "STRING"},
+		{"currency_conversion_rate", "FLOAT"}, {"net_cost_micros", "INTEGER"},
+	}
+	keys := slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.project, b.project), cmp.Compare(a.service, b.service),
+			cmp.Compare(a.region, b.region), cmp.Compare(a.location, b.location), cmp.Compare(a.billing, b.billing),
+			cmp.Compare(a.currency, b.currency), cmp.Compare(a.rate, b.rate))
+	})
+	for _, k := range keys {
+		a := groups[k]
+		j.rows = append(j.rows, []any{
+			fmt.Sprintf("%04d%02d", k.month.Year(), int(k.month.Month())), null(k.billing), null(k.project), null(a.name),
+			null(k.service), null(k.region), null(k.location), null(k.currency), k.rate, a.micros,
+		})
+	}
+	return ""
+}
+
+// null maps the dataset's empty strings to NULL.
+func null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func monthsParam(params map[string]queryParameter, name, elem string, parse func(string) (provider.Month, error)) ([]provider.Month, string) {
+	p, ok := params[name]
+	if !ok {
+		return nil, "gcpfake: query parameter @" + name + " is missing"
+	}
+	if p.ParameterType.Type != "ARRAY" || p.ParameterType.ArrayType == nil || p.ParameterType.ArrayType.Type != elem {
+		return nil, fmt.Sprintf("gcpfake: query parameter @%s: want ARRAY<%s>", name, elem)
+	}
+	var out []provider.Month
+	for _, v := range p.ParameterValue.ArrayValues {
+		if v.Value == nil {
+			return nil, fmt.Sprintf("gcpfake: query parameter @%s: NULL element", name)
+		}
+		m, err := parse(*v.Value)
+		if err != nil {
+			return nil, fmt.Sprintf("gcpfake: query parameter @%s: %v", name, err)
+		}
+		out = append(out, m)
+	}
+	return out, ""
+}
+
+func timestampParam(params map[string]queryParameter, name string) (time.Time, string) {
+	p, ok := params[name]
+	if !ok || p.ParameterType.Type != "TIMESTAMP" || p.ParameterValue.Value == nil {
+		return time.Time{}, "gcpfake: query parameter @" + name + ": want a TIMESTAMP"
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07:00", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, *p.ParameterValue.Value); err == nil {
+			return t.UTC(), ""
+		}
+	}
+	return time.Time{}, fmt.Sprintf("gcpfake: query parameter @%s: invalid timestamp %q", name, *p.ParameterValue.Value)
+}

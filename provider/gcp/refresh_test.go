@@ -1,0 +1,138 @@
+package gcp_test
+
+import (
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
+)
+
+// TestSecondRefreshQueriesOnlyOpenMonths drives the provider through the
+// real collector: the first refresh queries the whole window, a refresh a
+// day later in the same month only the months that can still change, and
+// a model version change of such a month counts as a restatement.
+func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
+	start := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&start)
+	now := func() time.Time { return *clock.Load() }
+
+	ds := gcpfake.Demo(start)
+	e := newEnv(t, ds)
+	p := e.provider(t, func(o *gcp.Options) {
+		o.Project, o.CarbonTable, o.BillingTable, o.Location = ds.Project, ds.CarbonTable, ds.BillingTable, ds.Location
+	})
+
+	reg := prometheus.NewRegistry()
+	metrics := collector.NewMetrics(reg)
+	logger := slog.New(slog.DiscardHandler)
+	store := collector.NewStore(12, nil, metrics, logger)
+	mgr := collector.NewManager(store, metrics, logger)
+	t.Cleanup(mgr.Stop)
+	sources := []collector.Source{{Name: "gcp-demo", Identity: "gcp|" + ds.CarbonTable, Provider: p}}
+	opts := collector.Options{
+		Interval: 6 * time.Hour, IdleInterval: 24 * time.Hour, Timeout: 20 * time.Second,
+		BackoffMin: time.Minute, BackoffMax: time.Hour, MaxConcurrency: 1, History: 12, Now: now,
+	}
+	// waitRefresh waits until a refresh at the current clock succeeded.
+	waitRefresh := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			d := store.Snapshot().Sources["gcp-demo"]
+			if d != nil && d.LastSuccess.Equal(now()) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no successful refresh at %v; source data %+v", now(), d)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	mgr.Apply(t.Context(), sources, opts, nil)
+	waitRefresh()
+	if !store.Snapshot().Ready() {
+		t.Fatal("store not ready after the first refresh")
+	}
+	// Window: history 12 + 1 months ending with October 2026.
+	oct := provider.NewMonth(2026, time.October)
+	log := e.fake.QueryLog()
+	if len(log) != 2 {
+		t.Fatalf("first refresh ran %d queries, want one carbon and one billing query: %+v", len(log), log)
+	}
+	for _, q := range log {
+		if want := provider.Range(oct-12, oct); !slices.Equal(q.Months, want) {
+			t.Errorf("first %s query months = %v, want %v", q.Kind, q.Months, want)
+		}
+	}
+
+	// A day later October (published on the 15th, final on 2026-12-15)
+	// is the only open month; Google restated it under a new model.
+	restated := gcpfake.Demo(start)
+	for i := range restated.Carbon {
+		if restated.Carbon[i].Month == oct {
+			restated.Carbon[i].ModelVersion++
+		}
+	}
+	e.fake.SetDataset(restated)
+	later := start.Add(25 * time.Hour)
+	clock.Store(&later)
+	// Apply restarts the refresher with the same source, keeping its data.
+	mgr.Apply(t.Context(), sources, opts, nil)
+	waitRefresh()
+	if got := counterSum(t, reg, "cloudcarbon_refreshes_total"); got != 2 {
+		t.Errorf("refreshes = %v, want 2", got)
+	}
+
+	if got := e.fake.Queries(gcpfake.KindCarbon); got != 2 {
+		t.Errorf("carbon queries = %d, want 2", got)
+	}
+	if got := e.fake.Queries(gcpfake.KindBilling); got != 2 {
+		t.Errorf("billing queries = %d, want 2", got)
+	}
+	for _, q := range e.fake.QueryLog()[2:] {
+		if want := []provider.Month{oct}; !slices.Equal(q.Months, want) {
+			t.Errorf("second %s query months = %v, want %v", q.Kind, q.Months, want)
+		}
+		if q.Kind == gcpfake.KindBilling && (!q.PartitionStart.Equal(oct.Start()) || !q.PartitionEnd.Equal(oct.End().Add(gcp.BillingExportLag))) {
+			t.Errorf("second billing query scans partitions [%v, %v)", q.PartitionStart, q.PartitionEnd)
+		}
+	}
+	if got := counterSum(t, reg, "cloudcarbon_restatements_total"); got != 1 {
+		t.Errorf("restatements = %v, want 1", got)
+	}
+	d := store.Snapshot().Sources["gcp-demo"]
+	if got := d.Months[oct].Revision; got != "9" {
+		t.Errorf("October revision = %q, want 9", got)
+	}
+	if n := len(d.Months); n != 13 {
+		t.Errorf("stored months = %d, want 13", n)
+	}
+}
+
+// counterSum sums a counter family over its label sets.
+func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

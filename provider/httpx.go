@@ -1,0 +1,156 @@
+package provider
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ClientOptions configures NewClient.
+type ClientOptions struct {
+	// Timeout is the default client's timeout; a caller's client keeps
+	// its own.
+	Timeout time.Duration
+	// TLS, when set, is the TLS configuration of the default client's
+	// transport; a caller's client keeps its own.
+	TLS *tls.Config
+	// Observe, when set, is told of every attempt; Endpoint, then
+	// required, names the attempt's endpoint for it.
+	Observe  RequestObserver
+	Endpoint func(*http.Request) string
+	// MaxResponseBytes bounds every response body; see LimitResponses.
+	MaxResponseBytes int64
+}
+
+// NewClient derives the client a provider sends every request through,
+// so that every provider counts attempts and bounds bodies alike. base is
+// the caller's client, copied rather than modified because it may be
+// shared, and kept as it is otherwise (a nil Transport meaning
+// http.DefaultTransport). A nil base selects a client of its own, with
+// o.Timeout, o.TLS and a clone of http.DefaultTransport that honours
+// HTTPS_PROXY and NO_PROXY even if the process changed the default's
+// proxy. Hand the result to the SDK as its transport or client, below its
+// retry layer, so that every attempt is observed and every body bounded.
+func NewClient(base *http.Client, o ClientOptions) *http.Client {
+	var c http.Client
+	if base != nil {
+		c = *base
+	} else {
+		c.Timeout = o.Timeout
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+		if t, ok := rt.(*http.Transport); ok && base == nil {
+			t = t.Clone()
+			t.Proxy = http.ProxyFromEnvironment
+			if o.TLS != nil {
+				t.TLSClientConfig = o.TLS.Clone()
+			}
+			rt = t
+		}
+	}
+	if o.Observe != nil {
+		rt = &InstrumentedTransport{Base: rt, Observe: o.Observe, Endpoint: o.Endpoint}
+	}
+	c.Transport = LimitResponses(rt, o.MaxResponseBytes)
+	return &c
+}
+
+// ErrResponseTooLarge is matched (errors.Is) by every read of a body that
+// LimitResponses cut off, so that callers can classify the failure as a
+// malformed response without knowing the limit in force.
+var ErrResponseTooLarge = errors.New("response body too large")
+
+// ResponseTooLargeError is the error a body bounded by LimitResponses
+// returns once it passes its limit. It is a type, not only the sentinel,
+// so that a caller can restate the failure (limit included) without the
+// request method and URL that HTTP clients and SDKs wrap around it.
+type ResponseTooLargeError struct {
+	Limit int64
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	return fmt.Sprintf("response body larger than %d bytes", e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrResponseTooLarge) hold.
+func (e *ResponseTooLargeError) Unwrap() error { return ErrResponseTooLarge }
+
+// LimitResponses bounds every response body that base returns at limit
+// bytes. It exists because SDKs read bodies whole, error answers included,
+// so a broken or hostile server could otherwise exhaust memory; it must
+// therefore sit below any SDK or retry layer. A body of exactly limit
+// bytes reads in full; one more byte fails the read with *ResponseTooLargeError.
+// A nil base means http.DefaultTransport.
+func LimitResponses(base http.RoundTripper, limit int64) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return limitTransport{base: base, limit: limit}
+}
+
+type limitTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if resp != nil && resp.Body != nil {
+		resp.Body = &limitedBody{rc: resp.Body, left: t.limit, limit: t.limit}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	rc          io.ReadCloser
+	left, limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe: a body of exactly the limit is fine, one more byte is not.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, &ResponseTooLargeError{Limit: b.limit}
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// MaxRetryAfter caps a server's Retry-After: anything longer is a broken
+// header, a day is already far beyond any refresh interval, and the cap
+// keeps the Duration from overflowing.
+const MaxRetryAfter = 24 * time.Hour
+
+// ParseRetryAfter reads an HTTP Retry-After value, delay-seconds or an
+// HTTP date, relative to now. A date in the past means "now"; the result
+// is at most MaxRetryAfter. ok is false when v is empty or neither form.
+func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return time.Duration(min(secs, uint64(MaxRetryAfter/time.Second))) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
+	}
+	return 0, false
+}
