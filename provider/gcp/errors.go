@@ -164,4 +164,3 @@ func missingTableHint(q query, location string) string {
 		"`cloudcarbon_exporter gcp-setup` (or in the console: Carbon Footprint → Export), wait for its first "+
 		"run, and check the table name and %s", q.table, q.table.project, q.table.dataset, loc)
 }
-
