@@ -128,11 +128,14 @@ func (u *unitProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, 
 	return sms, err
 }
 
-// unitSuffixes map Prometheus base-unit suffixes to UCUM.
+// unitSuffixes map Prometheus base-unit suffixes to UCUM. UCUM has no
+// currencies; "{USD}" is the annotation form OpenTelemetry uses for units
+// outside it, and OTLP-to-Prometheus translators skip annotations, where a
+// bare "USD" would come out as a second suffix (cloudcarbon_..._usd_USD).
 var unitSuffixes = []struct{ suffix, unit string }{
 	{"_grams", "g"},
 	{"_joules", "J"},
-	{"_usd", "USD"},
+	{"_usd", "{USD}"},
 	{"_seconds", "s"},
 	{"_bytes", "By"},
 	{"_bytes_processed_total", "By"},

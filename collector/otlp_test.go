@@ -169,7 +169,7 @@ func TestOTLPPushesEveryFamily(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"cloudcarbon_emissions_grams": "g", "cloudcarbon_history_emissions_market_based_grams": "g",
-		"cloudcarbon_energy_joules": "J", "cloudcarbon_billing_cost_usd": "USD",
+		"cloudcarbon_energy_joules": "J", "cloudcarbon_billing_cost_usd": "{USD}",
 		"cloudcarbon_refresh_duration_seconds": "s", "cloudcarbon_bigquery_bytes_processed_total": "By",
 		"cloudcarbon_refresh_success": "",
 	} {
