@@ -1,6 +1,7 @@
 package ibm_test
 
 import (
+	"flag"
 	"bytes"
 	"cmp"
 	"context"
@@ -82,7 +83,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "FAIL: an access token appears in log output")
 		code = 1
 	}
-	if !strings.Contains(out, "ibm carbon_emissions page") || !strings.Contains(out, "[Debug]") {
+	// A run filtered to benchmarks or a few tests need not log what the
+	// check looks for; the full run must, or the capture is broken.
+	filtered := flag.Lookup("test.run").Value.String() != ""
+	if !filtered && (!strings.Contains(out, "ibm carbon_emissions page") || !strings.Contains(out, "[Debug]")) {
 		fmt.Fprintln(os.Stderr, "FAIL: log capture did not work; the leak check above proves nothing")
 		code = 1
 	}
