@@ -1,11 +1,11 @@
 package ibm_test
 
 import (
-	"flag"
 	"bytes"
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
