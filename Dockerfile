@@ -1,14 +1,21 @@
 # Build: docker build -t cloudcarbon_exporter .
 # Run:   docker run -p 9874:9874 cloudcarbon_exporter --demo
+#        docker run -p 9874:9874 -v cloudcarbon-state:/var/lib/cloudcarbon_exporter \
+#          -v $PWD/cloudcarbon.yml:/etc/cloudcarbon_exporter/config.yml:ro cloudcarbon_exporter
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /cloudcarbon_exporter .
+RUN make build BINARY=/cloudcarbon_exporter GOFLAGS=-trimpath CGO_ENABLED=0 \
+ && mkdir -p /state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /cloudcarbon_exporter /bin/cloudcarbon_exporter
+# The state directory belongs to the nonroot user (65532), so that the
+# exporter can write its state file there, in a volume or not.
+COPY --from=build --chown=65532:65532 /state /var/lib/cloudcarbon_exporter
+VOLUME /var/lib/cloudcarbon_exporter
 WORKDIR /var/lib/cloudcarbon_exporter
 EXPOSE 9874
 USER nonroot

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -36,6 +38,18 @@ func dump(ctx context.Context, f *flags, w io.Writer, logger *slog.Logger) error
 		if err := enc.Encode(mf); err != nil {
 			return err
 		}
+	}
+	// The exposition is printed either way; the status says whether every
+	// source refreshed, so that scripts can rely on it.
+	var failed []string
+	for name, d := range a.store.Snapshot().Sources {
+		if !d.LastOK && !d.LastAttempt.IsZero() {
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		return fmt.Errorf("refresh failed for %s (see the log above)", strings.Join(failed, ", "))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -182,7 +183,16 @@ func newApp(ctx context.Context, f *flags, logger *slog.Logger, persist bool) (*
 	return a, nil
 }
 
+// close stops everything and flushes the state file, once. It holds the
+// reloader's lock so that a reload racing with shutdown cannot start
+// refreshers or a pusher after it.
 func (a *app) close() {
+	a.reloader.mu.Lock()
+	defer a.reloader.mu.Unlock()
+	if a.reloader.closed {
+		return
+	}
+	a.reloader.closed = true
 	a.manager.Stop()
 	a.stopOTLP()
 	if err := a.store.Flush(); err != nil {
@@ -254,11 +264,16 @@ func (a *app) handler(ctx context.Context) (http.Handler, error) {
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
+	// Readiness latches: a reload that adds a source must not take a
+	// serving exporter out of its load balancer until that source's
+	// first refresh.
+	var ready atomic.Bool
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.store.Snapshot().Ready() {
+		if !ready.Load() && !a.store.Snapshot().Ready() {
 			http.Error(w, "Not ready: waiting for the first refresh of every source", http.StatusServiceUnavailable)
 			return
 		}
+		ready.Store(true)
 		fmt.Fprintln(w, "Ready")
 	})
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {

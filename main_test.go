@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -468,3 +469,28 @@ func (r *descRecorder) MustRegister(cs ...prometheus.Collector) {
 }
 
 func (r *descRecorder) Unregister(prometheus.Collector) bool { return false }
+
+// TestReloadAfterCloseDoesNothing: a reload racing with shutdown (SIGHUP or
+// a slow /-/reload) must not start refreshers or a pusher after close.
+func TestReloadAfterCloseDoesNothing(t *testing.T) {
+	_, ds, url := fakeIBM(t, time.Now(), "k")
+	f := testFlags(t)
+	writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k"))
+	a := startApp(t, f, nil, false)
+	waitReady(t, a)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k")+"otlp:\n  enabled: true\n  endpoint: 127.0.0.1:1\n  insecure: true\n")
+		_ = a.reloader.reload(t.Context())
+	})
+	a.close()
+	wg.Wait()
+	if err := a.reloader.reload(t.Context()); !errors.Is(err, errShuttingDown) {
+		t.Errorf("reload after close: %v, want errShuttingDown", err)
+	}
+	a.reloader.mu.Lock()
+	defer a.reloader.mu.Unlock()
+	if a.otlp != nil {
+		t.Error("an OTLP pusher runs after close")
+	}
+}

@@ -19,8 +19,8 @@ func (a *app) applyOTLP(ctx context.Context, c config.OTLP) error {
 	if a.otlp != nil && reflect.DeepEqual(a.otlpConfig, c) {
 		return nil
 	}
-	a.stopOTLP()
 	if !c.Enabled {
+		a.stopOTLP()
 		return nil
 	}
 	headers := make(map[string]string, len(c.Headers))
@@ -32,8 +32,9 @@ func (a *app) applyOTLP(ctx context.Context, c config.OTLP) error {
 		ServiceVersion: version.Version, ServiceInstanceID: a.instanceID(),
 	}, a.metrics, a.logger)
 	if err != nil {
-		return err
+		return err // the running pusher, if any, goes on
 	}
+	a.stopOTLP()
 	a.otlp, a.otlpConfig = p, c
 	a.logger.Info("Pushing metrics over OTLP", "interval", c.Interval)
 	return nil

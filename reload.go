@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -16,8 +17,11 @@ import (
 // one only when it loads, validates and builds every source; otherwise the
 // old one keeps running and the reload gauge says so.
 type reloader struct {
-	app         *app
-	mu          sync.Mutex
+	app *app
+	// mu serialises reloads with each other and with app.close.
+	mu sync.Mutex
+	// closed is set by app.close; a reload after it does nothing.
+	closed      bool
 	hash        string
 	success     prometheus.Gauge
 	successTime prometheus.Gauge
@@ -47,6 +51,9 @@ func (r *reloader) apply(ctx context.Context, cfg *config.Config, seed map[strin
 }
 
 func (r *reloader) applyLocked(ctx context.Context, cfg *config.Config, seed map[string]*collector.SourceData) error {
+	if r.closed {
+		return errShuttingDown
+	}
 	var ov map[string]demo.Override
 	if r.app.demo != nil {
 		ov = r.app.demo.Overrides()
@@ -75,6 +82,9 @@ func (r *reloader) applyLocked(ctx context.Context, cfg *config.Config, seed map
 func (r *reloader) reload(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return errShuttingDown
+	}
 	if r.app.flags.demo {
 		r.app.logger.Info("Demo mode has no configuration file to reload")
 		return nil
@@ -95,6 +105,8 @@ func (r *reloader) reload(ctx context.Context) error {
 	}
 	return nil
 }
+
+var errShuttingDown = errors.New("the exporter is shutting down")
 
 func refreshOptions(cfg *config.Config, f *flags) collector.Options {
 	rc := cfg.Refresh

@@ -74,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) initSource(prov, source string) {
 	m.refreshes.WithLabelValues(prov, source)
 	m.restatements.WithLabelValues(prov, source)
-	for _, r := range provider.Reasons {
+	for _, r := range provider.AllReasons() {
 		m.refreshErrors.WithLabelValues(prov, source, string(r))
 	}
 }

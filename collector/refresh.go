@@ -89,7 +89,7 @@ func plan(now time.Time, s provider.Schedule, d *SourceData, o *Options) (fetch 
 			continue
 		default:
 			poll := o.IdleInterval
-			if len(md.Records) == 0 && now.Before(pub.Add(publishGrace)) {
+			if !md.hasEmissions() && now.Before(pub.Add(publishGrace)) {
 				poll = o.Interval
 			}
 			due = md.FetchedAt.Add(poll)
@@ -125,6 +125,19 @@ func (o *Options) jitter(d time.Duration) time.Duration {
 	}
 	f := 1 + o.Jitter*(2*rand.Float64()-1)
 	return time.Duration(float64(d) * f)
+}
+
+// spread moves a planned time by a random amount of at most
+// ±Jitter×Interval, never before now, so that exporters started together
+// do not call an API in step.
+func (o *Options) spread(t, now time.Time) time.Time {
+	if o.Jitter > 0 {
+		t = t.Add(time.Duration(o.Jitter * (2*rand.Float64() - 1) * float64(o.Interval)))
+	}
+	if t.Before(now) {
+		return now
+	}
+	return t
 }
 
 // refresher drives one source. One goroutine runs it, so refreshes of a
@@ -171,7 +184,7 @@ func (r *refresher) nextWait() time.Duration {
 		if len(fetch) > 0 {
 			return 0
 		}
-		next = now.Add(r.opts.jitter(next.Sub(now)))
+		next = r.opts.spread(next, now)
 		r.store.Update(r.src.Name, false, func(d *SourceData) {
 			d.NextRefresh, d.Attempted = next, true
 			r.stampDue(d)
@@ -194,7 +207,7 @@ func (r *refresher) refresh(ctx context.Context) {
 	if len(fetch) == 0 {
 		r.store.Update(r.src.Name, false, func(d *SourceData) {
 			_, next := plan(start, sched, d, r.opts)
-			d.NextRefresh = start.Add(r.opts.jitter(next.Sub(start)))
+			d.NextRefresh = r.opts.spread(next, start)
 			d.Attempted = true
 			r.stampDue(d)
 		})
@@ -262,6 +275,9 @@ func (r *refresher) refresh(ctx context.Context) {
 			}
 			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
+		if res.Denied == nil {
+			res.Denied = d.Denied // nothing new is known
+		}
 		if regained := regainedAccess(d.Denied, res.Denied); len(regained) > 0 {
 			// Closed months were stored without these accounts; forget
 			// when they were fetched so that the next refresh asks again.
@@ -279,12 +295,12 @@ func (r *refresher) refresh(ctx context.Context) {
 				delete(d.Months, m)
 			}
 		}
-		if len(res.Accounts) > 0 {
+		if res.Accounts != nil {
 			d.Accounts = res.Accounts
 		}
 		d.LastSuccess, d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, start, true, end.Sub(start), true
 		_, next := plan(end, sched, d, r.opts)
-		d.NextRefresh = end.Add(r.opts.jitter(next.Sub(end)))
+		d.NextRefresh = r.opts.spread(next, end)
 		r.stampDue(d)
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
@@ -44,7 +46,7 @@ func testOptions(now time.Time) Options {
 
 func TestPlan(t *testing.T) {
 	withData := func(fetched string) *MonthData {
-		return &MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm"}}}
+		return &MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm", EmissionsGrams: 1, Known: provider.Emissions}}}
 	}
 	empty := func(fetched string) *MonthData { return &MonthData{FetchedAt: date(fetched)} }
 	tests := []struct {
@@ -324,7 +326,7 @@ func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
 	r := newTestRefresher(s, m, fp, &o)
 	r.refresh(t.Context())
 	now = now.Add(25 * time.Hour)
-	fp.denied = nil // the role was granted
+	fp.denied = []provider.Denial{} // the role was granted
 	r.refresh(t.Context())
 	now = now.Add(time.Minute)
 	r.refresh(t.Context())
@@ -335,5 +337,114 @@ func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
 	// October came with the refresh that saw the access.
 	if got, want := fp.calls[2], []provider.Month{month("2026-07"), month("2026-08"), month("2026-09")}; !slices.Equal(got, want) {
 		t.Errorf("after access was granted the refresh fetched %v, want %v", got, want)
+	}
+}
+
+// TestCostAloneDoesNotPublishAMonth: a billing export holds a month's cost
+// before the carbon export holds its emissions. That month must not become
+// the latest (the emission families would empty) and must still be polled
+// at the fast interval while its emissions are due.
+func TestCostAloneDoesNotPublishAMonth(t *testing.T) {
+	now := date("2026-11-15T10:00:00Z") // October is due on 2026-11-17, polled from the 14th
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: func(m provider.Month) []provider.Record {
+		cost := provider.Record{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Month: m, CostUSD: 5, Known: provider.Cost}
+		if m == month("2026-10") {
+			return []provider.Record{cost}
+		}
+		return append(sampleRecords(m), cost)
+	}}
+	s, m, reg := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+
+	d := s.Snapshot().Sources["ibm"]
+	if latest, _ := d.LatestMonth(); latest != month("2026-09") {
+		t.Errorf("latest month %s, want 2026-09: cost alone published October", latest)
+	}
+	if n, err := testutil.GatherAndCount(reg, "cloudcarbon_emissions_grams"); err != nil || n != 2 {
+		t.Errorf("emission series = %d, %v; want the 2 of September", n, err)
+	}
+	if got, want := d.NextRefresh, now.Add(o.Interval); !got.Equal(want) {
+		t.Errorf("next refresh %v, want %v: October's emissions are due, poll fast", got, want)
+	}
+}
+
+// TestLatestMonthIsPerProvider: with two sources of one provider, one a
+// month behind, the data families hold the newer month only and
+// months_ago means the same month for both.
+func TestLatestMonthIsPerProvider(t *testing.T) {
+	withMonths := func(name string, last provider.Month) *SourceData {
+		d := &SourceData{Name: name, Provider: provider.IBM, Months: map[provider.Month]*MonthData{}}
+		for m := last - 2; m <= last; m++ {
+			recs := sampleRecords(m)
+			for i := range recs {
+				recs[i].Account = name
+			}
+			d.Months[m] = &MonthData{Records: recs}
+		}
+		return d
+	}
+	sources := map[string]*SourceData{
+		"current": withMonths("current", month("2026-10")),
+		"behind":  withMonths("behind", month("2026-09")),
+	}
+	for _, mt := range render(sources, 3).metrics {
+		var pb dto.Metric
+		if err := mt.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{}
+		for _, l := range pb.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["months_ago"] == "0" && labels["month"] != "2026-10" {
+			t.Errorf("months_ago 0 is %s for %s, want 2026-10", labels["month"], labels["account"])
+		}
+		if strings.Contains(mt.Desc().String(), `"cloudcarbon_emissions_grams"`) && labels["account"] == "behind" {
+			t.Errorf("the lagging source's September is in the latest-month family")
+		}
+	}
+}
+
+// TestUnknownAccessKeepsDenials: a fetch that learned nothing about access
+// (nil Denied, as a fresh Azure client reports before any month is due)
+// neither clears the denied metric nor counts as access regained.
+func TestUnknownAccessKeepsDenials(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	denied := []provider.Denial{{Provider: provider.IBM, Account: "acc9", Reason: "no role"}}
+	fp := &fakeProvider{records: sampleRecords, denied: denied}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	now = now.Add(25 * time.Hour)
+	fp.denied = nil
+	r.refresh(t.Context())
+	now = now.Add(time.Minute)
+	r.refresh(t.Context())
+	if len(fp.calls) != 2 {
+		t.Errorf("calls = %d, want 2: unknown access refetched stored months", len(fp.calls))
+	}
+	if got := s.Snapshot().Sources["ibm"].Denied; !slices.Equal(got, denied) {
+		t.Errorf("denied = %+v, want the earlier %+v", got, denied)
+	}
+}
+
+func TestSpreadIsAFractionOfTheInterval(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Jitter = 0.1 // of the 6h interval: ±36m, however far the planned time
+	planned := now.Add(10 * 24 * time.Hour)
+	for range 200 {
+		got := o.spread(planned, now)
+		if d := got.Sub(planned); d < -36*time.Minute || d > 36*time.Minute {
+			t.Fatalf("spread moved %v by %v, want at most ±36m", planned, d)
+		}
+	}
+	if got := o.spread(now.Add(time.Minute), now); got.Before(now) {
+		t.Errorf("spread planned %v, before now", got)
 	}
 }

@@ -129,10 +129,19 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 	}
 	accounts := map[[2]string]provider.Account{}
 
+	// The data families describe the latest month a provider has
+	// published, taken over all its sources, so that one lagging source
+	// does not mix two months in one series set.
+	latestOf := map[string]provider.Month{}
+	for _, d := range sources {
+		if m, ok := d.LatestMonth(); ok && m > latestOf[d.Provider] {
+			latestOf[d.Provider] = m
+		}
+	}
 	for _, name := range names {
 		d := sources[name]
-		latest, ok := d.LatestMonth()
-		if ok {
+		if own, ok := d.LatestMonth(); ok {
+			latest := latestOf[d.Provider]
 			for m, md := range d.Months {
 				ago := int(latest - m)
 				if ago < 0 || ago >= history {
@@ -157,7 +166,7 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 					}
 				}
 			}
-			out.add(dataMonthDesc, prometheus.GaugeValue, float64(latest.Start().Unix()), d.Provider, d.Name)
+			out.add(dataMonthDesc, prometheus.GaugeValue, float64(own.Start().Unix()), d.Provider, d.Name)
 		}
 		if !d.NextMonthDue.IsZero() {
 			out.add(nextMonthDueDesc, prometheus.GaugeValue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)

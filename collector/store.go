@@ -49,16 +49,27 @@ type SourceData struct {
 	Attempted bool `json:"-"`
 }
 
-// LatestMonth returns the newest month that has records.
+// LatestMonth returns the newest month that has emissions. Cost alone does
+// not make a month published: a billing export holds a month's cost days
+// before the carbon export holds its emissions.
 func (d *SourceData) LatestMonth() (provider.Month, bool) {
 	var latest provider.Month
 	found := false
 	for m, md := range d.Months {
-		if len(md.Records) > 0 && (!found || m > latest) {
+		if md.hasEmissions() && (!found || m > latest) {
 			latest, found = m, true
 		}
 	}
 	return latest, found
+}
+
+func (md *MonthData) hasEmissions() bool {
+	for i := range md.Records {
+		if md.Records[i].Has(provider.Emissions) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *SourceData) clone() *SourceData {
@@ -181,5 +192,9 @@ func (s *Store) Flush() error {
 // publish renders the metrics of the current sources and swaps the
 // snapshot. Called with mu held.
 func (s *Store) publish() {
-	s.snap.Store(&Snapshot{Sources: s.sources, metrics: render(s.sources, s.history)})
+	rm := render(s.sources, s.history)
+	if rm.invalid > 0 {
+		s.logger.Warn("Dropped series whose label values are not valid UTF-8", "count", rm.invalid)
+	}
+	s.snap.Store(&Snapshot{Sources: s.sources, metrics: rm})
 }

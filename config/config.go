@@ -252,6 +252,22 @@ func (c *Config) Hash() string {
 			fmt.Fprintf(h, "\x00%d:%s", len(v), v.Value())
 		}
 	}
+	// Credential files are read by the providers, not here; their content
+	// takes part so that a reload after rotating one is not skipped.
+	var files []string
+	for _, g := range c.GCP {
+		files = append(files, g.CredentialsFile)
+	}
+	for _, a := range c.Azure {
+		files = append(files, a.CertificateFile)
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, _ := readKeyFile(f)
+		fmt.Fprintf(h, "\x00%d:%s", len(b), b)
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.OTLP.Headers)) {
 		v := c.OTLP.Headers[k].Value()
 		fmt.Fprintf(h, "\x00%d:%s=%d:%s", len(k), k, len(v), v)
@@ -261,18 +277,24 @@ func (c *Config) Hash() string {
 
 func (p *parser) validate(c *Config) {
 	r := &c.Refresh
+	// The floors keep a typo such as "1ms" from hammering the providers'
+	// APIs.
 	for _, d := range []struct {
-		key string
-		v   time.Duration
+		key   string
+		v     time.Duration
+		floor time.Duration
 	}{
-		{"interval", r.Interval},
-		{"idle_interval", r.IdleInterval},
-		{"timeout", r.Timeout},
-		{"backoff_min", r.BackoffMin},
-		{"backoff_max", r.BackoffMax},
+		{"interval", r.Interval, time.Minute},
+		{"idle_interval", r.IdleInterval, time.Minute},
+		{"timeout", r.Timeout, time.Second},
+		{"backoff_min", r.BackoffMin, time.Second},
+		{"backoff_max", r.BackoffMax, time.Second},
 	} {
-		if d.v <= 0 {
+		switch {
+		case d.v <= 0:
 			p.errorf(p.line("refresh."+d.key), "refresh.%s must be greater than 0", d.key)
+		case d.v < d.floor:
+			p.errorf(p.line("refresh."+d.key), "refresh.%s must be at least %s", d.key, formatDuration(d.floor))
 		}
 	}
 	if r.Interval > 0 && r.IdleInterval > 0 && r.IdleInterval < r.Interval {
@@ -302,6 +324,8 @@ func (p *parser) validate(c *Config) {
 	o := &c.OTLP
 	if p.has("otlp.interval") && o.Interval <= 0 {
 		p.errorf(p.line("otlp.interval"), "otlp.interval must be greater than 0")
+	} else if p.has("otlp.interval") && o.Interval < time.Second {
+		p.errorf(p.line("otlp.interval"), "otlp.interval must be at least 1s")
 	}
 	if p.has("otlp.timeout") && o.Timeout <= 0 {
 		p.errorf(p.line("otlp.timeout"), "otlp.timeout must be greater than 0")

@@ -63,6 +63,10 @@ func TestInvalid(t *testing.T) {
 			d + `invalid-gcp.yml:3: gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX` + "\n" +
 			d + `invalid-gcp.yml:4: gcp.max_bytes_billed must be at least 10485760 (10 MiB), BigQuery's minimum charge per query` + "\n" +
 			d + `invalid-gcp.yml:5: gcp.billing_account must look like 012345-6789AB-CDEF01`,
+		"invalid-too-fast.yml": d + `invalid-too-fast.yml:2: refresh.interval must be at least 1m` + "\n" +
+			d + `invalid-too-fast.yml:3: refresh.idle_interval must be at least 1m` + "\n" +
+			d + `invalid-too-fast.yml:4: refresh.backoff_min must be at least 1s` + "\n" +
+			d + `invalid-too-fast.yml:6: otlp.interval must be at least 1s`,
 		"invalid-unknown-refresh.yml": d + `invalid-unknown-refresh.yml:2: unknown field "intervall" in refresh; known fields are interval, idle_interval, jitter, timeout, backoff_min, backoff_max, max_concurrency`,
 		"invalid-duration.yml":        d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
 		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +

@@ -27,11 +27,14 @@ const (
 	ReasonOther      Reason = "other"
 )
 
-// Reasons lists every Reason, so that metrics can be initialised at zero.
-var Reasons = []Reason{
-	ReasonAuth, ReasonPermission, ReasonThrottled, ReasonBadRequest,
-	ReasonNotFound, ReasonServer, ReasonTimeout, ReasonNetwork,
-	ReasonMalformed, ReasonCanceled, ReasonOther,
+// AllReasons lists every Reason, so that metrics can be initialised at
+// zero.
+func AllReasons() []Reason {
+	return []Reason{
+		ReasonAuth, ReasonPermission, ReasonThrottled, ReasonBadRequest,
+		ReasonNotFound, ReasonServer, ReasonTimeout, ReasonNetwork,
+		ReasonMalformed, ReasonCanceled, ReasonOther,
+	}
 }
 
 // Error is a classified provider failure.

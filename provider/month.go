@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -76,4 +77,21 @@ func Range(first, last Month) []Month {
 		out = append(out, m)
 	}
 	return out
+}
+
+// Runs sorts and deduplicates months and returns the [first, last] pairs
+// of their contiguous runs, for APIs that take month ranges.
+func Runs(months []Month) [][2]Month {
+	ms := slices.Clone(months)
+	slices.Sort(ms)
+	ms = slices.Compact(ms)
+	var runs [][2]Month
+	for _, m := range ms {
+		if n := len(runs); n > 0 && runs[n-1][1]+1 == m {
+			runs[n-1][1] = m
+			continue
+		}
+		runs = append(runs, [2]Month{m, m})
+	}
+	return runs
 }

@@ -80,7 +80,10 @@ type Account struct {
 	ParentName string `json:"pn,omitempty"`
 }
 
-// Result is what one fetch returns.
+// Result is what one fetch returns. Accounts and Denied are nil when the
+// fetch learned nothing about them (no report was due); the collector then
+// keeps what it had. An empty, non-nil Denied says that no account is
+// denied.
 type Result struct {
 	Records  []Record
 	Accounts []Account

@@ -198,8 +198,6 @@ type Provider struct {
 	cl *clients
 	// logged holds the subscriptions whose denial was logged already.
 	logged map[string]bool
-	// lastDenied is what the last fetch with report requests found.
-	lastDenied []provider.Denial
 }
 
 // clients are the ARM clients, built on one credential.

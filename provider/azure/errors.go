@@ -74,7 +74,7 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 		}
 		return p.fail(reason, 0, fmt.Errorf("azure: %s: %w", what, ne))
 	}
-	return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %s", what, oneLine(err.Error())))
+	return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %s", what, p.oneLine(err.Error())))
 }
 
 // statusFailure classifies an ARM error answer. The message names the
@@ -89,7 +89,7 @@ func (p *Provider) statusFailure(what string, re *azcore.ResponseError) *provide
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "azure: %s: %d %s", what, code, http.StatusText(code))
-	errCode, msg := armError(re.RawResponse)
+	errCode, msg := p.armError(re.RawResponse)
 	if errCode == "" {
 		errCode = re.ErrorCode
 	}
@@ -140,7 +140,7 @@ func (p *Provider) tokenFailure(err error) *provider.Error {
 			}
 			return p.fail(reason, 0, fmt.Errorf("azure: get token: %w", ne))
 		}
-		return p.fail(provider.ReasonAuth, 0, fmt.Errorf("azure: get token: %s (%s)", oneLine(err.Error()), p.credentialHint()))
+		return p.fail(provider.ReasonAuth, 0, fmt.Errorf("azure: get token: %s (%s)", p.oneLine(err.Error()), p.credentialHint()))
 	}
 
 	code := raw.StatusCode
@@ -160,7 +160,7 @@ func (p *Provider) tokenFailure(err error) *provider.Error {
 		fmt.Fprintf(&b, " (%s %s%s)", raw.Request.Method, raw.Request.URL.Host, raw.Request.URL.Path)
 	}
 	fmt.Fprintf(&b, ": %d %s", code, http.StatusText(code))
-	for _, s := range entraError(raw) {
+	for _, s := range p.entraError(raw) {
 		if s != "" {
 			b.WriteString(": ")
 			b.WriteString(s)
@@ -187,7 +187,7 @@ func (p *Provider) credentialHint() string {
 
 // armError extracts ARM's {"error":{"code","message"}} from an error
 // answer. azcore has read the body already and keeps it re-readable.
-func armError(resp *http.Response) (code, msg string) {
+func (p *Provider) armError(resp *http.Response) (code, msg string) {
 	if resp == nil {
 		return "", ""
 	}
@@ -204,13 +204,13 @@ func armError(resp *http.Response) (code, msg string) {
 	if json.Unmarshal(body, &v) != nil || v.Error == nil {
 		return "", ""
 	}
-	return oneLine(v.Error.Code), oneLine(v.Error.Message)
+	return p.oneLine(v.Error.Code), p.oneLine(v.Error.Message)
 }
 
 // entraError extracts Entra's {"error","error_description"}. The
 // description's first line carries the AADSTS code and message; the rest is
 // trace and correlation ids.
-func entraError(resp *http.Response) [2]string {
+func (p *Provider) entraError(resp *http.Response) [2]string {
 	body, err := runtime.Payload(resp)
 	if err != nil || len(body) == 0 {
 		return [2]string{}
@@ -223,13 +223,14 @@ func entraError(resp *http.Response) [2]string {
 		return [2]string{}
 	}
 	desc, _, _ := strings.Cut(strings.ReplaceAll(v.Description, "\r\n", "\n"), "\n")
-	return [2]string{oneLine(v.Error), oneLine(desc)}
+	return [2]string{p.oneLine(v.Error), p.oneLine(desc)}
 }
 
 // oneLine collapses a multi-line message (azidentity's errors span many
-// lines) and bounds its length.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+// lines) and bounds its length. Secrets are scrubbed before the cut, or a
+// secret echoed across it would leave a prefix the final scrub misses.
+func (p *Provider) oneLine(s string) string {
+	s = strings.Join(strings.Fields(provider.Scrub(s, p.secrets...)), " ")
 	const maxLen = 512
 	if len(s) > maxLen {
 		s = s[:maxLen] + "…"

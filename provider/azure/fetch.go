@@ -118,20 +118,16 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 			"available_from", lo.String(), "available_to", last.String(), "requested", len(ms), "in_range", len(want))
 	}
 
-	subs, err := p.subscriptions(ctx, len(want) > 0)
+	if len(want) == 0 {
+		// No report is due, so nothing new is known about access or
+		// accounts: nil fields tell the collector to keep what it has.
+		return provider.Result{}, nil
+	}
+	subs, err := p.subscriptions(ctx, true)
 	if err != nil {
 		return provider.Result{}, err
 	}
 	res := provider.Result{Accounts: p.accounts(subs)}
-	if len(want) == 0 {
-		// No report was asked for, so nothing new is known about
-		// access: repeat what the last reports said rather than clear
-		// the denied metric.
-		p.mu.Lock()
-		res.Denied = slices.Clone(p.lastDenied)
-		p.mu.Unlock()
-		return res, nil
-	}
 
 	batches := (len(subs) + MaxSubscriptionsPerRequest - 1) / MaxSubscriptionsPerRequest
 	if need := b.used.Load() + int64(len(want)*len(scopes)*batches); need > b.limit {
@@ -230,14 +226,13 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 // subscription the first time this Provider sees it denied: the metric
 // shows the state, the log says why, once.
 func (p *Provider) denials(denied map[string]string) []provider.Denial {
-	var out []provider.Denial
+	out := []provider.Denial{} // non-nil: "none denied" is news too
 	for s, reason := range denied {
 		out = append(out, provider.Denial{Provider: provider.Azure, Account: s, Reason: reason})
 	}
 	slices.SortFunc(out, func(a, b provider.Denial) int { return cmp.Compare(a.Account, b.Account) })
 	var fresh []provider.Denial
 	p.mu.Lock()
-	p.lastDenied = out
 	for _, d := range out {
 		if !p.logged[d.Account] {
 			p.logged[d.Account] = true
@@ -477,7 +472,7 @@ func (p *Provider) runTask(ctx context.Context, t *task) (*taskResult, error) {
 			}
 			id := strings.ToLower(strings.TrimSpace(*d.SubscriptionID))
 			if res.denied[id] == "" && d.DenialReason != nil {
-				res.denied[id] = oneLine(*d.DenialReason)
+				res.denied[id] = p.oneLine(*d.DenialReason)
 			} else if _, ok := res.denied[id]; !ok {
 				res.denied[id] = ""
 			}
@@ -523,7 +518,7 @@ func (p *Provider) addItem(res *taskResult, t *task, what string, item armcarbon
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, errors.New("item without dataType in value")))
 		}
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("item of dataType %q in value, want %q for categoryType Resource",
-			oneLine(dataType), armcarbonoptimization.ResponseDataTypeEnumResourceItemDetailsData)))
+			p.oneLine(dataType), armcarbonoptimization.ResponseDataTypeEnumResourceItemDetailsData)))
 	}
 	if it.LatestMonthEmissions == nil {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("item %q without latestMonthEmissions", deref(it.ResourceID))))

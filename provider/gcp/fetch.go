@@ -195,7 +195,7 @@ func (p *Provider) queryBilling(ctx context.Context, months []provider.Month) ([
 	q := query{kind: kindBilling, table: *p.billing}
 	sql := fmt.Sprintf(billingSQL, p.billing.sql())
 	var rows []billingRow
-	for _, run := range monthRuns(months) {
+	for _, run := range provider.Runs(months) {
 		invoiceMonths := make([]string, 0, run[1]-run[0]+1)
 		for m := run[0]; m <= run[1]; m++ {
 			invoiceMonths = append(invoiceMonths, invoiceMonth(m))
@@ -234,20 +234,6 @@ func parseInvoiceMonth(s string) (provider.Month, error) {
 		return 0, fmt.Errorf("invalid invoice month %q: want YYYYMM", s)
 	}
 	return provider.MonthOf(t), nil
-}
-
-// monthRuns returns [first, last] pairs of contiguous runs of sorted,
-// deduplicated months.
-func monthRuns(ms []provider.Month) [][2]provider.Month {
-	var runs [][2]provider.Month
-	for _, m := range ms {
-		if n := len(runs); n > 0 && runs[n-1][1]+1 == m {
-			runs[n-1][1] = m
-			continue
-		}
-		runs = append(runs, [2]provider.Month{m, m})
-	}
-	return runs
 }
 
 // runQuery runs one query and loads every result row into a T. Every

@@ -58,7 +58,7 @@ func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam b
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "ibm: %s: %d %s", what, code, http.StatusText(code))
-	if msg := errorMessage(resp); msg != "" {
+	if msg := errorMessage(resp, p.opts.APIKey); msg != "" {
 		b.WriteString(": ")
 		b.WriteString(msg)
 	}
@@ -91,7 +91,7 @@ func statusHint(code int, iam bool) string {
 // Calculator answers {status, error, message, path}; IAM answers
 // {errorCode, errorMessage}. go-sdk-core's own extraction prefers "error"
 // (just "Forbidden"), so we read the fields ourselves.
-func errorMessage(resp *core.DetailedResponse) string {
+func errorMessage(resp *core.DetailedResponse, secret string) string {
 	m, ok := resp.Result.(map[string]any)
 	if !ok {
 		return ""
@@ -117,6 +117,9 @@ func errorMessage(resp *core.DetailedResponse) string {
 			msg += " [" + code + "]"
 		}
 	}
+	// Scrub before cutting: a key echoed across the cut would otherwise
+	// leave its prefix for the final scrub to miss.
+	msg = provider.Scrub(msg, secret)
 	const maxLen = 512
 	if len(msg) > maxLen {
 		msg = msg[:maxLen] + "…"

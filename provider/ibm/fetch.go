@@ -90,7 +90,7 @@ type recordKey struct {
 // and parents of the _info metric. For a single enterprise account the
 // data rows themselves carry its name and parent.
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
-	runs := monthRuns(months)
+	runs := provider.Runs(months)
 	if len(runs) == 0 {
 		return provider.Result{}, nil
 	}
@@ -147,23 +147,6 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	}
 	slices.SortFunc(res.Accounts, func(a, b provider.Account) int { return cmp.Compare(a.ID, b.ID) })
 	return res, nil
-}
-
-// monthRuns sorts and deduplicates months and returns [first, last] pairs of
-// contiguous runs.
-func monthRuns(months []provider.Month) [][2]provider.Month {
-	ms := slices.Clone(months)
-	slices.Sort(ms)
-	ms = slices.Compact(ms)
-	var runs [][2]provider.Month
-	for _, m := range ms {
-		if n := len(runs); n > 0 && runs[n-1][1]+1 == m {
-			runs[n-1][1] = m
-			continue
-		}
-		runs = append(runs, [2]provider.Month{m, m})
-	}
-	return runs
 }
 
 // scopeQuery builds the query of one paged request, without paging.

@@ -106,32 +106,6 @@ func TestLocationAndServiceLabels(t *testing.T) {
 	}
 }
 
-func TestMonthRuns(t *testing.T) {
-	m := provider.NewMonth(2024, time.January)
-	tests := []struct {
-		in   []provider.Month
-		want [][2]provider.Month
-	}{
-		{nil, nil},
-		{[]provider.Month{m}, [][2]provider.Month{{m, m}}},
-		{[]provider.Month{m + 2, m, m + 1, m + 1}, [][2]provider.Month{{m, m + 2}}},
-		{[]provider.Month{m + 5, m, m + 1, m + 3}, [][2]provider.Month{{m, m + 1}, {m + 3, m + 3}, {m + 5, m + 5}}},
-		{[]provider.Month{m + 11, m + 12}, [][2]provider.Month{{m + 11, m + 12}}}, // across a year
-	}
-	for _, tt := range tests {
-		got := monthRuns(tt.in)
-		if len(got) != len(tt.want) {
-			t.Errorf("monthRuns(%v) = %v, want %v", tt.in, got, tt.want)
-			continue
-		}
-		for i := range got {
-			if got[i] != tt.want[i] {
-				t.Errorf("monthRuns(%v) = %v, want %v", tt.in, got, tt.want)
-			}
-		}
-	}
-}
-
 func TestBackoff(t *testing.T) {
 	resp := func(h string) *http.Response {
 		r := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
