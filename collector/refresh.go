@@ -231,13 +231,17 @@ func (r *refresher) refresh(ctx context.Context) {
 	prov := r.src.Provider.Name()
 	r.metrics.refreshes.WithLabelValues(prov, r.src.Name).Inc()
 
-	if err != nil {
+	// failed counts a failure and returns when to try again.
+	failed := func(err error, msg string) time.Time {
 		r.failures++
 		reason := provider.ReasonOf(err)
 		r.metrics.refreshErrors.WithLabelValues(prov, r.src.Name, string(reason)).Inc()
 		next := end.Add(r.opts.backoff(r.failures, provider.RetryAfterOf(err)))
-		r.logger.Warn("Refresh failed; serving the last good data",
-			"reason", reason, "err", err, "consecutive_failures", r.failures, "next_attempt", next.Format(time.RFC3339))
+		r.logger.Warn(msg, "reason", reason, "err", err, "consecutive_failures", r.failures, "next_attempt", next.Format(time.RFC3339))
+		return next
+	}
+	if err != nil {
+		next := failed(err, "Refresh failed; serving the last good data")
 		r.store.Update(r.src.Name, false, func(d *SourceData) {
 			d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, false, end.Sub(start), true
 			d.NextRefresh = next
@@ -245,7 +249,14 @@ func (r *refresher) refresh(ctx context.Context) {
 		})
 		return
 	}
-	r.failures = 0
+	// A partial fetch is stored, keeping the last good values of what
+	// failed, and asked for again at the next attempt.
+	var retryAt time.Time
+	if res.Partial != nil {
+		retryAt = failed(res.Partial, "Refresh partly failed; serving what it fetched and the last good data for the rest")
+	} else {
+		r.failures = 0
+	}
 
 	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
 	wanted := make(map[provider.Month]bool, len(fetch))
@@ -273,6 +284,14 @@ func (r *refresher) refresh(ctx context.Context) {
 				r.metrics.restatements.WithLabelValues(prov, r.src.Name).Inc()
 				r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
 			}
+			if res.Partial != nil {
+				md := &MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
+				if old := d.Months[m]; old != nil {
+					md.Records = keepMissing(old.Records, md.Records)
+				}
+				d.Months[m] = md
+				continue
+			}
 			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
 		if res.Denied == nil {
@@ -298,13 +317,35 @@ func (r *refresher) refresh(ctx context.Context) {
 		if res.Accounts != nil {
 			d.Accounts = res.Accounts
 		}
-		d.LastSuccess, d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, start, true, end.Sub(start), true
-		_, next := plan(end, sched, d, r.opts)
-		d.NextRefresh = r.opts.spread(next, end)
+		d.LastAttempt, d.LastDuration, d.Attempted = start, end.Sub(start), true
+		if res.Partial != nil {
+			d.LastOK, d.NextRefresh = false, retryAt
+		} else {
+			d.LastSuccess, d.LastOK = start, true
+			_, next := plan(end, sched, d, r.opts)
+			d.NextRefresh = r.opts.spread(next, end)
+		}
 		r.stampDue(d)
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
 		"duration", end.Sub(start).Round(time.Millisecond))
+}
+
+// keepMissing returns fresh plus the old records that carry none of the
+// quantities fresh has: the last good values of what a partial fetch
+// could not get (GCP: cost when the billing query failed).
+func keepMissing(old, fresh []provider.Record) []provider.Record {
+	var have provider.Quantity
+	for i := range fresh {
+		have |= fresh[i].Known
+	}
+	out := fresh
+	for _, r := range old {
+		if r.Known&have == 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // stampDue records when the month after the latest one held is due.

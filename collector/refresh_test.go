@@ -448,3 +448,62 @@ func TestSpreadIsAFractionOfTheInterval(t *testing.T) {
 		t.Errorf("spread planned %v, before now", got)
 	}
 }
+
+// TestPartialFetchKeepsLastGoodCost: when only a secondary query fails
+// (GCP billing), the emissions are stored, the last good cost is kept, the
+// failure is counted and the months are asked for again.
+func TestPartialFetchKeepsLastGoodCost(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	withCost := func(m provider.Month) []provider.Record {
+		return append(sampleRecords(m), provider.Record{Provider: provider.IBM, Account: "acc1", Service: "Code Engine",
+			Location: "dallas", Month: m, CostUSD: 7, Known: provider.Cost})
+	}
+	fp := &fakeProvider{records: withCost}
+	s, m, reg := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+
+	now = now.Add(25 * time.Hour)
+	p := &partialProvider{fakeProvider: fakeProvider{records: func(m provider.Month) []provider.Record {
+		recs := sampleRecords(m)
+		for i := range recs {
+			recs[i].EmissionsGrams *= 2
+		}
+		return recs
+	}}}
+	r.src.Provider = p
+	r.refresh(t.Context())
+
+	want := `
+# HELP cloudcarbon_billing_cost_usd Billing cost net of credits for the same month as the emissions, in US dollars. Latest month the provider has published.
+# TYPE cloudcarbon_billing_cost_usd gauge
+cloudcarbon_billing_cost_usd{account="acc1",location="dallas",provider="ibm",service="Code Engine"} 7
+# HELP cloudcarbon_emissions_grams Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods). Latest month the provider has published.
+# TYPE cloudcarbon_emissions_grams gauge
+cloudcarbon_emissions_grams{account="acc1",location="dallas",provider="ibm",scope="unspecified",service="Code Engine"} 20022
+cloudcarbon_emissions_grams{account="acc1",location="frankfurt",provider="ibm",scope="unspecified",service="Kubernetes Service"} 20004
+# HELP cloudcarbon_refresh_success Whether the latest refresh of the source succeeded (1) or failed (0).
+# TYPE cloudcarbon_refresh_success gauge
+cloudcarbon_refresh_success{provider="ibm",source="ibm"} 0
+`
+	if err := testutil.GatherAndCompare(reg, stringsReader(want), "cloudcarbon_billing_cost_usd", "cloudcarbon_emissions_grams", "cloudcarbon_refresh_success"); err != nil {
+		t.Error(err)
+	}
+	if got := testutil.ToFloat64(m.refreshErrors.WithLabelValues("ibm", "ibm", "permission")); got != 1 {
+		t.Errorf("permission errors = %v, want 1", got)
+	}
+	if fetch, _ := plan(now, testSchedule, s.Snapshot().Sources["ibm"], &o); !slices.Contains(fetch, month("2026-10")) {
+		t.Errorf("after a partial fetch October is not due again: %v", fetch)
+	}
+}
+
+// partialProvider fetches emissions but fails its secondary query.
+type partialProvider struct{ fakeProvider }
+
+func (p *partialProvider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
+	res, err := p.fakeProvider.Fetch(ctx, months)
+	res.Partial = &provider.Error{Reason: provider.ReasonPermission, Err: errors.New("billing: 403")}
+	return res, err
+}

@@ -94,6 +94,11 @@ type Result struct {
 	// Denied lists accounts the provider refused to report on while
 	// reporting the others (Azure: subscriptionAccessDecisionList).
 	Denied []Denial
+	// Partial, when set, is the failure of a secondary part of the fetch
+	// (GCP: the billing query) while Records hold what succeeded. The
+	// collector serves them, counts the failure and asks for the months
+	// again at the next attempt.
+	Partial error
 }
 
 // Denial is an account the credentials may not read.

@@ -126,8 +126,10 @@ type billingRow struct {
 // It runs one carbon query for all requested months and, with a billing
 // table, one billing query per contiguous run of requested months (so the
 // partition window never covers months nobody asked for), concurrently.
-// A failure of either fails the fetch: records without their cost (or the
-// reverse) would look like a drop to zero.
+// Emissions are the point: a failed carbon query fails the fetch, while a
+// failed billing query (the large table, the likelier to hit
+// max_bytes_billed) leaves the emissions served, cost absent for those
+// months rather than zero, and the failure in Result.Partial.
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
 	ms := slices.Clone(months)
 	slices.Sort(ms)
@@ -150,15 +152,19 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		}
 	})
 	if p.billing != nil {
-		wg.Go(func() {
-			if billing, berr = p.queryBilling(ctx, ms); berr != nil {
-				cancel()
-			}
-		})
+		wg.Go(func() { billing, berr = p.queryBilling(ctx, ms) })
 	}
 	wg.Wait()
-	if err := firstError(cerr, berr); err != nil {
-		return provider.Result{}, err
+	if cerr != nil {
+		return provider.Result{}, firstError(cerr, berr)
+	}
+	if berr != nil {
+		if ctx.Err() != nil {
+			return provider.Result{}, berr
+		}
+		res, err := p.build(ms, carbon, nil)
+		res.Partial = berr
+		return res, err
 	}
 	return p.build(ms, carbon, billing)
 }

@@ -584,7 +584,12 @@ func TestFailures(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			defer cancel()
 			start := time.Now()
-			_, err := p.Fetch(ctx, []provider.Month{jan24})
+			res, err := p.Fetch(ctx, []provider.Month{jan24})
+			if err == nil {
+				// A billing failure leaves the emissions served and
+				// comes back as a partial failure.
+				err = res.Partial
+			}
 			if err == nil {
 				t.Fatal("Fetch succeeded, want an error")
 			}
@@ -644,13 +649,42 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 }
 
-func TestFailureCancelsTheOtherQuery(t *testing.T) {
+// TestBillingFailureKeepsEmissions: emissions are served when only the
+// billing query fails; the failure comes back in Result.Partial.
+func TestBillingFailureKeepsEmissions(t *testing.T) {
 	e := newEnv(t, handDataset())
 	e.fake.Inject(gcpfake.Fault{Endpoint: gcpfake.EndpointQuery, Kind: "billing", Status: 403, Body: gcpfake.ErrorBody(403, "accessDenied", "Access Denied")})
 	p := e.provider(t, nil)
+	res, err := p.Fetch(t.Context(), []provider.Month{jan24})
+	if err != nil {
+		t.Fatalf("Fetch: %v, want the emissions and a partial failure", err)
+	}
+	if got := provider.ReasonOf(res.Partial); got != provider.ReasonPermission {
+		t.Errorf("partial failure reason = %s (%v), want the billing query's permission error", got, res.Partial)
+	}
+	emissions := 0
+	for _, r := range res.Records {
+		if r.Has(provider.Cost) {
+			t.Errorf("cost record after a failed billing query: %+v", r)
+		}
+		if r.Has(provider.Emissions) {
+			emissions++
+		}
+	}
+	if emissions == 0 {
+		t.Error("no emission records after a failed billing query")
+	}
+}
+
+// TestCarbonFailureCancelsBilling: a failed carbon query fails the fetch
+// with its own error, not the cancellation it causes in the billing one.
+func TestCarbonFailureCancelsBilling(t *testing.T) {
+	e := newEnv(t, handDataset())
+	e.fake.Inject(gcpfake.Fault{Endpoint: gcpfake.EndpointQuery, Kind: "carbon", Status: 403, Body: gcpfake.ErrorBody(403, "accessDenied", "Access Denied")})
+	p := e.provider(t, nil)
 	_, err := p.Fetch(t.Context(), []provider.Month{jan24})
 	if got := provider.ReasonOf(err); got != provider.ReasonPermission {
-		t.Errorf("reason = %s (%v), want the billing query's permission error, not the carbon query's cancellation", got, err)
+		t.Errorf("reason = %s (%v), want the carbon query's permission error", got, err)
 	}
 }
 
