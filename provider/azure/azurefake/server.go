@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
@@ -62,19 +63,7 @@ const (
 
 // Fault replaces the real answer to the next Times requests of an
 // operation.
-type Fault struct {
-	// Status defaults to 500.
-	Status int
-	// Header is added to the answer; Content-Type defaults to
-	// application/json.
-	Header http.Header
-	// Body is sent verbatim, so it can be truncated or invalid JSON.
-	Body string
-	// Delay holds the answer back (or until the client gives up).
-	Delay time.Duration
-	// Times counts the requests answered so; 0 means 1.
-	Times int
-}
+type Fault = fakehttp.Fault
 
 // Server is the fake Entra authority and Azure Resource Manager on one
 // handler. It is safe for concurrent use. Serve it over TLS
@@ -98,9 +87,9 @@ type Server struct {
 	certs     []*x509.Certificate
 	audiences map[string]bool
 	subsPage  int
-	requests  map[string]int
 	bodies    map[string][]string
-	faults    map[string][]Fault
+	requests  fakehttp.Counter[string]
+	faults    fakehttp.Faults[string]
 }
 
 type itemKey struct {
@@ -137,9 +126,7 @@ func NewServer(ds Dataset, clientID, clientSecret string) *Server {
 			"https://management.azure.com":        true,
 		},
 		subsPage: 100,
-		requests: map[string]int{},
 		bodies:   map[string][]string{},
-		faults:   map[string][]Fault{},
 	}
 	s.first, s.last = ds.Range()
 	for _, sub := range ds.Subscriptions {
@@ -199,23 +186,13 @@ func (s *Server) ExpireTokens() {
 // instead of the real answer. Faults queued for one operation are served
 // in order.
 func (s *Server) Inject(op string, f Fault) {
-	if f.Times <= 0 {
-		f.Times = 1
-	}
-	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = append(s.faults[op], f)
+	s.faults.Inject(op, f)
 }
 
 // Requests returns how many requests of op arrived, faults and rejected
 // ones included.
 func (s *Server) Requests(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[op]
+	return s.requests.Get(op)
 }
 
 // Bodies returns the request bodies of op in arrival order. Token request
@@ -280,41 +257,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	s.mu.Lock()
-	s.requests[op]++
+	s.requests.Inc(op)
 	if op != OpToken && len(body) > 0 {
+		s.mu.Lock()
 		s.bodies[op] = append(s.bodies[op], string(body))
+		s.mu.Unlock()
 	}
-	var fault *Fault
-	if q := s.faults[op]; len(q) > 0 {
-		f := q[0]
-		fault = &f
-		if q[0].Times--; q[0].Times <= 0 {
-			s.faults[op] = q[1:]
-		}
-	}
-	s.mu.Unlock()
-
-	if fault != nil {
-		if fault.Delay > 0 {
-			t := time.NewTimer(fault.Delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		}
-		for k, vs := range fault.Header {
-			for _, v := range vs {
-				w.Header().Add(k, v)
-			}
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(fault.Status)
-		_, _ = io.WriteString(w, fault.Body)
+	if f, ok := s.faults.Next(op); ok {
+		f.Write(w, r)
 		return
 	}
 
@@ -577,8 +527,6 @@ func normAudience(a string) string { return strings.TrimRight(strings.TrimSpace(
 // Clients never validate it; a real three-segment JWT keeps those that
 // decode it (for tid or exp) honest.
 func (s *Server) jwt(iat, exp time.Time, seq int, audience string, cae bool) string {
-	enc := base64.RawURLEncoding
-	header, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "HS256", "kid": "fake"})
 	claims := map[string]any{
 		"aud":   audience + "/",
 		"iss":   "https://sts.windows.net/" + s.ds.TenantID + "/",
@@ -596,11 +544,7 @@ func (s *Server) jwt(iat, exp time.Time, seq int, audience string, cae bool) str
 	if cae {
 		claims["xms_cc"] = []string{"CP1"}
 	}
-	payload, _ := json.Marshal(claims)
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
-	mac := hmac.New(sha256.New, s.signKey)
-	mac.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+	return fakehttp.HS256(s.signKey, claims)
 }
 
 // authorize checks the bearer token as ARM does.

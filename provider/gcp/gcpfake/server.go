@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
@@ -60,6 +61,22 @@ type Fault struct {
 	Body string
 	// Times counts the requests answered so; 0 means 1.
 	Times int
+}
+
+// faultKey is what a queued Fault matches; empty fields match all.
+type faultKey struct{ endpoint, kind string }
+
+// queue queues f on fs, answering with contentType unless f.Header names
+// a Content-Type, or always if force is set.
+func (f Fault) queue(fs *fakehttp.Faults[faultKey], contentType string, force bool) {
+	h := f.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if force || h.Get("Content-Type") == "" {
+		h.Set("Content-Type", contentType)
+	}
+	fs.Inject(faultKey{f.Endpoint, f.Kind}, fakehttp.Fault{Status: f.Status, Header: h, Body: f.Body, Times: f.Times})
 }
 
 // ErrorBody returns a BigQuery error answer, e.g.
@@ -117,9 +134,9 @@ type Server struct {
 	incomplete int
 	seq        int
 	jobs       map[string]*job
-	requests   map[string]int
 	queries    []QueryInfo
-	faults     []Fault
+	requests   fakehttp.Counter[string]
+	faults     fakehttp.Faults[faultKey]
 }
 
 type field struct{ name, typ string }
@@ -140,7 +157,6 @@ func NewServer(ds Dataset) *Server {
 		ds:       ds,
 		pageSize: defaultPageSize,
 		jobs:     make(map[string]*job),
-		requests: make(map[string]int),
 	}
 }
 
@@ -171,23 +187,13 @@ func (s *Server) SetIncompletePolls(n int) {
 // Inject queues f: the next f.Times requests it matches get f instead of
 // the real answer. Faults are matched in the order they were queued.
 func (s *Server) Inject(f Fault) {
-	if f.Times <= 0 {
-		f.Times = 1
-	}
-	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
+	f.queue(&s.faults, "application/json; charset=UTF-8", false)
 }
 
 // Requests returns how many requests reached an endpoint (an Endpoint
 // constant), faults included.
 func (s *Server) Requests(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[endpoint]
+	return s.requests.Get(endpoint)
 }
 
 // Queries returns how many queries of a kind the fake accepted (answered
@@ -232,8 +238,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m = jobRoute.FindStringSubmatch(path)
 		s.serveJob(w, r, m[1], m[2])
 	case r.Method == http.MethodPost && jobsRoute.MatchString(path):
-		s.count(EndpointJobsInsert)
-		if !s.fault(w, EndpointJobsInsert, "") {
+		s.requests.Inc(EndpointJobsInsert)
+		if !s.fault(w, r, EndpointJobsInsert, "") {
 			writeError(w, http.StatusBadRequest, "invalid", "gcpfake: jobs.insert is not supported; the exporter's queries run through jobs.query")
 		}
 	default:
@@ -241,42 +247,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) count(endpoint string) {
-	s.mu.Lock()
-	s.requests[endpoint]++
-	s.mu.Unlock()
-}
-
 // fault answers with the first queued fault matching the request, if any.
-func (s *Server) fault(w http.ResponseWriter, endpoint, kind string) bool {
-	s.mu.Lock()
-	var f *Fault
-	for i := range s.faults {
-		q := &s.faults[i]
-		if (q.Endpoint == "" || q.Endpoint == endpoint) && (q.Kind == "" || q.Kind == kind) {
-			c := *q
-			f = &c
-			if q.Times--; q.Times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			break
-		}
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint, kind string) bool {
+	f, ok := s.faults.NextFunc(func(k faultKey) bool {
+		return (k.endpoint == "" || k.endpoint == endpoint) && (k.kind == "" || k.kind == kind)
+	})
+	if ok {
+		f.Write(w, r)
 	}
-	s.mu.Unlock()
-	if f == nil {
-		return false
-	}
-	for k, vs := range f.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	}
-	w.WriteHeader(f.Status)
-	_, _ = w.Write([]byte(f.Body))
-	return true
+	return ok
 }
 
 // Wire format of a jobs.query request: the fields the fake reads.
@@ -309,7 +288,7 @@ type paramValue struct {
 var tableInSQL = regexp.MustCompile("(?i)\\bFROM\\s+`([^`]+)`")
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project string) {
-	s.count(EndpointQuery)
+	s.requests.Inc(EndpointQuery)
 	var req queryRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "Invalid JSON payload received. "+err.Error())
@@ -322,7 +301,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project stri
 	case strings.Contains(req.Query, "-- cloudcarbon:billing"):
 		kind = KindBilling
 	}
-	if s.fault(w, EndpointQuery, kind) {
+	if s.fault(w, r, EndpointQuery, kind) {
 		return
 	}
 	s.mu.Lock()
@@ -431,8 +410,8 @@ func (s *Server) kindOf(id string) string {
 }
 
 func (s *Server) serveResults(w http.ResponseWriter, r *http.Request, project, id string) {
-	s.count(EndpointQueryResults)
-	if s.fault(w, EndpointQueryResults, s.kindOf(id)) {
+	s.requests.Inc(EndpointQueryResults)
+	if s.fault(w, r, EndpointQueryResults, s.kindOf(id)) {
 		return
 	}
 	j := s.lookup(w, project, id)
@@ -482,9 +461,9 @@ func (s *Server) serveResults(w http.ResponseWriter, r *http.Request, project, i
 	writeJSON(w, resp)
 }
 
-func (s *Server) serveJob(w http.ResponseWriter, _ *http.Request, project, id string) {
-	s.count(EndpointJobsGet)
-	if s.fault(w, EndpointJobsGet, s.kindOf(id)) {
+func (s *Server) serveJob(w http.ResponseWriter, r *http.Request, project, id string) {
+	s.requests.Inc(EndpointJobsGet)
+	if s.fault(w, r, EndpointJobsGet, s.kindOf(id)) {
 		return
 	}
 	j := s.lookup(w, project, id)

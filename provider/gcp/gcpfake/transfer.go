@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 )
 
@@ -30,9 +31,9 @@ type TransferServer struct {
 	seq      int
 	configs  []*datatransferpb.TransferConfig
 	runs     []*datatransferpb.StartManualTransferRunsRequest
-	requests map[string]int
-	faults   []Fault
 	numbers  map[string]string // project id -> number
+	requests fakehttp.Counter[string]
+	faults   fakehttp.Faults[faultKey]
 }
 
 // Transfer endpoint names for Requests and Fault.Endpoint.
@@ -44,7 +45,7 @@ const (
 
 // NewTransferServer returns a fake holding the given transfer configs.
 func NewTransferServer(configs ...*datatransferpb.TransferConfig) *TransferServer {
-	s := &TransferServer{requests: make(map[string]int), numbers: make(map[string]string)}
+	s := &TransferServer{numbers: make(map[string]string)}
 	for _, c := range configs {
 		s.configs = append(s.configs, proto.CloneOf(c))
 	}
@@ -84,29 +85,16 @@ func (s *TransferServer) ManualRuns() []*datatransferpb.StartManualTransferRunsR
 
 // Requests returns how many requests reached an endpoint; "" counts all.
 func (s *TransferServer) Requests(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if endpoint == "" {
-		n := 0
-		for _, c := range s.requests {
-			n += c
-		}
-		return n
+		return s.requests.Total()
 	}
-	return s.requests[endpoint]
+	return s.requests.Get(endpoint)
 }
 
-// Inject queues f, as Server.Inject does; Kind is ignored.
+// Inject queues f, as Server.Inject does; Kind is ignored, and the answer's
+// Content-Type is always application/json.
 func (s *TransferServer) Inject(f Fault) {
-	if f.Times <= 0 {
-		f.Times = 1
-	}
-	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
+	f.queue(&s.faults, "application/json", true)
 }
 
 var (
@@ -132,28 +120,9 @@ func (s *TransferServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "notFound", "Not found: URL "+r.URL.Path)
 		return
 	}
-	s.mu.Lock()
-	s.requests[endpoint]++
-	var f *Fault
-	for i := range s.faults {
-		q := &s.faults[i]
-		if q.Endpoint == "" || q.Endpoint == endpoint {
-			c := *q
-			f = &c
-			if q.Times--; q.Times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			break
-		}
-	}
-	s.mu.Unlock()
-	if f != nil {
-		for k, vs := range f.Header {
-			w.Header()[k] = vs
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte(f.Body))
+	s.requests.Inc(endpoint)
+	if f, ok := s.faults.NextFunc(func(k faultKey) bool { return k.endpoint == "" || k.endpoint == endpoint }); ok {
+		f.Write(w, r)
 		return
 	}
 	switch endpoint {

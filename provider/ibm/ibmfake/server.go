@@ -2,11 +2,8 @@ package ibmfake
 
 import (
 	"cmp"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -19,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
@@ -35,17 +33,7 @@ const (
 )
 
 // Fault replaces the real answer to the next Times requests to a path.
-type Fault struct {
-	// Status defaults to 500.
-	Status int
-	// Header is added to the answer; Content-Type defaults to
-	// application/json.
-	Header http.Header
-	// Body is sent verbatim, so it can be truncated or invalid JSON.
-	Body string
-	// Times counts the requests answered so; 0 means 1.
-	Times int
-}
+type Fault = fakehttp.Fault
 
 // Server is the fake IBM Cloud: IAM token endpoint and Carbon Calculator on
 // one handler. It is safe for concurrent use.
@@ -60,8 +48,8 @@ type Server struct {
 	ttl      time.Duration
 	tokens   map[string]time.Time // access token -> expiry
 	seq      int
-	requests map[string]int
-	faults   map[string][]Fault
+	requests fakehttp.Counter[string]
+	faults   fakehttp.Faults[string]
 }
 
 // NewServer serves ds to clients that present apiKey.
@@ -69,14 +57,12 @@ func NewServer(ds Dataset, apiKey string) *Server {
 	signKey := make([]byte, 32)
 	_, _ = rand.Read(signKey)
 	s := &Server{
-		apiKey:   apiKey,
-		signKey:  signKey,
-		ds:       ds,
-		ents:     make(map[string]Entity, len(ds.Entities)),
-		ttl:      defaultTokenTTL,
-		tokens:   make(map[string]time.Time),
-		requests: make(map[string]int),
-		faults:   make(map[string][]Fault),
+		apiKey:  apiKey,
+		signKey: signKey,
+		ds:      ds,
+		ents:    make(map[string]Entity, len(ds.Entities)),
+		ttl:     defaultTokenTTL,
+		tokens:  make(map[string]time.Time),
 	}
 	for _, e := range ds.Entities {
 		s.ents[e.ID] = e
@@ -111,9 +97,7 @@ func NewServer(ds Dataset, apiKey string) *Server {
 // Requests returns how many requests reached path, faults and rejected
 // ones included.
 func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[path]
+	return s.requests.Get(path)
 }
 
 // SetTokenTTL sets the lifetime of tokens issued from now on.
@@ -135,42 +119,14 @@ func (s *Server) ExpireTokens() {
 // instead of the real answer. Faults queued for one path are served in
 // order.
 func (s *Server) Inject(path string, f Fault) {
-	if f.Times <= 0 {
-		f.Times = 1
-	}
-	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[path] = append(s.faults[path], f)
+	s.faults.Inject(path, f)
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests[r.URL.Path]++
-	var fault *Fault
-	if q := s.faults[r.URL.Path]; len(q) > 0 {
-		f := q[0]
-		fault = &f
-		if q[0].Times--; q[0].Times <= 0 {
-			s.faults[r.URL.Path] = q[1:]
-		}
-	}
-	s.mu.Unlock()
-
-	if fault != nil {
-		for k, vs := range fault.Header {
-			for _, v := range vs {
-				w.Header().Add(k, v)
-			}
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(fault.Status)
-		_, _ = w.Write([]byte(fault.Body))
+	s.requests.Inc(r.URL.Path)
+	if f, ok := s.faults.Next(r.URL.Path); ok {
+		f.Write(w, r)
 		return
 	}
 
@@ -236,13 +192,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 // authenticator reads expiry from the token response, not the JWT, but a
 // real three-segment JWT keeps clients that do decode it honest.
 func (s *Server) jwt(iat, exp time.Time, seq int) string {
-	enc := base64.RawURLEncoding
-	header, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT", "kid": "fake"})
 	account := s.ds.EnterpriseID
 	if account == "" && len(s.rows) > 0 {
 		account = s.rows[0].AccountID
 	}
-	payload, _ := json.Marshal(map[string]any{
+	return fakehttp.HS256(s.signKey, map[string]any{
 		"iam_id":     "iam-ServiceId-fake",
 		"id":         "iam-ServiceId-fake",
 		"sub":        "ServiceId-fake",
@@ -256,10 +210,6 @@ func (s *Server) jwt(iat, exp time.Time, seq int) string {
 		"client_id":  "default",
 		"jti":        fmt.Sprintf("fake-%d", seq),
 	})
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
-	mac := hmac.New(sha256.New, s.signKey)
-	mac.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(mac.Sum(nil))
 }
 
 // authorize checks the bearer token as the Carbon Calculator does.

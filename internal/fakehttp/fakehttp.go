@@ -1,0 +1,160 @@
+// Package fakehttp holds what the in-process provider fakes (ibmfake,
+// azurefake, gcpfake) share: faults queued to replace the real answer to
+// some requests, request counters, and HS256 tokens.
+package fakehttp
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Fault replaces the real answer to the next Times requests it is queued
+// for.
+type Fault struct {
+	// Status defaults to 500.
+	Status int
+	// Header is added to the answer; Content-Type defaults to
+	// application/json.
+	Header http.Header
+	// Body is sent verbatim, so it can be truncated or invalid JSON.
+	Body string
+	// Delay holds the answer back (or until the client gives up).
+	Delay time.Duration
+	// Times counts the requests answered so; 0 means 1.
+	Times int
+}
+
+// Write answers r with f: after f.Delay, f.Header, a Content-Type of
+// application/json unless f.Header has one, f.Status and f.Body. If r's
+// context ends during the delay, it writes nothing.
+func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(cmp.Or(f.Status, http.StatusInternalServerError))
+	_, _ = io.WriteString(w, f.Body)
+}
+
+// Faults is a queue of faults, each queued for a key (a path, an
+// operation, an endpoint). The zero value is an empty queue; it is safe
+// for concurrent use.
+type Faults[K comparable] struct {
+	mu sync.Mutex
+	q  []queued[K]
+}
+
+type queued[K comparable] struct {
+	key   K
+	fault Fault
+}
+
+// Inject queues f for key k: the next f.Times requests for k get f.
+// Faults queued for one key are served in order. Inject sets a zero
+// Status to 500 and a Times below 1 to 1.
+func (fs *Faults[K]) Inject(k K, f Fault) {
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	if f.Status == 0 {
+		f.Status = http.StatusInternalServerError
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.q = append(fs.q, queued[K]{k, f})
+}
+
+// Next takes one use of the oldest fault queued for k, if any, and
+// dequeues the fault with its last use.
+func (fs *Faults[K]) Next(k K) (Fault, bool) {
+	return fs.NextFunc(func(key K) bool { return key == k })
+}
+
+// NextFunc is Next for the oldest fault whose key match accepts, for
+// keys with wildcards.
+func (fs *Faults[K]) NextFunc(match func(K) bool) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i := range fs.q {
+		q := &fs.q[i]
+		if !match(q.key) {
+			continue
+		}
+		f := q.fault
+		if q.fault.Times--; q.fault.Times <= 0 {
+			fs.q = slices.Delete(fs.q, i, i+1)
+		}
+		return f, true
+	}
+	return Fault{}, false
+}
+
+// Counter counts requests by key. The zero value counts nothing yet; it
+// is safe for concurrent use.
+type Counter[K comparable] struct {
+	mu sync.Mutex
+	n  map[K]int
+}
+
+// Inc counts a request for k.
+func (c *Counter[K]) Inc(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = make(map[K]int)
+	}
+	c.n[k]++
+}
+
+// Get returns how many requests for k were counted.
+func (c *Counter[K]) Get(k K) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+// Total returns how many requests were counted, for every key.
+func (c *Counter[K]) Total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.n {
+		n += v
+	}
+	return n
+}
+
+// HS256 returns a JWT whose payload is claims in JSON, signed with key by
+// HMAC-SHA256 under the header {"alg":"HS256","kid":"fake","typ":"JWT"}.
+// The fakes' tokens are shaped like the real ones so that clients which
+// decode them stay honest; no client verifies the signature.
+func HS256(key []byte, claims any) string {
+	enc := base64.RawURLEncoding
+	header, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT", "kid": "fake"})
+	payload, _ := json.Marshal(claims)
+	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+}
