@@ -24,28 +24,11 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func testLogger(w io.Writer) *promslog.Config {
 	lvl := promslog.NewLevel()
@@ -181,7 +164,7 @@ func TestRestartServesStateBeforeAnyRequest(t *testing.T) {
 	if err := os.WriteFile(f.stateFile, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	third := startApp(t, f, logs, true)
 	waitReady(t, third)
 	if got := exposition(t, third.reg, dataFamilies...); got != want {
@@ -220,7 +203,7 @@ func TestSecretNeverLeaks(t *testing.T) {
 			_, ds, url := fakeIBM(t, time.Now(), tc.acceptKey)
 			f := testFlags(t)
 			writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: "+canary))
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			a := startApp(t, f, logs, true)
 			waitReady(t, a)
 			h, err := a.handler(t.Context())

@@ -1,7 +1,6 @@
 package azure_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -29,6 +28,7 @@ import (
 
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
@@ -49,28 +49,10 @@ const (
 	sub3     = "00000000-0000-0000-0000-000000000003"
 )
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // logs receives the slog output of every provider under test and
 // everything azcore and azidentity log (requests, responses, retries,
 // authentication), which TestMain turns on before any test runs.
-var logs syncBuffer
+var logs logbuf.Buffer
 
 func TestMain(m *testing.M) {
 	azlog.SetListener(func(ev azlog.Event, msg string) { fmt.Fprintf(&logs, "[%s] %s\n", ev, msg) })
@@ -600,7 +582,7 @@ func TestDeniedSubscription(t *testing.T) {
 	ds.Subscriptions[1].Denied = true
 	ds.Subscriptions[1].DenialReason = "Carbon Optimization Reader permission required"
 	e := newEnv(t, ds)
-	var local syncBuffer
+	var local logbuf.Buffer
 	p := e.provider(t, func(o *azure.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, &local), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 )
@@ -130,7 +131,7 @@ func TestEmulator(t *testing.T) {
 	endpoint := startEmulator(t)
 	t.Logf("emulator ready in %v", time.Since(start).Round(time.Millisecond))
 
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	newProvider := func(t *testing.T, edit func(*gcp.Options)) *gcp.Provider {
 		opts := gcp.Options{
 			Project:               emuProject,

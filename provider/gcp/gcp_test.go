@@ -1,7 +1,6 @@
 package gcp_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
@@ -43,29 +43,11 @@ var (
 	mar24 = jan24 + 2
 )
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a fake BigQuery on an httptest server.
 type env struct {
 	fake *gcpfake.Server
 	ts   *httptest.Server
-	logs *syncBuffer
+	logs *logbuf.Buffer
 }
 
 func newEnv(t *testing.T, ds gcpfake.Dataset) *env {
@@ -73,7 +55,7 @@ func newEnv(t *testing.T, ds gcpfake.Dataset) *env {
 	fake := gcpfake.NewServer(ds)
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)
-	return &env{fake: fake, ts: ts, logs: &syncBuffer{}}
+	return &env{fake: fake, ts: ts, logs: &logbuf.Buffer{}}
 }
 
 func (e *env) options() gcp.Options {
@@ -829,7 +811,7 @@ func TestServiceAccountKey(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string]int{}
-	e := &env{fake: fake, ts: ts, logs: &syncBuffer{}}
+	e := &env{fake: fake, ts: ts, logs: &logbuf.Buffer{}}
 	p := e.provider(t, func(o *gcp.Options) {
 		o.WithoutAuthentication = false
 		o.CredentialsFile = keyFile

@@ -26,6 +26,7 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
@@ -42,28 +43,10 @@ const echoedKey = "ECHOED-apikey-0c1d2e3f4a5b6c7d8e9f"
 // jwtMarker begins every token the fake issues (base64 of `{"alg"`).
 const jwtMarker = "eyJhbGci"
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // logs receives the slog output of every provider under test and
 // go-sdk-core's global logger, which TestMain turns up to debug level (its
 // most talkative) before any test runs.
-var logs syncBuffer
+var logs logbuf.Buffer
 
 func TestMain(m *testing.M) {
 	l := log.New(&logs, "", 0)
