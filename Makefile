@@ -75,7 +75,7 @@ bench:
 
 # Rewrites the golden files after an intended change of the exposition.
 golden:
-	$(GO) test ./... -run Golden -update
+	$(GO) test ./refresh ./internal/app -run Golden -update
 
 clean:
 	rm -f $(BINARY)

@@ -2,257 +2,28 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/promslog"
-
-	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+const canary = "CANARY-4c1d-SECRET-9e7b"
 
-func testLogger(w io.Writer) *promslog.Config {
-	lvl := promslog.NewLevel()
-	_ = lvl.Set("debug")
-	return &promslog.Config{Level: lvl, Writer: w}
-}
-
-func testFlags(t *testing.T) *flags {
-	t.Helper()
-	return &flags{
-		configFile:    filepath.Join(t.TempDir(), "config.yml"),
-		telemetryPath: "/metrics",
-		historyMonths: 13,
-		stateFile:     filepath.Join(t.TempDir(), "state.json"),
-		log:           &promslog.Config{},
-		now:           time.Now,
-	}
-}
-
-func startApp(t *testing.T, f *flags, logs io.Writer, persist bool) *app {
-	t.Helper()
-	if logs == nil {
-		logs = io.Discard
-	}
-	a, err := newApp(t.Context(), f, promslog.New(testLogger(logs)), persist)
-	if err != nil {
-		t.Fatalf("newApp: %v", err)
-	}
-	t.Cleanup(a.close)
-	return a
-}
-
-func waitReady(t *testing.T, a *app) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !a.store.Snapshot().Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// exposition renders the named families of a registry as text.
-func exposition(t *testing.T, g prometheus.Gatherer, names ...string) string {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if len(names) > 0 && !slices.Contains(names, mf.GetName()) {
-			continue
-		}
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.String()
-}
-
-func writeConfig(t *testing.T, path, body string) {
+func writeFile(t *testing.T, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// fakeIBM serves the demo dataset on an httptest server that accepts key.
-func fakeIBM(t *testing.T, now time.Time, key string) (*ibmfake.Server, ibmfake.Dataset, string) {
-	t.Helper()
-	ds := ibmfake.Demo(now)
-	fake := ibmfake.NewServer(ds, key)
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	return fake, ds, srv.URL
-}
-
-func ibmConfig(url, enterprise, keyLine string) string {
-	return fmt.Sprintf(`refresh:
-  backoff_min: 1h
-ibm:
-  - name: acme
-    %s
-    enterprise_id: %s
-    api_url: %s
-    iam_url: %s
-`, keyLine, enterprise, url, url)
-}
-
-var dataFamilies = []string{
-	"cloudcarbon_emissions_grams", "cloudcarbon_energy_joules",
-	"cloudcarbon_history_emissions_grams", "cloudcarbon_history_energy_joules",
-	"cloudcarbon_account_info", "cloudcarbon_data_month_timestamp_seconds",
-}
-
-func TestRestartServesStateBeforeAnyRequest(t *testing.T) {
-	fake, ds, url := fakeIBM(t, time.Now(), "k-123")
-	f := testFlags(t)
-	writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k-123"))
-
-	first := startApp(t, f, nil, true)
-	waitReady(t, first)
-	want := exposition(t, first.reg, dataFamilies...)
-	if !strings.Contains(want, "cloudcarbon_emissions_grams{") {
-		t.Fatalf("no data after the first start:\n%s", want)
-	}
-	first.close()
-	requests := fake.Requests("/v1/carbon_emissions") + fake.Requests("/identity/token")
-
-	// Second start: the state file alone serves the same data at once.
-	second := startApp(t, f, nil, true)
-	if got := exposition(t, second.reg, dataFamilies...); got != want {
-		t.Errorf("after restart the exposition differs:\n%s\nwant:\n%s", got, want)
-	}
-	if !second.store.Snapshot().Ready() {
-		t.Error("not ready at once with persisted state")
-	}
-	time.Sleep(200 * time.Millisecond) // give the refresher a chance to misbehave
-	if got := fake.Requests("/v1/carbon_emissions") + fake.Requests("/identity/token"); got != requests {
-		t.Errorf("provider requests went from %d to %d after a restart with fresh state", requests, got)
-	}
-	second.close()
-
-	// A corrupted state file is reported, ignored, and the data refetched.
-	raw, err := os.ReadFile(f.stateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw[len(raw)/2] ^= 0x5a
-	if err := os.WriteFile(f.stateFile, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &logbuf.Buffer{}
-	third := startApp(t, f, logs, true)
-	waitReady(t, third)
-	if got := exposition(t, third.reg, dataFamilies...); got != want {
-		t.Errorf("after a corrupt state file the exposition differs:\n%s\nwant:\n%s", got, want)
-	}
-	if !strings.Contains(logs.String(), "Ignoring state file") {
-		t.Errorf("corrupt state file not logged:\n%s", logs)
-	}
-	if err := testutil.GatherAndCompare(third.reg, strings.NewReader(`
-# HELP cloudcarbon_state_file_errors_total State file operations that failed: a load of a corrupt or foreign file (ignored), or a write.
-# TYPE cloudcarbon_state_file_errors_total counter
-cloudcarbon_state_file_errors_total{operation="load"} 1
-cloudcarbon_state_file_errors_total{operation="write"} 0
-`), "cloudcarbon_state_file_errors_total"); err != nil {
-		t.Error(err)
-	}
-	if fake.Requests("/v1/carbon_emissions") == 0 {
-		t.Error("no refetch after ignoring the state file")
-	}
-}
-
-const canary = "CANARY-4c1d-SECRET-9e7b"
-
-// TestSecretNeverLeaks puts a canary API key in the config and looks for it
-// in every output: logs at debug level, /metrics, the landing page, health,
-// readiness and reload responses, reload errors and --config.check.
-func TestSecretNeverLeaks(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		acceptKey string
-	}{
-		{"key accepted", canary},
-		{"key rejected", "another-key"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, ds, url := fakeIBM(t, time.Now(), tc.acceptKey)
-			f := testFlags(t)
-			writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: "+canary))
-			logs := &logbuf.Buffer{}
-			a := startApp(t, f, logs, true)
-			waitReady(t, a)
-			h, err := a.handler(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var outputs []string
-			for _, req := range []*http.Request{
-				httptest.NewRequest(http.MethodGet, "/metrics", nil),
-				httptest.NewRequest(http.MethodGet, "/", nil),
-				httptest.NewRequest(http.MethodGet, "/-/healthy", nil),
-				httptest.NewRequest(http.MethodGet, "/-/ready", nil),
-				httptest.NewRequest(http.MethodPost, "/-/reload", nil),
-			} {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				outputs = append(outputs, rec.Body.String())
-			}
-			// A reload with a broken file near the secret answers with an error.
-			writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: "+canary+"\n    api_kye: "+canary))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
-			if rec.Code != http.StatusInternalServerError {
-				t.Errorf("reload of a broken config: %d, want 500", rec.Code)
-			}
-			outputs = append(outputs, rec.Body.String(), logs.String())
-			if err := a.store.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			state, _ := os.ReadFile(f.stateFile)
-			outputs = append(outputs, string(state))
-			for i, out := range outputs {
-				if strings.Contains(out, canary) {
-					t.Errorf("output %d contains the secret:\n%s", i, out)
-				}
-			}
-			if tc.acceptKey != canary && !strings.Contains(logs.String(), "Refresh failed") {
-				t.Errorf("rejected key not reported in the logs:\n%s", logs)
-			}
-		})
-	}
-}
-
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
-	writeConfig(t, good, "ibm:\n  - api_key: "+canary+"\n")
+	writeFile(t, good, "ibm:\n  - api_key: "+canary+"\n")
 	bad := filepath.Join(dir, "bad.yml")
-	writeConfig(t, bad, "ibm:\n  - api_key: "+canary+"\n    api_kye: x\n")
+	writeFile(t, bad, "ibm:\n  - api_key: "+canary+"\n    api_kye: x\n")
 	for _, tc := range []struct {
 		file     string
 		wantCode int
@@ -261,12 +32,9 @@ func TestConfigCheck(t *testing.T) {
 		{good, 0, "api_key: <secret>"},
 		{bad, 1, "bad.yml:3: unknown field \"api_kye\""},
 	} {
-		stdout, _ := os.CreateTemp(dir, "out")
-		stderr, _ := os.CreateTemp(dir, "err")
-		code := run([]string{"--config.check", "--config.file=" + tc.file}, stdout, stderr)
-		out, _ := os.ReadFile(stdout.Name())
-		errOut, _ := os.ReadFile(stderr.Name())
-		all := string(out) + string(errOut)
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"--config.check", "--config.file=" + tc.file}, &stdout, &stderr, time.Now)
+		all := stdout.String() + stderr.String()
 		if code != tc.wantCode || !strings.Contains(all, tc.want) {
 			t.Errorf("--config.check %s: code %d, output %q; want %d and %q", tc.file, code, all, tc.wantCode, tc.want)
 		}
@@ -276,204 +44,13 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-func TestReloadKeepsOldConfigOnError(t *testing.T) {
-	_, ds, url := fakeIBM(t, time.Now(), "k")
-	f := testFlags(t)
-	writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k"))
-	a := startApp(t, f, nil, false)
-	waitReady(t, a)
-	h, err := a.handler(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reload := func() *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
-		return rec
-	}
-	success := func() float64 {
-		mfs, _ := a.reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "cloudcarbon_config_last_reload_successful" {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
-
-	writeConfig(t, f.configFile, "ibm:\n  - api_key: k\n    enterprise_id: nope\n")
-	if rec := reload(); rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "config.yml:3:") {
-		t.Errorf("bad reload: %d %q", rec.Code, rec.Body.String())
-	}
-	if got := success(); got != 0 {
-		t.Errorf("reload gauge = %v after a failed reload, want 0", got)
-	}
-	if _, ok := a.store.Get("acme"); !ok {
-		t.Error("old source gone after a failed reload")
-	}
-
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/-/reload", nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET /-/reload: %d, want 405", rec.Code)
-	}
-
-	writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k")+`  - name: second
-    api_key: k
-    api_url: `+url+"\n    iam_url: "+url+"\n")
-	if rec := reload(); rec.Code != http.StatusOK {
-		t.Errorf("good reload: %d %q", rec.Code, rec.Body.String())
-	}
-	if got := success(); got != 1 {
-		t.Errorf("reload gauge = %v after a good reload, want 1", got)
-	}
-	if _, ok := a.store.Get("second"); !ok {
-		t.Error("new source missing after reload")
-	}
-	if d, ok := a.store.Get("acme"); !ok || len(d.Months) == 0 {
-		t.Error("data of the unchanged source lost on reload")
-	}
-}
-
-// TestDemoExpositionGolden pins the whole demo exposition at a fixed time.
-// Only series that depend on the wall clock or the build are left out.
-func TestDemoExpositionGolden(t *testing.T) {
-	fixed := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
-	f := testFlags(t)
-	f.demo = true
-	f.now = func() time.Time { return fixed }
-	a := startApp(t, f, nil, false)
-	waitReady(t, a)
-	mfs, err := a.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "cloudcarbon_build_info", "cloudcarbon_config_last_reload_success_timestamp_seconds",
-			"cloudcarbon_next_refresh_timestamp_seconds":
-			continue
-		}
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden := filepath.Join("testdata", "demo.prom")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test -run Golden -update creates it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("demo exposition differs from %s; if the change is intended, run: go test . -run Golden -update", golden)
-	}
-}
-
-// TestREADMEMetricTable fails when the README's metric table and the real
-// exposition disagree: every exposed family must be documented with its
-// type, and every documented family must exist.
-func TestREADMEMetricTable(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `(cloudcarbon_[a-z_]+)` \\| (gauge|counter|histogram|summary) \\|")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
-		documented[m[1]] = m[2]
-	}
-	if len(documented) == 0 {
-		t.Fatal("no metric table found in README.md")
-	}
-
-	// OTLP on, towards a port nothing listens on: its metrics appear too.
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
-	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-	f := testFlags(t)
-	f.demo, f.otlp = true, true
-	a := startApp(t, f, nil, false)
-	waitReady(t, a)
-	mfs, err := a.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exposed := map[string]string{}
-	for _, mf := range mfs {
-		exposed[mf.GetName()] = strings.ToLower(dto.MetricType_name[int32(mf.GetType())])
-	}
-	// Families the exporter declares but the demo leaves empty (another
-	// provider's) must still be documented.
-	rec := &descRecorder{names: map[string]bool{}}
-	collector.NewMetrics(rec)
-	rec.MustRegister(collector.NewCollector(nil))
-	declared := rec.names
-
-	for n, typ := range exposed {
-		if doc, ok := documented[n]; !ok {
-			t.Errorf("%s (%s) is exposed but not in the README metric table", n, typ)
-		} else if doc != typ {
-			t.Errorf("%s is a %s but the README says %s", n, typ, doc)
-		}
-	}
-	for n := range documented {
-		if _, ok := exposed[n]; !ok && !declared[n] {
-			t.Errorf("%s is in the README metric table but not exposed", n)
-		}
-	}
-}
-
-// descRecorder is a Registerer that only notes the metric names collectors
-// describe.
-type descRecorder struct{ names map[string]bool }
-
-var fqName = regexp.MustCompile(`fqName: "([a-zA-Z_:][a-zA-Z0-9_:]*)"`)
-
-func (r *descRecorder) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc)
-	go func() { c.Describe(ch); close(ch) }()
-	for d := range ch {
-		if m := fqName.FindStringSubmatch(d.String()); m != nil {
-			r.names[m[1]] = true
-		}
-	}
-	return nil
-}
-
-func (r *descRecorder) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		_ = r.Register(c)
-	}
-}
-
-func (r *descRecorder) Unregister(prometheus.Collector) bool { return false }
-
-// TestReloadAfterCloseDoesNothing: a reload racing with shutdown (SIGHUP or
-// a slow /-/reload) must not start refreshers or a pusher after close.
-func TestReloadAfterCloseDoesNothing(t *testing.T) {
-	_, ds, url := fakeIBM(t, time.Now(), "k")
-	f := testFlags(t)
-	writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k"))
-	a := startApp(t, f, nil, false)
-	waitReady(t, a)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		writeConfig(t, f.configFile, ibmConfig(url, ds.EnterpriseID, "api_key: k")+"otlp:\n  enabled: true\n  endpoint: 127.0.0.1:1\n  insecure: true\n")
-		_ = a.reloader.reload(t.Context())
-	})
-	a.close()
-	wg.Wait()
-	if err := a.reloader.reload(t.Context()); !errors.Is(err, errShuttingDown) {
-		t.Errorf("reload after close: %v, want errShuttingDown", err)
-	}
-	a.reloader.mu.Lock()
-	defer a.reloader.mu.Unlock()
-	if a.otlp != nil {
-		t.Error("an OTLP pusher runs after close")
+// TestCloudCommands checks that the clouds' subcommands are on the command
+// line: gcp-setup's dry run prints its plan and calls nothing.
+func TestCloudCommands(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"gcp-setup", "--project=acme-carbon", "--billing-account=012345-6789AB-CDEF01",
+		"--dataset=carbon", "--dry-run"}, &stdout, &stderr, time.Now)
+	if code != 0 || !strings.Contains(stdout.String(), "012345-6789AB-CDEF01") {
+		t.Errorf("gcp-setup --dry-run: code %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }

@@ -15,6 +15,12 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/clouds"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 )
 
 // canary stands for an API key; it must never show up in any output.
@@ -37,7 +43,18 @@ func parseFile(t *testing.T, name string) (*Config, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Parse(data, path, testEnv)
+	return Parse(data, path, testEnv, clouds.All())
+}
+
+// entries returns the configurations of the sources of one cloud.
+func entries[T any](c *Config, cloud string) []*T {
+	var out []*T
+	for _, s := range c.Sources {
+		if s.Provider == cloud {
+			out = append(out, s.Config.(any).(*T))
+		}
+	}
+	return out
 }
 
 func TestInvalid(t *testing.T) {
@@ -147,22 +164,27 @@ func TestValid(t *testing.T) {
 	t.Chdir("..")
 	refresh := defaultRefresh()
 	otlp := Default().OTLP
-	ibm := func(a IBMAccount) IBMAccount {
+	ibmEntry := func(a ibm.Config) provider.SourceConfig {
 		if a.APIURL == "" {
-			a.APIURL = DefaultIBMAPIURL
+			a.APIURL = ibm.DefaultAPIURL
 		}
 		if a.IAMURL == "" {
-			a.IAMURL = DefaultIBMIAMURL
+			a.IAMURL = ibm.DefaultIAMURL
 		}
-		return a
+		return &a
 	}
-	tests := map[string]*Config{
-		"valid-empty.yml": {Refresh: refresh, OTLP: otlp},
-		"valid-minimal.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
-			ibm(IBMAccount{Name: "ibm", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
+	type want struct {
+		refresh Refresh
+		otlp    OTLP
+		sources []provider.SourceConfig
+	}
+	tests := map[string]want{
+		"valid-empty.yml": {refresh, otlp, nil},
+		"valid-minimal.yml": {refresh, otlp, []provider.SourceConfig{
+			ibmEntry(ibm.Config{Name: "ibm", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
 		}},
 		"valid-full.yml": {
-			Refresh: Refresh{
+			Refresh{
 				Interval:       2 * time.Hour,
 				IdleInterval:   12 * time.Hour,
 				Jitter:         0,
@@ -171,9 +193,9 @@ func TestValid(t *testing.T) {
 				BackoffMax:     2 * time.Hour,
 				MaxConcurrency: 4,
 			},
-			OTLP: OTLP{Enabled: true, Interval: 30 * time.Second, Endpoint: "collector.example:4317", Insecure: true,
+			OTLP{Enabled: true, Interval: 30 * time.Second, Endpoint: "collector.example:4317", Insecure: true,
 				Timeout: 5 * time.Second, Headers: map[string]Secret{"authorization": "Bearer CANARY-otlp-token"}},
-			IBM: []IBMAccount{{
+			[]provider.SourceConfig{&ibm.Config{
 				Name:         "enterprise_main",
 				APIKey:       canary,
 				APIKeyFile:   "ibm-key.txt",
@@ -183,25 +205,25 @@ func TestValid(t *testing.T) {
 				IAMURL:       "https://private.iam.cloud.ibm.com",
 			}},
 		},
-		"valid-several.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
-			ibm(IBMAccount{Name: "ibm-1", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
-			ibm(IBMAccount{Name: "group-a", APIKey: "CANARY-inline-key", EnterpriseGroupID: "abcdefabcdefabcdefabcdefabcdef01"}),
-			ibm(IBMAccount{Name: "ibm-3", APIKey: canary, APIKeyFile: "ibm-key.txt", EnterpriseAccountID: "0123456789abcdef0123456789abcdef"}),
+		"valid-several.yml": {refresh, otlp, []provider.SourceConfig{
+			ibmEntry(ibm.Config{Name: "ibm-1", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY"}),
+			ibmEntry(ibm.Config{Name: "group-a", APIKey: "CANARY-inline-key", EnterpriseGroupID: "abcdefabcdefabcdefabcdefabcdef01"}),
+			ibmEntry(ibm.Config{Name: "ibm-3", APIKey: canary, APIKeyFile: "ibm-key.txt", EnterpriseAccountID: "0123456789abcdef0123456789abcdef"}),
 		}},
-		"valid-azure.yml": {Refresh: refresh, OTLP: otlp, Azure: []AzureAccount{
-			{Name: "contoso", Credential: "client_secret", TenantID: "contoso.onmicrosoft.com", ClientID: "0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70",
+		"valid-azure.yml": {refresh, otlp, []provider.SourceConfig{
+			&azure.Config{Name: "contoso", Credential: "client_secret", TenantID: "contoso.onmicrosoft.com", ClientID: "0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70",
 				ClientSecret: canary, ClientSecretEnv: "IBM_CLOUD_API_KEY", Cloud: "public", RequestBudget: 500,
 				Subscriptions: []string{"11111111-2222-3333-4444-555555555555", "abcdefab-2222-3333-4444-555555555555"}},
-			{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50},
+			&azure.Config{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50},
 		}},
-		"valid-gcp.yml": {Refresh: refresh, OTLP: otlp, GCP: []GCPExport{
-			{Name: "gcp", Project: "acme-carbon", CarbonTable: "acme-carbon.carbon.carbon_footprint",
+		"valid-gcp.yml": {refresh, otlp, []provider.SourceConfig{
+			&gcp.Config{Name: "gcp", Project: "acme-carbon", CarbonTable: "acme-carbon.carbon.carbon_footprint",
 				BillingTable: "acme-billing.billing.gcp_billing_export_v1_012345_6789AB_CDEF01", BillingAccount: "012345-6789AB-CDEF01",
-				Location: "EU", MaxBytesBilled: DefaultGCPMaxBytesBilled},
+				Location: "EU", MaxBytesBilled: gcp.DefaultMaxBytesBilled},
 		}},
-		"valid-anchors.yml": {Refresh: refresh, OTLP: otlp, IBM: []IBMAccount{
-			ibm(IBMAccount{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
-			ibm(IBMAccount{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
+		"valid-anchors.yml": {refresh, otlp, []provider.SourceConfig{
+			ibmEntry(ibm.Config{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
+			ibmEntry(ibm.Config{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
 		}},
 	}
 	for name, want := range tests {
@@ -210,8 +232,12 @@ func TestValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got (API keys compared by value, shown redacted):\n%#v\nwant:\n%#v", got, want)
+			var sources []provider.SourceConfig
+			for _, s := range got.Sources {
+				sources = append(sources, s.Config)
+			}
+			if !reflect.DeepEqual(got.Refresh, want.refresh) || !reflect.DeepEqual(got.OTLP, want.otlp) || !reflect.DeepEqual(sources, want.sources) {
+				t.Errorf("got (API keys compared by value, shown redacted):\n%#v\n%#v\n%#v\nwant:\n%#v", got.Refresh, got.OTLP, sources, want)
 			}
 			// Every secret in these files starts with CANARY.
 			for _, out := range []string{got.String(), fmt.Sprintf("%v %+v %#v", got, got, got)} {
@@ -242,7 +268,7 @@ func TestDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.data), "c.yml", testEnv)
+			c, err := Parse([]byte(tt.data), "c.yml", testEnv, clouds.All())
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("got error %v, want %s", err, tt.err)
@@ -252,7 +278,7 @@ func TestDocuments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := Default(); !reflect.DeepEqual(c, want) {
+			if want := Default(); !reflect.DeepEqual(c.Refresh, want.Refresh) || !reflect.DeepEqual(c.OTLP, want.OTLP) || len(c.Sources) > 0 {
 				t.Errorf("got %#v, want defaults %#v", c, want)
 			}
 		})
@@ -267,7 +293,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty, err := Parse(nil, "empty.yml", testEnv)
+	empty, err := Parse(nil, "empty.yml", testEnv, clouds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,10 +307,11 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(example.IBM) != 1 {
-		t.Fatalf("example.yml has %d ibm entries, want 1", len(example.IBM))
+	exampleIBM, minimalIBM := entries[ibm.Config](example, "ibm"), entries[ibm.Config](minimal, "ibm")
+	if len(exampleIBM) != 1 {
+		t.Fatalf("example.yml has %d ibm entries, want 1", len(exampleIBM))
 	}
-	if got, want := example.IBM[0], minimal.IBM[0]; got != want {
+	if got, want := *exampleIBM[0], *minimalIBM[0]; got != want {
 		t.Errorf("example.yml's ibm entry is\n%+v\nwhich is not the defaults\n%+v", got, want)
 	}
 
@@ -301,7 +328,11 @@ func TestExample(t *testing.T) {
 	if err := yaml.Unmarshal(text, &raw); err != nil {
 		t.Fatal(err)
 	}
-	s := sections()
+	l, err := newLayout(clouds.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sections(l.typ)
 	for _, k := range s["config.Refresh"].keys {
 		if _, ok := raw.Refresh[k]; !ok {
 			t.Errorf("example.yml does not set refresh.%s", k)
@@ -317,19 +348,14 @@ func TestExample(t *testing.T) {
 			t.Errorf("example.yml does not set ibm.%s", k)
 		}
 	}
-	for _, k := range s["config.GCPExport"].keys {
-		if !strings.Contains(string(text), k+":") {
-			t.Errorf("example.yml does not document gcp.%s", k)
+	for _, pl := range clouds.All() {
+		if !strings.Contains(string(text), "\n"+pl.Name+":\n") {
+			t.Errorf("example.yml has no %s section", pl.Name)
 		}
-	}
-	for _, k := range s["config.AzureAccount"].keys {
-		if !strings.Contains(string(text), k+":") {
-			t.Errorf("example.yml does not document azure.%s", k)
-		}
-	}
-	for _, k := range s["config.IBMAccount"].keys {
-		if !strings.Contains(string(text), k+":") {
-			t.Errorf("example.yml does not document ibm.%s", k)
+		for _, k := range s[reflect.TypeOf(pl.NewConfig()).Elem().String()].keys {
+			if !strings.Contains(string(text), k+":") {
+				t.Errorf("example.yml does not document %s.%s", pl.Name, k)
+			}
 		}
 	}
 }
@@ -337,14 +363,14 @@ func TestExample(t *testing.T) {
 func TestLoad(t *testing.T) {
 	t.Chdir("..")
 	t.Setenv("IBM_CLOUD_API_KEY", canary)
-	c, err := Load("testdata/config/example.yml")
+	c, err := Load("testdata/config/example.yml", clouds.All())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.IBM[0].APIKey.Value(); got != canary {
+	if got := entries[ibm.Config](c, "ibm")[0].APIKey.Value(); got != canary {
 		t.Errorf("got key %q from the environment, want %q", got, canary)
 	}
-	if _, err := Load("testdata/config/no-such-file.yml"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Load("testdata/config/no-such-file.yml", clouds.All()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("got %v for a missing file, want an error wrapping fs.ErrNotExist", err)
 	}
 }
@@ -363,17 +389,18 @@ func TestSecretsNotRevealed(t *testing.T) {
 	}
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, err := Parse([]byte(data), filepath.Join(dir, "c.yml"), testEnv)
+			c, err := Parse([]byte(data), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.IBM[0].APIKey.Value(); got != canary {
+			entry := entries[ibm.Config](c, "ibm")[0]
+			if got := entry.APIKey.Value(); got != canary {
 				t.Fatalf("got key %q, want %q", got, canary)
 			}
 			var out bytes.Buffer
 			fmt.Fprintf(&out, "%v %+v %#v %s %q %x\n", c, c, c, c, c, c)
 			fmt.Fprintf(&out, "%v %+v %#v\n", *c, *c, *c)
-			fmt.Fprintf(&out, "%v %+v %#v %s %x\n", c.IBM[0], c.IBM[0], c.IBM[0], c.IBM[0], c.IBM[0])
+			fmt.Fprintf(&out, "%v %+v %#v %s %x\n", entry, entry, entry, entry, entry)
 			out.WriteString(c.String())
 			out.WriteString(c.Hash())
 			j, err := json.Marshal(c)
@@ -381,8 +408,8 @@ func TestSecretsNotRevealed(t *testing.T) {
 				t.Fatal(err)
 			}
 			out.Write(j)
-			slog.New(slog.NewJSONHandler(&out, nil)).Info("loaded", "config", c, "account", c.IBM[0], "key", c.IBM[0].APIKey)
-			slog.New(slog.NewTextHandler(&out, nil)).Info("loaded", "config", c, "account", c.IBM[0], "key", c.IBM[0].APIKey)
+			slog.New(slog.NewJSONHandler(&out, nil)).Info("loaded", "config", c, "account", entry, "key", entry.APIKey)
+			slog.New(slog.NewTextHandler(&out, nil)).Info("loaded", "config", c, "account", entry, "key", entry.APIKey)
 			if strings.Contains(out.String(), canary) {
 				t.Errorf("output reveals the secret:\n%s", out.String())
 			}
@@ -405,7 +432,7 @@ func TestKeyFileErrors(t *testing.T) {
 		"big": fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: %s is larger than 65536 bytes; it must contain only the secret", filepath.Join(dir, "big")),
 		".":   fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: read %s: is a directory", dir),
 	} {
-		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv)
+		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
 		if err == nil {
 			t.Fatalf("%s: got no error", file)
 		}
@@ -422,7 +449,7 @@ func TestKeyFileErrors(t *testing.T) {
 func TestHash(t *testing.T) {
 	parse := func(data string, getenv func(string) string) string {
 		t.Helper()
-		c, err := Parse([]byte(data), "c.yml", getenv)
+		c, err := Parse([]byte(data), "c.yml", getenv, clouds.All())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"reflect"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
 // parser decodes in two passes over the same bytes. A yaml.Decoder with
@@ -25,6 +28,9 @@ type parser struct {
 	getenv func(string) string
 	pos    map[string]position // by path: "refresh.interval", "ibm.0.api_key"
 	errs   []lineError
+	layout *layout
+	// credentials digests secrets and credential files for Config.Hash.
+	credentials hash.Hash
 }
 
 // position is where a key and its value are, and what the value decodes
@@ -112,15 +118,17 @@ func (p *parser) decode(data []byte, c *Config) error {
 		p.errorf(root.Line, "the configuration must be a mapping of keys such as refresh and ibm, not %s", kindName(root))
 		return p.err()
 	}
-	index(root, reflect.TypeFor[Config](), "", p.pos)
+	index(root, p.layout.typ, "", p.pos)
 
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
-	err := strict.Decode(c)
+	v := p.layout.value(c)
+	err := strict.Decode(v.Interface())
+	p.layout.extract(v, c)
 	var te *yaml.TypeError
 	switch {
 	case errors.As(err, &te):
-		sections := sections()
+		sections := sections(p.layout.typ)
 		for _, msg := range te.Errors {
 			p.typeError(msg, sections)
 		}
@@ -214,7 +222,7 @@ func expected(typ string) string {
 		return "a number"
 	case strings.HasPrefix(typ, "int"):
 		return "a whole number"
-	case typ == "string" || typ == "config.Secret":
+	case typ == "string" || typ == "provider.Secret":
 		return "a single string"
 	case strings.HasPrefix(typ, "[]"):
 		return `a list, one entry per item, each starting with "- "`
@@ -242,7 +250,7 @@ type section struct {
 
 // sections derives, from the struct tags, the sections by Go type name as
 // yaml.v3 prints it, so that new providers need no change here.
-func sections() map[string]section {
+func sections(top reflect.Type) map[string]section {
 	s := map[string]section{}
 	var walk func(t reflect.Type, where string)
 	walk = func(t reflect.Type, where string) {
@@ -263,7 +271,7 @@ func sections() map[string]section {
 		}
 		s[t.String()] = sec
 	}
-	walk(reflect.TypeFor[Config](), "at the top level")
+	walk(top, "at the top level")
 	return s
 }
 
@@ -349,4 +357,76 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// layout is the shape of the whole file: refresh, otlp and a list of each
+// plug-in's entry type. It is a struct type built at run time so that
+// yaml.v3's strict decoding, and the key index, reach into every plug-in's
+// own yaml tags as if the sections were written out in Config.
+type layout struct {
+	typ     reflect.Type
+	plugins []provider.Plugin
+	entries []reflect.Type // by plug-in
+}
+
+func newLayout(plugins []provider.Plugin) (*layout, error) {
+	l := &layout{plugins: plugins}
+	fields := []reflect.StructField{
+		{Name: "Refresh", Type: reflect.TypeFor[Refresh](), Tag: `yaml:"refresh"`},
+		{Name: "OTLP", Type: reflect.TypeFor[OTLP](), Tag: `yaml:"otlp"`},
+	}
+	seen := map[string]bool{"refresh": true, "otlp": true}
+	for i, pl := range plugins {
+		t := reflect.TypeOf(pl.NewConfig())
+		if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+			return nil, fmt.Errorf("plug-in %q: NewConfig must return a pointer to a struct", pl.Name)
+		}
+		if seen[pl.Name] || !validName(pl.Name) {
+			return nil, fmt.Errorf("plug-in %q: the name is taken or not a valid section key", pl.Name)
+		}
+		seen[pl.Name] = true
+		l.entries = append(l.entries, t.Elem())
+		fields = append(fields, reflect.StructField{
+			Name: "Cloud" + strconv.Itoa(i),
+			Type: reflect.SliceOf(t.Elem()),
+			Tag:  reflect.StructTag(`yaml:"` + pl.Name + `,omitempty"`),
+		})
+	}
+	l.typ = reflect.StructOf(fields)
+	return l, nil
+}
+
+// value returns a pointer to a new file-shaped value holding c.
+func (l *layout) value(c *Config) reflect.Value {
+	if l == nil {
+		l = &layout{typ: reflect.StructOf([]reflect.StructField{
+			{Name: "Refresh", Type: reflect.TypeFor[Refresh](), Tag: `yaml:"refresh"`},
+			{Name: "OTLP", Type: reflect.TypeFor[OTLP](), Tag: `yaml:"otlp"`},
+		})}
+	}
+	v := reflect.New(l.typ)
+	v.Elem().Field(0).Set(reflect.ValueOf(c.Refresh))
+	v.Elem().Field(1).Set(reflect.ValueOf(c.OTLP))
+	for i, pl := range l.plugins {
+		list := v.Elem().Field(2 + i)
+		for _, src := range c.Sources {
+			if src.Provider == pl.Name {
+				list.Set(reflect.Append(list, reflect.ValueOf(src.Config).Elem()))
+			}
+		}
+	}
+	return v
+}
+
+// extract copies a decoded file-shaped value into c.
+func (l *layout) extract(v reflect.Value, c *Config) {
+	c.Refresh = v.Elem().Field(0).Interface().(Refresh)
+	c.OTLP = v.Elem().Field(1).Interface().(OTLP)
+	c.Sources = nil
+	for i, pl := range l.plugins {
+		list := v.Elem().Field(2 + i)
+		for j := range list.Len() {
+			c.Sources = append(c.Sources, Source{Provider: pl.Name, Config: list.Index(j).Addr().Interface().(provider.SourceConfig)})
+		}
+	}
 }

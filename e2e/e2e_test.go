@@ -27,8 +27,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/demo"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
 
@@ -230,8 +231,9 @@ scrape_configs:
 		}
 	}
 
-	// The latest month's total equals what the demo dataset holds.
-	wantGrams, wantJoules := demo.IBMLatestTotals(startedAt)
+	// The latest month's total equals what the demo dataset holds, in the
+	// fake's own units.
+	wantGrams, wantJoules := ibmfake.Demo(startedAt).TotalBase(ibmfake.LatestPublished(startedAt))
 	for _, c := range []struct {
 		q    string
 		want float64
@@ -249,13 +251,13 @@ scrape_configs:
 		}
 	}
 	// Azure: every scope present, each scope's total equal to the dataset's.
-	wantAzure := demo.AzureLatestTotals(startedAt)
+	azureData, azureMonth := azurefake.Demo(startedAt), azurefake.LatestMonth(startedAt)
 	byScope, err := query(promURL, `sum by (scope) (cloudcarbon_emissions_grams{provider="azure"})`)
 	if err != nil || len(byScope) != 3 {
 		t.Fatalf("azure scopes: %v %v, want 1, 2 and 3", byScope, err)
 	}
 	for _, s := range byScope {
-		want := wantAzure[provider.Scope(s.Metric["scope"])]
+		want := azureData.TotalGrams(azureMonth, provider.Scope(s.Metric["scope"]))
 		if got := s.float(t); want == 0 || math.Abs(got-want) > 1e-9*want {
 			t.Errorf("azure scope %s total = %v, want %v", s.Metric["scope"], got, want)
 		}
@@ -266,7 +268,7 @@ scrape_configs:
 	}
 
 	// GCP: all four data families, totals equal to the dataset's.
-	wantGCP := demo.GCPLatestTotals(startedAt)
+	wantGCP := gcpfake.DemoLatestTotals(startedAt)
 	if !wantGCP.MarketKnown {
 		t.Fatal("the GCP demo's latest month has no market-based figures")
 	}

@@ -149,4 +149,8 @@ type Provider interface {
 	// belong to. Months without data yield no records and no error. Errors
 	// are *Error where the provider can classify them.
 	Fetch(ctx context.Context, months []Month) (Result, error)
+	// Close releases what the client holds (connections, credentials).
+	// The exporter calls it once, when a reload replaces the source or at
+	// shutdown, after the last Fetch has returned.
+	Close() error
 }

@@ -1,15 +1,21 @@
 // Package fakehttp holds what the in-process provider fakes (ibmfake,
 // azurefake, gcpfake) share: faults queued to replace the real answer to
-// some requests, request counters, and HS256 tokens.
+// some requests, request counters, HS256 tokens, and serving on loopback.
 package fakehttp
 
 import (
 	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -157,4 +163,26 @@ func HS256(key []byte, claims any) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(signing))
 	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// Serve serves h on a loopback port, over TLS when tlsConfig is set, until
+// the returned stop is called. It is how a fake runs in --demo, where no
+// httptest server exists.
+func Serve(ctx context.Context, h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) (baseURL string, stop func(), err error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen: %w", err)
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		l, scheme = tls.NewListener(l, tlsConfig), "https"
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("Fake endpoint stopped", "err", err)
+		}
+	}()
+	return scheme + "://" + l.Addr().String(), func() { _ = srv.Close() }, nil
 }

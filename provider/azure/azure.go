@@ -49,8 +49,7 @@ import (
 // the next month lands. That catches late corrections, and a publication
 // later than day 19 (the month is outside the API's date range until then,
 // so a fetch returns nothing for it), at 3 report requests per subscription
-// batch per refresh. Exported so that the fake and the demo dataset agree
-// with the provider on which months exist.
+// batch per refresh.
 const (
 	PublishDelay = 18 * 24 * time.Hour
 	SettleDelay  = 30 * 24 * time.Hour
@@ -90,13 +89,17 @@ const (
 	defaultMaxRetries    = 3
 	defaultRetryDelay    = 4 * time.Second
 	defaultMaxRetryDelay = 60 * time.Second
-	defaultRequestBudget = 500
 	defaultConcurrency   = 4
 	defaultHTTPTimeout   = 2 * time.Minute
 	maxConcurrency       = 16
 	maxPages             = 1000
 	maxResponseBytes     = 64 << 20
 )
+
+// DefaultRequestBudget is Options.RequestBudget and the configuration's
+// request_budget when unset: a cap on the ARM requests of one refresh, so
+// that a misconfiguration cannot run up thousands of calls.
+const DefaultRequestBudget = 500
 
 // Options configures one Azure source: one identity and the subscriptions
 // it reports on.
@@ -208,9 +211,10 @@ type clients struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// subscriptionIDPattern is the shape of a subscription id. Checking it up
-// front turns a typo into a config error instead of an opaque 400 (or a
-// silent "Denied") at every refresh.
+// subscriptionIDPattern is the shape of a subscription id once
+// lower-cased, the form the API wants. Checking it up front turns a typo
+// into a config error instead of an opaque 400 (or a silent "Denied") at
+// every refresh.
 var subscriptionIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // New validates opts and prepares the credential and ARM clients. It makes
@@ -329,7 +333,7 @@ func (p *Provider) validate(o *Options) error {
 	}
 	switch {
 	case o.RequestBudget == 0:
-		o.RequestBudget = defaultRequestBudget
+		o.RequestBudget = DefaultRequestBudget
 	case o.RequestBudget < 0:
 		return fmt.Errorf("azure: request budget %d is negative", o.RequestBudget)
 	}
@@ -511,10 +515,12 @@ func (p *Provider) renew(used *clients) (*clients, error) {
 	return cl, nil
 }
 
+// Close implements provider.Provider; the client holds nothing that needs
+// releasing beyond idle connections, which the HTTP client's pool closes.
+func (p *Provider) Close() error { return nil }
+
 // Name implements provider.Provider.
 func (p *Provider) Name() string { return provider.Azure }
 
 // Schedule implements provider.Provider.
-func (p *Provider) Schedule() provider.Schedule {
-	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
-}
+func (p *Provider) Schedule() provider.Schedule { return publication() }

@@ -382,7 +382,7 @@ func TestPaging(t *testing.T) {
 				got += r.EmissionsGrams
 			}
 		}
-		if want := ds.Total(mar, sc) * azure.GramsPerKilogram; got != want {
+		if want := ds.TotalGrams(mar, sc); got != want {
 			t.Errorf("scope %s: %v g, want %v g", sc, got, want)
 		}
 	}
@@ -1122,7 +1122,7 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		for _, sc := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
-			want := ds.Total(m, sc) * azure.GramsPerKilogram
+			want := ds.TotalGrams(m, sc)
 			if want == 0 || math.Abs(byScope[sc]-want) > 1e-9*want {
 				t.Errorf("%s scope %s: %v g, want %v g", m, sc, byScope[sc], want)
 			}

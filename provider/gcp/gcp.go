@@ -86,6 +86,10 @@ const Unknown = "unknown"
 // instead of scanning years of billing data.
 const DefaultMaxBytesBilled int64 = 10 << 30
 
+// minMaxBytesBilled is BigQuery's minimum charge per table a query reads:
+// a lower cap makes every query fail.
+const minMaxBytesBilled int64 = 10 << 20
+
 // DefaultCarbonTable is the table the Carbon Footprint export writes into
 // its destination dataset.
 const DefaultCarbonTable = "carbon_footprint"
@@ -167,13 +171,15 @@ func (t tableRef) String() string { return t.project + "." + t.dataset + "." + t
 func (t tableRef) sql() string { return "`" + t.String() + "`" }
 
 // Identifier shapes. Project ids are 6–30 lower-case letters, digits and
-// hyphens, optionally prefixed by a domain ("example.com:my-project");
-// dataset ids are letters, digits and underscores; export table names are
-// letters, digits, underscores and (for billing account ids) hyphens. The
-// patterns are slightly looser than Google's rules; they exist to keep
-// names safe inside backquotes and to catch typos early.
+// hyphens, starting with a letter and not ending with a hyphen, optionally
+// prefixed by a domain ("example.com:my-project"); dataset ids are letters,
+// digits and underscores; export table names are letters, digits,
+// underscores and (for billing account ids) hyphens. The configuration,
+// the client and gcp-setup share these, so that a name one accepts is not
+// refused by another; they keep names safe inside backquotes and catch
+// typos before any query is billed.
 var (
-	projectPattern = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*:)?[a-z][a-z0-9-]{0,62}$`)
+	projectPattern = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	tablePattern   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -287,6 +293,11 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcp: BigQuery client: %w", err)
 	}
+	if opts.ObserveBytes != nil {
+		// Shows the bytes counter at zero before the first query, so that
+		// rate() works from the first scrape.
+		opts.ObserveBytes(0)
+	}
 	return p, nil
 }
 
@@ -297,6 +308,8 @@ func (p *Provider) Close() error { return p.client.Close() }
 func (p *Provider) Name() string { return provider.GCP }
 
 // Schedule implements provider.Provider.
-func (p *Provider) Schedule() provider.Schedule {
+func (p *Provider) Schedule() provider.Schedule { return publication() }
+
+func publication() provider.Schedule {
 	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
 }

@@ -9,14 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/collector"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/refresh"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 // TestSecondRefreshQueriesOnlyOpenMonths drives the provider through the
-// real collector: the first refresh queries the whole window, a refresh a
+// real refresher: the first refresh queries the whole window, a refresh a
 // day later in the same month only the months that can still change, and
 // a model version change of such a month counts as a restatement.
 func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
@@ -32,13 +33,13 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 	})
 
 	reg := prometheus.NewRegistry()
-	metrics := collector.NewMetrics(reg)
+	metrics := refresh.NewMetrics(reg)
 	logger := slog.New(slog.DiscardHandler)
-	store := collector.NewStore(12, nil, metrics, logger)
-	mgr := collector.NewManager(store, metrics, logger)
+	st := store.New(store.Options{Logger: logger})
+	mgr := refresh.NewManager(st, metrics, logger)
 	t.Cleanup(mgr.Stop)
-	sources := []collector.Source{{Name: "gcp-demo", Identity: "gcp|" + ds.CarbonTable, Provider: p}}
-	opts := collector.Options{
+	sources := []refresh.Source{{Name: "gcp-demo", Identity: "gcp|" + ds.CarbonTable, Provider: p}}
+	opts := refresh.Options{
 		Interval: 6 * time.Hour, IdleInterval: 24 * time.Hour, Timeout: 20 * time.Second,
 		BackoffMin: time.Minute, BackoffMax: time.Hour, MaxConcurrency: 1, History: 12, Now: now,
 	}
@@ -47,7 +48,7 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			d := store.Snapshot().Sources["gcp-demo"]
+			d := st.Snapshot().Sources["gcp-demo"]
 			if d != nil && d.LastSuccess.Equal(now()) {
 				return
 			}
@@ -60,7 +61,7 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 
 	mgr.Apply(t.Context(), sources, opts, nil)
 	waitRefresh()
-	if !store.Snapshot().Ready() {
+	if !st.Snapshot().Ready() {
 		t.Fatal("store not ready after the first refresh")
 	}
 	// Window: history 12 + 1 months ending with October 2026.
@@ -110,7 +111,7 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 	if got := counterSum(t, reg, "cloudcarbon_restatements_total"); got != 1 {
 		t.Errorf("restatements = %v, want 1", got)
 	}
-	d := store.Snapshot().Sources["gcp-demo"]
+	d := st.Snapshot().Sources["gcp-demo"]
 	if got := d.Months[oct].Revision; got != "9" {
 		t.Errorf("October revision = %q, want 9", got)
 	}

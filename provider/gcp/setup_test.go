@@ -42,7 +42,7 @@ func carbonConfig(name, dataset, accounts string) *datatransferpb.TransferConfig
 	return &datatransferpb.TransferConfig{
 		Name:         name,
 		DisplayName:  "existing",
-		DataSourceId: gcp.CarbonFootprintDataSource,
+		DataSourceId: gcpfake.CarbonFootprintDataSource,
 		Destination:  &datatransferpb.TransferConfig_DestinationDatasetId{DestinationDatasetId: dataset},
 		Params:       &structpb.Struct{Fields: map[string]*structpb.Value{"billing_accounts": structpb.NewStringValue(accounts)}},
 	}

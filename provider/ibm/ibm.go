@@ -45,8 +45,6 @@ const (
 // IBM's publication schedule. IBM says new data appears about 16 days after
 // the billing period closes; a month can still be restated while the
 // billing month is reconciled, which we bound at 30 days after that.
-// Exported so that the fake and the demo dataset agree with the provider on
-// which months exist.
 const (
 	PublishDelay = 16 * 24 * time.Hour
 	SettleDelay  = 30 * 24 * time.Hour
@@ -267,10 +265,12 @@ func parseBaseURL(what, s string) (*url.URL, error) {
 	return u, nil
 }
 
+// Close implements provider.Provider; the client holds nothing that needs
+// releasing beyond idle connections, which the HTTP client's pool closes.
+func (p *Provider) Close() error { return nil }
+
 // Name implements provider.Provider.
 func (p *Provider) Name() string { return provider.IBM }
 
 // Schedule implements provider.Provider.
-func (p *Provider) Schedule() provider.Schedule {
-	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
-}
+func (p *Provider) Schedule() provider.Schedule { return publication() }

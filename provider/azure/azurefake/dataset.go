@@ -21,7 +21,18 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
+)
+
+// The fake's own reading of Azure's documentation, kept apart from the
+// azure provider's constants so that a schedule, range or unit error in
+// the client shows up as a difference from the fake instead of being
+// mirrored by it: the previous month's emissions are available by day 19
+// of the current month, the API serves the last 12 months, and it reports
+// kgCO2e.
+const (
+	publishDelay     = 18 * 24 * time.Hour
+	monthsServed     = 12
+	gramsPerKilogram = 1000.0
 )
 
 // Subscription is a subscription of the dataset's tenant.
@@ -141,6 +152,12 @@ func (d Dataset) Total(m provider.Month, s provider.Scope) float64 {
 	return sum
 }
 
+// TotalGrams is Total in grams: what the exporter must report for month m
+// in scope s.
+func (d Dataset) TotalGrams(m provider.Month, s provider.Scope) float64 {
+	return d.Total(m, s) * gramsPerKilogram
+}
+
 // The demo's identity. The fake accepts only these; they open nothing real.
 const (
 	DemoTenantID     = "5c2a7e1d-8f3b-4a6c-9d0e-1f2a3b4c5d6e"
@@ -149,12 +166,11 @@ const (
 )
 
 // DemoMonths is how many months Demo covers: all the API serves.
-const DemoMonths = azure.MaxMonths
+const DemoMonths = monthsServed
 
-// LatestMonth returns the latest month Azure has published by now under the
-// azure provider's schedule.
+// LatestMonth returns the latest month Azure has published by now.
 func LatestMonth(now time.Time) provider.Month {
-	return provider.Schedule{PublishDelay: azure.PublishDelay}.LatestPublished(now)
+	return provider.Schedule{PublishDelay: publishDelay}.LatestPublished(now)
 }
 
 // demoGUID derives a stable GUID from name.

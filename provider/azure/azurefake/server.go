@@ -55,7 +55,6 @@ const (
 	maxBodyBytes    = 1 << 20
 	maxPageSize     = 5000
 	maxSubsPerQuery = 100
-	maxMonthsBack   = 12
 
 	clientCredentialsGrant = "client_credentials"
 	jwtBearerAssertion     = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -775,7 +774,7 @@ func (s *Server) parseQuery(body []byte) (*query, string) {
 	if q.end, msg = parseFirstOfMonth("end", q.DateRange.End); msg != "" {
 		return nil, msg
 	}
-	lo := max(s.first, s.last-(maxMonthsBack-1))
+	lo := max(s.first, s.last-(monthsServed-1))
 	switch {
 	case q.end < q.start:
 		return nil, "dateRange end must not be before start."

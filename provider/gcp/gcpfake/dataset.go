@@ -24,7 +24,20 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
+)
+
+// The fake's own reading of Google's documentation, kept apart from the
+// gcp client's constants so that a unit or schedule error in the client
+// shows up as a difference from the fake instead of being mirrored by it.
+// Google publishes a month's Carbon Footprint on the 15th of the next
+// month, 14 days after it ends, in kilograms of CO2e. Billing rows of an
+// invoice month keep arriving in the billing export after the month ends
+// (its last hours, tax and rounding when the invoice closes); the totals
+// count those exported within a week of its end.
+const (
+	publishDelay     = 14 * 24 * time.Hour
+	gramsPerKilogram = 1000.0
+	billingExportLag = 7 * 24 * time.Hour
 )
 
 // CarbonRow is one row of the carbon_footprint table. Empty strings stand
@@ -104,12 +117,12 @@ func (d Dataset) Totals(m provider.Month) Totals {
 			continue
 		}
 		n++
-		t.LocationGrams += (r.Scope1 + r.Scope2Location + r.Scope3) * gcp.GramsPerKilogram
+		t.LocationGrams += (r.Scope1 + r.Scope2Location + r.Scope3) * gramsPerKilogram
 		if r.Scope2Market == nil {
 			t.MarketKnown = false
 			continue
 		}
-		t.MarketGrams += (r.Scope1 + *r.Scope2Market + r.Scope3) * gcp.GramsPerKilogram
+		t.MarketGrams += (r.Scope1 + *r.Scope2Market + r.Scope3) * gramsPerKilogram
 	}
 	if n == 0 || !t.MarketKnown {
 		t.MarketGrams, t.MarketKnown = 0, false
@@ -137,9 +150,10 @@ func (r BillingRow) netMicros() int64 {
 	return n
 }
 
-// billingWindow mirrors the provider's partition window.
+// billingWindow is the partitions whose rows of invoice months first to
+// last count.
 func billingWindow(first, last provider.Month) (time.Time, time.Time) {
-	return first.Start(), last.End().Add(gcp.BillingExportLag)
+	return first.Start(), last.End().Add(billingExportLag)
 }
 
 // partitionTime is the ingestion-time partition of a row exported at t.
@@ -167,10 +181,9 @@ const (
 	DemoMonths = 15
 )
 
-// LatestPublished returns the latest month Google has published by now
-// under the gcp provider's schedule.
+// LatestPublished returns the latest month Google has published by now.
 func LatestPublished(now time.Time) provider.Month {
-	return provider.Schedule{PublishDelay: gcp.PublishDelay}.LatestPublished(now)
+	return provider.Schedule{PublishDelay: publishDelay}.LatestPublished(now)
 }
 
 // DemoLatestTotals returns what the exporter must report for the latest

@@ -16,12 +16,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 )
 
-// CarbonFootprintDataSource is the Data Transfer Service data source of
-// the Carbon Footprint export.
-const CarbonFootprintDataSource = gcp.CarbonFootprintDataSource
+// CarbonFootprintDataSource is the Data Transfer Service data source id of
+// the Carbon Footprint export, as Google documents it. It is the fake's
+// own copy, not the gcp client's, so that a client asking for a wrong id
+// misses the configs the fake holds instead of agreeing with it.
+const CarbonFootprintDataSource = "61cede5a-0000-2440-ad42-883d24f8f7b8"
 
 // TransferServer is a fake BigQuery Data Transfer Service REST API: the
 // three methods the setup command uses (transferConfigs.list, .create and

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 )
 
 // Row is one account / service / location / resource group / month figure,
@@ -21,8 +20,7 @@ import (
 type Row struct {
 	AccountID, Service, Location, ResourceGroupID string
 	Month                                         provider.Month
-	// In the API's own units (see ibm.GramsPerCarbonEmission and
-	// ibm.JoulesPerEnergyConsumption).
+	// In the API's own units: grams of CO2e and watt-hours.
 	CarbonEmission, EnergyConsumption float64
 }
 
@@ -61,10 +59,27 @@ func (d Dataset) Total(m provider.Month) (carbon, energy float64) {
 // DemoMonths is how many months Demo covers.
 const DemoMonths = 15
 
-// LatestPublished returns the latest month IBM has published by now under
-// the ibm provider's schedule.
+// The fake's own reading of IBM's documentation, kept apart from the
+// client's constants so that a unit or schedule error in the client shows
+// up as a difference from the fake instead of being mirrored by it: IBM
+// publishes a month about 16 days after it closes, carbon_emission is in
+// grams of CO2e and energy_consumption in watt-hours.
+const (
+	publishDelay   = 16 * 24 * time.Hour
+	gramsPerUnit   = 1.0
+	joulesPerWattH = 3600.0
+)
+
+// LatestPublished returns the latest month IBM has published by now.
 func LatestPublished(now time.Time) provider.Month {
-	return provider.Schedule{PublishDelay: ibm.PublishDelay}.LatestPublished(now)
+	return provider.Schedule{PublishDelay: publishDelay}.LatestPublished(now)
+}
+
+// TotalBase sums month m's rows in base units (grams of CO2e, joules):
+// what the exporter must report for that month.
+func (d Dataset) TotalBase(m provider.Month) (grams, joules float64) {
+	carbon, energy := d.Total(m)
+	return carbon * gramsPerUnit, energy * joulesPerWattH
 }
 
 // demoID derives a stable 32-hex-digit id, the shape of IBM's ids.

@@ -1,4 +1,4 @@
-package collector
+package store
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 )
@@ -55,7 +54,7 @@ func (f *StateFile) Load() (map[string]*SourceData, error) {
 	}
 	var env stateEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file: %v", ErrStateInvalid, f.path, err)
+		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file: %w", ErrStateInvalid, f.path, err)
 	}
 	if env.Format != stateFormat {
 		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file (format %q)", ErrStateInvalid, f.path, env.Format)
@@ -70,7 +69,7 @@ func (f *StateFile) Load() (map[string]*SourceData, error) {
 	var data map[string]*SourceData
 	dec := json.NewDecoder(bytes.NewReader(env.Data))
 	if err := dec.Decode(&data); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrStateInvalid, f.path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrStateInvalid, f.path, err)
 	}
 	for name, d := range data {
 		if d == nil || d.Name != name {
@@ -122,22 +121,4 @@ func (f *StateFile) Save(data map[string]*SourceData) error {
 		d.Close()
 	}
 	return nil
-}
-
-// LoadState reads f for a start-up seed. An unusable file is logged,
-// counted and ignored: the exporter starts empty rather than not at all.
-func LoadState(f *StateFile, m *Metrics, logger *slog.Logger) map[string]*SourceData {
-	if f == nil {
-		return nil
-	}
-	data, err := f.Load()
-	if err != nil {
-		m.stateErrors.WithLabelValues("load").Inc()
-		logger.Error("Ignoring state file; starting without persisted data", "err", err)
-		return nil
-	}
-	if data != nil {
-		logger.Info("Loaded state file", "path", f.Path(), "sources", len(data))
-	}
-	return data
 }

@@ -1,28 +1,26 @@
-package main
+package app
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 )
 
-// dump refreshes every source once and prints the exposition: a quick way
+// Dump refreshes every source once and prints the exposition: a quick way
 // to see what a configuration yields without running a server.
-func dump(ctx context.Context, f *flags, w io.Writer, logger *slog.Logger) error {
-	a, err := newApp(ctx, f, logger, false)
+func Dump(ctx context.Context, o Options, w io.Writer, logger *slog.Logger) error {
+	a, err := New(ctx, o, logger, false)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for !a.store.Snapshot().Ready() {
+	for !a.ready() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -41,15 +39,8 @@ func dump(ctx context.Context, f *flags, w io.Writer, logger *slog.Logger) error
 	}
 	// The exposition is printed either way; the status says whether every
 	// source refreshed, so that scripts can rely on it.
-	var failed []string
-	for name, d := range a.store.Snapshot().Sources {
-		if !d.LastOK && !d.LastAttempt.IsZero() {
-			failed = append(failed, name)
-		}
-	}
-	if len(failed) > 0 {
-		slices.Sort(failed)
-		return fmt.Errorf("refresh failed for %s (see the log above)", strings.Join(failed, ", "))
+	if failed := a.failedSources(); failed != "" {
+		return fmt.Errorf("refresh failed for %s (see the log above)", failed)
 	}
 	return nil
 }

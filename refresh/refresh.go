@@ -1,14 +1,19 @@
-package collector
+// Package refresh decides when to call each configured source, calls it
+// on a goroutine of its own and writes the result into the store. Closed
+// months are fetched once; open ones are polled fast while their
+// publication is due and rarely otherwise; failures back off and honour
+// Retry-After while the store keeps serving the last good data.
+package refresh
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 // Polling starts publishLead before a month's expected publication, in
@@ -71,7 +76,7 @@ func window(now time.Time, history int) (first, last provider.Month) {
 // are none, when the next one will. Closed months fetched after they became
 // final are never fetched again; open ones are polled at Interval while
 // their publication is due and no data has come, at IdleInterval otherwise.
-func plan(now time.Time, s provider.Schedule, d *SourceData, o *Options) (fetch []provider.Month, next time.Time) {
+func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (fetch []provider.Month, next time.Time) {
 	first, last := window(now, o.History)
 	consider := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
@@ -89,7 +94,7 @@ func plan(now time.Time, s provider.Schedule, d *SourceData, o *Options) (fetch 
 			continue
 		default:
 			poll := o.IdleInterval
-			if !md.hasEmissions() && now.Before(pub.Add(publishGrace)) {
+			if !md.HasEmissions() && now.Before(pub.Add(publishGrace)) {
 				poll = o.Interval
 			}
 			due = md.FetchedAt.Add(poll)
@@ -144,7 +149,7 @@ func (o *Options) spread(t, now time.Time) time.Time {
 // source never overlap.
 type refresher struct {
 	src      Source
-	store    *Store
+	store    *store.Store
 	metrics  *Metrics
 	opts     *Options
 	sem      chan struct{}
@@ -185,7 +190,7 @@ func (r *refresher) nextWait() time.Duration {
 			return 0
 		}
 		next = r.opts.spread(next, now)
-		r.store.Update(r.src.Name, false, func(d *SourceData) {
+		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			d.NextRefresh, d.Attempted = next, true
 			r.stampDue(d)
 		})
@@ -205,7 +210,7 @@ func (r *refresher) refresh(ctx context.Context) {
 	sched := r.src.Provider.Schedule()
 	fetch, _ := plan(start, sched, d, r.opts)
 	if len(fetch) == 0 {
-		r.store.Update(r.src.Name, false, func(d *SourceData) {
+		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			_, next := plan(start, sched, d, r.opts)
 			d.NextRefresh = r.opts.spread(next, start)
 			d.Attempted = true
@@ -241,8 +246,12 @@ func (r *refresher) refresh(ctx context.Context) {
 		return next
 	}
 	if err != nil {
-		next := failed(err, "Refresh failed; serving the last good data")
-		r.store.Update(r.src.Name, false, func(d *SourceData) {
+		msg := "Refresh failed; serving the last good data"
+		if !hasData(d) {
+			msg = "Refresh failed; no data yet"
+		}
+		next := failed(err, msg)
+		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, false, end.Sub(start), true
 			d.NextRefresh = next
 			r.stampDue(d)
@@ -277,7 +286,7 @@ func (r *refresher) refresh(ctx context.Context) {
 	if dropped > 0 {
 		r.logger.Debug("Ignored records outside the requested months", "count", dropped)
 	}
-	r.store.Update(r.src.Name, true, func(d *SourceData) {
+	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
 		for _, m := range fetch {
 			rev := res.Revisions[m]
 			if old := d.Months[m]; old != nil && old.Revision != "" && rev != "" && old.Revision != rev {
@@ -285,14 +294,14 @@ func (r *refresher) refresh(ctx context.Context) {
 				r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
 			}
 			if res.Partial != nil {
-				md := &MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
+				md := &store.MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
 				if old := d.Months[m]; old != nil {
 					md.Records = keepMissing(old.Records, md.Records)
 				}
 				d.Months[m] = md
 				continue
 			}
-			d.Months[m] = &MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
+			d.Months[m] = &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
 		if res.Denied == nil {
 			res.Denied = d.Denied // nothing new is known
@@ -302,7 +311,7 @@ func (r *refresher) refresh(ctx context.Context) {
 			// when they were fetched so that the next refresh asks again.
 			for m, md := range d.Months {
 				if !wanted[m] {
-					d.Months[m] = &MonthData{Records: md.Records, Revision: md.Revision}
+					d.Months[m] = &store.MonthData{Records: md.Records, Revision: md.Revision}
 				}
 			}
 			r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
@@ -349,7 +358,7 @@ func keepMissing(old, fresh []provider.Record) []provider.Record {
 }
 
 // stampDue records when the month after the latest one held is due.
-func (r *refresher) stampDue(d *SourceData) {
+func (r *refresher) stampDue(d *store.SourceData) {
 	if latest, ok := d.LatestMonth(); ok {
 		d.NextMonthDue = r.src.Provider.Schedule().PublishedAt(latest + 1)
 	}
@@ -357,7 +366,7 @@ func (r *refresher) stampDue(d *SourceData) {
 
 // Manager runs one refresher per source and restarts them on reload.
 type Manager struct {
-	store   *Store
+	store   *store.Store
 	metrics *Metrics
 	logger  *slog.Logger
 
@@ -367,15 +376,15 @@ type Manager struct {
 	sources []Source
 }
 
-// NewManager returns a manager that publishes into store.
-func NewManager(store *Store, metrics *Metrics, logger *slog.Logger) *Manager {
-	return &Manager{store: store, metrics: metrics, logger: logger}
+// NewManager returns a manager that publishes into st.
+func NewManager(st *store.Store, metrics *Metrics, logger *slog.Logger) *Manager {
+	return &Manager{store: st, metrics: metrics, logger: logger}
 }
 
 // Apply stops the running refreshers and starts one per source with opts.
 // Data of sources that keep their name and identity is kept, and seed
 // (data loaded from the state file) fills in the others.
-func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, seed map[string]*SourceData) {
+func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, seed map[string]*store.SourceData) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopLocked()
@@ -389,7 +398,11 @@ func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, see
 		}
 	}
 	CloseSources(m.sources)
-	m.store.Configure(sources, seed)
+	keys := make([]store.Key, 0, len(sources))
+	for _, src := range sources {
+		keys = append(keys, store.Key{Name: src.Name, Provider: src.Provider.Name(), Identity: src.Identity})
+	}
+	m.store.Configure(keys, seed)
 	m.sources = sources
 
 	ctx, m.cancel = context.WithCancel(ctx)
@@ -418,12 +431,11 @@ func (m *Manager) Stop() {
 }
 
 // CloseSources releases what provider clients hold (a BigQuery client
-// keeps connections and credentials): those that are io.Closers.
+// keeps connections and credentials). A client that fails to let go has
+// nothing left to serve, so its error changes nothing.
 func CloseSources(sources []Source) {
 	for _, s := range sources {
-		if c, ok := s.Provider.(io.Closer); ok {
-			_ = c.Close()
-		}
+		_ = s.Provider.Close()
 	}
 }
 
@@ -433,6 +445,17 @@ func (m *Manager) stopLocked() {
 		m.cancel = nil
 	}
 	m.wg.Wait()
+}
+
+// hasData reports whether d holds any record, that is whether a failed
+// refresh leaves something to serve.
+func hasData(d *store.SourceData) bool {
+	for _, md := range d.Months {
+		if len(md.Records) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // regainedAccess returns the accounts denied before and not any more.

@@ -1,4 +1,4 @@
-package config
+package provider
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
+
+// canary stands for a credential; it must never show up in any output.
+const canary = "CANARY-7f3a9c-SECRET"
 
 func TestSecret(t *testing.T) {
 	s := Secret(canary)

@@ -1,7 +1,8 @@
-package collector
+package otlp
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -16,7 +18,58 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/refresh"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// fixture is a registry wired as the exporter's, holding a source with
+// every data and freshness family, and the refresh counters. The
+// exposition's descriptors name the families that must be pushed.
+func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	rm := refresh.NewMetrics(reg)
+	rm.BytesObserver(provider.IBM, "ibm")(2048)
+	rm.RequestObserver(provider.IBM, "ibm")("carbon", 200)
+	var s *store.Store
+	expo := exposition.New(3, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
+	s = store.New(store.Options{Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
+	reg.MustRegister(expo)
+
+	s.Configure([]store.Key{{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}}, nil)
+	s.Update("ibm", store.Data, func(d *store.SourceData) {
+		oct := provider.NewMonth(2026, time.October)
+		for mo := oct - 2; mo <= oct; mo++ {
+			d.Months[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
+				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
+					EmissionsGrams: 500 + float64(mo.Month()), MarketBasedGrams: 120, EnergyJoules: 3.6e6, Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy},
+				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
+					CostUSD: 12.5, Known: provider.Cost},
+			}}
+		}
+		d.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
+		d.Denied = []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "MissingPermissions"}}
+		d.LastSuccess = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+		d.LastAttempt, d.LastOK, d.LastDuration = d.LastSuccess, true, 1500*time.Millisecond
+		d.NextMonthDue = time.Date(2026, time.December, 17, 0, 0, 0, 0, time.UTC)
+		d.NextRefresh = time.Date(2026, time.November, 23, 10, 0, 0, 0, time.UTC)
+		d.Attempted = true
+	})
+	descs := make(chan *prometheus.Desc, 100)
+	expo.Describe(descs)
+	close(descs)
+	var all []*prometheus.Desc
+	for d := range descs {
+		all = append(all, d)
+	}
+	return reg, m, all
+}
 
 // receiver is an OTLP metrics service built on the official protos.
 type receiver struct {
@@ -88,10 +141,10 @@ func attrString(kvs []*commonpb.KeyValue) string {
 }
 
 func TestOTLPPushesEveryFamily(t *testing.T) {
-	reg, m := goldenStore(t)
+	reg, m, descs := fixture(t)
 	rcv := &receiver{}
 	addr := startReceiver(t, rcv)
-	p, err := StartOTLP(t.Context(), reg, OTLPOptions{
+	p, err := Start(t.Context(), reg, Options{
 		Interval: 50 * time.Millisecond, Endpoint: addr, Insecure: true, Timeout: 2 * time.Second,
 		ServiceVersion: "1.2.3", ServiceInstanceID: "host-a:9874",
 	}, m, discardLogger())
@@ -160,11 +213,9 @@ func TestOTLPPushesEveryFamily(t *testing.T) {
 			}
 		}
 	}
-	for _, fam := range families {
-		for _, name := range []string{fqName(fam.current), fqName(fam.history)} {
-			if _, ok := units[name]; !ok {
-				t.Errorf("family %s not pushed", name)
-			}
+	for _, d := range descs {
+		if _, ok := units[fqName(d)]; !ok {
+			t.Errorf("family %s not pushed", fqName(d))
 		}
 	}
 	for name, want := range map[string]string{
@@ -186,7 +237,7 @@ func TestOTLPPushesEveryFamily(t *testing.T) {
 			t.Errorf("%s: pushed %v (present %v), scraped %v", k, got, ok, v)
 		}
 	}
-	if got := testutil.ToFloat64(m.otlpPushes.WithLabelValues("success")); got < 1 {
+	if got := testutil.ToFloat64(m.pushes.WithLabelValues("success")); got < 1 {
 		t.Errorf("successful pushes = %v", got)
 	}
 }
@@ -201,9 +252,9 @@ func fqName(d interface{ String() string }) string {
 // hangs only shows up in the push counters.
 func TestOTLPReceiverFailureDoesNotStallScrapes(t *testing.T) {
 	for _, rcv := range []*receiver{{fail: codes.Unavailable}, {block: true}} {
-		reg, m := goldenStore(t)
+		reg, m, _ := fixture(t)
 		addr := startReceiver(t, rcv)
-		p, err := StartOTLP(t.Context(), reg, OTLPOptions{
+		p, err := Start(t.Context(), reg, Options{
 			Interval: 50 * time.Millisecond, Endpoint: addr, Insecure: true, Timeout: 300 * time.Millisecond,
 		}, m, discardLogger())
 		if err != nil {
@@ -221,10 +272,38 @@ func TestOTLPReceiverFailureDoesNotStallScrapes(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		waitUntil(t, "a counted failure", func() bool {
-			return testutil.ToFloat64(m.otlpPushes.WithLabelValues("failure")) > 0
+			return testutil.ToFloat64(m.pushes.WithLabelValues("failure")) > 0
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = p.Shutdown(ctx)
+		cancel()
+	}
+}
+
+// TestMetricsAppearOnceAPusherStarts: an exporter without OTLP shows no
+// push series; one with OTLP shows both results at zero and the timestamp,
+// and a second pusher (a reload) reuses them.
+func TestMetricsAppearOnceAPusherStarts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	names := []string{"cloudcarbon_otlp_pushes_total", "cloudcarbon_otlp_last_push_success_timestamp_seconds"}
+	if n, err := testutil.GatherAndCount(reg, names...); err != nil || n != 0 {
+		t.Fatalf("series before a pusher = %d, %v; want none", n, err)
+	}
+	rcv := &receiver{}
+	addr := startReceiver(t, rcv)
+	for range 2 {
+		p, err := Start(t.Context(), reg, Options{Interval: time.Hour, Endpoint: addr, Insecure: true}, m, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := testutil.GatherAndCount(reg, names...); err != nil || n != 3 {
+			t.Errorf("series with a pusher = %d, %v; want 3", n, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
 		cancel()
 	}
 }

@@ -1,4 +1,4 @@
-package collector
+package refresh
 
 import (
 	"context"
@@ -13,9 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 var testSchedule = provider.Schedule{PublishDelay: 16 * 24 * time.Hour, SettleDelay: 30 * 24 * time.Hour}
@@ -45,14 +47,14 @@ func testOptions(now time.Time) Options {
 }
 
 func TestPlan(t *testing.T) {
-	withData := func(fetched string) *MonthData {
-		return &MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm", EmissionsGrams: 1, Known: provider.Emissions}}}
+	withData := func(fetched string) *store.MonthData {
+		return &store.MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm", EmissionsGrams: 1, Known: provider.Emissions}}}
 	}
-	empty := func(fetched string) *MonthData { return &MonthData{FetchedAt: date(fetched)} }
+	empty := func(fetched string) *store.MonthData { return &store.MonthData{FetchedAt: date(fetched)} }
 	tests := []struct {
 		name      string
 		now       string
-		months    map[string]*MonthData
+		months    map[string]*store.MonthData
 		wantFetch []string
 		wantNext  string
 	}{
@@ -65,7 +67,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "final months are never fetched again",
 			now:  "2026-11-22T10:00:00Z",
-			months: map[string]*MonthData{
+			months: map[string]*store.MonthData{
 				"2026-07": withData("2026-10-01T00:00:00Z"), // final at 2026-09-16
 				"2026-08": withData("2026-10-20T00:00:00Z"), // final at 2026-10-16
 				"2026-09": withData("2026-11-22T09:00:00Z"), // open, fetched an hour ago
@@ -76,7 +78,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "a due month without data is polled at the fast interval",
 			now:  "2026-11-15T10:00:00Z",
-			months: map[string]*MonthData{
+			months: map[string]*store.MonthData{
 				"2026-07": withData("2026-10-01T00:00:00Z"),
 				"2026-08": withData("2026-10-20T00:00:00Z"),
 				"2026-09": withData("2026-11-15T00:00:00Z"),
@@ -87,7 +89,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "an open month is fetched once more when it becomes final",
 			now:  "2026-12-17T01:00:00Z",
-			months: map[string]*MonthData{
+			months: map[string]*store.MonthData{
 				"2026-08": withData("2026-10-20T00:00:00Z"),
 				"2026-09": withData("2026-12-16T20:00:00Z"), // final since 2026-11-16
 				"2026-10": withData("2026-12-16T20:00:00Z"), // final at 2026-12-17T00:00
@@ -98,7 +100,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "an unpublished month is planned for shortly before its publication",
 			now:  "2026-11-13T10:00:00Z",
-			months: map[string]*MonthData{
+			months: map[string]*store.MonthData{
 				"2026-07": withData("2026-10-01T00:00:00Z"),
 				"2026-08": withData("2026-10-20T00:00:00Z"),
 				"2026-09": withData("2026-11-13T09:00:00Z"), // open, next poll 2026-11-14T09:00
@@ -109,7 +111,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &SourceData{Months: map[provider.Month]*MonthData{}}
+			d := &store.SourceData{Months: map[provider.Month]*store.MonthData{}}
 			for m, md := range tt.months {
 				d.Months[month(m)] = md
 			}
@@ -129,7 +131,7 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// fakeProvider stands in for a cloud client in collector tests; provider
+// fakeProvider stands in for a cloud client in refresh tests; provider
 // packages test their clients over HTTP.
 type fakeProvider struct {
 	mu       sync.Mutex
@@ -138,6 +140,7 @@ type fakeProvider struct {
 	records  func(m provider.Month) []provider.Record
 	revision string
 	denied   []provider.Denial
+	closed   int
 }
 
 func (f *fakeProvider) Name() string                { return provider.IBM }
@@ -163,6 +166,19 @@ func (f *fakeProvider) Fetch(_ context.Context, months []provider.Month) (provid
 	return res, nil
 }
 
+func (f *fakeProvider) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed++
+	return nil
+}
+
+func (f *fakeProvider) closeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
 func (f *fakeProvider) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -183,18 +199,30 @@ func sampleRecords(m provider.Month) []provider.Record {
 	}
 }
 
-func newTestStore(t *testing.T, history int, state *StateFile) (*Store, *Metrics, *prometheus.Registry) {
+// newTestStore wires a store, its exposition and the refresh metrics into
+// one registry, as the exporter does.
+func newTestStore(t testing.TB, history int, state *store.StateFile) (*store.Store, *Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	s := NewStore(history, state, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	reg.MustRegister(NewCollector(s))
+	var s *store.Store
+	expo := exposition.New(history, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
+	s = store.New(store.Options{State: state, Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
+	reg.MustRegister(expo)
 	return s, m, reg
 }
 
-func newTestRefresher(s *Store, m *Metrics, p provider.Provider, o *Options) *refresher {
+func configure(s *store.Store, srcs ...Source) {
+	keys := make([]store.Key, 0, len(srcs))
+	for _, src := range srcs {
+		keys = append(keys, store.Key{Name: src.Name, Provider: src.Provider.Name(), Identity: src.Identity})
+	}
+	s.Configure(keys, nil)
+}
+
+func newTestRefresher(s *store.Store, m *Metrics, p provider.Provider, o *Options) *refresher {
 	src := Source{Name: "ibm", Identity: "ibm|test", Provider: p}
-	s.Configure([]Source{src}, nil)
+	configure(s, src)
 	return &refresher{src: src, store: s, metrics: m, opts: o, sem: make(chan struct{}, 1),
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
@@ -371,43 +399,6 @@ func TestCostAloneDoesNotPublishAMonth(t *testing.T) {
 	}
 }
 
-// TestLatestMonthIsPerProvider: with two sources of one provider, one a
-// month behind, the data families hold the newer month only and
-// months_ago means the same month for both.
-func TestLatestMonthIsPerProvider(t *testing.T) {
-	withMonths := func(name string, last provider.Month) *SourceData {
-		d := &SourceData{Name: name, Provider: provider.IBM, Months: map[provider.Month]*MonthData{}}
-		for m := last - 2; m <= last; m++ {
-			recs := sampleRecords(m)
-			for i := range recs {
-				recs[i].Account = name
-			}
-			d.Months[m] = &MonthData{Records: recs}
-		}
-		return d
-	}
-	sources := map[string]*SourceData{
-		"current": withMonths("current", month("2026-10")),
-		"behind":  withMonths("behind", month("2026-09")),
-	}
-	for _, mt := range render(sources, 3).metrics {
-		var pb dto.Metric
-		if err := mt.Write(&pb); err != nil {
-			t.Fatal(err)
-		}
-		labels := map[string]string{}
-		for _, l := range pb.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["months_ago"] == "0" && labels["month"] != "2026-10" {
-			t.Errorf("months_ago 0 is %s for %s, want 2026-10", labels["month"], labels["account"])
-		}
-		if strings.Contains(mt.Desc().String(), `"cloudcarbon_emissions_grams"`) && labels["account"] == "behind" {
-			t.Errorf("the lagging source's September is in the latest-month family")
-		}
-	}
-}
-
 // TestUnknownAccessKeepsDenials: a fetch that learned nothing about access
 // (nil Denied, as a fresh Azure client reports before any month is due)
 // neither clears the denied metric nor counts as access regained.
@@ -506,4 +497,104 @@ func (p *partialProvider) Fetch(ctx context.Context, months []provider.Month) (p
 	res, err := p.fakeProvider.Fetch(ctx, months)
 	res.Partial = &provider.Error{Reason: provider.ReasonPermission, Err: errors.New("billing: 403")}
 	return res, err
+}
+
+// TestFailureLogSaysWhetherDataIsServed: "serving the last good data" is
+// only true when there is some.
+func TestFailureLogSaysWhetherDataIsServed(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: sampleRecords, err: errors.New("connection refused")}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	var logs logbuf.Buffer
+	r.logger = slog.New(slog.NewTextHandler(&logs, nil))
+
+	r.refresh(t.Context())
+	if got := logs.String(); !strings.Contains(got, "Refresh failed; no data yet") || strings.Contains(got, "last good data") {
+		t.Errorf("first failure logged %q, want no claim of data served", got)
+	}
+
+	fp.err = nil
+	now = now.Add(time.Hour)
+	r.refresh(t.Context())
+	fp.err = errors.New("connection refused")
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context())
+	if got := logs.String(); !strings.Contains(got, "Refresh failed; serving the last good data") {
+		t.Errorf("failure after a success logged %q", got)
+	}
+}
+
+// TestScheduleOnlyRefreshKeepsGeneration: a refresh with nothing due, or a
+// failed one, changes no data and so must not make the exposition render.
+func TestScheduleOnlyRefreshKeepsGeneration(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	fp := &fakeProvider{records: sampleRecords}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	first, _ := s.Get("ibm")
+
+	now = now.Add(time.Hour) // nothing due
+	r.refresh(t.Context())
+	fp.err = errors.New("connection refused")
+	now = now.Add(25 * time.Hour) // October due, and failing
+	r.refresh(t.Context())
+	after, _ := s.Get("ibm")
+	if fp.callCount() != 2 {
+		t.Fatalf("calls = %d, want 2", fp.callCount())
+	}
+	if after.Generation != first.Generation {
+		t.Errorf("generation moved from %d to %d without a data change", first.Generation, after.Generation)
+	}
+	if after.LastOK || !after.LastAttempt.Equal(now) {
+		t.Errorf("failed attempt not recorded: ok %v, last attempt %v", after.LastOK, after.LastAttempt)
+	}
+}
+
+// TestManagerClosesReplacedSources: Apply and Stop release the clients
+// they drop, once each, after their refresher has stopped.
+func TestManagerClosesReplacedSources(t *testing.T) {
+	s, m, _ := newTestStore(t, 3, nil)
+	mgr := NewManager(s, m, discardLogger())
+	o := testOptions(date("2026-11-22T10:00:00Z"))
+	first := &fakeProvider{records: sampleRecords}
+	mgr.Apply(t.Context(), []Source{{Name: "ibm", Identity: "a", Provider: first}}, o, nil)
+	waitFor(t, "a first refresh", func() bool {
+		d, _ := s.Get("ibm")
+		return d.Attempted
+	})
+
+	second := &fakeProvider{records: sampleRecords}
+	mgr.Apply(t.Context(), []Source{{Name: "ibm", Identity: "a", Provider: second}}, o, nil)
+	if first.closeCount() != 1 || second.closeCount() != 0 {
+		t.Errorf("after a reload: first closed %d times, second %d", first.closeCount(), second.closeCount())
+	}
+	if d, _ := s.Get("ibm"); len(d.Months) == 0 {
+		t.Error("a reload with the same identity dropped the data")
+	}
+	mgr.Stop()
+	if first.closeCount() != 1 || second.closeCount() != 1 {
+		t.Errorf("after Stop: first closed %d times, second %d", first.closeCount(), second.closeCount())
+	}
+	calls := first.callCount() + second.callCount()
+	time.Sleep(20 * time.Millisecond)
+	if got := first.callCount() + second.callCount(); got != calls {
+		t.Errorf("providers called after Stop")
+	}
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -1,7 +1,6 @@
-package collector
+package refresh
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,27 +8,22 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// Metrics are the exporter's own counters. They live in the caller's
-// registry, apart from the snapshot, because they count events rather than
-// describe data.
+const namespace = "cloudcarbon"
+
+// Metrics count what the refreshers do and what they cost at the
+// providers. They live in the caller's registry, apart from the snapshot,
+// because they count events rather than describe data.
 type Metrics struct {
 	refreshErrors *prometheus.CounterVec
 	apiRequests   *prometheus.CounterVec
-	stateErrors   *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
 	restatements  *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
-
-	otlpPushes      *prometheus.CounterVec
-	otlpLastSuccess prometheus.Gauge
-
-	reg prometheus.Registerer
 }
 
-// NewMetrics creates the self-metrics and registers them with reg.
+// NewMetrics creates the refresh metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		reg: reg,
 		refreshErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "refresh_errors_total",
 			Help: "Failed refreshes by source and reason.",
@@ -38,10 +32,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "api_requests_total",
 			Help: "HTTP requests to provider APIs, every attempt counted, by endpoint and status code (0: no response).",
 		}, []string{"provider", "source", "endpoint", "code"}),
-		stateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "state_file_errors_total",
-			Help: "State file operations that failed: a load of a corrupt or foreign file (ignored), or a write.",
-		}, []string{"operation"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "refreshes_total",
 			Help: "Refreshes run, successful or not.",
@@ -54,18 +44,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "bigquery_bytes_processed_total",
 			Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure.",
 		}, []string{"provider", "source"}),
-		otlpPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "otlp_pushes_total",
-			Help: "OTLP pushes by result (success, failure); retries within a push are not counted.",
-		}, []string{"result"}),
-		otlpLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "otlp_last_push_success_timestamp_seconds",
-			Help: "When an OTLP push last succeeded, as a Unix timestamp.",
-		}),
 	}
-	reg.MustRegister(m.refreshErrors, m.apiRequests, m.stateErrors, m.refreshes, m.restatements, m.bytes, m.otlpPushes)
-	m.stateErrors.WithLabelValues("load")
-	m.stateErrors.WithLabelValues("write")
+	reg.MustRegister(m.refreshErrors, m.apiRequests, m.refreshes, m.restatements, m.bytes)
 	return m
 }
 
@@ -97,21 +77,8 @@ func (m *Metrics) RequestObserver(prov, source string) provider.RequestObserver 
 }
 
 // BytesObserver returns the observer a BigQuery client reports bytes
-// processed to. Creating it shows the counter at zero.
+// processed to. Every source gets one, so the series appears only once a
+// client reports, which a client that uses it does at construction (0).
 func (m *Metrics) BytesObserver(prov, source string) provider.BytesObserver {
-	c := m.bytes.WithLabelValues(prov, source)
-	return func(n int64) { c.Add(float64(n)) }
-}
-
-// registerOTLP shows the OTLP series once a pusher exists, so that an
-// exporter without OTLP does not expose a push timestamp that never moves.
-func (m *Metrics) registerOTLP() {
-	m.otlpPushes.WithLabelValues("success")
-	m.otlpPushes.WithLabelValues("failure")
-	if err := m.reg.Register(m.otlpLastSuccess); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			panic(err) // only a programming error gets here
-		}
-	}
+	return func(n int64) { m.bytes.WithLabelValues(prov, source).Add(float64(n)) }
 }

@@ -1,4 +1,8 @@
-package collector
+// Package otlp pushes the exporter's metrics to an OpenTelemetry receiver
+// over OTLP/gRPC. It reads the same registry as /metrics, so the pushed
+// and the scraped series are the same, and it runs on its own goroutine,
+// so a slow or failing receiver never delays refreshes or scrapes.
+package otlp
 
 import (
 	"context"
@@ -19,9 +23,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 )
 
-// OTLPOptions configure the OTLP push. Anything left empty comes from the
+// Options configure the OTLP push. Anything left empty comes from the
 // standard OTEL_EXPORTER_OTLP_* environment variables.
-type OTLPOptions struct {
+type Options struct {
 	// Interval between pushes; zero: OTEL_METRIC_EXPORT_INTERVAL or 60s.
 	Interval time.Duration
 	// Endpoint is host:port or a URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT.
@@ -39,11 +43,9 @@ type OTLPOptions struct {
 	ServiceInstanceID string
 }
 
-// OTLPPusher pushes the exporter's metrics over OTLP/gRPC. It reads the
-// same registry as /metrics through the Prometheus bridge, so there is one
-// set of metric definitions, and it runs on its own goroutine so a slow or
-// failing receiver never delays refreshes or scrapes.
-type OTLPPusher struct {
+// Pusher pushes what a gatherer collects, through the Prometheus bridge,
+// so that there is one set of metric definitions.
+type Pusher struct {
 	provider *sdkmetric.MeterProvider
 }
 
@@ -52,8 +54,8 @@ type OTLPPusher struct {
 // label that scraped ones lack. The resource already says who sent them.
 var otlpScope = instrumentation.Scope{}
 
-// StartOTLP starts pushing what g gathers every o.Interval.
-func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Metrics, logger *slog.Logger) (*OTLPPusher, error) {
+// Start starts pushing what g gathers every o.Interval, until Shutdown.
+func Start(ctx context.Context, g prometheus.Gatherer, o Options, m *Metrics, logger *slog.Logger) (*Pusher, error) {
 	var opts []otlpmetricgrpc.Option
 	if o.Endpoint != "" {
 		if strings.Contains(o.Endpoint, "://") {
@@ -101,12 +103,12 @@ func StartOTLP(ctx context.Context, g prometheus.Gatherer, o OTLPOptions, m *Met
 		readerOpts = append(readerOpts, sdkmetric.WithInterval(o.Interval))
 	}
 	reader := sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exp, metrics: m, logger: logger}, readerOpts...)
-	m.registerOTLP()
-	return &OTLPPusher{provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))}, nil
+	m.register()
+	return &Pusher{provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))}, nil
 }
 
 // Shutdown pushes once more and stops.
-func (p *OTLPPusher) Shutdown(ctx context.Context) error {
+func (p *Pusher) Shutdown(ctx context.Context) error {
 	return p.provider.Shutdown(ctx)
 }
 
@@ -166,15 +168,15 @@ func (e *countingExporter) Export(ctx context.Context, rm *metricdata.ResourceMe
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		e.metrics.otlpPushes.WithLabelValues("failure").Inc()
+		e.metrics.pushes.WithLabelValues("failure").Inc()
 		if !e.failing {
 			e.logger.Warn("OTLP push failed; retrying at the next interval", "err", err)
 		}
 		e.failing = true
 		return err
 	}
-	e.metrics.otlpPushes.WithLabelValues("success").Inc()
-	e.metrics.otlpLastSuccess.SetToCurrentTime()
+	e.metrics.pushes.WithLabelValues("success").Inc()
+	e.metrics.lastSuccess.SetToCurrentTime()
 	if e.failing {
 		e.logger.Info("OTLP push recovered")
 	}

@@ -1,4 +1,4 @@
-package collector
+package exposition
 
 import (
 	"cmp"
@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 const namespace = "cloudcarbon"
@@ -97,9 +98,18 @@ func describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// renderedMetrics is the metric set of one snapshot, built once when the
-// snapshot changes so that a scrape only streams prebuilt values.
-type renderedMetrics struct {
+// rendered is the data metric set of one render, built when data changes
+// so that a scrape only streams prebuilt values.
+type rendered struct {
+	metrics []prometheus.Metric
+	// generations are those of the sources rendered, by name: the next
+	// render is due when they differ from the snapshot's.
+	generations map[string]uint64
+}
+
+// builder collects const metrics, dropping those a label value makes
+// invalid.
+type builder struct {
 	metrics []prometheus.Metric
 	// invalid counts series dropped because a label value was not UTF-8.
 	invalid int
@@ -112,11 +122,11 @@ type seriesKey struct {
 	monthsAgo                            int
 }
 
-// render builds the metrics of sources. Records sharing a label set are
-// summed, so two sources reporting on disjoint accounts of one provider
+// render builds the data metrics of sources. Records sharing a label set
+// are summed, so two sources reporting on disjoint accounts of one provider
 // merge cleanly and energy or cost split over scopes folds into one series.
-func render(sources map[string]*SourceData, history int) *renderedMetrics {
-	out := &renderedMetrics{}
+func render(sources map[string]*store.SourceData, history int) *builder {
+	out := &builder{}
 	// Sources are visited in name order so that sums over several sources
 	// add up in the same order, and to the same bits, every time.
 	names := slices.Sorted(maps.Keys(sources))
@@ -140,7 +150,7 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 	}
 	for _, name := range names {
 		d := sources[name]
-		if own, ok := d.LatestMonth(); ok {
+		if _, ok := d.LatestMonth(); ok {
 			latest := latestOf[d.Provider]
 			for m, md := range d.Months {
 				ago := int(latest - m)
@@ -166,22 +176,7 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 					}
 				}
 			}
-			out.add(dataMonthDesc, prometheus.GaugeValue, float64(own.Start().Unix()), d.Provider, d.Name)
 		}
-		if !d.NextMonthDue.IsZero() {
-			out.add(nextMonthDueDesc, prometheus.GaugeValue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)
-		}
-		if !d.LastSuccess.IsZero() {
-			out.add(lastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1e3, d.Provider, d.Name)
-		}
-		if !d.LastAttempt.IsZero() {
-			out.add(refreshSuccessDesc, prometheus.GaugeValue, b2f(d.LastOK), d.Provider, d.Name)
-			out.add(refreshDurationDesc, prometheus.GaugeValue, d.LastDuration.Seconds(), d.Provider, d.Name)
-		}
-		if !d.NextRefresh.IsZero() {
-			out.add(nextRefreshDesc, prometheus.GaugeValue, float64(d.NextRefresh.Unix()), d.Provider, d.Name)
-		}
-		out.add(monthsStoredDesc, prometheus.GaugeValue, float64(len(d.Months)), d.Provider, d.Name)
 		for _, a := range d.Accounts {
 			accounts[[2]string{a.Provider, a.ID}] = a
 		}
@@ -191,7 +186,7 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 	}
 
 	// The registry sorts each family's series on every gather. Handing
-	// them over in its order, once per snapshot, makes that sort a linear
+	// them over in its order, once per render, makes that sort a linear
 	// pass, which is a quarter of the scrape time at 100k series.
 	for fi, f := range families {
 		for _, k := range sortedKeys(current[fi]) {
@@ -208,6 +203,31 @@ func render(sources map[string]*SourceData, history int) *renderedMetrics {
 	return out
 }
 
+// freshness builds the per-source families that move with every refresh
+// attempt. They are few, so they are built per scrape rather than making
+// every attempt re-render the data.
+func freshness(out *builder, sources map[string]*store.SourceData) {
+	for _, d := range sources {
+		if own, ok := d.LatestMonth(); ok {
+			out.add(dataMonthDesc, prometheus.GaugeValue, float64(own.Start().Unix()), d.Provider, d.Name)
+		}
+		if !d.NextMonthDue.IsZero() {
+			out.add(nextMonthDueDesc, prometheus.GaugeValue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)
+		}
+		if !d.LastSuccess.IsZero() {
+			out.add(lastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1e3, d.Provider, d.Name)
+		}
+		if !d.LastAttempt.IsZero() {
+			out.add(refreshSuccessDesc, prometheus.GaugeValue, b2f(d.LastOK), d.Provider, d.Name)
+			out.add(refreshDurationDesc, prometheus.GaugeValue, d.LastDuration.Seconds(), d.Provider, d.Name)
+		}
+		if !d.NextRefresh.IsZero() {
+			out.add(nextRefreshDesc, prometheus.GaugeValue, float64(d.NextRefresh.Unix()), d.Provider, d.Name)
+		}
+		out.add(monthsStoredDesc, prometheus.GaugeValue, float64(len(d.Months)), d.Provider, d.Name)
+	}
+}
+
 func (f family) labelValues(k seriesKey) []string {
 	if f.scoped {
 		return []string{k.provider, k.account, k.service, k.location, string(k.scope)}
@@ -215,7 +235,7 @@ func (f family) labelValues(k seriesKey) []string {
 	return []string{k.provider, k.account, k.service, k.location}
 }
 
-func (r *renderedMetrics) add(desc *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string) {
+func (r *builder) add(desc *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string) {
 	m, err := prometheus.NewConstMetric(desc, t, v, lv...)
 	if err != nil {
 		r.invalid++

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// checker is the provider.Checker of one section entry: it turns the
+// entry's relative keys into lines of the file.
+type checker struct {
+	p              *parser
+	path           string // "ibm.0"
+	section, entry string // "ibm", the entry's name
+}
+
+var _ provider.Checker = (*checker)(nil)
+
+func (c *checker) at(key string) string {
+	if key == "" {
+		return c.path
+	}
+	return c.path + "." + key
+}
+
+func (c *checker) Errorf(key, format string, args ...any) {
+	c.p.errorf(c.p.line(c.at(key)), format, args...)
+}
+
+func (c *checker) Has(key string) bool { return c.p.has(c.at(key)) }
+
+func (c *checker) File(key string, path *string) {
+	if *path == "" {
+		return
+	}
+	if !filepath.IsAbs(*path) {
+		*path = filepath.Join(filepath.Dir(c.p.file), *path)
+	}
+	if _, err := os.Stat(*path); err != nil {
+		c.Errorf(key, "%s.%s cannot be read: %w", c.section, key, err)
+		return
+	}
+	// Credential files are read by the providers, not here; their content
+	// takes part in the hash so that a reload after rotating one is not
+	// skipped.
+	b, _ := readKeyFile(*path)
+	fmt.Fprintf(c.p.credentials, "\x00%d:%s", len(b), b)
+}
+
+// Secret checks that at most one way to give the secret is used (exactly
+// one when required) and moves the secret into r.Value whichever way it
+// was given, so that providers have a single place to read it from.
+func (c *checker) Secret(r provider.SecretRef, required bool) {
+	var given []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{r.Key, *r.Value != ""},
+		{r.Key + "_file", r.File != ""},
+		{r.Key + "_env", r.Env != ""},
+	} {
+		if k.set || c.Has(k.key) {
+			given = append(given, k.key)
+		}
+	}
+	switch {
+	case len(given) == 0 && required:
+		c.Errorf("", "%s entry %q has no %s; set one of %s_env, %s_file or %s",
+			c.section, c.entry, r.What, r.Key, r.Key, r.Key)
+	case len(given) > 1:
+		c.Errorf(given[1], "%s entry %q sets %s; set only one of %s, %s_file and %s_env",
+			c.section, c.entry, strings.Join(given, " and "), r.Key, r.Key, r.Key)
+	case len(given) == 1:
+		c.resolve(r, given[0])
+	}
+	if v := r.Value.Value(); v != "" {
+		fmt.Fprintf(c.p.credentials, "\x00%d:%s", len(v), v)
+	}
+}
+
+func (c *checker) resolve(r provider.SecretRef, key string) {
+	switch {
+	case r.File != "":
+		file := r.File
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(filepath.Dir(c.p.file), file)
+		}
+		v, err := readKeyFile(file)
+		if err != nil {
+			c.Errorf(key, "%s.%s_file cannot be read: %w", c.section, r.Key, err)
+			return
+		}
+		if v == "" {
+			c.Errorf(key, "%s.%s_file %q is empty; it must contain the %s", c.section, r.Key, file, r.What)
+			return
+		}
+		*r.Value = provider.Secret(v)
+	case r.Env != "":
+		v := strings.TrimSpace(c.p.getenv(r.Env))
+		if v == "" {
+			c.Errorf(key, "%s.%s_env names the environment variable %q, which is unset or empty; set it or use %s_file",
+				c.section, r.Key, r.Env, r.Key)
+			return
+		}
+		*r.Value = provider.Secret(v)
+	case *r.Value == "":
+		c.Errorf(key, "%s is empty", display(c.at(key)))
+	}
+}

@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+// Serve runs the exporter until ctx ends: HTTP endpoints, refreshers,
+// reloads on SIGHUP and POST /-/reload.
+func Serve(ctx context.Context, o Options, logger *slog.Logger) error {
+	logger.Info("Starting "+Name, "version", version.Info(), "build_context", version.BuildContext())
+	a, err := New(ctx, o, logger, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	mux, err := a.Handler(ctx)
+	if err != nil {
+		return err
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := a.Reload(ctx); err != nil {
+					logger.Error("Reload failed; the previous configuration stays in effect", "err", err)
+				}
+			}
+		}
+	}()
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, o.Web, logger) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Handler serves metrics, the landing page, health, readiness and reload.
+// ctx bounds the refreshers a reload starts, not the reload request.
+func (a *App) Handler(ctx context.Context) (http.Handler, error) {
+	o, logger := a.opts, a.logger
+	// The exporter's own process and Go metrics live apart from the data,
+	// so that the OTLP push carries only the data and self-metrics.
+	processReg := prometheus.NewRegistry()
+	processReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(
+		prometheus.Gatherers{a.reg, processReg},
+		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError, Registry: processReg},
+	))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	// Readiness latches: a reload that adds a source must not take a
+	// serving exporter out of its load balancer until that source's
+	// first refresh.
+	var ready atomic.Bool
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() && !a.ready() {
+			http.Error(w, "Not ready: waiting for the first refresh of every source", http.StatusServiceUnavailable)
+			return
+		}
+		ready.Store(true)
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "This endpoint requires a POST or PUT request.", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := a.Reload(ctx); err != nil {
+			logger.Error("Reload failed; the previous configuration stays in effect", "err", err)
+			http.Error(w, fmt.Sprintf("Reload failed; the previous configuration stays in effect: %v", err), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded")
+	})
+	if o.TelemetryPath != "/" {
+		landing, err := web.NewLandingPage(a.landingConfig())
+		if err != nil {
+			return nil, fmt.Errorf("landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}
+
+func (a *App) landingConfig() web.LandingConfig {
+	desc := "Exports the carbon footprint that cloud providers report."
+	if a.opts.Demo {
+		desc = "DEMO MODE: the data shown is a built-in dataset served by in-process fake provider endpoints, not a real cloud account. " + desc
+	}
+	return web.LandingConfig{
+		Name:        Name,
+		Description: desc,
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: a.opts.TelemetryPath, Text: "Metrics"},
+			{Address: "/-/healthy", Text: "Health"},
+			{Address: "/-/ready", Text: "Readiness"},
+		},
+	}
+}

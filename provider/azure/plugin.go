@@ -1,0 +1,231 @@
+package azure
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
+)
+
+// Plugin describes Azure to the exporter.
+func Plugin() provider.Plugin {
+	return provider.Plugin{
+		Name:      provider.Azure,
+		Schedule:  publication(),
+		NewConfig: func() provider.SourceConfig { return &Config{} },
+		Demo:      demo,
+	}
+}
+
+func publication() provider.Schedule {
+	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
+}
+
+// Config is one entry of the azure section: one identity reading the
+// Carbon Optimization API for a set of subscriptions. After Check, Name,
+// Credential, Cloud and RequestBudget are set, secrets are resolved into
+// ClientSecret and CertificatePassword, CertificateFile is an absolute
+// path and Subscriptions are lower-cased.
+type Config struct {
+	Name string `yaml:"name"`
+	// Credential selects how to authenticate: "default" (environment,
+	// workload identity, managed identity, Azure CLI), "client_secret" or
+	// "client_certificate".
+	Credential              string          `yaml:"credential"`
+	TenantID                string          `yaml:"tenant_id,omitempty"`
+	ClientID                string          `yaml:"client_id,omitempty"`
+	ClientSecret            provider.Secret `yaml:"client_secret,omitempty"`
+	ClientSecretFile        string          `yaml:"client_secret_file,omitempty"`
+	ClientSecretEnv         string          `yaml:"client_secret_env,omitempty"`
+	CertificateFile         string          `yaml:"certificate_file,omitempty"`
+	CertificatePassword     provider.Secret `yaml:"certificate_password,omitempty"`
+	CertificatePasswordFile string          `yaml:"certificate_password_file,omitempty"`
+	CertificatePasswordEnv  string          `yaml:"certificate_password_env,omitempty"`
+	Cloud                   string          `yaml:"cloud"`
+	AuthorityHost           string          `yaml:"authority_host,omitempty"`
+	ResourceManagerEndpoint string          `yaml:"resource_manager_endpoint,omitempty"`
+	ResourceManagerAudience string          `yaml:"resource_manager_audience,omitempty"`
+	Subscriptions           []string        `yaml:"subscriptions,omitempty"`
+	ListSubscriptions       bool            `yaml:"list_subscriptions,omitempty"`
+	// RequestBudget caps the ARM requests of one refresh, so that a
+	// misconfiguration cannot run up thousands of calls.
+	RequestBudget int `yaml:"request_budget"`
+}
+
+// SourceName implements provider.SourceConfig.
+func (c *Config) SourceName() *string { return &c.Name }
+
+// Check implements provider.SourceConfig. Unlike New, it takes credential
+// and cloud names only as documented, so that the file has one spelling.
+func (c *Config) Check(v provider.Checker) {
+	if c.Credential == "" {
+		c.Credential = CredentialDefault
+	}
+	if c.Cloud == "" {
+		c.Cloud = CloudPublic
+	}
+	// request_budget: 0 is an error, not a default, when the file says so.
+	if !v.Has("request_budget") {
+		c.RequestBudget = DefaultRequestBudget
+	}
+	c.checkCredential(v)
+
+	switch c.Cloud {
+	case CloudPublic, CloudChina, CloudUSGovernment:
+	default:
+		v.Errorf("cloud", "azure.cloud must be %s, %s or %s", CloudPublic, CloudChina, CloudUSGovernment)
+	}
+	for _, u := range []struct{ key, v string }{{"authority_host", c.AuthorityHost}, {"resource_manager_endpoint", c.ResourceManagerEndpoint}} {
+		if u.v == "" {
+			continue
+		}
+		if err := provider.CheckURL(u.v); err != nil {
+			v.Errorf(u.key, "azure.%s %w", u.key, err)
+		} else if !strings.HasPrefix(u.v, "https://") {
+			v.Errorf(u.key, "azure.%s must be an https:// URL: the Azure SDK sends tokens only over TLS", u.key)
+		}
+	}
+
+	seen := map[string]bool{}
+	for i, sub := range c.Subscriptions {
+		key := "subscriptions." + strconv.Itoa(i)
+		low := strings.ToLower(sub)
+		switch {
+		case !subscriptionIDPattern.MatchString(low):
+			v.Errorf(key, "azure.subscriptions entry %d is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)", i+1)
+		case seen[low]:
+			v.Errorf(key, "azure.subscriptions lists %s twice", low)
+		}
+		seen[low] = true
+		c.Subscriptions[i] = low
+	}
+	if len(c.Subscriptions) == 0 && !c.ListSubscriptions {
+		v.Errorf("", "azure entry %q has no subscriptions; list them in subscriptions or set list_subscriptions: true", c.Name)
+	}
+	if c.RequestBudget < 1 {
+		v.Errorf("request_budget", "azure.request_budget must be at least 1")
+	}
+}
+
+// checkCredential checks that the entry gives what its credential needs
+// and nothing it ignores: a secret that is set but unused is most likely
+// meant for another credential, and would be held for nothing.
+func (c *Config) checkCredential(v provider.Checker) {
+	need := func(key, value, why string) {
+		if value == "" {
+			v.Errorf("", "azure entry %q has credential %s but no %s; %s", c.Name, c.Credential, key, why)
+		}
+	}
+	forbid := func(keys ...string) {
+		for _, k := range keys {
+			if v.Has(k) {
+				v.Errorf(k, "azure entry %q sets %s, which credential %s does not use", c.Name, k, c.Credential)
+			}
+		}
+	}
+	needApp := func() {
+		need("tenant_id", c.TenantID, "set the directory (tenant) id of the app registration")
+		need("client_id", c.ClientID, "set the application (client) id of the app registration")
+	}
+	clientSecret := provider.SecretRef{Key: "client_secret", What: "client secret",
+		Value: &c.ClientSecret, File: c.ClientSecretFile, Env: c.ClientSecretEnv}
+	password := provider.SecretRef{Key: "certificate_password", What: "certificate password",
+		Value: &c.CertificatePassword, File: c.CertificatePasswordFile, Env: c.CertificatePasswordEnv}
+	certKeys := []string{"certificate_file", "certificate_password", "certificate_password_file", "certificate_password_env"}
+	secretKeys := []string{"client_secret", "client_secret_file", "client_secret_env"}
+
+	switch c.Credential {
+	case CredentialDefault:
+		forbid(slices.Concat([]string{"client_id"}, secretKeys, certKeys)...)
+	case CredentialClientSecret:
+		needApp()
+		v.Secret(clientSecret, true)
+		forbid(certKeys...)
+	case CredentialClientCertificate:
+		needApp()
+		need("certificate_file", c.CertificateFile, "set the PEM or PKCS#12 file holding the certificate and its key")
+		v.File("certificate_file", &c.CertificateFile)
+		v.Secret(password, false)
+		forbid(secretKeys...)
+	default:
+		v.Errorf("credential", "azure.credential must be %s, %s or %s",
+			CredentialDefault, CredentialClientSecret, CredentialClientCertificate)
+	}
+}
+
+// Identity implements provider.SourceConfig. It is the string of earlier
+// releases, so that their state files still match.
+func (c *Config) Identity() string {
+	subs := slices.Sorted(slices.Values(c.Subscriptions))
+	return strings.Join([]string{provider.Azure, c.Cloud, c.ResourceManagerEndpoint, "tenant=" + c.TenantID,
+		"subscriptions=" + strings.Join(subs, ","), "list=" + strconv.FormatBool(c.ListSubscriptions)}, "|")
+}
+
+// New implements provider.SourceConfig.
+func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
+	p, err := New(Options{
+		TenantID:                c.TenantID,
+		Credential:              c.Credential,
+		ClientID:                c.ClientID,
+		ClientSecret:            c.ClientSecret.Value(),
+		CertificatePath:         c.CertificateFile,
+		CertificatePassword:     c.CertificatePassword.Value(),
+		Cloud:                   c.Cloud,
+		AuthorityHost:           c.AuthorityHost,
+		ResourceManagerEndpoint: c.ResourceManagerEndpoint,
+		ResourceManagerAudience: c.ResourceManagerAudience,
+		Subscriptions:           c.Subscriptions,
+		ListSubscriptions:       c.ListSubscriptions,
+		RequestBudget:           c.RequestBudget,
+		HTTPClient:              env.Connection.HTTPClient,
+		Observe:                 env.Observe,
+		Logger:                  env.Logger,
+	})
+	if err != nil {
+		// A nil *Provider in a provider.Provider would not be nil.
+		return nil, err
+	}
+	return p, nil
+}
+
+// demo serves azurefake's demo tenant. Azure's SDK sends tokens only over
+// TLS, so the fake serves a certificate of its own and the demo client
+// trusts just that, not the system roots.
+func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
+	serverTLS, roots, _, err := azurefake.NewTLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("azure demo certificate: %w", err)
+	}
+	fake := azurefake.NewServer(azurefake.Demo(now), azurefake.DemoClientID, azurefake.DemoClientSecret)
+	url, stop, err := fakehttp.Serve(ctx, fake, serverTLS, logger)
+	if err != nil {
+		return nil, fmt.Errorf("azure demo: %w", err)
+	}
+	const name = "azure-demo"
+	return &provider.Demo{
+		Entries: []map[string]any{{
+			"name":                      name,
+			"credential":                CredentialClientSecret,
+			"tenant_id":                 azurefake.DemoTenantID,
+			"client_id":                 azurefake.DemoClientID,
+			"client_secret":             azurefake.DemoClientSecret,
+			"authority_host":            url,
+			"resource_manager_endpoint": url,
+			"list_subscriptions":        true,
+		}},
+		Connections: map[string]provider.Connection{name: {HTTPClient: &http.Client{
+			Timeout:   time.Minute,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+		}}},
+		Close: stop,
+	}, nil
+}

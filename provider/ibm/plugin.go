@@ -1,0 +1,132 @@
+package ibm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+)
+
+// Plugin describes IBM Cloud to the exporter.
+func Plugin() provider.Plugin {
+	return provider.Plugin{
+		Name:      provider.IBM,
+		Schedule:  publication(),
+		NewConfig: func() provider.SourceConfig { return &Config{} },
+		Demo:      demo,
+	}
+}
+
+func publication() provider.Schedule {
+	return provider.Schedule{PublishDelay: PublishDelay, SettleDelay: SettleDelay}
+}
+
+// Config is one entry of the ibm section: one IBM Cloud account,
+// enterprise, account group or enterprise account. After Check, Name,
+// APIKey, APIURL and IAMURL are always set; APIKeyFile and APIKeyEnv keep
+// what the user wrote, so that the printed configuration shows where the
+// key came from.
+type Config struct {
+	Name                string          `yaml:"name"`
+	APIKey              provider.Secret `yaml:"api_key,omitempty"`
+	APIKeyFile          string          `yaml:"api_key_file,omitempty"`
+	APIKeyEnv           string          `yaml:"api_key_env,omitempty"`
+	EnterpriseID        string          `yaml:"enterprise_id,omitempty"`
+	EnterpriseGroupID   string          `yaml:"enterprise_group_id,omitempty"`
+	EnterpriseAccountID string          `yaml:"enterprise_account_id,omitempty"`
+	AccountName         string          `yaml:"account_name,omitempty"`
+	APIURL              string          `yaml:"api_url"`
+	IAMURL              string          `yaml:"iam_url"`
+}
+
+// SourceName implements provider.SourceConfig.
+func (c *Config) SourceName() *string { return &c.Name }
+
+// Check implements provider.SourceConfig.
+func (c *Config) Check(v provider.Checker) {
+	v.Secret(provider.SecretRef{Key: "api_key", What: "API key", Value: &c.APIKey, File: c.APIKeyFile, Env: c.APIKeyEnv}, true)
+
+	var scope string
+	for _, e := range []struct{ key, v string }{
+		{"enterprise_id", c.EnterpriseID},
+		{"enterprise_group_id", c.EnterpriseGroupID},
+		{"enterprise_account_id", c.EnterpriseAccountID},
+	} {
+		if e.v == "" {
+			continue
+		}
+		if scope != "" {
+			v.Errorf(e.key, "ibm entry %q sets both %s and %s; set at most one of enterprise_id, enterprise_group_id and enterprise_account_id",
+				c.Name, scope, e.key)
+		}
+		scope = e.key
+		if !enterpriseIDPattern.MatchString(e.v) {
+			v.Errorf(e.key, "ibm.%s must be 32 lowercase letters and digits, as shown by the IBM Cloud console", e.key)
+		}
+	}
+
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL
+	}
+	if c.IAMURL == "" {
+		c.IAMURL = DefaultIAMURL
+	}
+	for _, u := range []struct{ key, v string }{{"api_url", c.APIURL}, {"iam_url", c.IAMURL}} {
+		if err := provider.CheckURL(u.v); err != nil {
+			v.Errorf(u.key, "ibm.%s %w", u.key, err)
+		}
+	}
+}
+
+// Identity implements provider.SourceConfig.
+func (c *Config) Identity() string {
+	return strings.Join([]string{provider.IBM, c.APIURL,
+		"enterprise=" + c.EnterpriseID, "group=" + c.EnterpriseGroupID, "account=" + c.EnterpriseAccountID}, "|")
+}
+
+// New implements provider.SourceConfig.
+func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
+	p, err := New(Options{
+		APIKey:              c.APIKey.Value(),
+		APIURL:              c.APIURL,
+		IAMURL:              c.IAMURL,
+		EnterpriseID:        c.EnterpriseID,
+		EnterpriseGroupID:   c.EnterpriseGroupID,
+		EnterpriseAccountID: c.EnterpriseAccountID,
+		AccountName:         c.AccountName,
+		HTTPClient:          env.Connection.HTTPClient,
+		Observe:             env.Observe,
+		Logger:              env.Logger,
+	})
+	if err != nil {
+		return nil, err // not a nil *Provider inside a non-nil interface
+	}
+	return p, nil
+}
+
+// demoAPIKey is the only key the demo's fake accepts; it opens nothing real.
+const demoAPIKey = "demo-ibm-api-key"
+
+// demo serves ibmfake's demo enterprise.
+func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
+	ds := ibmfake.Demo(now)
+	url, stop, err := fakehttp.Serve(ctx, ibmfake.NewServer(ds, demoAPIKey), nil, logger)
+	if err != nil {
+		return nil, fmt.Errorf("ibm demo: %w", err)
+	}
+	return &provider.Demo{
+		Entries: []map[string]any{{
+			"name":          "ibm-demo",
+			"api_key":       demoAPIKey,
+			"enterprise_id": ds.EnterpriseID,
+			"api_url":       url,
+			"iam_url":       url,
+		}},
+		Close: stop,
+	}, nil
+}

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+func month(s string) provider.Month {
+	m, err := provider.ParseMonth(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+var ibmKey = Key{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}
+
+// withOctober stores one month of data, as a successful refresh does.
+func withOctober(d *SourceData) {
+	oct := month("2026-10")
+	d.Months[oct] = &MonthData{FetchedAt: date("2026-11-22T10:00:00Z"), Records: []provider.Record{
+		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: oct,
+			EmissionsGrams: 10, Known: provider.Emissions},
+	}}
+	d.LastSuccess, d.LastAttempt, d.LastOK, d.Attempted = date("2026-11-22T10:00:00Z"), date("2026-11-22T10:00:00Z"), true, true
+}
+
+func TestStateRoundTripSeedsAConfiguredSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := New(Options{State: NewStateFile(path)})
+	s.Configure([]Key{ibmKey}, nil)
+	s.Update("ibm", Data, withOctober)
+
+	// A new process: same state file.
+	s2 := New(Options{State: NewStateFile(path)})
+	seed := s2.LoadState()
+	s2.Configure([]Key{ibmKey}, seed)
+	if !s2.Snapshot().Ready() {
+		t.Error("not ready after loading state")
+	}
+	d, _ := s2.Get("ibm")
+	if latest, ok := d.LatestMonth(); !ok || latest != month("2026-10") {
+		t.Errorf("latest month after restart = %v, %v; want 2026-10", latest, ok)
+	}
+	if !d.LastSuccess.Equal(date("2026-11-22T10:00:00Z")) {
+		t.Errorf("last success after restart = %v", d.LastSuccess)
+	}
+	if d.Generation == 0 {
+		t.Error("seeded data has no generation: the exposition would not render it")
+	}
+
+	// A source whose identity or provider changed does not inherit the data.
+	for _, k := range []Key{
+		{Name: "ibm", Provider: provider.IBM, Identity: "ibm|elsewhere"},
+		{Name: "ibm", Provider: provider.GCP, Identity: "ibm|test"},
+	} {
+		s3 := New(Options{})
+		s3.Configure([]Key{k}, seed)
+		if d, _ := s3.Get("ibm"); len(d.Months) != 0 || d.Attempted {
+			t.Errorf("data reused for %+v", k)
+		}
+	}
+}
+
+// TestStateFileFormatIsStable: a file written by an earlier build (the
+// fixture) loads, and saving what it holds writes the same bytes.
+func TestStateFileFormatIsStable(t *testing.T) {
+	fixture := filepath.Join("testdata", "state_v1.json")
+	want, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := NewStateFile(fixture).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := data["ibm"]; d == nil || len(d.Months) != 2 || d.Months[month("2026-10")].Revision != "7" || len(d.Denied) != 1 {
+		t.Fatalf("fixture loaded as %+v", data["ibm"])
+	}
+	for _, d := range data {
+		d.Generation = 42 // in memory only
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := NewStateFile(path).Save(data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("saved state differs from %s:\n%s", fixture, got)
+	}
+}
+
+func TestStateFileRejectsDamage(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if err := NewStateFile(good).Save(map[string]*SourceData{"ibm": {Name: "ibm", Provider: "ibm"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		content string
+		wantErr string
+	}{
+		{"truncated", string(raw[:len(raw)/2]), "is not a cloudcarbon_exporter state file"},
+		{"garbage", "\x00\x01garbage", "is not a cloudcarbon_exporter state file"},
+		{"foreign JSON", `{"groups":[{"name":"x"}]}`, `format ""`},
+		{"other version", strings.Replace(string(raw), `"version":1`, `"version":99`, 1), "format version 99, this build reads version 1"},
+		{"edited payload", strings.Replace(string(raw), `"provider":"ibm"`, `"provider":"gcp"`, 1), "fails its checksum"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := NewStateFile(path).Load()
+			if !errors.Is(err, ErrStateInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load() error = %v, want ErrStateInvalid containing %q", err, tt.wantErr)
+			}
+			s := New(Options{State: NewStateFile(path)})
+			if seed := s.LoadState(); seed != nil {
+				t.Error("LoadState returned data from a damaged file")
+			}
+			if got := testutil.ToFloat64(s.stateErrors.WithLabelValues("load")); got != 1 {
+				t.Errorf("state load errors = %v, want 1", got)
+			}
+		})
+	}
+	if data, err := NewStateFile(filepath.Join(dir, "missing")).Load(); data != nil || err != nil {
+		t.Errorf("missing file: %v, %v; want nothing", data, err)
+	}
+}
+
+func TestStateWriteFailureIsCountedAndDataKept(t *testing.T) {
+	s := New(Options{State: NewStateFile(filepath.Join(t.TempDir(), "missing-dir", "state.json"))})
+	s.Configure([]Key{ibmKey}, nil)
+	s.Update("ibm", Data, withOctober)
+	if got := testutil.ToFloat64(s.stateErrors.WithLabelValues("write")); got != 1 {
+		t.Errorf("state write errors = %v, want 1", got)
+	}
+	if d, _ := s.Get("ibm"); d == nil {
+		t.Fatal("source lost")
+	} else if _, ok := d.LatestMonth(); !ok {
+		t.Error("data lost when the state file could not be written")
+	}
+	if err := s.Flush(); err == nil {
+		t.Error("Flush to a missing directory succeeded")
+	}
+}
+
+// TestOlderSaveNeverOverwritesNewer: saves run outside the store's lock,
+// so one may reach the file after a later one; it must then be dropped.
+func TestOlderSaveNeverOverwritesNewer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := New(Options{State: NewStateFile(path)})
+	older := map[string]*SourceData{"ibm": {Name: "ibm", Provider: provider.IBM, Identity: "old"}}
+	newer := map[string]*SourceData{"ibm": {Name: "ibm", Provider: provider.IBM, Identity: "new"}}
+	if err := s.save(newer, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.save(older, 1); err != nil {
+		t.Fatal(err)
+	}
+	data, err := NewStateFile(path).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := data["ibm"].Identity; got != "new" {
+		t.Errorf("state file holds the %s data", got)
+	}
+}
+
+// TestConcurrentUpdatesPersistTheLatestData: whatever order the saves
+// reach the file in, it ends up holding the last published data.
+func TestConcurrentUpdatesPersistTheLatestData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := New(Options{State: NewStateFile(path)})
+	var keys []Key
+	for _, n := range []string{"a", "b", "c", "d"} {
+		keys = append(keys, Key{Name: n, Provider: provider.IBM, Identity: n})
+	}
+	s.Configure(keys, nil)
+	done := make(chan struct{})
+	for _, k := range keys {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 20 {
+				s.Update(k.Name, Data, func(d *SourceData) { d.LastDuration = time.Duration(i) })
+			}
+		}()
+	}
+	for range keys {
+		<-done
+	}
+	data, err := NewStateFile(path).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(data)
+	want, _ := json.Marshal(s.Snapshot().Sources)
+	if !bytes.Equal(got, want) {
+		t.Errorf("state file holds\n%s\nwant the latest data\n%s", got, want)
+	}
+}

@@ -1,0 +1,321 @@
+// Package store holds the data known about each configured source and
+// publishes it as immutable snapshots. Refreshers write through Update;
+// the exposition and the OTLP push read Snapshot without locking, so a
+// reader never waits on a writer. Data changes persist to a state file so
+// that a restart serves data at once.
+package store
+
+import (
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// MonthData is what one fetch returned for one month of one source.
+type MonthData struct {
+	Records   []provider.Record `json:"records"`
+	FetchedAt time.Time         `json:"fetched_at"`
+	// Revision is the provider's model or data version of the month, if
+	// it names one.
+	Revision string `json:"revision,omitempty"`
+}
+
+// HasEmissions reports whether the month holds emissions. Cost alone does
+// not make a month published: a billing export holds a month's cost days
+// before the carbon export holds its emissions.
+func (md *MonthData) HasEmissions() bool {
+	for i := range md.Records {
+		if md.Records[i].Has(provider.Emissions) {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceData is everything known about one source. Values are immutable
+// once stored: updates build a new SourceData.
+type SourceData struct {
+	Name     string                        `json:"name"`
+	Provider string                        `json:"provider"`
+	Identity string                        `json:"identity"`
+	Months   map[provider.Month]*MonthData `json:"months"`
+	Accounts []provider.Account            `json:"accounts,omitempty"`
+	Denied   []provider.Denial             `json:"denied,omitempty"`
+
+	LastSuccess  time.Time     `json:"last_success,omitzero"`
+	LastAttempt  time.Time     `json:"last_attempt,omitzero"`
+	LastOK       bool          `json:"last_ok"`
+	LastDuration time.Duration `json:"last_duration"`
+	// NextMonthDue is when the provider is expected to publish the month
+	// after the latest one held: alerts compare it with the time.
+	NextMonthDue time.Time `json:"next_month_due,omitzero"`
+	// NextRefresh is when the refresher plans to run next; zero until it
+	// has planned.
+	NextRefresh time.Time `json:"-"`
+	// Attempted is set once a refresh finished in this process or data
+	// was loaded from the state file; /-/ready waits for it.
+	Attempted bool `json:"-"`
+	// Generation counts changes of the data (months, accounts, denials);
+	// the exposition re-renders only when it moves. The store draws it
+	// from one counter for all sources, so a source replaced by a reload
+	// never repeats the generation of the data it replaces.
+	Generation uint64 `json:"-"`
+}
+
+// LatestMonth returns the newest month that has emissions.
+func (d *SourceData) LatestMonth() (provider.Month, bool) {
+	var latest provider.Month
+	found := false
+	for m, md := range d.Months {
+		if md.HasEmissions() && (!found || m > latest) {
+			latest, found = m, true
+		}
+	}
+	return latest, found
+}
+
+// clone copies d deeply enough for an update: the month map is new, the
+// months themselves are immutable and shared.
+func (d *SourceData) clone() *SourceData {
+	c := *d
+	c.Months = maps.Clone(d.Months)
+	if c.Months == nil {
+		c.Months = map[provider.Month]*MonthData{}
+	}
+	return &c
+}
+
+// Snapshot is an immutable view of every source.
+type Snapshot struct {
+	Sources map[string]*SourceData
+}
+
+// Ready reports whether every source has data or has finished a refresh.
+func (s *Snapshot) Ready() bool {
+	for _, d := range s.Sources {
+		if !d.Attempted {
+			return false
+		}
+	}
+	return true
+}
+
+// Key is a configured source as the store sees it.
+type Key struct {
+	Name     string
+	Provider string
+	// Identity names what the source's data depends on; persisted data
+	// is reused only when it matches.
+	Identity string
+}
+
+// Change says what an update touched, and so what follows it.
+type Change int
+
+const (
+	// Schedule marks an update of freshness and plan fields only: it is
+	// not persisted and does not call OnData.
+	Schedule Change = iota
+	// Data marks an update of months, accounts, denials or revisions: it
+	// moves the source's Generation, is persisted and calls OnData.
+	Data
+)
+
+// Options configure a Store.
+type Options struct {
+	// State is where data persists; nil: no persistence.
+	State *StateFile
+	// Registerer receives the store's own self-metric; nil: not
+	// registered.
+	Registerer prometheus.Registerer
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// OnData is called after a Data update or Configure, outside the
+	// store's lock, so that it may read the store.
+	OnData func()
+}
+
+// Store holds the current snapshot. Writers are serialised; readers load
+// the snapshot pointer without locking.
+type Store struct {
+	state       *StateFile
+	stateErrors *prometheus.CounterVec
+	logger      *slog.Logger
+	onData      func()
+
+	mu         sync.Mutex
+	sources    map[string]*SourceData
+	generation uint64
+	// seq numbers the maps handed to the state file, so that a save
+	// that lost the race for saveMu never overwrites a newer one.
+	seq  uint64
+	snap atomic.Pointer[Snapshot]
+
+	// saveMu serialises writes of the state file, which happen outside
+	// mu so that a slow disk never holds up refreshers or readers.
+	saveMu sync.Mutex
+	saved  uint64
+}
+
+// New returns an empty store.
+func New(o Options) *Store {
+	s := &Store{
+		state:  o.State,
+		logger: o.Logger,
+		onData: o.OnData,
+		stateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "cloudcarbon", Name: "state_file_errors_total",
+			Help: "State file operations that failed: a load of a corrupt or foreign file (ignored), or a write.",
+		}, []string{"operation"}),
+		sources: map[string]*SourceData{},
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(s.stateErrors)
+	}
+	s.stateErrors.WithLabelValues("load")
+	s.stateErrors.WithLabelValues("write")
+	s.snap.Store(&Snapshot{Sources: s.sources})
+	return s
+}
+
+// Snapshot returns the current snapshot.
+func (s *Store) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Get returns the named source's current data.
+func (s *Store) Get(name string) (*SourceData, bool) {
+	d, ok := s.Snapshot().Sources[name]
+	return d, ok
+}
+
+// Configure sets the sources the store serves. Data of sources that stay
+// (same name and identity) is kept; data of others is dropped; new sources
+// start empty, or from seed when it holds their data.
+func (s *Store) Configure(keys []Key, seed map[string]*SourceData) {
+	s.mu.Lock()
+	next := make(map[string]*SourceData, len(keys))
+	for _, k := range keys {
+		if old, ok := s.sources[k.Name]; ok && old.Identity == k.Identity {
+			next[k.Name] = old
+			continue
+		}
+		s.generation++
+		if d, ok := seed[k.Name]; ok && d.Identity == k.Identity && d.Provider == k.Provider {
+			d = d.clone()
+			d.Attempted = true
+			d.Generation = s.generation
+			next[k.Name] = d
+			continue
+		}
+		next[k.Name] = &SourceData{
+			Name: k.Name, Provider: k.Provider, Identity: k.Identity,
+			Months:     map[provider.Month]*MonthData{},
+			Generation: s.generation,
+		}
+	}
+	s.sources = next
+	s.snap.Store(&Snapshot{Sources: next})
+	s.mu.Unlock()
+	if s.onData != nil {
+		s.onData()
+	}
+}
+
+// Update applies f to a copy of the named source's data and publishes the
+// result. A Data change is also persisted and reported to OnData.
+func (s *Store) Update(name string, c Change, f func(d *SourceData)) {
+	s.mu.Lock()
+	old, ok := s.sources[name]
+	if !ok {
+		// The source was removed by a reload while it was refreshing.
+		s.mu.Unlock()
+		return
+	}
+	d := old.clone()
+	f(d)
+	if c == Data {
+		s.generation++
+		d.Generation = s.generation
+	} else {
+		d.Generation = old.Generation
+	}
+	next := maps.Clone(s.sources)
+	next[name] = d
+	s.sources = next
+	s.snap.Store(&Snapshot{Sources: next})
+	var seq uint64
+	if c == Data {
+		s.seq++
+		seq = s.seq
+	}
+	s.mu.Unlock()
+	if c != Data {
+		return
+	}
+	if s.onData != nil {
+		s.onData()
+	}
+	if err := s.save(next, seq); err != nil {
+		s.stateErrors.WithLabelValues("write").Inc()
+		s.logger.Error("Cannot write state file; data is still served from memory", "path", s.state.Path(), "err", err)
+	}
+}
+
+// Flush writes the state file.
+func (s *Store) Flush() error {
+	if s.state == nil {
+		return nil
+	}
+	s.mu.Lock()
+	data := s.sources
+	s.seq++
+	seq := s.seq
+	s.mu.Unlock()
+	return s.save(data, seq)
+}
+
+// save writes data, numbered seq, unless a newer map was written already:
+// that one holds everything data holds. The maps are never modified after
+// publication, so reading data without mu is safe.
+func (s *Store) save(data map[string]*SourceData, seq uint64) error {
+	if s.state == nil {
+		return nil
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	if seq <= s.saved {
+		return nil
+	}
+	if err := s.state.Save(data); err != nil {
+		return err
+	}
+	s.saved = seq
+	return nil
+}
+
+// LoadState reads the state file for a start-up seed. An unusable file is
+// logged, counted and ignored: the exporter starts empty rather than not
+// at all.
+func (s *Store) LoadState() map[string]*SourceData {
+	if s.state == nil {
+		return nil
+	}
+	data, err := s.state.Load()
+	if err != nil {
+		s.stateErrors.WithLabelValues("load").Inc()
+		s.logger.Error("Ignoring state file; starting without persisted data", "err", err)
+		return nil
+	}
+	if data != nil {
+		s.logger.Info("Loaded state file", "path", s.state.Path(), "sources", len(data))
+	}
+	return data
+}
