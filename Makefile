@@ -12,7 +12,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: all build run demo test deps lint unit rules e2e emulator-test bench golden clean
+.PHONY: all build run demo test deps lint unit rules e2e emulator-test bench scale-test golden clean
 
 all: build
 
@@ -72,6 +72,12 @@ emulator-test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Runs the real binary against an IBM fake with 250 accounts (~100k series)
+# and 50 ms per API response: cold start, warm restart and memory. It takes
+# about a minute, so it stays out of `make test`.
+scale-test:
+	$(GO) test -count=1 -tags e2e,scale -run TestScale -v ./e2e/
 
 # Rewrites the golden files after an intended change of the exposition.
 golden:

@@ -27,20 +27,21 @@ var cloudSDKs = []string{
 // helpers; only the list in internal/clouds imports the clouds. A package
 // missing here fails the test, so that a new one gets a place on purpose.
 var layers = map[string][]string{
-	".":                 {"config", "internal/app", "internal/clouds"},
-	"internal/app":      {"config", "demo", "exposition", "otlp", "provider", "refresh", "store"},
-	"internal/clouds":   {"provider", "provider/*"},
-	"demo":              {"config", "provider"},
-	"config":            {"provider"},
-	"refresh":           {"provider", "store"},
-	"exposition":        {"provider", "store"},
-	"store":             {"provider"},
-	"otlp":              {},
-	"provider":          {},
-	"provider/*":        {"provider", "internal/fakehttp"},
-	"internal/fakehttp": {},
-	"internal/logbuf":   {},
-	"dashboards":        {},
+	".":                   {"config", "internal/app", "internal/clouds"},
+	"internal/app":        {"config", "demo", "exposition", "otlp", "provider", "refresh", "store"},
+	"internal/clouds":     {"provider", "provider/*"},
+	"demo":                {"config", "provider"},
+	"config":              {"provider"},
+	"refresh":             {"provider", "store"},
+	"exposition":          {"provider", "store"},
+	"store":               {"provider"},
+	"otlp":                {},
+	"provider":            {},
+	"provider/*":          {"provider", "internal/fakehttp"},
+	"internal/fakehttp":   {},
+	"internal/logbuf":     {},
+	"internal/scrapetest": {},
+	"dashboards":          {},
 }
 
 type listedPackage struct {

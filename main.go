@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.Flag("state.file", "File that persists fetched data across restarts; empty disables persistence.").Default("cloudcarbon_exporter.state.json").StringVar(&o.StateFile)
 	kp.Flag("demo", "Serve a built-in multi-provider dataset through in-process fake provider endpoints; needs no config file and no credentials.").BoolVar(&o.Demo)
 	kp.Flag("otlp.enable", "Push metrics over OTLP/gRPC, as the config's otlp section and the OTEL_EXPORTER_OTLP_* variables say (same as otlp.enabled in the config).").BoolVar(&o.OTLP)
+	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests; more are answered 503 at once. 0 disables the limit.").Default("40").IntVar(&o.MaxRequests)
+	kp.Flag("web.timeout", "Write deadline of one scrape response.").Default("30s").DurationVar(&o.ScrapeTimeout)
 	o.Web = kingpinflag.AddFlags(kp, ":9874")
 	promslogflag.AddFlags(kp, logConfig)
 	kp.Version(version.Print(app.Name))

@@ -61,7 +61,7 @@ func TestInvalid(t *testing.T) {
 	t.Chdir("..")
 	const d = "testdata/config/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url`,
+		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency`,
 		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "aws" at the top level; known fields are refresh, otlp, gcp, azure, ibm`,
 		"invalid-otlp.yml": d + `invalid-otlp.yml:3: otlp.interval must be greater than 0` + "\n" +
 			d + `invalid-otlp.yml:4: otlp.endpoint must be host:port or an http:// or https:// URL`,
@@ -171,6 +171,9 @@ func TestValid(t *testing.T) {
 		if a.IAMURL == "" {
 			a.IAMURL = ibm.DefaultIAMURL
 		}
+		if a.PageConcurrency == 0 {
+			a.PageConcurrency = ibm.DefaultPageConcurrency
+		}
 		return &a
 	}
 	type want struct {
@@ -196,13 +199,14 @@ func TestValid(t *testing.T) {
 			OTLP{Enabled: true, Interval: 30 * time.Second, Endpoint: "collector.example:4317", Insecure: true,
 				Timeout: 5 * time.Second, Headers: map[string]Secret{"authorization": "Bearer CANARY-otlp-token"}},
 			[]provider.SourceConfig{&ibm.Config{
-				Name:         "enterprise_main",
-				APIKey:       canary,
-				APIKeyFile:   "ibm-key.txt",
-				EnterpriseID: "0123456789abcdef0123456789abcdef",
-				AccountName:  "Main enterprise",
-				APIURL:       "http://127.0.0.1:8080/carbon/",
-				IAMURL:       "https://private.iam.cloud.ibm.com",
+				Name:            "enterprise_main",
+				APIKey:          canary,
+				APIKeyFile:      "ibm-key.txt",
+				EnterpriseID:    "0123456789abcdef0123456789abcdef",
+				AccountName:     "Main enterprise",
+				APIURL:          "http://127.0.0.1:8080/carbon/",
+				IAMURL:          "https://private.iam.cloud.ibm.com",
+				PageConcurrency: ibm.DefaultPageConcurrency,
 			}},
 		},
 		"valid-several.yml": {refresh, otlp, []provider.SourceConfig{
@@ -400,7 +404,7 @@ func TestSecretsNotRevealed(t *testing.T) {
 			var out bytes.Buffer
 			fmt.Fprintf(&out, "%v %+v %#v %s %q %x\n", c, c, c, c, c, c)
 			fmt.Fprintf(&out, "%v %+v %#v\n", *c, *c, *c)
-			fmt.Fprintf(&out, "%v %+v %#v %s %x\n", entry, entry, entry, entry, entry)
+			fmt.Fprintf(&out, "%v %+v %#v %v\n", entry, entry, entry, *entry)
 			out.WriteString(c.String())
 			out.WriteString(c.Hash())
 			j, err := json.Marshal(c)

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -119,6 +120,33 @@ func get(u string) ([]byte, error) {
 	return body, nil
 }
 
+// getEncoded fetches u asking for the given Content-Encoding and returns
+// the decoded body, checking that the server answered with that encoding.
+func getEncoded(u, encoding string) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept-Encoding", encoding)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if got := resp.Header.Get("Content-Encoding"); got != strings.TrimPrefix(encoding, "identity") {
+		return nil, fmt.Errorf("asked for %s, got Content-Encoding %q", encoding, got)
+	}
+	var body io.Reader = resp.Body
+	if encoding == "gzip" {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = zr
+	}
+	return io.ReadAll(body)
+}
+
 type sample struct {
 	Metric map[string]string `json:"metric"`
 	Value  [2]any            `json:"value"`
@@ -176,15 +204,18 @@ func TestDemoScrapedByPrometheus(t *testing.T) {
 		return err
 	})
 
-	// The full exposition passes promtool's lint.
-	exposition, err := get("http://" + exporter + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := exec.CommandContext(ctx, promtool, "check", "metrics")
-	check.Stdin = bytes.NewReader(exposition)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	// The full exposition passes promtool's lint, served plain and as
+	// concatenated gzip members (Prometheus itself always asks for gzip).
+	for _, enc := range []string{"identity", "gzip"} {
+		exposition, err := getEncoded("http://"+exporter+"/metrics", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := exec.CommandContext(ctx, promtool, "check", "metrics")
+		check.Stdin = bytes.NewReader(exposition)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics (%s): %v\n%s", enc, err, out)
+		}
 	}
 
 	promAddr := freeAddr(t)
@@ -205,6 +236,7 @@ scrape_configs:
 
 	var ibm []sample
 	waitFor(t, "Prometheus to scrape IBM series", 90*time.Second, func() error {
+		var err error
 		ibm, err = query(promURL, `cloudcarbon_emissions_grams{provider="ibm"}`)
 		if err == nil && len(ibm) == 0 {
 			err = fmt.Errorf("no series yet")

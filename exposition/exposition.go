@@ -1,8 +1,8 @@
 // Package exposition is the Prometheus view of the store. The data
-// families are rendered to const metrics when a source's data changes,
-// never per scrape, so that a scrape of a large exposition costs a copy;
-// only the few per-source freshness families are built at each scrape.
-// Collect never calls a provider.
+// families are rendered to exposition text, and to gzip, when a source's
+// data changes, never per scrape; a scrape copies those bytes and adds the
+// few per-source freshness families and the self-metrics, built per
+// scrape. Nothing here calls a provider.
 package exposition
 
 import (
@@ -16,16 +16,25 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
-// Exposition is a prometheus.Collector over the store's snapshots.
+// Exposition renders the store's data and serves it.
 type Exposition struct {
 	history  int
 	snapshot func() *store.Snapshot
 	logger   *slog.Logger
+	defs     *defs
 
 	// mu serialises renders. It is not the store's lock: a render never
-	// holds up a refresher.
+	// holds up a refresher or a scrape.
 	mu       sync.Mutex
 	rendered atomic.Pointer[rendered]
+}
+
+// rendered is the output of one render.
+type rendered struct {
+	blocks []block
+	// generations are those of the sources rendered, by name: the next
+	// render is due when they differ from the snapshot's.
+	generations map[string]uint64
 }
 
 // New returns an exposition of history months of data that reads the
@@ -36,11 +45,12 @@ func New(history int, snapshot func() *store.Snapshot, logger *slog.Logger) *Exp
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Exposition{history: history, snapshot: snapshot, logger: logger}
+	return &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs()}
 }
 
 // Refresh re-renders the data families from the current snapshot when a
-// source's data or the set of sources changed since the last render.
+// source's data or the set of sources changed since the last render. It
+// runs on the goroutine that changed the data, outside the store's lock.
 func (e *Exposition) Refresh() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -49,17 +59,22 @@ func (e *Exposition) Refresh() {
 	if last := e.rendered.Load(); last != nil && maps.Equal(last.generations, generations) {
 		return
 	}
-	b := render(sources, e.history)
-	invalid := b.invalid
+	a := e.defs.aggregate(sources, e.history)
+	invalid := a.invalid
 	// The freshness families are built per scrape, where a dropped series
 	// could only be logged at every scrape; they are counted here instead.
-	var fresh builder
-	freshness(&fresh, sources)
-	invalid += fresh.invalid
+	invalid += e.defs.freshness(sources).invalid
 	if invalid > 0 {
 		e.logger.Warn("Dropped series whose label values are not valid UTF-8", "count", invalid)
 	}
-	e.rendered.Store(&rendered{metrics: b.metrics, generations: generations})
+	blocks, err := renderBlocks(a)
+	if err != nil {
+		// Only a failing gzip writer over memory gets here; keep serving
+		// the previous render rather than a partial one.
+		e.logger.Error("Cannot render the exposition", "err", err)
+		return
+	}
+	e.rendered.Store(&rendered{blocks: blocks, generations: generations})
 }
 
 // Current reports whether the data families show the data of snap: a
@@ -91,19 +106,30 @@ func (e *Exposition) sources() map[string]*store.SourceData {
 	return nil
 }
 
-// Describe implements prometheus.Collector.
-func (e *Exposition) Describe(ch chan<- *prometheus.Desc) { describe(ch) }
+// Freshness returns the collector of the per-source freshness families,
+// built from the current snapshot at each collection. It belongs in the
+// registry that /metrics gathers per scrape.
+func (e *Exposition) Freshness() prometheus.Collector {
+	return &collector{defs: e.defs.freshnessDefs(), collect: func(ch chan<- prometheus.Metric) { e.defs.freshness(e.sources()).collect(ch) }}
+}
 
-// Collect implements prometheus.Collector.
-func (e *Exposition) Collect(ch chan<- prometheus.Metric) {
-	if r := e.rendered.Load(); r != nil {
-		for _, m := range r.metrics {
-			ch <- m
-		}
-	}
-	var b builder
-	freshness(&b, e.sources())
-	for _, m := range b.metrics {
-		ch <- m
+// Data returns a collector of the data families as const metrics, built
+// from the current snapshot at each collection: for the OTLP push, which
+// reads a registry once a minute, and for tests. /metrics serves the
+// pre-rendered text instead.
+func (e *Exposition) Data() prometheus.Collector {
+	return &collector{defs: e.defs.dataDefs(), collect: func(ch chan<- prometheus.Metric) { e.defs.aggregate(e.sources(), e.history).collect(ch) }}
+}
+
+type collector struct {
+	defs    []*def
+	collect func(ch chan<- prometheus.Metric)
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.defs {
+		ch <- d.desc
 	}
 }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

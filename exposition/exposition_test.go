@@ -3,17 +3,14 @@ package exposition
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/scrapetest"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
@@ -43,14 +40,16 @@ func sampleRecords(m provider.Month) []provider.Record {
 }
 
 // newTestExposition wires a store and its exposition as the exporter does.
-func newTestExposition(t testing.TB, history int) (*store.Store, *Exposition, *prometheus.Registry) {
+// The gatherer it returns reads what /metrics serves: the text is parsed
+// back, so that testutil's comparisons check the pre-rendered bytes.
+func newTestExposition(t testing.TB, history int) (*store.Store, *Exposition, prometheus.Gatherer) {
 	t.Helper()
 	var s *store.Store
 	e := New(history, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
 	s = store.New(store.Options{OnData: e.Refresh})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(e)
-	return s, e, reg
+	reg.MustRegister(e.Freshness())
+	return s, e, scrapetest.Gatherer{H: e.Handler(reg, HandlerOpts{})}
 }
 
 var ibmKey = store.Key{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}
@@ -149,22 +148,18 @@ func TestLatestMonthIsPerProvider(t *testing.T) {
 		"current": withMonths("current", month("2026-10")),
 		"behind":  withMonths("behind", month("2026-09")),
 	}
-	for _, mt := range render(sources, 3).metrics {
-		var pb dto.Metric
-		if err := mt.Write(&pb); err != nil {
-			t.Fatal(err)
-		}
+	newDefs().aggregate(sources, 3).each(func(d *def, values []string, _ float64) {
 		labels := map[string]string{}
-		for _, l := range pb.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
+		for i, name := range d.labels {
+			labels[name] = values[i]
 		}
 		if labels["months_ago"] == "0" && labels["month"] != "2026-10" {
 			t.Errorf("months_ago 0 is %s for %s, want 2026-10", labels["month"], labels["account"])
 		}
-		if strings.Contains(mt.Desc().String(), `"cloudcarbon_emissions_grams"`) && labels["account"] == "behind" {
+		if d.name == "cloudcarbon_emissions_grams" && labels["account"] == "behind" {
 			t.Errorf("the lagging source's September is in the latest-month family")
 		}
-	}
+	})
 }
 
 // TestInvalidLabelsAreDropped: a series whose label value is not UTF-8
@@ -182,71 +177,14 @@ func TestInvalidLabelsAreDropped(t *testing.T) {
 	}
 }
 
-// BenchmarkScrape measures a scrape of 100,000 data series from a
-// snapshot, end to end through the promhttp handler: gathering, sorting
-// and text encoding.
-func BenchmarkScrape(b *testing.B) {
-	reg, n := benchRegistry(b, 100_000)
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{DisableCompression: true})
-	b.ReportMetric(float64(n), "series")
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-		if rec.Code != 200 {
-			b.Fatal(rec.Code)
-		}
-	}
-}
-
-// BenchmarkRender measures rendering the data metrics: the work done
-// once per data change, never on the scrape path.
-func BenchmarkRender(b *testing.B) {
-	sources := benchSources(100_000)
-	b.ReportAllocs()
-	for b.Loop() {
-		render(sources, 1)
-	}
-}
-
-// benchSources returns one month of records that render to `series`
-// current series with a history of one month (so each record yields a
-// current and a history series: series/2 records).
-func benchSources(series int) map[string]*store.SourceData {
-	m := provider.NewMonth(2026, time.October)
-	recs := make([]provider.Record, 0, series/2)
-	for i := range series / 2 {
-		recs = append(recs, provider.Record{
-			Provider: provider.GCP, Account: fmt.Sprintf("project-%04d", i/50), Service: fmt.Sprintf("service-%02d", i%50/5),
-			Location: fmt.Sprintf("region-%d", i%5), Scope: provider.Scope2, Month: m,
-			EmissionsGrams: float64(i), Known: provider.Emissions,
-		})
-	}
-	return map[string]*store.SourceData{"gcp": {Name: "gcp", Provider: provider.GCP,
-		Months: map[provider.Month]*store.MonthData{m: {Records: recs}}}}
-}
-
-func benchRegistry(b *testing.B, series int) (*prometheus.Registry, int) {
-	b.Helper()
-	s, _, reg := newTestExposition(b, 1)
-	sources := benchSources(series)
-	s.Configure([]store.Key{{Name: "gcp", Provider: provider.GCP}}, nil)
-	s.Update("gcp", store.Data, func(d *store.SourceData) { d.Months = sources["gcp"].Months })
-	n, err := testutil.GatherAndCount(reg, "cloudcarbon_emissions_grams", "cloudcarbon_history_emissions_grams")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return reg, n
-}
-
 // TestWithoutSnapshot: an exposition without data describes and gathers
 // its families, as the metric listing does.
 func TestWithoutSnapshot(t *testing.T) {
 	e := New(1, nil, nil)
 	e.Refresh()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(e)
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+	reg.MustRegister(e.Freshness(), e.Data())
+	if n, err := testutil.GatherAndCount(scrapetest.Gatherer{H: e.Handler(reg, HandlerOpts{})}); err != nil || n != 0 {
 		t.Errorf("series = %d, %v; want none", n, err)
 	}
 }

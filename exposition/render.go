@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,105 +16,162 @@ import (
 
 const namespace = "cloudcarbon"
 
-var (
-	dataLabels   = []string{"provider", "account", "service", "location", "scope"}
-	noScope      = []string{"provider", "account", "service", "location"}
-	historyExtra = []string{"month", "months_ago"}
-	sourceLabels = []string{"provider", "source"}
-)
+// def is a metric family: its name, help and variable labels in the order
+// their values are given, and the Desc of the same family for the const
+// metrics that OTLP reads.
+type def struct {
+	name, help string
+	labels     []string
+	// order lists the label indexes sorted by label name: the order of
+	// labels in the text format and of series in a registry's output.
+	order []int
+	desc  *prometheus.Desc
+}
 
-// family is one data metric family: which quantity it reads and whether it
-// carries the scope label.
+func newDef(name, help string, labels ...string) *def {
+	d := &def{name: namespace + "_" + name, help: help, labels: labels}
+	d.order = make([]int, len(labels))
+	for i := range d.order {
+		d.order[i] = i
+	}
+	slices.SortFunc(d.order, func(a, b int) int { return strings.Compare(labels[a], labels[b]) })
+	d.desc = prometheus.NewDesc(d.name, help, labels, nil)
+	return d
+}
+
+// family is one data quantity: its current and history families and
+// whether it carries the scope label.
 type family struct {
 	quantity provider.Quantity
-	current  *prometheus.Desc
-	history  *prometheus.Desc
+	current  *def
+	history  *def
 	scoped   bool
 }
 
 func newFamily(q provider.Quantity, name, help string, scoped bool) family {
-	labels := noScope
+	labels := []string{"provider", "account", "service", "location"}
 	if scoped {
-		labels = dataLabels
+		labels = append(labels, "scope")
 	}
 	return family{
 		quantity: q,
 		scoped:   scoped,
-		current: prometheus.NewDesc(namespace+"_"+name, help+" Latest month the provider has published.",
-			labels, nil),
-		history: prometheus.NewDesc(namespace+"_history_"+name, help+" One series per month of the history window; months_ago 0 is the latest published month.",
-			append(slices.Clone(labels), historyExtra...), nil),
+		current:  newDef(name, help+" Latest month the provider has published.", labels...),
+		history: newDef("history_"+name, help+" One series per month of the history window; months_ago 0 is the latest published month.",
+			append(slices.Clone(labels), "month", "months_ago")...),
 	}
 }
 
-// The descriptors are immutable values shared by every snapshot.
-var (
-	families = []family{
-		newFamily(provider.Emissions, "emissions_grams",
-			"Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods).", true),
-		newFamily(provider.EmissionsMarketBased, "emissions_market_based_grams",
-			"Market-based greenhouse gas emissions reported by the provider, in grams of CO2e, all scopes.", true),
-		newFamily(provider.Energy, "energy_joules",
-			"Energy consumption reported by the provider, in joules.", false),
-		newFamily(provider.Cost, "billing_cost_usd",
-			"Billing cost net of credits for the same month as the emissions, in US dollars.", false),
-	}
+// defs are the exposition's families; immutable once built.
+type defs struct {
+	data []family
 
-	dataMonthDesc = prometheus.NewDesc(namespace+"_data_month_timestamp_seconds",
-		"Start of the latest month with data, as a Unix timestamp: the month the data families describe.",
-		sourceLabels, nil)
-	nextMonthDueDesc = prometheus.NewDesc(namespace+"_next_month_due_timestamp_seconds",
-		"When the provider is expected to publish the month after the latest one held, as a Unix timestamp; data is overdue once this has passed by more than a few days.",
-		sourceLabels, nil)
-	lastSuccessDesc = prometheus.NewDesc(namespace+"_last_refresh_success_timestamp_seconds",
-		"When the source was last refreshed successfully, as a Unix timestamp.",
-		sourceLabels, nil)
-	refreshSuccessDesc = prometheus.NewDesc(namespace+"_refresh_success",
-		"Whether the latest refresh of the source succeeded (1) or failed (0).",
-		sourceLabels, nil)
-	refreshDurationDesc = prometheus.NewDesc(namespace+"_refresh_duration_seconds",
-		"Duration of the latest refresh of the source.",
-		sourceLabels, nil)
-	nextRefreshDesc = prometheus.NewDesc(namespace+"_next_refresh_timestamp_seconds",
-		"When the next refresh of the source is planned, as a Unix timestamp.",
-		sourceLabels, nil)
-	monthsStoredDesc = prometheus.NewDesc(namespace+"_months_stored",
-		"Number of months held for the source, with or without data.",
-		sourceLabels, nil)
-	deniedDesc = prometheus.NewDesc(namespace+"_account_access_denied",
-		"Accounts the configured credentials may not read, with the provider's reason; always 1. Their data is missing from the data families.",
-		[]string{"provider", "source", "account", "reason"}, nil)
-	accountInfoDesc = prometheus.NewDesc(namespace+"_account_info",
-		"Account names and parents (account group, enterprise, billing account, tenant); always 1.",
-		[]string{"provider", "account", "name", "parent_type", "parent", "parent_name"}, nil)
-)
+	dataMonth, nextMonthDue, lastSuccess, refreshSuccess *def
+	refreshDuration, nextRefresh, monthsStored           *def
+	denied, accountInfo                                  *def
+}
 
-func describe(ch chan<- *prometheus.Desc) {
-	for _, f := range families {
-		ch <- f.current
-		ch <- f.history
-	}
-	for _, d := range []*prometheus.Desc{dataMonthDesc, nextMonthDueDesc, lastSuccessDesc, refreshSuccessDesc,
-		refreshDurationDesc, nextRefreshDesc, monthsStoredDesc, deniedDesc, accountInfoDesc} {
-		ch <- d
+func newDefs() *defs {
+	source := []string{"provider", "source"}
+	return &defs{
+		data: []family{
+			newFamily(provider.Emissions, "emissions_grams",
+				"Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods).", true),
+			newFamily(provider.EmissionsMarketBased, "emissions_market_based_grams",
+				"Market-based greenhouse gas emissions reported by the provider, in grams of CO2e, all scopes.", true),
+			newFamily(provider.Energy, "energy_joules",
+				"Energy consumption reported by the provider, in joules.", false),
+			newFamily(provider.Cost, "billing_cost_usd",
+				"Billing cost net of credits for the same month as the emissions, in US dollars.", false),
+		},
+		dataMonth: newDef("data_month_timestamp_seconds",
+			"Start of the latest month with data, as a Unix timestamp: the month the data families describe.", source...),
+		nextMonthDue: newDef("next_month_due_timestamp_seconds",
+			"When the provider is expected to publish the month after the latest one held, as a Unix timestamp; data is overdue once this has passed by more than a few days.", source...),
+		lastSuccess: newDef("last_refresh_success_timestamp_seconds",
+			"When the source was last refreshed successfully, as a Unix timestamp.", source...),
+		refreshSuccess: newDef("refresh_success",
+			"Whether the latest refresh of the source succeeded (1) or failed (0).", source...),
+		refreshDuration: newDef("refresh_duration_seconds",
+			"Duration of the latest refresh of the source.", source...),
+		nextRefresh: newDef("next_refresh_timestamp_seconds",
+			"When the next refresh of the source is planned, as a Unix timestamp.", source...),
+		monthsStored: newDef("months_stored",
+			"Number of months held for the source, with or without data.", source...),
+		denied: newDef("account_access_denied",
+			"Accounts the configured credentials may not read, with the provider's reason; always 1. Their data is missing from the data families.",
+			"provider", "source", "account", "reason"),
+		accountInfo: newDef("account_info",
+			"Account names and parents (account group, enterprise, billing account, tenant); always 1.",
+			"provider", "account", "name", "parent_type", "parent", "parent_name"),
 	}
 }
 
-// rendered is the data metric set of one render, built when data changes
-// so that a scrape only streams prebuilt values.
-type rendered struct {
-	metrics []prometheus.Metric
-	// generations are those of the sources rendered, by name: the next
-	// render is due when they differ from the snapshot's.
-	generations map[string]uint64
+// dataDefs are the families rendered when data changes.
+func (ds *defs) dataDefs() []*def {
+	var out []*def
+	for _, f := range ds.data {
+		out = append(out, f.current, f.history)
+	}
+	return append(out, ds.denied, ds.accountInfo)
 }
 
-// builder collects const metrics, dropping those a label value makes
-// invalid.
-type builder struct {
-	metrics []prometheus.Metric
-	// invalid counts series dropped because a label value was not UTF-8.
-	invalid int
+// freshnessDefs are the families built per scrape.
+func (ds *defs) freshnessDefs() []*def {
+	return []*def{ds.dataMonth, ds.nextMonthDue, ds.lastSuccess, ds.refreshSuccess, ds.refreshDuration, ds.nextRefresh, ds.monthsStored}
+}
+
+// sample is one series: label values in the def's order, and the value.
+type sample struct {
+	values []string
+	value  float64
+}
+
+// series is a family with its samples in the order a registry would
+// output them.
+type series struct {
+	def     *def
+	samples []sample
+}
+
+// collection gathers samples by family, dropping those whose label values
+// are not valid UTF-8, as a registry would refuse them.
+type collection struct {
+	families map[*def][]sample
+	invalid  int
+}
+
+func (c *collection) add(d *def, v float64, values ...string) {
+	for _, s := range values {
+		if !utf8.ValidString(s) {
+			c.invalid++
+			return
+		}
+	}
+	if c.families == nil {
+		c.families = map[*def][]sample{}
+	}
+	c.families[d] = append(c.families[d], sample{values: values, value: v})
+}
+
+// sorted returns the families that have samples, by name, each with its
+// samples sorted as a registry sorts them: by label values, compared as
+// strings in the order of the sorted label names.
+func (c *collection) sorted() []series {
+	out := make([]series, 0, len(c.families))
+	for d, samples := range c.families {
+		slices.SortFunc(samples, func(a, b sample) int {
+			for _, i := range d.order {
+				if c := strings.Compare(a.values[i], b.values[i]); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+		out = append(out, series{def: d, samples: samples})
+	}
+	slices.SortFunc(out, func(a, b series) int { return strings.Compare(a.def.name, b.def.name) })
+	return out
 }
 
 type seriesKey struct {
@@ -122,22 +181,47 @@ type seriesKey struct {
 	monthsAgo                            int
 }
 
-// render builds the data metrics of sources. Records sharing a label set
-// are summed, so two sources reporting on disjoint accounts of one provider
-// merge cleanly and energy or cost split over scopes folds into one series.
-func render(sources map[string]*store.SourceData, history int) *builder {
-	out := &builder{}
+// entry is one data series, or before merging one record's contribution
+// to it.
+type entry struct {
+	key   seriesKey
+	value float64
+}
+
+// dataFamily is one data family's series in the order a registry would
+// output them.
+type dataFamily struct {
+	def     *def
+	scoped  bool
+	history bool
+	entries []entry
+}
+
+// aggregation is what one render works from: the data families and the
+// small families that come with the data (denials, account names).
+type aggregation struct {
+	data  []dataFamily
+	other *collection
+	// agoText holds months_ago as text, which is how a registry compares
+	// it.
+	agoText []string
+	invalid int
+}
+
+// aggregate collects the data families of sources. Records sharing a label
+// set are summed, so two sources reporting on disjoint accounts of one
+// provider merge cleanly and energy or cost split over scopes folds into
+// one series. It uses no maps for the data: each record's contribution is
+// appended, the contributions sorted stably and equal keys summed in the
+// order they came, which keeps a render's memory close to its output.
+func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *aggregation {
 	// Sources are visited in name order so that sums over several sources
 	// add up in the same order, and to the same bits, every time.
 	names := slices.Sorted(maps.Keys(sources))
-
-	current := make([]map[seriesKey]float64, len(families))
-	hist := make([]map[seriesKey]float64, len(families))
-	for i := range families {
-		current[i] = map[seriesKey]float64{}
-		hist[i] = map[seriesKey]float64{}
+	a := &aggregation{other: &collection{}, agoText: make([]string, history)}
+	for i := range a.agoText {
+		a.agoText[i] = strconv.Itoa(i)
 	}
-	accounts := map[[2]string]provider.Account{}
 
 	// The data families describe the latest month a provider has
 	// published, taken over all its sources, so that one lagging source
@@ -148,100 +232,169 @@ func render(sources map[string]*store.SourceData, history int) *builder {
 			latestOf[d.Provider] = m
 		}
 	}
-	for _, name := range names {
-		d := sources[name]
-		if _, ok := d.LatestMonth(); ok {
+	// Months in order, so that the contributions to one key come in
+	// source order and then record order whatever the map order.
+	visit := func(f func(d *store.SourceData, m provider.Month, ago int, md *store.MonthData)) {
+		for _, name := range names {
+			d := sources[name]
+			if _, ok := d.LatestMonth(); !ok {
+				continue
+			}
 			latest := latestOf[d.Provider]
-			for m, md := range d.Months {
-				ago := int(latest - m)
-				if ago < 0 || ago >= history {
-					continue
+			for _, m := range slices.Sorted(maps.Keys(d.Months)) {
+				if ago := int(latest - m); ago >= 0 && ago < history {
+					f(d, m, ago, d.Months[m])
 				}
-				for i := range md.Records {
-					r := &md.Records[i]
-					for fi, f := range families {
-						if !r.Has(f.quantity) {
-							continue
-						}
-						k := seriesKey{provider: r.Provider, account: r.Account, service: r.Service, location: r.Location}
-						if f.scoped {
-							k.scope = r.Scope
-						}
-						v := value(r, f.quantity)
-						if ago == 0 {
-							current[fi][k] += v
-						}
-						k.month, k.monthsAgo = m, ago
-						hist[fi][k] += v
+			}
+		}
+	}
+	counts := make([]int, 2*len(ds.data))
+	visit(func(_ *store.SourceData, _ provider.Month, ago int, md *store.MonthData) {
+		for i := range md.Records {
+			for fi, f := range ds.data {
+				if md.Records[i].Has(f.quantity) {
+					counts[2*fi+1]++
+					if ago == 0 {
+						counts[2*fi]++
 					}
 				}
 			}
 		}
-		for _, a := range d.Accounts {
-			accounts[[2]string{a.Provider, a.ID}] = a
+	})
+	a.data = make([]dataFamily, 0, 2*len(ds.data))
+	for fi, f := range ds.data {
+		a.data = append(a.data,
+			dataFamily{def: f.current, scoped: f.scoped, entries: make([]entry, 0, counts[2*fi])},
+			dataFamily{def: f.history, scoped: f.scoped, history: true, entries: make([]entry, 0, counts[2*fi+1])})
+	}
+	visit(func(_ *store.SourceData, m provider.Month, ago int, md *store.MonthData) {
+		for i := range md.Records {
+			r := &md.Records[i]
+			for fi, f := range ds.data {
+				if !r.Has(f.quantity) {
+					continue
+				}
+				k := seriesKey{provider: r.Provider, account: r.Account, service: r.Service, location: r.Location}
+				if f.scoped {
+					k.scope = r.Scope
+				}
+				v := value(r, f.quantity)
+				if ago == 0 {
+					a.data[2*fi].entries = append(a.data[2*fi].entries, entry{key: k, value: v})
+				}
+				k.month, k.monthsAgo = m, ago
+				a.data[2*fi+1].entries = append(a.data[2*fi+1].entries, entry{key: k, value: v})
+			}
+		}
+	})
+	for i := range a.data {
+		a.invalid += a.data[i].merge(a.agoText)
+	}
+
+	accounts := map[[2]string]provider.Account{}
+	denied := map[[4]string]bool{}
+	for _, name := range names {
+		d := sources[name]
+		for _, acc := range d.Accounts {
+			accounts[[2]string{acc.Provider, acc.ID}] = acc
 		}
 		for _, dn := range d.Denied {
-			out.add(deniedDesc, prometheus.GaugeValue, 1, dn.Provider, d.Name, dn.Account, dn.Reason)
+			k := [4]string{dn.Provider, d.Name, dn.Account, dn.Reason}
+			if !denied[k] {
+				denied[k] = true
+				a.other.add(ds.denied, 1, k[:]...)
+			}
 		}
 	}
-
-	// The registry sorts each family's series on every gather. Handing
-	// them over in its order, once per render, makes that sort a linear
-	// pass, which is a quarter of the scrape time at 100k series.
-	for fi, f := range families {
-		for _, k := range sortedKeys(current[fi]) {
-			out.add(f.current, prometheus.GaugeValue, current[fi][k], f.labelValues(k)...)
-		}
-		for _, k := range sortedKeys(hist[fi]) {
-			lv := append(f.labelValues(k), k.month.String(), strconv.Itoa(k.monthsAgo))
-			out.add(f.history, prometheus.GaugeValue, hist[fi][k], lv...)
-		}
+	for _, acc := range accounts {
+		a.other.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
 	}
-	for _, a := range accounts {
-		out.add(accountInfoDesc, prometheus.GaugeValue, 1, a.Provider, a.ID, a.Name, a.ParentType, a.ParentID, a.ParentName)
-	}
-	return out
+	a.invalid += a.other.invalid
+	return a
 }
 
-// freshness builds the per-source families that move with every refresh
+// merge sorts the family's contributions as a registry orders series (by
+// label values in the order of the sorted label names: account, location,
+// month, months_ago, provider, scope, service, compared as strings), sums
+// those with equal keys, and drops series whose label values are not
+// UTF-8, returning how many it dropped.
+func (f *dataFamily) merge(agoText []string) (invalid int) {
+	slices.SortStableFunc(f.entries, func(a, b entry) int {
+		x, y := &a.key, &b.key
+		if c := strings.Compare(x.account, y.account); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.location, y.location); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.month, y.month); c != 0 {
+			return c
+		}
+		if c := strings.Compare(agoText[x.monthsAgo], agoText[y.monthsAgo]); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(x.provider, y.provider), strings.Compare(string(x.scope), string(y.scope)),
+			strings.Compare(x.service, y.service))
+	})
+	out := f.entries[:0]
+	for _, e := range f.entries {
+		if n := len(out); n > 0 && out[n-1].key == e.key {
+			out[n-1].value += e.value
+			continue
+		}
+		out = append(out, e)
+	}
+	valid := out[:0]
+	for _, e := range out {
+		k := &e.key
+		if !utf8.ValidString(k.provider) || !utf8.ValidString(k.account) || !utf8.ValidString(k.service) ||
+			!utf8.ValidString(k.location) || !utf8.ValidString(string(k.scope)) {
+			invalid++
+			continue
+		}
+		valid = append(valid, e)
+	}
+	f.entries = valid
+	return invalid
+}
+
+// values returns an entry's label values in the def's order.
+func (f *dataFamily) values(e *entry, agoText []string) []string {
+	v := []string{e.key.provider, e.key.account, e.key.service, e.key.location}
+	if f.scoped {
+		v = append(v, string(e.key.scope))
+	}
+	if f.history {
+		v = append(v, e.key.month.String(), agoText[e.key.monthsAgo])
+	}
+	return v
+}
+
+// freshness collects the per-source families that move with every refresh
 // attempt. They are few, so they are built per scrape rather than making
 // every attempt re-render the data.
-func freshness(out *builder, sources map[string]*store.SourceData) {
+func (ds *defs) freshness(sources map[string]*store.SourceData) *collection {
+	out := &collection{}
 	for _, d := range sources {
 		if own, ok := d.LatestMonth(); ok {
-			out.add(dataMonthDesc, prometheus.GaugeValue, float64(own.Start().Unix()), d.Provider, d.Name)
+			out.add(ds.dataMonth, float64(own.Start().Unix()), d.Provider, d.Name)
 		}
 		if !d.NextMonthDue.IsZero() {
-			out.add(nextMonthDueDesc, prometheus.GaugeValue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)
+			out.add(ds.nextMonthDue, float64(d.NextMonthDue.Unix()), d.Provider, d.Name)
 		}
 		if !d.LastSuccess.IsZero() {
-			out.add(lastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1e3, d.Provider, d.Name)
+			out.add(ds.lastSuccess, float64(d.LastSuccess.UnixMilli())/1e3, d.Provider, d.Name)
 		}
 		if !d.LastAttempt.IsZero() {
-			out.add(refreshSuccessDesc, prometheus.GaugeValue, b2f(d.LastOK), d.Provider, d.Name)
-			out.add(refreshDurationDesc, prometheus.GaugeValue, d.LastDuration.Seconds(), d.Provider, d.Name)
+			out.add(ds.refreshSuccess, b2f(d.LastOK), d.Provider, d.Name)
+			out.add(ds.refreshDuration, d.LastDuration.Seconds(), d.Provider, d.Name)
 		}
 		if !d.NextRefresh.IsZero() {
-			out.add(nextRefreshDesc, prometheus.GaugeValue, float64(d.NextRefresh.Unix()), d.Provider, d.Name)
+			out.add(ds.nextRefresh, float64(d.NextRefresh.Unix()), d.Provider, d.Name)
 		}
-		out.add(monthsStoredDesc, prometheus.GaugeValue, float64(len(d.Months)), d.Provider, d.Name)
+		out.add(ds.monthsStored, float64(len(d.Months)), d.Provider, d.Name)
 	}
-}
-
-func (f family) labelValues(k seriesKey) []string {
-	if f.scoped {
-		return []string{k.provider, k.account, k.service, k.location, string(k.scope)}
-	}
-	return []string{k.provider, k.account, k.service, k.location}
-}
-
-func (r *builder) add(desc *prometheus.Desc, t prometheus.ValueType, v float64, lv ...string) {
-	m, err := prometheus.NewConstMetric(desc, t, v, lv...)
-	if err != nil {
-		r.invalid++
-		return
-	}
-	r.metrics = append(r.metrics, m)
+	return out
 }
 
 func value(r *provider.Record, q provider.Quantity) float64 {
@@ -258,28 +411,44 @@ func value(r *provider.Record, q provider.Quantity) float64 {
 	return 0
 }
 
-// sortedKeys orders series as the registry does: by label values in the
-// order of the sorted label names (account, location, month, months_ago,
-// provider, scope, service), comparing values as strings.
-func sortedKeys(m map[seriesKey]float64) []seriesKey {
-	keys := slices.Collect(maps.Keys(m))
-	slices.SortFunc(keys, func(a, b seriesKey) int {
-		return cmp.Or(
-			cmp.Compare(a.account, b.account),
-			cmp.Compare(a.location, b.location),
-			cmp.Compare(a.month, b.month),
-			cmp.Compare(strconv.Itoa(a.monthsAgo), strconv.Itoa(b.monthsAgo)),
-			cmp.Compare(a.provider, b.provider),
-			cmp.Compare(a.scope, b.scope),
-			cmp.Compare(a.service, b.service),
-		)
-	})
-	return keys
-}
-
 func b2f(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// each calls f with every series of a, label values in the def's order.
+func (a *aggregation) each(f func(d *def, values []string, v float64)) {
+	for i := range a.data {
+		fam := &a.data[i]
+		for j := range fam.entries {
+			f(fam.def, fam.values(&fam.entries[j], a.agoText), fam.entries[j].value)
+		}
+	}
+	for d, samples := range a.other.families {
+		for _, s := range samples {
+			f(d, s.values, s.value)
+		}
+	}
+}
+
+// collect sends the series of a as const metrics.
+func (a *aggregation) collect(ch chan<- prometheus.Metric) {
+	a.each(func(d *def, values []string, v float64) {
+		if m, err := prometheus.NewConstMetric(d.desc, prometheus.GaugeValue, v, values...); err == nil {
+			ch <- m
+		}
+	})
+}
+
+// collect sends the samples of c as const metrics.
+func (c *collection) collect(ch chan<- prometheus.Metric) {
+	for d, samples := range c.families {
+		for _, s := range samples {
+			if m, err := prometheus.NewConstMetric(d.desc, prometheus.GaugeValue, s.value, s.values...); err == nil {
+				ch <- m
+			}
+		}
+	}
 }

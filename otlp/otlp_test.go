@@ -40,7 +40,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 	var s *store.Store
 	expo := exposition.New(3, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
 	s = store.New(store.Options{Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
-	reg.MustRegister(expo)
+	reg.MustRegister(expo.Freshness(), expo.Data())
 
 	s.Configure([]store.Key{{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
@@ -62,7 +62,8 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 		d.Attempted = true
 	})
 	descs := make(chan *prometheus.Desc, 100)
-	expo.Describe(descs)
+	expo.Freshness().Describe(descs)
+	expo.Data().Describe(descs)
 	close(descs)
 	var all []*prometheus.Desc
 	for d := range descs {

@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/scrapetest"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
@@ -19,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // goldenStore holds one refresh of sample data plus a second source whose
 // refresh failed, so that every family the exporter renders appears.
-func goldenStore(t *testing.T) *prometheus.Registry {
+func goldenStore(t *testing.T) scrapetest.Gatherer {
 	t.Helper()
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
@@ -48,9 +47,7 @@ func goldenStore(t *testing.T) *prometheus.Registry {
 
 func TestExpositionGolden(t *testing.T) {
 	reg := goldenStore(t)
-	rec := newRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, newGetRequest())
-	got := rec.Body.Bytes()
+	got := reg.Body()
 	golden := filepath.Join("testdata", "collector.prom")
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
 	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/scrapetest"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
@@ -199,17 +200,17 @@ func sampleRecords(m provider.Month) []provider.Record {
 	}
 }
 
-// newTestStore wires a store, its exposition and the refresh metrics into
-// one registry, as the exporter does.
-func newTestStore(t testing.TB, history int, state *store.StateFile) (*store.Store, *Metrics, *prometheus.Registry) {
+// newTestStore wires a store, its exposition and the refresh metrics as
+// the exporter does. What it returns gathers what /metrics serves.
+func newTestStore(t testing.TB, history int, state *store.StateFile) (*store.Store, *Metrics, scrapetest.Gatherer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	var s *store.Store
 	expo := exposition.New(history, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
 	s = store.New(store.Options{State: state, Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
-	reg.MustRegister(expo)
-	return s, m, reg
+	reg.MustRegister(expo.Freshness())
+	return s, m, scrapetest.Gatherer{H: expo.Handler(reg, exposition.HandlerOpts{})}
 }
 
 func configure(s *store.Store, srcs ...Source) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -91,17 +92,21 @@ func (f *StateFile) Save(data map[string]*SourceData) error {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	sum := sha256.Sum256(payload)
-	out, err := json.Marshal(stateEnvelope{Format: stateFormat, Version: stateVersion, Checksum: hex.EncodeToString(sum[:]), Data: payload})
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
+	// The envelope is written around the payload rather than marshalled
+	// with it, which would copy the payload twice more; the bytes are the
+	// same as json.Marshal(stateEnvelope{...}) gives.
+	head := fmt.Sprintf(`{"format":%q,"version":%d,"sha256":%q,"data":`, stateFormat, stateVersion, hex.EncodeToString(sum[:]))
 	dir := filepath.Dir(f.path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(out); err != nil {
+	w := bufio.NewWriter(tmp)
+	w.WriteString(head)
+	w.Write(payload)
+	w.WriteString("}")
+	if err := w.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write state: %w", err)
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	// OTLP turns the push on whatever the configuration says.
 	OTLP bool
 	Web  *web.FlagConfig
+	// MaxRequests bounds concurrent /metrics requests (0: no limit);
+	// ScrapeTimeout is the write deadline of one.
+	MaxRequests   int
+	ScrapeTimeout time.Duration
 	// Plugins are the clouds the configuration may name.
 	Plugins []provider.Plugin
 	// Now is the clock of the refreshers and of the demo dataset; tests
@@ -55,9 +59,13 @@ type Options struct {
 
 // App is a running exporter.
 type App struct {
-	opts    Options
-	logger  *slog.Logger
+	opts   Options
+	logger *slog.Logger
+	// reg holds what is gathered per scrape: self-metrics and freshness.
+	// The data families are pre-rendered by expo; data holds them as
+	// metrics for the OTLP push.
 	reg     *prometheus.Registry
+	data    *prometheus.Registry
 	store   *store.Store
 	expo    *exposition.Exposition
 	refresh *refresh.Metrics
@@ -84,7 +92,7 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &App{opts: o, logger: logger, reg: prometheus.NewRegistry()}
+	a := &App{opts: o, logger: logger, reg: prometheus.NewRegistry(), data: prometheus.NewRegistry()}
 	a.reg.MustRegister(versioncollector.NewCollector("cloudcarbon"))
 	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cloudcarbon_config_last_reload_successful",
@@ -123,7 +131,8 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 	// reads the store's snapshot when it does.
 	a.expo = exposition.New(o.HistoryMonths, func() *store.Snapshot { return a.store.Snapshot() }, logger)
 	a.store = store.New(store.Options{State: state, Registerer: a.reg, Logger: logger, OnData: a.expo.Refresh})
-	a.reg.MustRegister(a.expo)
+	a.reg.MustRegister(a.expo.Freshness())
+	a.data.MustRegister(a.expo.Data())
 	a.refresh = refresh.NewMetrics(a.reg)
 	a.otlpM = otlp.NewMetrics(a.reg)
 	a.manager = refresh.NewManager(a.store, a.refresh, logger)
@@ -265,7 +274,7 @@ func (a *App) applyOTLP(ctx context.Context, c config.OTLP) error {
 	for k, v := range c.Headers {
 		headers[k] = v.Value()
 	}
-	p, err := otlp.Start(ctx, a.reg, otlp.Options{
+	p, err := otlp.Start(ctx, a.gatherer(), otlp.Options{
 		Interval: c.Interval, Endpoint: c.Endpoint, Insecure: c.Insecure, Headers: headers, Timeout: c.Timeout,
 		ServiceVersion: version.Version, ServiceInstanceID: a.instanceID(),
 	}, a.otlpM, a.logger)
@@ -303,6 +312,10 @@ func (a *App) instanceID() string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// gatherer gathers every family of the exporter but the process and Go
+// ones, as metrics.
+func (a *App) gatherer() prometheus.Gatherer { return prometheus.Gatherers{a.reg, a.data} }
 
 // ready reports whether every source has data or has finished its first
 // refresh, and the exposition shows it.

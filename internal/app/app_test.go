@@ -139,7 +139,7 @@ func TestRestartServesStateBeforeAnyRequest(t *testing.T) {
 
 	first := startApp(t, f, nil, true)
 	waitReady(t, first)
-	want := gatherText(t, first.reg, dataFamilies...)
+	want := gatherText(t, first.gatherer(), dataFamilies...)
 	if !strings.Contains(want, "cloudcarbon_emissions_grams{") {
 		t.Fatalf("no data after the first start:\n%s", want)
 	}
@@ -148,7 +148,7 @@ func TestRestartServesStateBeforeAnyRequest(t *testing.T) {
 
 	// Second start: the state file alone serves the same data at once.
 	second := startApp(t, f, nil, true)
-	if got := gatherText(t, second.reg, dataFamilies...); got != want {
+	if got := gatherText(t, second.gatherer(), dataFamilies...); got != want {
 		t.Errorf("after restart the exposition differs:\n%s\nwant:\n%s", got, want)
 	}
 	if !second.ready() {
@@ -172,13 +172,13 @@ func TestRestartServesStateBeforeAnyRequest(t *testing.T) {
 	logs := &logbuf.Buffer{}
 	third := startApp(t, f, logs, true)
 	waitReady(t, third)
-	if got := gatherText(t, third.reg, dataFamilies...); got != want {
+	if got := gatherText(t, third.gatherer(), dataFamilies...); got != want {
 		t.Errorf("after a corrupt state file the exposition differs:\n%s\nwant:\n%s", got, want)
 	}
 	if !strings.Contains(logs.String(), "Ignoring state file") {
 		t.Errorf("corrupt state file not logged:\n%s", logs)
 	}
-	if err := testutil.GatherAndCompare(third.reg, strings.NewReader(`
+	if err := testutil.GatherAndCompare(third.gatherer(), strings.NewReader(`
 # HELP cloudcarbon_state_file_errors_total State file operations that failed: a load of a corrupt or foreign file (ignored), or a write.
 # TYPE cloudcarbon_state_file_errors_total counter
 cloudcarbon_state_file_errors_total{operation="load"} 1
@@ -320,20 +320,26 @@ func TestDemoExpositionGolden(t *testing.T) {
 	f.Now = func() time.Time { return fixed }
 	a := startApp(t, f, nil, false)
 	waitReady(t, a)
-	mfs, err := a.reg.Gather()
-	if err != nil {
+	// What /metrics serves, less the process and Go families.
+	var text bytes.Buffer
+	if err := a.expo.Write(&text, a.reg); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "cloudcarbon_build_info", "cloudcarbon_config_last_reload_success_timestamp_seconds",
-			"cloudcarbon_next_refresh_timestamp_seconds":
-			continue
+	skip := false
+	for line := range strings.SplitAfterSeq(text.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			switch name {
+			case "cloudcarbon_build_info", "cloudcarbon_config_last_reload_success_timestamp_seconds",
+				"cloudcarbon_next_refresh_timestamp_seconds":
+				skip = true
+			default:
+				skip = false
+			}
 		}
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
+		if !skip {
+			buf.WriteString(line)
 		}
 	}
 	golden := filepath.Join("..", "..", "testdata", "demo.prom")
@@ -375,7 +381,7 @@ func TestREADMEMetricTable(t *testing.T) {
 	f.Demo, f.OTLP = true, true
 	a := startApp(t, f, nil, false)
 	waitReady(t, a)
-	mfs, err := a.reg.Gather()
+	mfs, err := a.gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +395,8 @@ func TestREADMEMetricTable(t *testing.T) {
 	refresh.NewMetrics(rec)
 	otlp.NewMetrics(rec)
 	store.New(store.Options{Registerer: rec, Logger: slog.New(slog.DiscardHandler)})
-	rec.MustRegister(exposition.New(1, nil, nil))
+	e := exposition.New(1, nil, nil)
+	rec.MustRegister(e.Freshness(), e.Data())
 	declared := rec.names
 
 	for n, typ := range exposed {

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
 )
 
 // Dump refreshes every source once and prints the exposition: a quick way
@@ -27,15 +25,8 @@ func Dump(ctx context.Context, o Options, w io.Writer, logger *slog.Logger) erro
 		case <-tick.C:
 		}
 	}
-	mfs, err := a.reg.Gather()
-	if err != nil {
-		return fmt.Errorf("gather: %w", err)
-	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return err
-		}
+	if err := a.expo.Write(w, a.reg); err != nil {
+		return err
 	}
 	// The exposition is printed either way; the status says whether every
 	// source refreshed, so that scripts can rely on it.

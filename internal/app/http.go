@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
 )
 
 // Serve runs the exporter until ctx ends: HTTP endpoints, refreshers,
@@ -50,7 +52,10 @@ func Serve(ctx context.Context, o Options, logger *slog.Logger) error {
 		}
 	}()
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// /metrics sets its own write deadline (--web.timeout); the server's
+	// bounds the other endpoints and any client that stops reading.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: max(2*time.Minute, 2*o.ScrapeTimeout), IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, o.Web, logger) }()
 	select {
@@ -70,17 +75,15 @@ func Serve(ctx context.Context, o Options, logger *slog.Logger) error {
 // Handler serves metrics, the landing page, health, readiness and reload.
 // ctx bounds the refreshers a reload starts, not the reload request.
 func (a *App) Handler(ctx context.Context) (http.Handler, error) {
-	o, logger := a.opts, a.logger
+	o := a.opts
 	// The exporter's own process and Go metrics live apart from the data,
 	// so that the OTLP push carries only the data and self-metrics.
 	processReg := prometheus.NewRegistry()
 	processReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(
-		prometheus.Gatherers{a.reg, processReg},
-		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError, Registry: processReg},
-	))
+	mux.Handle(o.TelemetryPath, promhttp.InstrumentMetricHandler(processReg,
+		a.expo.Handler(prometheus.Gatherers{a.reg, processReg}, exposition.HandlerOpts{MaxRequests: o.MaxRequests, Timeout: o.ScrapeTimeout})))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
@@ -103,7 +106,7 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 			return
 		}
 		if err := a.Reload(ctx); err != nil {
-			logger.Error("Reload failed; the previous configuration stays in effect", "err", err)
+			a.logger.Error("Reload failed; the previous configuration stays in effect", "err", err)
 			http.Error(w, fmt.Sprintf("Reload failed; the previous configuration stays in effect: %v", err), http.StatusInternalServerError)
 			return
 		}

@@ -57,12 +57,12 @@ func TestStateFileOfTheFirstReleaseLoads(t *testing.T) {
 	if !a.ready() {
 		t.Fatal("not ready at once with the persisted state")
 	}
-	got, err := testutil.GatherAndCount(a.reg, "cloudcarbon_emissions_grams")
+	got, err := testutil.GatherAndCount(a.gatherer(), "cloudcarbon_emissions_grams")
 	if err != nil || got == 0 {
 		t.Fatalf("no emissions series from the state file: %d %v", got, err)
 	}
 	sum := 0.0
-	mfs, _ := a.reg.Gather()
+	mfs, _ := a.gatherer().Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == "cloudcarbon_emissions_grams" {
 			for _, m := range mf.GetMetric() {

@@ -3,15 +3,12 @@ package ibm_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/IBM/go-sdk-core/v5/core"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
@@ -72,11 +69,7 @@ func BenchmarkFetch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// TestMain turns go-sdk-core's debug dumps on for its leak check; they
-	// would dominate the figure.
-	quiet := core.GetLogger()
-	core.SetLogger(core.NewLogger(core.LevelError, log.New(io.Discard, "", 0), log.New(io.Discard, "", 0)))
-	defer core.SetLogger(quiet)
+	quietSDKLog(b)
 	months := provider.Range(last-13, last)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -87,5 +80,100 @@ func BenchmarkFetch(b *testing.B) {
 		if len(res.Records) != 14*400 {
 			b.Fatalf("records = %d, want %d", len(res.Records), 14*400)
 		}
+	}
+}
+
+// TestPagesInParallel checks that the pages of a query go out in
+// parallel, bounded by PageConcurrency, and that this changes neither the
+// result, to the last bit of every sum, nor the requests made.
+func TestPagesInParallel(t *testing.T) {
+	now := time.Date(2025, time.June, 20, 12, 0, 0, 0, time.UTC)
+	ds := ibmfake.Scale(now, 10) // 2,240 rows: 23 pages, 1 page of accounts
+	last := ibmfake.LatestPublished(now)
+	months := provider.Range(last-ibmfake.ScaleMonths+1, last)
+	quietSDKLog(t)
+
+	run := func(t *testing.T, concurrency int) (provider.Result, int, int) {
+		t.Helper()
+		e := newEnv(t, ds, nil)
+		// Latency keeps requests in flight long enough to overlap; no
+		// assertion depends on how long anything takes.
+		e.fake.SetLatency(10 * time.Millisecond)
+		p := e.provider(t, func(o *ibm.Options) { o.EnterpriseID = ds.EnterpriseID; o.PageConcurrency = concurrency })
+		res := fetch(t, p, months...)
+		return res, e.fake.Requests(ibmfake.CarbonPath), e.fake.MaxInFlight()
+	}
+	want, wantRequests, inFlight := run(t, 1)
+	if inFlight != 1 {
+		t.Errorf("PageConcurrency 1: %d requests in flight at once, want 1", inFlight)
+	}
+	if len(want.Records) != 10*210 || len(want.Accounts) != 10 || wantRequests != 23+1 {
+		t.Fatalf("PageConcurrency 1: %d records, %d accounts, %d requests; want %d, 10, 24",
+			len(want.Records), len(want.Accounts), wantRequests, 10*210)
+	}
+	checkTotals(t, ds, want, months, nil)
+
+	for _, concurrency := range []int{2, 8, ibm.MaxPageConcurrency} {
+		t.Run(strconv.Itoa(concurrency), func(t *testing.T) {
+			got, requests, inFlight := run(t, concurrency)
+			if inFlight < 2 || inFlight > concurrency {
+				t.Errorf("%d requests in flight at once, want 2 to %d", inFlight, concurrency)
+			}
+			if requests != wantRequests {
+				t.Errorf("%d requests, want %d as with PageConcurrency 1", requests, wantRequests)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Error("result differs from PageConcurrency 1's")
+			}
+		})
+	}
+}
+
+// BenchmarkColdStart measures a first refresh of a large enterprise
+// against a distant API: ibmfake.Scale(250) (52,500 records, 105,000
+// series, 560 pages plus 3 of accounts) with 50 ms added to every answer,
+// one page at a time against PageConcurrency 8. An operation builds a new
+// Provider, so it pays for the IAM token too. One iteration is enough and
+// takes half a minute at concurrency 1:
+//
+//	go test -run '^$' -bench ColdStart -benchtime 1x ./provider/ibm
+func BenchmarkColdStart(b *testing.B) {
+	now := time.Now()
+	ds := ibmfake.Scale(now, 250)
+	fake := ibmfake.NewServer(ds, "bench-key")
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	quietSDKLog(b)
+	last := ibmfake.LatestPublished(now)
+	months := provider.Range(last-ibmfake.ScaleMonths+1, last)
+	newProvider := func(concurrency int) *ibm.Provider {
+		p, err := ibm.New(ibm.Options{APIKey: "bench-key", APIURL: srv.URL, IAMURL: srv.URL,
+			EnterpriseID: ds.EnterpriseID, PageConcurrency: concurrency})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	// Let the fake group its answers once, before any latency, so that
+	// no sub-benchmark pays for the fake's first request.
+	if _, err := newProvider(ibm.MaxPageConcurrency).Fetch(b.Context(), months); err != nil {
+		b.Fatal(err)
+	}
+	fake.SetLatency(50 * time.Millisecond)
+
+	for _, concurrency := range []int{1, 8} {
+		b.Run(fmt.Sprintf("page_concurrency=%d", concurrency), func(b *testing.B) {
+			before := fake.Requests(ibmfake.CarbonPath)
+			for b.Loop() {
+				res, err := newProvider(concurrency).Fetch(b.Context(), months)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Records) != 250*210 || len(res.Accounts) != 250 {
+					b.Fatalf("%d records, %d accounts; want %d, 250", len(res.Records), len(res.Accounts), 250*210)
+				}
+			}
+			b.ReportMetric(float64(fake.Requests(ibmfake.CarbonPath)-before)/float64(b.N), "requests/op")
+		})
 	}
 }

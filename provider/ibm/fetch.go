@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/IBM/go-sdk-core/v5/core"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
@@ -88,7 +89,9 @@ type recordKey struct {
 // group costs one more paged query (group_by=enterprise_account, over the
 // whole requested span, as it only lists accounts) for the account names
 // and parents of the _info metric. For a single enterprise account the
-// data rows themselves carry its name and parent.
+// data rows themselves carry its name and parent. The queries run one
+// after another; the pages of each are fetched in parallel once its first
+// page has told how many there are (see pages).
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
 	runs := provider.Runs(months)
 	if len(runs) == 0 {
@@ -307,7 +310,7 @@ func mergeAccount(accounts map[string]provider.Account, a provider.Account) {
 	accounts[a.ID] = old
 }
 
-// pages runs one paged query, calling visit for every row.
+// pages runs one paged query, calling visit for every row in page order.
 //
 // The next link decides whether there is another page and where it
 // starts, but we do not request the link itself: we take its offset and
@@ -315,16 +318,41 @@ func mergeAccount(accounts map[string]provider.Account, a provider.Account) {
 // link naming another host (or IBM's documented links, which mangle the
 // month filter) can never redirect the bearer token or change the query.
 // A next link that does not move forward is an error, not a loop.
+//
+// When the first page shows plain offset paging (see plan), the other
+// pages are fetched in parallel up front. They are only a prefetch: the
+// walk below still follows the next links one page at a time, takes a
+// prefetched page where a link leads to one, and fetches any other page
+// itself. Rows are thus visited in the order, and the sums built in the
+// order, of a sequential fetch, whatever order the pages arrived in, and
+// a server whose links stray from its total_count is read as it says.
 func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what string, row *wireRow) error) error {
 	offset, limit := int64(0), int64(pageLimit)
+	var ahead map[int64]*wirePage // prefetched pages of limit pageLimit, by offset
+	var page *wirePage
 	for n := 0; ; n++ {
-		what := fmt.Sprintf("GET %s?group_by=%s&offset=%d", carbonPath, q.Get("group_by"), offset)
+		what := pageWhat(q, offset)
 		if n >= maxPages {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("more than %d pages", maxPages)))
 		}
-		page, err := p.getPage(ctx, q, offset, limit)
-		if err != nil {
-			return err
+		if pg, ok := ahead[offset]; ok && limit == pageLimit {
+			page = pg
+			delete(ahead, offset) // visited pages need not stay in memory
+		} else {
+			if len(ahead) > 0 {
+				p.log.DebugContext(ctx, "ibm next link leaves the prefetched pages; following links one by one",
+					"group_by", q.Get("group_by"), "offset", offset, "limit", limit)
+				ahead = nil
+			}
+			var err error
+			if page, err = p.getPage(ctx, q, offset, limit); err != nil {
+				return err
+			}
+			if n == 0 {
+				if ahead, err = p.prefetch(ctx, q, page); err != nil {
+					return err
+				}
+			}
 		}
 		total := int64(-1)
 		if page.TotalCount != nil {
@@ -353,6 +381,74 @@ func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what stri
 	}
 }
 
+func pageWhat(q url.Values, offset int64) string {
+	return fmt.Sprintf("GET %s?group_by=%s&offset=%d", carbonPath, q.Get("group_by"), offset)
+}
+
+// plan returns the offsets of the pages after first, when first shows
+// plain offset paging that a parallel fetch can predict: it starts at 0,
+// is full, echoes our limit, links to the very next page with the same
+// limit, and gives a total_count that needs more pages, but no more than
+// maxPages. Otherwise it returns nil and the walk follows the links one
+// page at a time: a missing, inconsistent or hostile total_count then
+// costs no request beyond what the links lead to, and maxPages still ends
+// an endless chain of links.
+func (p *Provider) plan(first *wirePage) []int64 {
+	const limit = int64(pageLimit)
+	if p.opts.PageConcurrency <= 1 || first.TotalCount == nil || first.Next == nil ||
+		first.Offset != 0 || first.Limit != limit || int64(len(first.CarbonEmissions)) != limit {
+		return nil
+	}
+	total := *first.TotalCount
+	if total <= limit || (total+limit-1)/limit > maxPages {
+		return nil
+	}
+	next, nextLimit, err := p.nextPage(first.Next.Href, limit)
+	if err != nil || next != limit || nextLimit != limit {
+		return nil
+	}
+	offsets := make([]int64, 0, (total-1)/limit)
+	for off := limit; off < total; off += limit {
+		offsets = append(offsets, off)
+	}
+	return offsets
+}
+
+// prefetch fetches the pages plan predicts after first, at most
+// PageConcurrency at a time. The first failure cancels the others and is
+// what the fetch reports; the requests it cancels are not retried.
+func (p *Provider) prefetch(ctx context.Context, q url.Values, first *wirePage) (map[int64]*wirePage, error) {
+	offsets := p.plan(first)
+	if len(offsets) == 0 {
+		return nil, nil
+	}
+	p.log.DebugContext(ctx, "ibm fetching pages in parallel", "group_by", q.Get("group_by"),
+		"pages", len(offsets)+1, "total_count", *first.TotalCount, "concurrency", p.opts.PageConcurrency)
+	pages := make([]*wirePage, len(offsets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.PageConcurrency)
+	for i, off := range offsets {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				// Another page failed (or the caller gave up) while
+				// this one waited for a worker: send nothing.
+				return p.transportFailure(gctx, pageWhat(q, off), err)
+			}
+			var err error
+			pages[i], err = p.getPage(gctx, q, off, pageLimit)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	ahead := make(map[int64]*wirePage, len(offsets))
+	for i, off := range offsets {
+		ahead[off] = pages[i]
+	}
+	return ahead, nil
+}
+
 // nextPage reads offset and limit from a next link, resolved against the
 // API base URL.
 func (p *Provider) nextPage(href string, limit int64) (int64, int64, error) {
@@ -379,7 +475,7 @@ func (p *Provider) nextPage(href string, limit int64) (int64, int64, error) {
 // can revoke a token before the expiry go-sdk-core cached, and without the
 // retry the provider would fail until the cached token ran out.
 func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int64) (*wirePage, error) {
-	what := fmt.Sprintf("GET %s?group_by=%s&offset=%d", carbonPath, q.Get("group_by"), offset)
+	what := pageWhat(q, offset)
 	for attempt := 0; ; attempt++ {
 		tok, auth, err := p.token(ctx)
 		if err != nil {

@@ -76,6 +76,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// quietSDKLog turns go-sdk-core's global logger down to errors until tb
+// ends. TestMain turns its debug dumps on for the leak check; they redact
+// every response body with regular expressions, which at a few hundred
+// pages would dominate a benchmark and slow a test under -race tenfold.
+// No test runs in parallel, so swapping the global logger is safe.
+func quietSDKLog(tb testing.TB) {
+	loud := core.GetLogger()
+	core.SetLogger(core.NewLogger(core.LevelError, log.New(io.Discard, "", 0), log.New(io.Discard, "", 0)))
+	tb.Cleanup(func() { core.SetLogger(loud) })
+}
+
 const (
 	acct  = "0123456789abcdef0123456789abcdef"
 	acct2 = "fedcba9876543210fedcba9876543210"
@@ -650,6 +661,165 @@ func TestNextLinks(t *testing.T) {
 	}
 }
 
+// TestPagePlans checks when pages are fetched in parallel: only when the
+// first page predicts the others (offset paging with our limit and a
+// plausible total_count). Whatever the server says, rows are visited as
+// its next links lead, as a sequential fetch would.
+func TestPagePlans(t *testing.T) {
+	const rows = 250
+	consistent := func(o, l int) string {
+		if o+l >= rows {
+			return ""
+		}
+		return fmt.Sprintf("/v1/carbon_emissions?offset=%d&limit=%d", o+l, l)
+	}
+	tests := []struct {
+		name         string
+		total        string // total_count, "" for none
+		noLimit      bool   // the answer does not echo limit
+		next         func(offset, limit int) string
+		wantVisited  []int // offsets of the pages whose rows count
+		wantRequests int
+		wantParallel bool
+	}{
+		{name: "consistent", total: "250", next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 3, wantParallel: true},
+		{name: "no total_count", next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 3},
+		{name: "limit not echoed", total: "250", noLimit: true, next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 3},
+		{name: "total_count below the rows", total: "150", next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 3},
+		{name: "total_count above the rows", total: "1000", next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 10, wantParallel: true},
+		{name: "total_count beyond the page bound", total: "1000000000000", next: consistent,
+			wantVisited: []int{0, 100, 200}, wantRequests: 3},
+		{name: "first link skips a page", total: "250", next: func(o, l int) string {
+			if o == 0 {
+				return "/v1/carbon_emissions?offset=200&limit=100"
+			}
+			return consistent(o, l)
+		}, wantVisited: []int{0, 200}, wantRequests: 2},
+		{name: "later link strays", total: "250", next: func(o, l int) string {
+			if o == 100 {
+				return "/v1/carbon_emissions?offset=150&limit=100"
+			}
+			return consistent(o, l)
+		}, wantVisited: []int{0, 100, 150}, wantRequests: 4, wantParallel: true},
+	}
+	quietSDKLog(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			requests, inFlight, maxInFlight := 0, 0, 0
+			e := newEnv(t, ibmfake.Dataset{}, func(fake http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != ibmfake.CarbonPath {
+						fake.ServeHTTP(w, r)
+						return
+					}
+					mu.Lock()
+					requests++
+					inFlight++
+					maxInFlight = max(maxInFlight, inFlight)
+					mu.Unlock()
+					defer func() {
+						mu.Lock()
+						inFlight--
+						mu.Unlock()
+					}()
+					o, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+					l, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+					if o > 0 {
+						// Hold later pages so that parallel ones overlap.
+						time.Sleep(20 * time.Millisecond)
+					}
+					var b strings.Builder
+					b.WriteString(`{"carbon_emissions":[`)
+					for i := o; i < min(o+l, rows); i++ {
+						if i > o {
+							b.WriteString(",")
+						}
+						fmt.Fprintf(&b, `{"account_id":%q,"carbon_emission":%d,"energy_consumption":1,"service":"svc-%03d","location":"Dallas","month":{"value":"2024-01"}}`, acct, i+1, i)
+					}
+					fmt.Fprintf(&b, `],"offset":%d`, o)
+					if !tt.noLimit {
+						fmt.Fprintf(&b, `,"limit":%d`, l)
+					}
+					if tt.total != "" {
+						b.WriteString(`,"total_count":` + tt.total)
+					}
+					if n := tt.next(o, l); n != "" {
+						b.WriteString(`,"next":{"href":"` + n + `"}`)
+					}
+					b.WriteString("}")
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = io.WriteString(w, b.String())
+				})
+			})
+			res := fetch(t, e.provider(t, nil), jan)
+
+			var wantGrams float64
+			distinct := map[int]bool{}
+			for _, o := range tt.wantVisited {
+				for i := o; i < min(o+100, rows); i++ {
+					wantGrams += float64(i + 1)
+					distinct[i] = true
+				}
+			}
+			var grams float64
+			for _, r := range res.Records {
+				grams += r.EmissionsGrams
+			}
+			if len(res.Records) != len(distinct) || grams != wantGrams {
+				t.Errorf("%d records, %v g; want %d, %v g", len(res.Records), grams, len(distinct), wantGrams)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if requests != tt.wantRequests {
+				t.Errorf("requests = %d, want %d", requests, tt.wantRequests)
+			}
+			if parallel := maxInFlight > 1; parallel != tt.wantParallel {
+				t.Errorf("%d requests in flight at once; want parallel %v", maxInFlight, tt.wantParallel)
+			}
+		})
+	}
+}
+
+// TestPageFailure checks that a page failing while others are in flight
+// fails the fetch at once with its own error, not with the cancellation
+// of the others.
+func TestPageFailure(t *testing.T) {
+	e := newEnv(t, pagingDataset(1000), func(fake http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch offset := r.URL.Query().Get("offset"); {
+			case r.URL.Path != ibmfake.CarbonPath || offset == "0":
+			case offset == "500":
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = io.WriteString(w, readFile(t, "error_403.json"))
+				return
+			default:
+				// Other pages answer only long after the test's patience.
+				select {
+				case <-time.After(time.Minute):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fake.ServeHTTP(w, r)
+		})
+	})
+	start := time.Now()
+	perr := fetchErr(t, context.Background(), e.provider(t, nil), jan)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("fetch failed after %v, want at once", d)
+	}
+	if perr.Reason != provider.ReasonPermission || !strings.Contains(perr.Error(), "offset=500: 403 Forbidden") {
+		t.Errorf("error = %v (%s), want the 403 of offset 500", perr, perr.Reason)
+	}
+}
+
 func TestTokenRefreshOn401(t *testing.T) {
 	e := newEnv(t, pagingDataset(3), nil)
 	p := e.provider(t, nil)
@@ -895,6 +1065,123 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
+// TestRetryAfterPausesEveryPage checks that a Retry-After answered to one
+// of the pages in flight holds back every later request of the source,
+// not just the retry of that page, and that a Retry-After longer than
+// MaxRetryInterval still fails the fetch at once.
+func TestRetryAfterPausesEveryPage(t *testing.T) {
+	const concurrency = 4
+	tests := []struct {
+		name       string
+		retryAfter string
+		maxRetry   time.Duration
+		wantReason provider.Reason // "" for success
+		wantPause  time.Duration
+	}{
+		{"pause honoured by every worker", "1", 5 * time.Second, "", time.Second},
+		{"pause longer than MaxRetryInterval", "120", time.Second, provider.ReasonThrottled, 0},
+	}
+	quietSDKLog(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu          sync.Mutex
+				arrivals    []time.Time
+				inFlight    int
+				throttled   bool
+				throttledAt time.Time
+			)
+			e := newEnv(t, pagingDataset(800), func(fake http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != ibmfake.CarbonPath {
+						fake.ServeHTTP(w, r)
+						return
+					}
+					offset := r.URL.Query().Get("offset")
+					mu.Lock()
+					arrivals = append(arrivals, time.Now())
+					inFlight++
+					throttle := offset == "200" && !throttled
+					throttled = throttled || throttle
+					mu.Unlock()
+					defer func() {
+						mu.Lock()
+						inFlight--
+						mu.Unlock()
+					}()
+					if throttle {
+						// Answer once every worker has a page in flight, so
+						// that the others are mid-request when the pause
+						// begins and would go on at once without it.
+						for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+							mu.Lock()
+							n := inFlight
+							mu.Unlock()
+							if n >= concurrency {
+								break
+							}
+						}
+						mu.Lock()
+						throttledAt = time.Now()
+						mu.Unlock()
+						w.Header().Set("Retry-After", tt.retryAfter)
+						w.WriteHeader(http.StatusTooManyRequests)
+						return
+					}
+					if offset != "0" {
+						// Keep the other pages in flight past the 429.
+						select {
+						case <-time.After(100 * time.Millisecond):
+						case <-r.Context().Done():
+							return
+						}
+					}
+					fake.ServeHTTP(w, r)
+				})
+			})
+			p := e.provider(t, func(o *ibm.Options) { o.PageConcurrency = concurrency; o.MaxRetryInterval = tt.maxRetry })
+
+			if tt.wantReason != "" {
+				start := time.Now()
+				perr := fetchErr(t, context.Background(), p, jan)
+				if d := time.Since(start); perr.Reason != tt.wantReason || perr.RetryAfter != 120*time.Second || d > 5*time.Second {
+					t.Errorf("error %v (%s, retry after %v) after %v; want %s with the server's Retry-After, at once",
+						perr, perr.Reason, perr.RetryAfter, d, tt.wantReason)
+				}
+				// The pause was not waited for, so it must not hold
+				// back the next fetch either: that would turn the
+				// caller's retry into a timeout.
+				if res := fetch(t, p, jan); len(res.Records) != 800 {
+					t.Errorf("next fetch: %d records, want 800", len(res.Records))
+				}
+				return
+			}
+
+			res := fetch(t, p, jan)
+			checkTotals(t, pagingDataset(800), res, []provider.Month{jan}, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if got := len(arrivals); got != 8+1 {
+				t.Errorf("carbon requests = %d, want 8 pages and 1 retry", got)
+			}
+			after := 0
+			for _, a := range arrivals {
+				if !a.After(throttledAt) {
+					continue
+				}
+				after++
+				if d := a.Sub(throttledAt); d < tt.wantPause {
+					t.Errorf("a request arrived %v after the 429, within its Retry-After of %v", d, tt.wantPause)
+				}
+			}
+			// The retried page and the 3 pages not yet asked for.
+			if after != 4 {
+				t.Errorf("%d requests after the 429, want 4", after)
+			}
+		})
+	}
+}
+
 func TestObserve(t *testing.T) {
 	type obs struct {
 		endpoint string
@@ -1067,6 +1354,10 @@ func TestNewValidation(t *testing.T) {
 		{"two scopes", ibm.Options{APIKey: canary, EnterpriseID: id, EnterpriseAccountID: id}, "at most one"},
 		{"bad enterprise id", ibm.Options{APIKey: canary, EnterpriseGroupID: "Sales-US"}, `enterprise group ID "Sales-US"`},
 		{"negative interval", ibm.Options{APIKey: canary, MaxRetryInterval: -time.Second}, "negative"},
+		{"pages one by one", ibm.Options{APIKey: canary, PageConcurrency: 1}, ""},
+		{"most pages at once", ibm.Options{APIKey: canary, PageConcurrency: ibm.MaxPageConcurrency}, ""},
+		{"negative page concurrency", ibm.Options{APIKey: canary, PageConcurrency: -1}, "page concurrency -1: want 1 to 32"},
+		{"page concurrency too high", ibm.Options{APIKey: canary, PageConcurrency: 33}, "page concurrency 33: want 1 to 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,9 +28,9 @@ func publication() provider.Schedule {
 
 // Config is one entry of the ibm section: one IBM Cloud account,
 // enterprise, account group or enterprise account. After Check, Name,
-// APIKey, APIURL and IAMURL are always set; APIKeyFile and APIKeyEnv keep
-// what the user wrote, so that the printed configuration shows where the
-// key came from.
+// APIKey, APIURL, IAMURL and PageConcurrency are always set; APIKeyFile
+// and APIKeyEnv keep what the user wrote, so that the printed
+// configuration shows where the key came from.
 type Config struct {
 	Name                string          `yaml:"name"`
 	APIKey              provider.Secret `yaml:"api_key,omitempty"`
@@ -42,6 +42,9 @@ type Config struct {
 	AccountName         string          `yaml:"account_name,omitempty"`
 	APIURL              string          `yaml:"api_url"`
 	IAMURL              string          `yaml:"iam_url"`
+	// PageConcurrency bounds the pages of one query fetched at once; see
+	// Options.PageConcurrency.
+	PageConcurrency int `yaml:"page_concurrency"`
 }
 
 // SourceName implements provider.SourceConfig.
@@ -81,6 +84,15 @@ func (c *Config) Check(v provider.Checker) {
 			v.Errorf(u.key, "ibm.%s %w", u.key, err)
 		}
 	}
+
+	// page_concurrency: 0 is an error, not a default, when the file says so.
+	if !v.Has("page_concurrency") {
+		c.PageConcurrency = DefaultPageConcurrency
+	}
+	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
+		v.Errorf("page_concurrency", "ibm.page_concurrency must be from 1 (one page at a time) to %d, not %d",
+			MaxPageConcurrency, c.PageConcurrency)
+	}
 }
 
 // Identity implements provider.SourceConfig.
@@ -99,6 +111,7 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 		EnterpriseGroupID:   c.EnterpriseGroupID,
 		EnterpriseAccountID: c.EnterpriseAccountID,
 		AccountName:         c.AccountName,
+		PageConcurrency:     c.PageConcurrency,
 		HTTPClient:          env.Connection.HTTPClient,
 		Observe:             env.Observe,
 		Logger:              env.Logger,

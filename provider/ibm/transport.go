@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/IBM/go-sdk-core/v5/core"
@@ -23,6 +24,22 @@ func instrumentedClient(base *http.Client, observe provider.RequestObserver) *ht
 		Endpoint:         endpointName,
 		MaxResponseBytes: maxResponseBytes,
 	})
+}
+
+// defaultClient is the base client when the caller gives none: what
+// provider.NewClient would build, except that it keeps as many idle
+// connections to a host as pages are fetched at once. With the standard
+// two, every round of parallel pages would close all but two connections
+// and open (TLS-handshake) the rest again.
+func defaultClient(pageConcurrency int) *http.Client {
+	c := &http.Client{Timeout: defaultHTTPTimeout}
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = t.Clone()
+		t.Proxy = http.ProxyFromEnvironment
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, pageConcurrency, 2)
+		c.Transport = t
+	}
+	return c
 }
 
 // endpointName maps a request to the fixed endpoint label set; matching on
@@ -68,6 +85,88 @@ func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err erro
 		}
 	}
 	return retry, cerr
+}
+
+// throttledClient derives the client of Carbon Calculator requests: base
+// behind p.throttle. It sits below the retry layer, so that retries wait
+// too. IAM requests do not go through it: IAM is another service with
+// its own limits.
+func (p *Provider) throttledClient(base *http.Client) *http.Client {
+	c := *base
+	c.Transport = &throttledTransport{base: base.Transport, throttle: &p.throttle, maxWait: p.maxRetry}
+	return &c
+}
+
+// throttle is a source-wide "not before" time. When IBM answers one
+// request with 429 (or 503) and a Retry-After, the request that got it
+// waits in the retry layer's backoff; without this, the other pages in
+// flight would keep hitting an API that just asked for a pause, each
+// earning its own 429 and burning its retries.
+type throttle struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// wait returns once the pause, if any, is over, or with ctx's error. It
+// looks again after sleeping because another answer may have extended
+// the pause meanwhile.
+func (t *throttle) wait(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		d := time.Until(t.until)
+		t.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err()
+		}
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// pause holds every request back for d from now, unless a longer pause
+// is already in force.
+func (t *throttle) pause(d time.Duration) {
+	until := time.Now().Add(d)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until.After(t.until) {
+		t.until = until
+	}
+}
+
+type throttledTransport struct {
+	base     http.RoundTripper
+	throttle *throttle
+	// maxWait is MaxRetryInterval. A longer Retry-After fails the fetch
+	// at once (see checkRetry) and is left to the caller's backoff; were
+	// it recorded here, the caller's next fetch would block on it until
+	// its deadline and report a timeout instead of the throttling.
+	maxWait time.Duration
+}
+
+func (t *throttledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.throttle.wait(req.Context()); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close() // a RoundTripper closes the body, even unsent
+		}
+		return nil, err
+	}
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 && d <= t.maxWait {
+			t.throttle.pause(d)
+		}
+	}
+	return resp, err
 }
 
 // backoff honours Retry-After (seconds or HTTP date) up to maxWait, and is

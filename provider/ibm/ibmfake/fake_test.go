@@ -1,6 +1,7 @@
 package ibmfake_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -457,5 +459,119 @@ func TestDemo(t *testing.T) {
 	c2, e2 := later.Total(last)
 	if c1 != c2 || e1 != e2 || c1 == 0 {
 		t.Errorf("month %s: %v/%v then %v/%v", last, c1, e1, c2, e2)
+	}
+}
+
+func TestScale(t *testing.T) {
+	now := time.Date(2025, time.March, 10, 0, 0, 0, 0, time.UTC)
+	last := ibmfake.LatestPublished(now)
+	tests := []struct {
+		accounts int
+		rows     int
+		records  int
+	}{
+		{0, 0, 0},
+		{1, 224, 210},
+		{3, 3 * 224, 3 * 210},
+		{250, 56000, 52500},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.accounts), func(t *testing.T) {
+			ds := ibmfake.Scale(now, tt.accounts)
+			if !reflect.DeepEqual(ds, ibmfake.Scale(now, tt.accounts)) {
+				t.Fatal("Scale is not deterministic")
+			}
+			types := map[string]int{}
+			accounts := map[string]bool{}
+			for _, e := range ds.Entities {
+				types[e.Type]++
+				if e.Type == ibmfake.TypeAccount {
+					accounts[e.ID] = true
+				}
+			}
+			if types[ibmfake.TypeEnterprise] != 1 || types[ibmfake.TypeAccountGroup] != 2 || types[ibmfake.TypeAccount] != tt.accounts {
+				t.Errorf("entities %v", types)
+			}
+			type rowKey struct {
+				account, service, location, rg string
+				m                              provider.Month
+			}
+			type recKey struct {
+				account, service, location string
+				m                          provider.Month
+			}
+			rows, records := map[rowKey]bool{}, map[recKey]bool{}
+			for _, r := range ds.Rows {
+				rows[rowKey{r.AccountID, r.Service, r.Location, r.ResourceGroupID, r.Month}] = true
+				records[recKey{r.AccountID, r.Service, r.Location, r.Month}] = true
+				if !accounts[r.AccountID] || r.Month < last-ibmfake.ScaleMonths+1 || r.Month > last ||
+					r.CarbonEmission <= 0 || r.EnergyConsumption <= r.CarbonEmission {
+					t.Fatalf("row %+v", r)
+				}
+			}
+			// Distinct keys: the fake would merge duplicates, and the
+			// documented counts would be wrong.
+			if len(ds.Rows) != tt.rows || len(rows) != tt.rows || len(records) != tt.records {
+				t.Errorf("rows %d (%d distinct), records %d; want %d rows, %d records",
+					len(ds.Rows), len(rows), len(records), tt.rows, tt.records)
+			}
+		})
+	}
+
+	// An account's figures do not depend on how many accounts there are,
+	// nor a month's on now.
+	small, big := ibmfake.Scale(now, 2), ibmfake.Scale(now, 3)
+	if !reflect.DeepEqual(small.Rows, big.Rows[:len(small.Rows)]) {
+		t.Error("the first accounts differ between Scale(2) and Scale(3)")
+	}
+	c1, e1 := small.Total(last)
+	c2, e2 := ibmfake.Scale(now.AddDate(0, 2, 0), 2).Total(last)
+	if c1 != c2 || e1 != e2 || c1 == 0 {
+		t.Errorf("month %s: %v/%v then %v/%v", last, c1, e1, c2, e2)
+	}
+}
+
+func TestLatencyAndInFlight(t *testing.T) {
+	c := newClient(t, dataset())
+	const latency = 50 * time.Millisecond
+	c.fake.SetLatency(latency)
+	if n := c.fake.MaxInFlight(); n != 0 {
+		t.Errorf("MaxInFlight before any carbon request = %d", n)
+	}
+	start := time.Now()
+	var p page
+	if code := c.get("month=gte:2023-01&group_by=none", &p); code != 200 || p.TotalCount != 4 {
+		t.Fatalf("status %d, %+v", code, p)
+	}
+	if d := time.Since(start); d < latency {
+		t.Errorf("answer after %v, want at least %v", d, latency)
+	}
+	if n := c.fake.MaxInFlight(); n != 1 {
+		t.Errorf("MaxInFlight after one request = %d, want 1", n)
+	}
+
+	// Requests held by a long latency are all in flight at once; their
+	// client giving up frees them.
+	c.fake.SetLatency(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.ts.URL+ibmfake.CarbonPath+"?group_by=none", nil)
+			req.Header.Set("Authorization", "Bearer "+c.token)
+			if resp, err := c.ts.Client().Do(req); err == nil {
+				_ = resp.Body.Close()
+				t.Errorf("answered despite a minute's latency: %d", resp.StatusCode)
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.fake.MaxInFlight() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if n := c.fake.MaxInFlight(); n != 3 {
+		t.Errorf("MaxInFlight with 3 requests held = %d, want 3", n)
 	}
 }

@@ -48,9 +48,20 @@ type Server struct {
 	ttl      time.Duration
 	tokens   map[string]time.Time // access token -> expiry
 	seq      int
+	latency  time.Duration
+	inFlight int // carbon requests being served
+	maxIn    int // highest inFlight seen
+	// answers caches grouped answers by query (paging aside): grouping
+	// sorts the whole dataset, which at scale would cost the fake more
+	// per page than the client spends, and the dataset never changes.
+	answers  map[string]answer
 	requests fakehttp.Counter[string]
 	faults   fakehttp.Faults[string]
 }
+
+// maxAnswers bounds the answer cache; a test issues a handful of
+// distinct queries.
+const maxAnswers = 16
 
 // NewServer serves ds to clients that present apiKey.
 func NewServer(ds Dataset, apiKey string) *Server {
@@ -63,6 +74,7 @@ func NewServer(ds Dataset, apiKey string) *Server {
 		ents:    make(map[string]Entity, len(ds.Entities)),
 		ttl:     defaultTokenTTL,
 		tokens:  make(map[string]time.Time),
+		answers: make(map[string]answer),
 	}
 	for _, e := range ds.Entities {
 		s.ents[e.ID] = e
@@ -107,6 +119,22 @@ func (s *Server) SetTokenTTL(d time.Duration) {
 	s.ttl = d
 }
 
+// SetLatency holds every answer from now on back by d, as a distant API
+// would; requests whose client gives up meanwhile get no answer.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// MaxInFlight returns the highest number of carbon_emissions requests
+// the fake has served at once, latency included.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxIn
+}
+
 // ExpireTokens revokes every token issued so far, as IBM does when a key
 // is rotated: clients holding one get 401 until they fetch a new one.
 func (s *Server) ExpireTokens() {
@@ -125,6 +153,27 @@ func (s *Server) Inject(path string, f Fault) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Inc(r.URL.Path)
+	s.mu.Lock()
+	latency := s.latency
+	if r.URL.Path == CarbonPath {
+		s.inFlight++
+		s.maxIn = max(s.maxIn, s.inFlight)
+		defer func() {
+			s.mu.Lock()
+			s.inFlight--
+			s.mu.Unlock()
+		}()
+	}
+	s.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	if f, ok := s.faults.Next(r.URL.Path); ok {
 		f.Write(w, r)
 		return
@@ -475,11 +524,9 @@ func (s *Server) serveCarbon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rows := s.group(q)
-	page := wirePage{Offset: q.offset, Limit: q.limit, TotalCount: len(rows), CarbonEmissions: []*wireRow{}}
-	for _, row := range rows {
-		page.TotalEmission += row.CarbonEmission
-	}
+	a := s.answer(q)
+	rows := a.rows
+	page := wirePage{Offset: q.offset, Limit: q.limit, TotalCount: len(rows), TotalEmission: a.total, CarbonEmissions: []*wireRow{}}
 	if q.offset < len(rows) {
 		page.CarbonEmissions = rows[q.offset:min(q.offset+q.limit, len(rows))]
 	}
@@ -506,6 +553,36 @@ func (s *Server) serveCarbon(w http.ResponseWriter, r *http.Request) {
 		page.Next = link(q.offset + q.limit)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// answer is the whole answer to a query, before paging.
+type answer struct {
+	rows  []*wireRow
+	total float64 // total_emission
+}
+
+// answer groups the dataset as q asks, or returns the cached answer.
+func (s *Server) answer(q *query) answer {
+	key := fmt.Sprintf("%s|%s|%s|%s|%q|%q", q.from, q.to, q.groupBy, q.filterID,
+		slices.Sorted(maps.Keys(q.services)), slices.Sorted(maps.Keys(q.locations)))
+	s.mu.Lock()
+	a, ok := s.answers[key]
+	s.mu.Unlock()
+	if ok {
+		return a
+	}
+	// Concurrent first requests may each group; their answers are equal.
+	a.rows = s.group(q)
+	for _, row := range a.rows {
+		a.total += row.CarbonEmission
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.answers) >= maxAnswers {
+		clear(s.answers)
+	}
+	s.answers[key] = a
+	return a
 }
 
 // group filters the dataset and aggregates it as group_by asks, in a
