@@ -35,6 +35,7 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.ErrorWriter(stderr)
 	o := app.Options{Plugins: clouds.All(), Now: now}
 	var configCheck bool
+	var shardIndex, shardTotal int
 	logConfig := &promslog.Config{}
 	kp.Flag("config.file", "Configuration file.").Default("cloudcarbon_exporter.yml").StringVar(&o.ConfigFile)
 	kp.Flag("config.check", "Validate the configuration file, print it with secrets redacted, and exit.").BoolVar(&configCheck)
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.Flag("otlp.enable", "Push metrics over OTLP/gRPC, as the config's otlp section and the OTEL_EXPORTER_OTLP_* variables say (same as otlp.enabled in the config).").BoolVar(&o.OTLP)
 	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests; more are answered 503 at once. 0 disables the limit.").Default("40").IntVar(&o.MaxRequests)
 	kp.Flag("web.timeout", "Write deadline of one scrape response.").Default("30s").DurationVar(&o.ScrapeTimeout)
+	kp.Flag("shard.total", "Number of replicas the sources are split over; each source belongs to one, by a hash of its name.").Default("1").IntVar(&shardTotal)
+	kp.Flag("shard.index", "This replica's shard, from 0 to --shard.total - 1; -1 takes it from the ordinal ending $POD_NAME or the host name, as in a StatefulSet.").Default("0").IntVar(&shardIndex)
 	o.Web = kingpinflag.AddFlags(kp, ":9874")
 	promslogflag.AddFlags(kp, logConfig)
 	kp.Version(version.Print(app.Name))
@@ -74,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Debug("OpenTelemetry SDK error", "err", err) }))
 	if o.HistoryMonths < 1 || o.HistoryMonths > 120 {
 		logger.Error("--history.months must be between 1 and 120", "value", o.HistoryMonths)
+		return 2
+	}
+	if o.Shard, err = app.ResolveShard(shardIndex, shardTotal); err != nil {
+		logger.Error("Invalid sharding flags", "err", err)
 		return 2
 	}
 

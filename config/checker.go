@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -18,6 +21,9 @@ type checker struct {
 }
 
 var _ provider.Checker = (*checker)(nil)
+
+// envName is what a shell accepts as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c *checker) at(key string) string {
 	if key == "" {
@@ -90,6 +96,12 @@ func (c *checker) resolve(r provider.SecretRef, key string) {
 			file = filepath.Join(filepath.Dir(c.p.file), file)
 		}
 		v, err := readKeyFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The value is not quoted: a secret pasted here instead of
+			// a path names no file either.
+			c.Errorf(key, "%s.%s_file names no existing file (the value is not shown, in case it is the %s itself)", c.section, r.Key, r.What)
+			return
+		}
 		if err != nil {
 			c.Errorf(key, "%s.%s_file cannot be read: %w", c.section, r.Key, err)
 			return
@@ -100,6 +112,11 @@ func (c *checker) resolve(r provider.SecretRef, key string) {
 		}
 		*r.Value = provider.Secret(v)
 	case r.Env != "":
+		if !envName.MatchString(r.Env) {
+			c.Errorf(key, "%s.%s_env must be the name of an environment variable (letters, digits and '_'); the value is not shown, in case it is the %s itself: put that in the variable",
+				c.section, r.Key, r.What)
+			return
+		}
 		v := strings.TrimSpace(c.p.getenv(r.Env))
 		if v == "" {
 			c.Errorf(key, "%s.%s_env names the environment variable %q, which is unset or empty; set it or use %s_file",

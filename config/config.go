@@ -37,6 +37,10 @@ const (
 	DefaultMaxConcurrency = 2
 )
 
+// maxFileSize bounds the configuration file: a real one is a few kilobytes,
+// and the parser's work grows with the size.
+const maxFileSize = 1 << 20
+
 // maxKeyFileSize bounds what is read from api_key_file, so that pointing it
 // at a log or a device cannot exhaust memory.
 const maxKeyFileSize = 64 << 10
@@ -129,7 +133,12 @@ func defaultRefresh() Refresh {
 // each of plugins, taking secrets named by *_env keys from the process
 // environment.
 func Load(path string, plugins []provider.Plugin) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
@@ -147,6 +156,9 @@ func Parse(data []byte, filename string, getenv func(string) string, plugins []p
 	}
 	if getenv == nil {
 		getenv = os.Getenv
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s: the configuration is larger than %d bytes; a real one is a few kilobytes", filename, maxFileSize)
 	}
 	l, err := newLayout(plugins)
 	if err != nil {

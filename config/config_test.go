@@ -106,7 +106,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-name.yml":                   d + `invalid-name.yml:2: ibm.name must contain only lowercase letters, digits, '_' and '-'`,
 		"invalid-no-key.yml":                 d + `invalid-no-key.yml:2: ibm entry "prod" has no API key; set one of api_key_env, api_key_file or api_key`,
 		"invalid-two-keys.yml":               d + `invalid-two-keys.yml:4: ibm entry "prod" sets api_key and api_key_env; set only one of api_key, api_key_file and api_key_env`,
-		"invalid-key-file-missing.yml":       d + `invalid-key-file-missing.yml:2: ibm.api_key_file cannot be read: open testdata/config/no-such-key.txt: no such file or directory`,
+		"invalid-key-file-missing.yml":       d + `invalid-key-file-missing.yml:2: ibm.api_key_file names no existing file (the value is not shown, in case it is the API key itself)`,
 		"invalid-key-file-empty.yml":         d + `invalid-key-file-empty.yml:2: ibm.api_key_file "testdata/config/empty-key.txt" is empty; it must contain the API key`,
 		"invalid-key-env-unset.yml":          d + `invalid-key-env-unset.yml:2: ibm.api_key_env names the environment variable "UNSET_VARIABLE", which is unset or empty; set it or use api_key_file`,
 		"invalid-key-empty.yml":              d + `invalid-key-empty.yml:2: ibm.api_key is empty`,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ type parser struct {
 	layout *layout
 	// credentials digests secrets and credential files for Config.Hash.
 	credentials hash.Hash
+	// expanded counts the keys and items the index has visited, aliases
+	// and merge keys expanded; past maxExpanded the file is refused.
+	expanded int
 }
 
 // position is where a key and its value are, and what the value decodes
@@ -118,7 +122,10 @@ func (p *parser) decode(data []byte, c *Config) error {
 		p.errorf(root.Line, "the configuration must be a mapping of keys such as refresh and ibm, not %s", kindName(root))
 		return p.err()
 	}
-	index(root, p.layout.typ, "", p.pos)
+	if !p.index(root, p.layout.typ, "") {
+		p.errorf(0, "the configuration expands to more than %d keys through anchors, aliases and merge keys (<<); write it out or use fewer of them", maxExpanded)
+		return p.err()
+	}
 
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
@@ -185,7 +192,11 @@ func (p *parser) typeError(msg string, sections map[string]section) {
 	if field, ok := strings.CutPrefix(rest, "field "); ok {
 		if name, typ, ok := strings.Cut(field, " not found in type "); ok {
 			s := sections[typ]
-			p.errorf(line, "unknown field %q %s; known fields are %s", name, s.where, strings.Join(s.keys, ", "))
+			what := "an unknown field"
+			if keyLike.MatchString(name) {
+				what = fmt.Sprintf("unknown field %q", name)
+			}
+			p.errorf(line, "%s %s; known fields are %s", what, s.where, strings.Join(s.keys, ", "))
 			return
 		}
 	}
@@ -212,6 +223,10 @@ func (p *parser) typeError(msg string, sections map[string]section) {
 	}
 	p.errorf(line, "invalid value")
 }
+
+// keyLike is what an unknown key may look like to be quoted back: a key
+// name. Anything else (a pasted secret, a long token) is not repeated.
+var keyLike = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)
 
 // expected describes a Go type in the user's terms.
 func expected(typ string) string {
@@ -283,45 +298,68 @@ func yamlKey(f reflect.StructField) string {
 	return name
 }
 
+// maxExpanded bounds the keys and items a file may expand to. A real
+// configuration has hundreds; anchors and merge keys can make a file of a
+// few hundred bytes expand to millions, which would take seconds and
+// gigabytes to index and decode.
+const maxExpanded = 100_000
+
 // index records the position of every key of n that t knows, following the
 // shape of t rather than of the document, which bounds the walk even when
-// aliases make the document cyclic.
-func index(n *yaml.Node, t reflect.Type, path string, pos map[string]position) {
+// aliases make the document cyclic. It returns false once the walk has
+// expanded more than maxExpanded keys and items.
+func (p *parser) index(n *yaml.Node, t reflect.Type, path string) bool {
 	n = resolve(n)
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		for _, kv := range pairs(n, 0) {
+		kvs, ok := p.pairs(n, 0)
+		if !ok {
+			return false
+		}
+		for _, kv := range kvs {
 			k, v := kv[0], kv[1]
 			f, ok := fieldByKey(t, k.Value)
 			if !ok {
 				continue
 			}
-			p := k.Value
+			key := k.Value
 			if path != "" {
-				p = path + "." + k.Value
+				key = path + "." + k.Value
 			}
-			if _, dup := pos[p]; dup {
+			if _, dup := p.pos[key]; dup {
 				continue
 			}
-			pos[p] = position{key: k.Line, value: v.Line, tag: v.Tag, typ: f.Type}
-			index(v, f.Type, p, pos)
+			p.pos[key] = position{key: k.Line, value: v.Line, tag: v.Tag, typ: f.Type}
+			if !p.index(v, f.Type, key) {
+				return false
+			}
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
+			if p.expanded++; p.expanded > maxExpanded {
+				return false
+			}
 			item = resolve(item)
-			p := path + "." + strconv.Itoa(i)
-			pos[p] = position{key: item.Line, value: item.Line, tag: item.Tag, typ: t.Elem()}
-			index(item, t.Elem(), p, pos)
+			key := path + "." + strconv.Itoa(i)
+			p.pos[key] = position{key: item.Line, value: item.Line, tag: item.Tag, typ: t.Elem()}
+			if !p.index(item, t.Elem(), key) {
+				return false
+			}
 		}
 	}
+	return true
 }
 
 // pairs returns the key/value pairs of a mapping with merge keys ("<<")
 // expanded, in order of precedence: the mapping's own keys, then the merged
-// ones in order. depth stops cyclic merges.
-func pairs(n *yaml.Node, depth int) [][2]*yaml.Node {
+// ones in order. depth stops cyclic merges; the expansion budget stops wide
+// ones (false).
+func (p *parser) pairs(n *yaml.Node, depth int) ([][2]*yaml.Node, bool) {
 	var own, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if p.expanded++; p.expanded > maxExpanded {
+			return nil, false
+		}
 		k, v := n.Content[i], resolve(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode || k.Value != "<<" || k.Tag != "!!merge" {
 			own = append(own, [2]*yaml.Node{k, v})
@@ -336,11 +374,15 @@ func pairs(n *yaml.Node, depth int) [][2]*yaml.Node {
 		}
 		for _, m := range from {
 			if m = resolve(m); m.Kind == yaml.MappingNode {
-				merged = append(merged, pairs(m, depth+1)...)
+				kvs, ok := p.pairs(m, depth+1)
+				if !ok {
+					return nil, false
+				}
+				merged = append(merged, kvs...)
 			}
 		}
 	}
-	return append(own, merged...)
+	return append(own, merged...), true
 }
 
 func resolve(n *yaml.Node) *yaml.Node {

@@ -68,7 +68,7 @@ type defs struct {
 
 	dataMonth, nextMonthDue, lastSuccess, refreshSuccess *def
 	refreshDuration, nextRefresh, monthsStored           *def
-	denied, accountInfo                                  *def
+	denied, accountInfo, waterYearly                     *def
 }
 
 func newDefs() *defs {
@@ -83,7 +83,12 @@ func newDefs() *defs {
 				"Energy consumption reported by the provider, in joules.", false),
 			newFamily(provider.Cost, "billing_cost_usd",
 				"Billing cost net of credits for the same month as the emissions, in US dollars.", false),
+			newFamily(provider.Water, "water_cubic_meters",
+				"Water reported by the provider for the month, in cubic metres (Scaleway: water usage).", false),
 		},
+		waterYearly: newDef("water_yearly_cubic_meters",
+			"Water reported by the provider per calendar year only, in cubic metres (AWS: water withdrawals); one series per year served, never a month's figure.",
+			"provider", "account", "service", "location", "year"),
 		dataMonth: newDef("data_month_timestamp_seconds",
 			"Start of the latest month with data, as a Unix timestamp: the month the data families describe.", source...),
 		nextMonthDue: newDef("next_month_due_timestamp_seconds",
@@ -113,7 +118,7 @@ func (ds *defs) dataDefs() []*def {
 	for _, f := range ds.data {
 		out = append(out, f.current, f.history)
 	}
-	return append(out, ds.denied, ds.accountInfo)
+	return append(out, ds.denied, ds.accountInfo, ds.waterYearly)
 }
 
 // freshnessDefs are the families built per scrape.
@@ -293,8 +298,12 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 
 	accounts := map[[2]string]provider.Account{}
 	denied := map[[4]string]bool{}
+	water := map[[5]string]float64{}
 	for _, name := range names {
 		d := sources[name]
+		for _, w := range d.Yearly {
+			water[[5]string{w.Provider, w.Account, w.Service, w.Location, strconv.Itoa(w.Year)}] += w.CubicMeters
+		}
 		for _, acc := range d.Accounts {
 			accounts[[2]string{acc.Provider, acc.ID}] = acc
 		}
@@ -305,6 +314,9 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 				a.other.add(ds.denied, 1, k[:]...)
 			}
 		}
+	}
+	for k, v := range water {
+		a.other.add(ds.waterYearly, v, k[:]...)
 	}
 	for _, acc := range accounts {
 		a.other.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
@@ -407,6 +419,8 @@ func value(r *provider.Record, q provider.Quantity) float64 {
 		return r.EnergyJoules
 	case provider.Cost:
 		return r.CostUSD
+	case provider.Water:
+		return r.WaterCubicMeters
 	}
 	return 0
 }

@@ -138,6 +138,7 @@ var unitSuffixes = []struct{ suffix, unit string }{
 	{"_grams", "g"},
 	{"_joules", "J"},
 	{"_usd", "{USD}"},
+	{"_cubic_meters", "m3"},
 	{"_seconds", "s"},
 	{"_bytes", "By"},
 	{"_bytes_processed_total", "By"},

@@ -50,9 +50,10 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
 					EmissionsGrams: 500 + float64(mo.Month()), MarketBasedGrams: 120, EnergyJoules: 3.6e6, Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy},
 				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
-					CostUSD: 12.5, Known: provider.Cost},
+					CostUSD: 12.5, WaterCubicMeters: 3.25, Known: provider.Cost | provider.Water},
 			}}
 		}
+		d.Yearly = []provider.YearlyWater{{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
 		d.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
 		d.Denied = []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "MissingPermissions"}}
 		d.LastSuccess = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
@@ -223,7 +224,7 @@ func TestOTLPPushesEveryFamily(t *testing.T) {
 		"cloudcarbon_emissions_grams": "g", "cloudcarbon_history_emissions_market_based_grams": "g",
 		"cloudcarbon_energy_joules": "J", "cloudcarbon_billing_cost_usd": "{USD}",
 		"cloudcarbon_refresh_duration_seconds": "s", "cloudcarbon_bigquery_bytes_processed_total": "By",
-		"cloudcarbon_refresh_success": "",
+		"cloudcarbon_refresh_success": "", "cloudcarbon_water_cubic_meters": "m3", "cloudcarbon_water_yearly_cubic_meters": "m3",
 	} {
 		if units[name] != want {
 			t.Errorf("%s: unit %q, want %q", name, units[name], want)

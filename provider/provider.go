@@ -13,9 +13,12 @@ import (
 
 // Provider label values.
 const (
-	GCP   = "gcp"
-	Azure = "azure"
-	IBM   = "ibm"
+	GCP      = "gcp"
+	Azure    = "azure"
+	IBM      = "ibm"
+	AWS      = "aws"
+	OCI      = "oci"
+	Scaleway = "scaleway"
 )
 
 // Scope is the GHG Protocol scope of an emissions figure.
@@ -45,6 +48,8 @@ const (
 	EmissionsMarketBased
 	Energy
 	Cost
+	// Water is the month's water, in cubic metres (Scaleway's usage).
+	Water
 )
 
 // Record is one provider figure for one month, in base units: grams of
@@ -61,6 +66,7 @@ type Record struct {
 	MarketBasedGrams float64 `json:"mb,omitempty"`
 	EnergyJoules     float64 `json:"j,omitempty"`
 	CostUSD          float64 `json:"c,omitempty"`
+	WaterCubicMeters float64 `json:"w,omitempty"`
 	// Known says which of the values above the provider reported; a value
 	// that is not known is absent from the metrics, never zero.
 	Known Quantity `json:"k"`
@@ -68,6 +74,18 @@ type Record struct {
 
 // Has reports whether the record carries q.
 func (r *Record) Has(q Quantity) bool { return r.Known&q != 0 }
+
+// YearlyWater is water a provider reports per calendar year only (AWS
+// water withdrawals): kept apart from the monthly records so that a yearly
+// figure is never read as a month's.
+type YearlyWater struct {
+	Provider    string  `json:"p"`
+	Account     string  `json:"a"`
+	Service     string  `json:"s"`
+	Location    string  `json:"l"`
+	Year        int     `json:"y"`
+	CubicMeters float64 `json:"m3"`
+}
 
 // Account describes an account for the _info metric: its display name and
 // its parent (billing account, tenant, account group or enterprise).
@@ -88,9 +106,14 @@ type Result struct {
 	Records  []Record
 	Accounts []Account
 	// Revisions optionally names the version of the provider's model or
-	// data behind each fetched month (GCP: carbon_model_version). A month
-	// fetched again under another revision is counted as a restatement.
+	// data behind each fetched month (GCP: carbon_model_version, AWS:
+	// ModelVersion). When a month comes back under another revision than
+	// the source's, the source's other stored months are fetched again
+	// once, and the restatement is counted.
 	Revisions map[Month]string
+	// YearlyWater, when not nil, replaces the source's yearly water
+	// figures; nil keeps what was held.
+	YearlyWater []YearlyWater
 	// Denied lists accounts the provider refused to report on while
 	// reporting the others (Azure: subscriptionAccessDecisionList).
 	Denied []Denial

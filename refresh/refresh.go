@@ -287,10 +287,11 @@ func (r *refresher) refresh(ctx context.Context) {
 		r.logger.Debug("Ignored records outside the requested months", "count", dropped)
 	}
 	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
+		restated := false
 		for _, m := range fetch {
 			rev := res.Revisions[m]
 			if old := d.Months[m]; old != nil && old.Revision != "" && rev != "" && old.Revision != rev {
-				r.metrics.restatements.WithLabelValues(prov, r.src.Name).Inc()
+				restated = true
 				r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
 			}
 			if res.Partial != nil {
@@ -303,17 +304,27 @@ func (r *refresher) refresh(ctx context.Context) {
 			}
 			d.Months[m] = &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
 		}
+		switch {
+		case restated && !d.Refetching:
+			// A new model version applies to every month the provider
+			// serves: fetch the other stored months again, once, and count
+			// the restatement once for the source.
+			r.metrics.restatements.WithLabelValues(prov, r.src.Name).Inc()
+			d.Refetching = refetch(d, wanted) > 0
+			r.logger.Info("Provider restated its data; fetching the other stored months again", "months", len(d.Months)-len(fetch))
+		case d.Refetching && res.Partial == nil && !anyRefetchDue(d):
+			d.Refetching = false
+		}
+		if res.YearlyWater != nil {
+			d.Yearly = res.YearlyWater
+		}
 		if res.Denied == nil {
 			res.Denied = d.Denied // nothing new is known
 		}
 		if regained := regainedAccess(d.Denied, res.Denied); len(regained) > 0 {
 			// Closed months were stored without these accounts; forget
 			// when they were fetched so that the next refresh asks again.
-			for m, md := range d.Months {
-				if !wanted[m] {
-					d.Months[m] = &store.MonthData{Records: md.Records, Revision: md.Revision}
-				}
-			}
+			refetch(d, wanted)
 			r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
 		}
 		d.Denied = res.Denied
@@ -338,6 +349,31 @@ func (r *refresher) refresh(ctx context.Context) {
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
 		"duration", end.Sub(start).Round(time.Millisecond))
+}
+
+// refetch makes every stored month but those just fetched due again by
+// forgetting when it was fetched, keeping its records until then. It
+// returns how many it made due.
+func refetch(d *store.SourceData, fetched map[provider.Month]bool) int {
+	n := 0
+	for m, md := range d.Months {
+		if !fetched[m] {
+			d.Months[m] = &store.MonthData{Records: md.Records, Revision: md.Revision}
+			n++
+		}
+	}
+	return n
+}
+
+// anyRefetchDue reports whether a month made due by refetch has not been
+// fetched again yet.
+func anyRefetchDue(d *store.SourceData) bool {
+	for _, md := range d.Months {
+		if md.FetchedAt.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // keepMissing returns fresh plus the old records that carry none of the

@@ -346,6 +346,91 @@ func TestRestatementIsCounted(t *testing.T) {
 	}
 }
 
+// TestRestatementRefetchesStoredMonthsOnce: when the provider serves an
+// open month under a new model version, every other stored month is
+// fetched again once, its values replaced, the restatement counted once;
+// the next refresh without a change fetches no closed month.
+func TestRestatementRefetchesStoredMonthsOnce(t *testing.T) {
+	now := date("2027-01-10T10:00:00Z")
+	o := testOptions(now)
+	o.History = 6
+	o.Now = func() time.Time { return now }
+	scale := 1.0
+	fp := &fakeProvider{revision: "v1", records: func(m provider.Month) []provider.Record {
+		recs := sampleRecords(m)
+		for i := range recs {
+			recs[i].EmissionsGrams *= scale
+		}
+		return recs
+	}}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	stored := len(s.Snapshot().Sources["ibm"].Months)
+	closed := func() (n int) {
+		for mo, md := range s.Snapshot().Sources["ibm"].Months {
+			if !md.FetchedAt.Before(testSchedule.FinalAt(mo)) {
+				n++
+			}
+		}
+		return n
+	}
+	if closed() == 0 {
+		t.Fatal("the test needs months that are final")
+	}
+
+	// The open months come back under v2 with other values.
+	fp.revision, scale = "v2", 2
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context())
+	calls := fp.callCount()
+	if got := testutil.ToFloat64(m.restatements.WithLabelValues("ibm", "ibm")); got != 1 {
+		t.Fatalf("restatements = %v after the model change, want 1", got)
+	}
+	// The next refresh fetches every other stored month, once.
+	now = now.Add(time.Minute)
+	r.refresh(t.Context())
+	if fp.callCount() != calls+1 {
+		t.Fatalf("calls = %d, want one refetch", fp.callCount()-calls)
+	}
+	fp.mu.Lock()
+	refetched := len(fp.calls[len(fp.calls)-1])
+	fp.mu.Unlock()
+	d := s.Snapshot().Sources["ibm"]
+	if refetched+len(fp.calls[calls-1]) < stored {
+		t.Errorf("refetched %d months, want the %d stored ones not fetched under v2", refetched, stored-len(fp.calls[calls-1]))
+	}
+	for mo, md := range d.Months {
+		if md.Revision != "v2" {
+			t.Errorf("month %s still under %q", mo, md.Revision)
+		}
+		if want := sampleRecords(mo)[0].EmissionsGrams * 2; md.Records[0].EmissionsGrams != want {
+			t.Errorf("month %s: %v, want the restated %v", mo, md.Records[0].EmissionsGrams, want)
+		}
+	}
+	if got := testutil.ToFloat64(m.restatements.WithLabelValues("ibm", "ibm")); got != 1 {
+		t.Errorf("restatements = %v after the refetch, want still 1", got)
+	}
+	if d.Refetching {
+		t.Error("still refetching after every month came back")
+	}
+
+	// No change: nothing closed is fetched again.
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context())
+	fp.mu.Lock()
+	last := fp.calls[len(fp.calls)-1]
+	fp.mu.Unlock()
+	for _, mo := range last {
+		if md := d.Months[mo]; !md.FetchedAt.Before(testSchedule.FinalAt(mo)) {
+			t.Errorf("closed month %s fetched again without a change", mo)
+		}
+	}
+	if got := testutil.ToFloat64(m.restatements.WithLabelValues("ibm", "ibm")); got != 1 {
+		t.Errorf("restatements = %v, want 1", got)
+	}
+}
+
 func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)

@@ -47,6 +47,11 @@ type SourceData struct {
 	Months   map[provider.Month]*MonthData `json:"months"`
 	Accounts []provider.Account            `json:"accounts,omitempty"`
 	Denied   []provider.Denial             `json:"denied,omitempty"`
+	// Yearly holds water reported per calendar year only (AWS).
+	Yearly []provider.YearlyWater `json:"yearly,omitempty"`
+	// Refetching is set while the stored months are fetched again after
+	// the provider restated one, so that the restatement counts once.
+	Refetching bool `json:"refetching,omitempty"`
 
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`

@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type Options struct {
 	// ScrapeTimeout is the write deadline of one.
 	MaxRequests   int
 	ScrapeTimeout time.Duration
+	// Shard selects the sources this replica refreshes; the zero value
+	// takes them all.
+	Shard Shard
 	// Plugins are the clouds the configuration may name.
 	Plugins []provider.Plugin
 	// Now is the clock of the refreshers and of the demo dataset; tests
@@ -84,7 +88,10 @@ type App struct {
 	otlpConfig config.OTLP
 }
 
-var errShuttingDown = errors.New("the exporter is shutting down")
+var (
+	errShuttingDown = errors.New("the exporter is shutting down")
+	errDemoReload   = errors.New("demo mode has no configuration file to reload")
+)
 
 // New loads the configuration (or starts the demo), loads the state file
 // when persist is set, and starts a refresher per source.
@@ -103,6 +110,14 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 		Help: "When the configuration was last loaded successfully, as a Unix timestamp.",
 	})
 	a.reg.MustRegister(a.reloadOK, a.reloadTime)
+	shards := max(o.Shard.Total, 1)
+	shard := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "cloudcarbon_shard_info",
+		Help:        "The shard of the sources this replica refreshes and exposes (--shard.index of --shard.total); always 1.",
+		ConstLabels: prometheus.Labels{"shard": strconv.Itoa(o.Shard.Index), "shards": strconv.Itoa(shards)},
+	})
+	shard.Set(1)
+	a.reg.MustRegister(shard)
 
 	var cfg *config.Config
 	var err error
@@ -125,7 +140,7 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 
 	var state *store.StateFile
 	if persist && !o.Demo && o.StateFile != "" {
-		state = store.NewStateFile(o.StateFile)
+		state = store.NewStateFile(o.Shard.statePath(o.StateFile))
 	}
 	// The exposition re-renders when the store says data changed, and
 	// reads the store's snapshot when it does.
@@ -175,8 +190,7 @@ func (a *App) Reload(ctx context.Context) error {
 		return errShuttingDown
 	}
 	if a.opts.Demo {
-		a.logger.Info("Demo mode has no configuration file to reload")
-		return nil
+		return errDemoReload
 	}
 	cfg, err := config.Load(a.opts.ConfigFile, a.opts.Plugins)
 	if err != nil {
@@ -228,7 +242,12 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 	a.hash = cfg.Hash()
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
-	a.logger.Info("Configuration applied", "sources", len(sources))
+	if a.opts.Shard.Sharded() {
+		a.logger.Info("Configuration applied", "sources", len(sources), "sources_configured", len(cfg.Sources),
+			"shard", a.opts.Shard.Index, "shards", a.opts.Shard.Total)
+	} else {
+		a.logger.Info("Configuration applied", "sources", len(sources))
+	}
 	return nil
 }
 
@@ -242,6 +261,9 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (out []refresh.Sour
 	}()
 	for _, src := range cfg.Sources {
 		name := src.Name()
+		if !a.opts.Shard.Owns(name) {
+			continue
+		}
 		env := provider.Env{
 			Name:         name,
 			Logger:       a.logger.With("provider", src.Provider, "source_name", name),

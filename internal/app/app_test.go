@@ -462,3 +462,43 @@ func TestReloadAfterCloseDoesNothing(t *testing.T) {
 		t.Error("an OTLP pusher runs after close")
 	}
 }
+
+// TestDemoReloadSaysNothingWasReloaded: demo mode has no file to reload,
+// and POST /-/reload says so instead of answering 200.
+func TestDemoReloadSaysNothingWasReloaded(t *testing.T) {
+	f := testOptions(t)
+	f.Demo = true
+	a := startApp(t, f, nil, false)
+	h, err := a.Handler(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "demo mode") {
+		t.Errorf("POST /-/reload in demo mode: %d %q, want 409 saying why", rec.Code, rec.Body.String())
+	}
+}
+
+// TestFailedReloadIsLogged: a reload through POST /-/reload that fails is
+// logged, as one through SIGHUP is.
+func TestFailedReloadIsLogged(t *testing.T) {
+	_, ds, url := fakeIBM(t, time.Now(), "k")
+	f := testOptions(t)
+	writeConfig(t, f.ConfigFile, ibmConfig(url, ds.EnterpriseID, "api_key: k"))
+	logs := &logbuf.Buffer{}
+	a := startApp(t, f, logs, false)
+	h, err := a.Handler(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, f.ConfigFile, "refresh: {interval: nope}\n")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("reload of a broken file: %d", rec.Code)
+	}
+	if !strings.Contains(logs.String(), "Reload failed") {
+		t.Errorf("failed reload not logged:\n%s", logs)
+	}
+}

@@ -105,7 +105,11 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 			http.Error(w, "This endpoint requires a POST or PUT request.", http.StatusMethodNotAllowed)
 			return
 		}
-		if err := a.Reload(ctx); err != nil {
+		switch err := a.Reload(ctx); {
+		case errors.Is(err, errDemoReload):
+			http.Error(w, "Not reloaded: "+err.Error()+".", http.StatusConflict)
+			return
+		case err != nil:
 			a.logger.Error("Reload failed; the previous configuration stays in effect", "err", err)
 			http.Error(w, fmt.Sprintf("Reload failed; the previous configuration stays in effect: %v", err), http.StatusInternalServerError)
 			return
