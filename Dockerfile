@@ -3,11 +3,14 @@
 #        docker run -p 9874:9874 -v cloudcarbon-state:/var/lib/cloudcarbon_exporter \
 #          -v $PWD/cloudcarbon.yml:/etc/cloudcarbon_exporter/config.yml:ro cloudcarbon_exporter
 FROM golang:1.26 AS build
+# The build context holds no .git (.dockerignore): pass the revision in,
+# e.g. --build-arg REVISION=$(git rev-parse HEAD).
+ARG REVISION=unknown
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN make build BINARY=/cloudcarbon_exporter GOFLAGS=-trimpath CGO_ENABLED=0 \
+RUN make build BINARY=/cloudcarbon_exporter GOFLAGS=-trimpath CGO_ENABLED=0 EXTRA_LDFLAGS='-s -w' REVISION=$REVISION BRANCH=unknown \
  && mkdir -p /state
 
 FROM gcr.io/distroless/static-debian12:nonroot

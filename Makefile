@@ -17,7 +17,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) .
+	$(GO) build -ldflags "$(LDFLAGS) $(EXTRA_LDFLAGS)" -o $(BINARY) .
 
 # Runs the exporter with the built-in demo dataset on :9874.
 demo run: build
@@ -28,18 +28,10 @@ demo run: build
 test: deps lint unit rules e2e
 
 # Installs Prometheus and promtool (Debian package `prometheus`) when they are
-# missing. Other systems: install Prometheus >= 2.42 so that `prometheus` and
-# `promtool` are on PATH, then run `make test`.
+# missing, and checks that they are 2.42 or newer. Other systems: install
+# Prometheus >= 2.42 so that `prometheus` and `promtool` are on PATH.
 deps:
-	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
-		echo "deps: prometheus and promtool found"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "deps: installing the Debian prometheus package"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	else \
-		echo "deps: prometheus and promtool are required on PATH for the end-to-end tests;" >&2; \
-		echo "      on Debian/Ubuntu run as root: apt-get install prometheus" >&2; exit 1; \
-	fi
+	tools/deps.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -24,7 +25,20 @@ import (
 )
 
 func main() {
+	if version.Version == "" {
+		// Builds without the Makefile's -ldflags (go run, go install).
+		version.Version = moduleVersion()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, time.Now))
+}
+
+// moduleVersion is the version Go recorded for the main module: a tag or
+// pseudo-version for go install, "devel" for a build from a work tree.
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 // run is the whole command; now is the clock of the refreshers and the demo
@@ -41,11 +55,13 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.Flag("config.check", "Validate the configuration file, print it with secrets redacted, and exit.").BoolVar(&configCheck)
 	kp.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.TelemetryPath)
 	kp.Flag("history.months", "Months of history exposed in the cloudcarbon_history_* families, the latest month included.").Default("13").IntVar(&o.HistoryMonths)
+	kp.Flag("retention.months", "Months kept in the state file for reports (the report command, /report), the latest included; at least --history.months.").Default("38").IntVar(&o.RetentionMonths)
 	kp.Flag("state.file", "File that persists fetched data across restarts; empty disables persistence.").Default("cloudcarbon_exporter.state.json").StringVar(&o.StateFile)
 	kp.Flag("demo", "Serve a built-in multi-provider dataset through in-process fake provider endpoints; needs no config file and no credentials.").BoolVar(&o.Demo)
 	kp.Flag("otlp.enable", "Push metrics over OTLP/gRPC, as the config's otlp section and the OTEL_EXPORTER_OTLP_* variables say (same as otlp.enabled in the config).").BoolVar(&o.OTLP)
 	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests; more are answered 503 at once. 0 disables the limit.").Default("40").IntVar(&o.MaxRequests)
 	kp.Flag("web.timeout", "Write deadline of one scrape response.").Default("30s").DurationVar(&o.ScrapeTimeout)
+	kp.Flag("web.enable-pprof", "Serve Go profiles on /debug/pprof/ (off by default: they are not for the metrics port of every deployment).").BoolVar(&o.Pprof)
 	kp.Flag("shard.total", "Number of replicas the sources are split over; each source belongs to one, by a hash of its name.").Default("1").IntVar(&shardTotal)
 	kp.Flag("shard.index", "This replica's shard, from 0 to --shard.total - 1; -1 takes it from the ordinal ending $POD_NAME or the host name, as in a StatefulSet.").Default("0").IntVar(&shardIndex)
 	o.Web = kingpinflag.AddFlags(kp, ":9874")
@@ -75,8 +91,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	// handler; the pusher already logs each failed run once, so the SDK's
 	// copies go to debug.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Debug("OpenTelemetry SDK error", "err", err) }))
-	if o.HistoryMonths < 1 || o.HistoryMonths > 120 {
-		logger.Error("--history.months must be between 1 and 120", "value", o.HistoryMonths)
+	if o.HistoryMonths < 1 || o.HistoryMonths > 120 || o.RetentionMonths < o.HistoryMonths || o.RetentionMonths > 120 {
+		logger.Error("--history.months must be between 1 and 120, --retention.months between it and 120", "history", o.HistoryMonths, "retention", o.RetentionMonths)
 		return 2
 	}
 	if o.Shard, err = app.ResolveShard(shardIndex, shardTotal); err != nil {

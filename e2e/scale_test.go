@@ -119,7 +119,9 @@ func startScale(t *testing.T, bin, cfg, state string) *scaleExporter {
 	addr := l.Addr().String()
 	l.Close()
 	x := &scaleExporter{base: "http://" + addr, logs: &bytes.Buffer{}}
-	x.cmd = exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr)
+	// Retention as long as the history: the months kept only for reports
+	// are fetched after readiness, at a time the test does not control.
+	x.cmd = exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr, "--retention.months=13")
 	x.cmd.Env = append(os.Environ(), "SCALE_KEY=scale-key")
 	x.cmd.Stdout, x.cmd.Stderr = x.logs, x.logs
 	x.started = time.Now()

@@ -60,12 +60,10 @@ func (e *Exposition) Refresh() {
 		return
 	}
 	a := e.defs.aggregate(sources, e.history)
-	invalid := a.invalid
-	// The freshness families are built per scrape, where a dropped series
-	// could only be logged at every scrape; they are counted here instead.
-	invalid += e.defs.freshness(sources).invalid
-	if invalid > 0 {
-		e.logger.Warn("Dropped series whose label values are not valid UTF-8", "count", invalid)
+	// The freshness families are built per scrape, where a repair could
+	// only be logged at every scrape; they are counted here instead.
+	if repaired := a.repaired + e.defs.freshness(sources).repaired; repaired > 0 {
+		e.logger.Warn("Repaired label values that were not valid UTF-8 (U+FFFD replaces the bad bytes)", "count", repaired)
 	}
 	blocks, err := renderBlocks(a)
 	if err != nil {

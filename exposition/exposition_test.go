@@ -162,18 +162,28 @@ func TestLatestMonthIsPerProvider(t *testing.T) {
 	})
 }
 
-// TestInvalidLabelsAreDropped: a series whose label value is not UTF-8
-// is left out, and the rest of the scrape still works.
-func TestInvalidLabelsAreDropped(t *testing.T) {
+// TestInvalidLabelsAreRepaired: a label value that is not UTF-8 (here an
+// account id and a denial reason cut in the middle of a character) is
+// repaired, not dropped: the series stays, with U+FFFD for the bad bytes.
+func TestInvalidLabelsAreRepaired(t *testing.T) {
 	s, _, reg := newTestExposition(t, 3)
 	s.Configure([]store.Key{ibmKey}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
 		withMonths(month("2026-10"), 1)(d)
 		d.Months[month("2026-10")].Records[0].Service = "bad\xff"
+		d.Denied = []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "Zugriff verweigert f\xc3"}}
 	})
-	// Three label sets: the invalid one and the two of sampleRecords.
-	if n, err := testutil.GatherAndCount(reg, "cloudcarbon_emissions_grams"); err != nil || n != 2 {
-		t.Errorf("emission series = %d, %v; want the 2 valid ones", n, err)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP cloudcarbon_account_access_denied Accounts the configured credentials may not read, with the provider's reason; always 1. Their data is missing from the data families.
+# TYPE cloudcarbon_account_access_denied gauge
+cloudcarbon_account_access_denied{account="acc3",provider="ibm",reason="Zugriff verweigert f�",source="ibm"} 1
+# HELP cloudcarbon_emissions_grams Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods). Latest month the provider has published.
+# TYPE cloudcarbon_emissions_grams gauge
+cloudcarbon_emissions_grams{account="acc1",location="dallas",provider="ibm",scope="unspecified",service="Code Engine"} 10
+cloudcarbon_emissions_grams{account="acc1",location="dallas",provider="ibm",scope="unspecified",service="bad�"} 10001
+cloudcarbon_emissions_grams{account="acc1",location="frankfurt",provider="ibm",scope="unspecified",service="Kubernetes Service"} 10002
+`), "cloudcarbon_emissions_grams", "cloudcarbon_account_access_denied"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -139,18 +139,19 @@ type series struct {
 	samples []sample
 }
 
-// collection gathers samples by family, dropping those whose label values
-// are not valid UTF-8, as a registry would refuse them.
+// collection gathers samples by family. A label value that is not valid
+// UTF-8, which a registry would refuse with the whole series, is repaired
+// instead: the series stays visible with U+FFFD where the bad bytes were.
 type collection struct {
 	families map[*def][]sample
-	invalid  int
+	repaired int
 }
 
 func (c *collection) add(d *def, v float64, values ...string) {
-	for _, s := range values {
+	for i, s := range values {
 		if !utf8.ValidString(s) {
-			c.invalid++
-			return
+			values[i] = strings.ToValidUTF8(s, "\uFFFD")
+			c.repaired++
 		}
 	}
 	if c.families == nil {
@@ -210,7 +211,8 @@ type aggregation struct {
 	// agoText holds months_ago as text, which is how a registry compares
 	// it.
 	agoText []string
-	invalid int
+	// repaired counts label values that were not valid UTF-8.
+	repaired int
 }
 
 // aggregate collects the data families of sources. Records sharing a label
@@ -293,7 +295,7 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 		}
 	})
 	for i := range a.data {
-		a.invalid += a.data[i].merge(a.agoText)
+		a.repaired += a.data[i].merge(a.agoText)
 	}
 
 	accounts := map[[2]string]provider.Account{}
@@ -321,16 +323,32 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 	for _, acc := range accounts {
 		a.other.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
 	}
-	a.invalid += a.other.invalid
+	a.repaired += a.other.repaired
 	return a
 }
 
-// merge sorts the family's contributions as a registry orders series (by
-// label values in the order of the sorted label names: account, location,
-// month, months_ago, provider, scope, service, compared as strings), sums
-// those with equal keys, and drops series whose label values are not
-// UTF-8, returning how many it dropped.
-func (f *dataFamily) merge(agoText []string) (invalid int) {
+// merge repairs label values that are not valid UTF-8, sorts the family's
+// contributions as a registry orders series (by label values in the order
+// of the sorted label names: account, location, month, months_ago,
+// provider, scope, service, compared as strings) and sums those with equal
+// keys. It returns how many values it repaired.
+func (f *dataFamily) merge(agoText []string) (repaired int) {
+	fix := func(s *string) {
+		if !utf8.ValidString(*s) {
+			*s = strings.ToValidUTF8(*s, "\uFFFD")
+			repaired++
+		}
+	}
+	for i := range f.entries {
+		k := &f.entries[i].key
+		fix(&k.provider)
+		fix(&k.account)
+		fix(&k.service)
+		fix(&k.location)
+		scope := string(k.scope)
+		fix(&scope)
+		k.scope = provider.Scope(scope)
+	}
 	slices.SortStableFunc(f.entries, func(a, b entry) int {
 		x, y := &a.key, &b.key
 		if c := strings.Compare(x.account, y.account); c != 0 {
@@ -356,18 +374,8 @@ func (f *dataFamily) merge(agoText []string) (invalid int) {
 		}
 		out = append(out, e)
 	}
-	valid := out[:0]
-	for _, e := range out {
-		k := &e.key
-		if !utf8.ValidString(k.provider) || !utf8.ValidString(k.account) || !utf8.ValidString(k.service) ||
-			!utf8.ValidString(k.location) || !utf8.ValidString(string(k.scope)) {
-			invalid++
-			continue
-		}
-		valid = append(valid, e)
-	}
-	f.entries = valid
-	return invalid
+	f.entries = out
+	return repaired
 }
 
 // values returns an entry's label values in the def's order.

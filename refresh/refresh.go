@@ -53,9 +53,16 @@ type Options struct {
 	MaxConcurrency int
 	// History is the number of months exposed, the latest included.
 	History int
+	// Retention is the number of months kept for reports, at least
+	// History; zero means History. Months older than the history window
+	// are fetched only when nothing in the window is due, so that they
+	// never delay the data a scrape shows.
+	Retention int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+func (o *Options) retention() int { return max(o.Retention, o.History) }
 
 func (o *Options) now() time.Time {
 	if o.Now != nil {
@@ -78,12 +85,14 @@ func window(now time.Time, history int) (first, last provider.Month) {
 // their publication is due and no data has come, at IdleInterval otherwise.
 func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (fetch []provider.Month, next time.Time) {
 	first, last := window(now, o.History)
+	kept, _ := window(now, o.retention())
 	consider := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
-	for m := first; m <= last; m++ {
+	var older []provider.Month
+	for m := kept; m <= last; m++ {
 		pub := s.PublishedAt(m)
 		var due time.Time
 		md := d.Months[m]
@@ -102,11 +111,19 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 				due = f
 			}
 		}
-		if !due.After(now) {
-			fetch = append(fetch, m)
-		} else {
+		switch {
+		case due.After(now):
 			consider(due)
+		case m < first:
+			older = append(older, m)
+		default:
+			fetch = append(fetch, m)
 		}
+	}
+	if len(fetch) == 0 {
+		fetch = older
+	} else if len(older) > 0 {
+		consider(now) // the older months follow at once
 	}
 	// The month in progress is the next to be published.
 	consider(s.PublishedAt(last + 1).Add(-publishLead))
@@ -328,7 +345,7 @@ func (r *refresher) refresh(ctx context.Context) {
 			r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
 		}
 		d.Denied = res.Denied
-		first, _ := window(start, r.opts.History)
+		first, _ := window(start, r.opts.retention())
 		for m := range d.Months {
 			if m < first {
 				delete(d.Months, m)

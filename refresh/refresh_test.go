@@ -684,3 +684,34 @@ func waitFor(t *testing.T, what string, f func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRetentionFetchesOlderMonthsAfterTheWindow: months kept for reports
+// beyond the exposed history are fetched by the refresh after the one that
+// fills the history window, never before it, and kept.
+func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.History, o.Retention = 3, 8
+	fp := &fakeProvider{records: sampleRecords}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	r.refresh(t.Context())
+	fp.mu.Lock()
+	calls := slices.Clone(fp.calls)
+	fp.mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("calls = %v, want the window, then the older months", calls)
+	}
+	first, last := window(now, o.History)
+	kept, _ := window(now, o.Retention)
+	if want := provider.Range(first, last); !slices.Equal(calls[0], want) {
+		t.Errorf("first refresh fetched %v, want the history window %v", calls[0], want)
+	}
+	if want := provider.Range(kept, first-1); !slices.Equal(calls[1], want) {
+		t.Errorf("second refresh fetched %v, want the older months %v", calls[1], want)
+	}
+	if got := len(s.Snapshot().Sources["ibm"].Months); got != int(last-kept)+1 {
+		t.Errorf("%d months stored, want %d", got, int(last-kept)+1)
+	}
+}

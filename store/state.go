@@ -53,6 +53,11 @@ func (f *StateFile) Load() (map[string]*SourceData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	return f.decode(raw)
+}
+
+// decode checks and decodes the bytes of a state file.
+func (f *StateFile) decode(raw []byte) (map[string]*SourceData, error) {
 	var env stateEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file: %w", ErrStateInvalid, f.path, err)
@@ -85,6 +90,29 @@ func (f *StateFile) Load() (map[string]*SourceData, error) {
 	return data, nil
 }
 
+// tempPattern matches the temporary files Save writes before renaming.
+func (f *StateFile) tempPattern() string { return filepath.Base(f.path) + ".tmp-*" }
+
+// RemoveStale removes the temporary files of this state file that a
+// process killed during a save left behind; called at start, before any
+// save of this process, it returns how many it removed.
+func (f *StateFile) RemoveStale() (int, error) {
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(f.path), f.tempPattern()))
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, name := range stale {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
 // Save writes the state atomically.
 func (f *StateFile) Save(data map[string]*SourceData) error {
 	payload, err := json.Marshal(data)
@@ -97,7 +125,7 @@ func (f *StateFile) Save(data map[string]*SourceData) error {
 	// same as json.Marshal(stateEnvelope{...}) gives.
 	head := fmt.Sprintf(`{"format":%q,"version":%d,"sha256":%q,"data":`, stateFormat, stateVersion, hex.EncodeToString(sum[:]))
 	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, f.tempPattern())
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}

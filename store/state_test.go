@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,30 @@ func TestConcurrentUpdatesPersistTheLatestData(t *testing.T) {
 	want, _ := json.Marshal(s.Snapshot().Sources)
 	if !bytes.Equal(got, want) {
 		t.Errorf("state file holds\n%s\nwant the latest data\n%s", got, want)
+	}
+}
+
+// TestStaleTempFilesAreRemovedAtStart: a process killed while saving leaves
+// a temporary file; the next start removes those of its own state file and
+// leaves others alone.
+func TestStaleTempFilesAreRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	for _, name := range []string{"state.json.tmp-1", "state.json.tmp-2", "other.json.tmp-3", "state.json.bak"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(Options{State: NewStateFile(path)})
+	s.LoadState()
+	left, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range left {
+		left[i] = filepath.Base(left[i])
+	}
+	if want := []string{"other.json.tmp-3", "state.json.bak"}; !slices.Equal(left, want) {
+		t.Errorf("files left: %v, want %v", left, want)
 	}
 }

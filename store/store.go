@@ -313,6 +313,11 @@ func (s *Store) LoadState() map[string]*SourceData {
 	if s.state == nil {
 		return nil
 	}
+	if n, err := s.state.RemoveStale(); err != nil {
+		s.logger.Warn("Cannot remove temporary files left by an interrupted state save", "err", err)
+	} else if n > 0 {
+		s.logger.Info("Removed temporary files left by an interrupted state save", "count", n)
+	}
 	data, err := s.state.Load()
 	if err != nil {
 		s.stateErrors.WithLabelValues("load").Inc()

@@ -41,6 +41,9 @@ type Options struct {
 	ConfigFile    string
 	TelemetryPath string
 	HistoryMonths int
+	// RetentionMonths is how many months the state keeps for reports; at
+	// least HistoryMonths (zero: HistoryMonths).
+	RetentionMonths int
 	// StateFile persists data across restarts; empty disables it.
 	StateFile string
 	Demo      bool
@@ -51,6 +54,8 @@ type Options struct {
 	// ScrapeTimeout is the write deadline of one.
 	MaxRequests   int
 	ScrapeTimeout time.Duration
+	// Pprof serves /debug/pprof/ on the web port.
+	Pprof bool
 	// Shard selects the sources this replica refreshes; the zero value
 	// takes them all.
 	Shard Shard
@@ -237,6 +242,7 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 		BackoffMax:     rc.BackoffMax,
 		MaxConcurrency: rc.MaxConcurrency,
 		History:        a.opts.HistoryMonths,
+		Retention:      a.opts.RetentionMonths,
 		Now:            a.opts.Now,
 	}, seed)
 	a.hash = cfg.Hash()

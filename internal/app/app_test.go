@@ -502,3 +502,24 @@ func TestFailedReloadIsLogged(t *testing.T) {
 		t.Errorf("failed reload not logged:\n%s", logs)
 	}
 }
+
+// TestPprofOnlyWhenEnabled: the landing page links to profiles only when
+// --web.enable-pprof serves them.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		f := testOptions(t)
+		f.Demo, f.Pprof = true, enabled
+		a := startApp(t, f, nil, false)
+		h, err := a.Handler(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		landing, profile := httptest.NewRecorder(), httptest.NewRecorder()
+		h.ServeHTTP(landing, httptest.NewRequest(http.MethodGet, "/", nil))
+		h.ServeHTTP(profile, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
+		linked := strings.Contains(landing.Body.String(), "debug/pprof")
+		if linked != enabled || (profile.Code == http.StatusOK) != enabled {
+			t.Errorf("pprof enabled %v: landing page links it %v, /debug/pprof/ answers %d", enabled, linked, profile.Code)
+		}
+	}
+}

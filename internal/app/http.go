@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -116,6 +117,13 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if o.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(a.landingConfig())
 		if err != nil {
@@ -131,7 +139,13 @@ func (a *App) landingConfig() web.LandingConfig {
 	if a.opts.Demo {
 		desc = "DEMO MODE: the data shown is a built-in dataset served by in-process fake provider endpoints, not a real cloud account. " + desc
 	}
+	// The landing page links to profiles only where they are served.
+	profiling := "false"
+	if a.opts.Pprof {
+		profiling = "true"
+	}
 	return web.LandingConfig{
+		Profiling:   profiling,
 		Name:        Name,
 		Description: desc,
 		Version:     version.Info(),
