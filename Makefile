@@ -12,7 +12,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: all build run demo test deps lint unit rules e2e emulator-test bench scale-test golden clean
+.PHONY: all build run demo test deps lint unit rules e2e emulator-test helm-test bench scale-test golden clean
 
 all: build
 
@@ -70,6 +70,15 @@ bench:
 # about a minute, so it stays out of `make test`.
 scale-test:
 	$(GO) test -count=1 -tags e2e,scale -run TestScale -v ./e2e/
+
+# Lints and renders the Helm chart for every values file under
+# deploy/helm/cloudcarbon-exporter/ci/ and decodes the objects strictly
+# (deploy/helm/test, a Go module of its own, so that the exporter's module
+# carries no Kubernetes dependency). helm v3.22.0 is built once per machine
+# by tools/helm/build.sh and cached (a few minutes the first time).
+helm-test:
+	HELM=$$(tools/helm/build.sh) && export HELM && \
+		cd deploy/helm/test && $(GO) vet ./... && CLOUDCARBON_E2E=1 $(GO) test -count=1 ./...
 
 # Rewrites the golden files after an intended change of the exposition.
 golden:
