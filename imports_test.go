@@ -28,12 +28,13 @@ var cloudSDKs = []string{
 // missing here fails the test, so that a new one gets a place on purpose.
 var layers = map[string][]string{
 	".":                   {"config", "internal/app", "internal/clouds"},
-	"internal/app":        {"config", "demo", "exposition", "otlp", "provider", "refresh", "store"},
+	"internal/app":        {"config", "demo", "exposition", "otlp", "provider", "refresh", "report", "store"},
 	"internal/clouds":     {"provider", "provider/*"},
 	"demo":                {"config", "provider"},
 	"config":              {"provider"},
 	"refresh":             {"provider", "store"},
 	"exposition":          {"provider", "store"},
+	"report":              {"provider", "store"},
 	"store":               {"provider"},
 	"otlp":                {},
 	"provider":            {},

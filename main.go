@@ -71,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 
 	serveCmd := kp.Command("serve", "Serve metrics (the default).").Default()
 	dumpCmd := kp.Command("dump", "Refresh every source once and print the exposition to standard output.")
+	reportCmd := kp.Command("report", "Print a greenhouse-gas report (monthly, quarterly or yearly totals by scope and method) of the state file, or of the sources refreshed first.")
+	runReport := app.ReportCommand(reportCmd)
 	// Clouds add their own subcommands, such as gcp-setup.
 	commands := map[string]func(context.Context, io.Writer) error{}
 	for _, pl := range o.Plugins {
@@ -117,6 +119,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		err = app.Serve(ctx, o, logger)
 	case dumpCmd.FullCommand():
 		err = app.Dump(ctx, o, stdout, logger)
+	case reportCmd.FullCommand():
+		err = runReport(ctx, o, stdout, logger)
 	default:
 		err = commands[cmd](ctx, stdout)
 	}

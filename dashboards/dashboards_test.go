@@ -51,6 +51,7 @@ const (
 	unitFromNow   = "dateTimeFromNow"
 	unitPercent   = "percentunit"
 	unitIntensity = "suffix:gCO2e/USD" // Grafana adds the space
+	unitWater     = "suffix:m³"
 
 	// targetFilter selects the exporter instances, in every query: two
 	// exporters reporting the same accounts (or one both scraped and
@@ -335,6 +336,10 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+energy+") / 3600"))).
 		WithPanel(monthlyBars("Energy per month", "Energy of the last 12 published months per provider, from cloudcarbon_history_energy_joules.", unitWh, 16, 8,
 			"sum by (provider, month) ("+sel("cloudcarbon_history_energy_joules", dataFilter, last12)+") / 3600")).
+		WithRow(row("Water")).
+		WithPanel(barGauge("Water per calendar year", "Water that providers report per calendar year only (AWS: water withdrawals), from cloudcarbon_water_yearly_cubic_meters, per provider and year. A yearly figure: never compare it with a month's.", unitWater, 24, 7).
+			Decimals(0).
+			WithTarget(instant("A", "{{provider}} {{year}}", "sum by (provider, year) ("+sel("cloudcarbon_water_yearly_cubic_meters", dataFilter)+")"))).
 		WithRow(row("Cost and carbon intensity of spend")).
 		WithPanel(statPanel("Billing cost by provider", "Cost net of credits in USD for the same month as the emissions, for providers whose billing data the exporter reads (GCP).", unitUSD, 6, 10).
 			Decimals(0).

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
@@ -331,9 +332,44 @@ scrape_configs:
 		t.Errorf("BigQuery bytes processed: %v %v", res, err)
 	}
 
+	// AWS: scopes 1, 2 and 3 in both families, each family summing to the
+	// fake's location- and market-based totals; yearly water per year.
+	awsData := awsfake.Demo(startedAt)
+	wantLBM, wantMBM := awsData.TotalBase(awsfake.LatestPublished(startedAt))
+	for _, c := range []struct {
+		family string
+		want   float64
+	}{
+		{"cloudcarbon_emissions_grams", wantLBM},
+		{"cloudcarbon_emissions_market_based_grams", wantMBM},
+	} {
+		res, err := query(promURL, `sum by (scope) (`+c.family+`{provider="aws"})`)
+		if err != nil || len(res) != 3 {
+			t.Errorf("aws %s scopes: %v %v, want 1, 2 and 3", c.family, res, err)
+			continue
+		}
+		sum := 0.0
+		for _, s := range res {
+			sum += s.float(t)
+		}
+		if math.Abs(sum-c.want) > 1e-6*c.want {
+			t.Errorf("aws %s = %v, want the fake's %v", c.family, sum, c.want)
+		}
+	}
+	water, err := query(promURL, `sum by (year) (cloudcarbon_water_yearly_cubic_meters{provider="aws"})`)
+	if err != nil || len(water) == 0 {
+		t.Errorf("aws yearly water: %v %v", water, err)
+	}
+	for _, w := range water {
+		year, _ := strconv.Atoi(w.Metric["year"])
+		if want := awsData.WaterTotal(year); math.Abs(w.float(t)-want) > 1e-6*want {
+			t.Errorf("aws water %d = %v, want %v", year, w.float(t), want)
+		}
+	}
+
 	up, err := query(promURL, `count(cloudcarbon_refresh_success == 1)`)
-	if err != nil || len(up) != 1 || up[0].float(t) != 3 {
-		t.Errorf("sources refreshed successfully: %v %v, want 3", up, err)
+	if err != nil || len(up) != 1 || up[0].float(t) != 4 {
+		t.Errorf("sources refreshed successfully: %v %v, want 4", up, err)
 	}
 	months, err := query(promURL, `count(count by (month) (cloudcarbon_history_emissions_grams{provider="ibm"}))`)
 	if err != nil || len(months) != 1 || months[0].float(t) != 13 {
@@ -441,8 +477,8 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	start(t, bin, "--demo", "--web.listen-address="+addr, "--web.config.file="+webCfg)
-	status := func(user, pass string) (int, error) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	status := func(path, user, pass string) (int, error) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
@@ -453,13 +489,16 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	waitFor(t, "exporter", time.Minute, func() error { _, err := status("", ""); return err })
-	for _, c := range []struct {
-		user, pass string
-		want       int
-	}{{"", "", 401}, {"prometheus", "wrong", 401}, {"prometheus", "scrape-pass", 200}} {
-		if got, err := status(c.user, c.pass); err != nil || got != c.want {
-			t.Errorf("GET /metrics as %q: %d %v, want %d", c.user, got, err, c.want)
+	waitFor(t, "exporter", time.Minute, func() error { _, err := status("/metrics", "", ""); return err })
+	// The report is behind the same authentication as the metrics.
+	for _, path := range []string{"/metrics", "/report?period=year&format=csv"} {
+		for _, c := range []struct {
+			user, pass string
+			want       int
+		}{{"", "", 401}, {"prometheus", "wrong", 401}, {"prometheus", "scrape-pass", 200}} {
+			if got, err := status(path, c.user, c.pass); err != nil || got != c.want {
+				t.Errorf("GET %s as %q: %d %v, want %d", path, c.user, got, err, c.want)
+			}
 		}
 	}
 }

@@ -120,10 +120,11 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 			fetch = append(fetch, m)
 		}
 	}
+	if len(older) > 0 {
+		consider(now) // the older months follow at once
+	}
 	if len(fetch) == 0 {
 		fetch = older
-	} else if len(older) > 0 {
-		consider(now) // the older months follow at once
 	}
 	// The month in progress is the next to be published.
 	consider(s.PublishedAt(last + 1).Add(-publishLead))

@@ -696,6 +696,9 @@ func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	s, m, _ := newTestStore(t, 3, nil)
 	r := newTestRefresher(s, m, fp, &o)
 	r.refresh(t.Context())
+	if next := s.Snapshot().Sources["ibm"].NextRefresh; next.After(now) {
+		t.Errorf("after the history window the next refresh is at %s, want at once for the older months", next)
+	}
 	r.refresh(t.Context())
 	fp.mu.Lock()
 	calls := slices.Clone(fp.calls)

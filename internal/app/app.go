@@ -59,6 +59,10 @@ type Options struct {
 	// Shard selects the sources this replica refreshes; the zero value
 	// takes them all.
 	Shard Shard
+	// oneShot runs the refreshers once for a command (dump, report):
+	// without jitter, so that months due after the first refresh follow
+	// at once.
+	oneShot bool
 	// Plugins are the clouds the configuration may name.
 	Plugins []provider.Plugin
 	// Now is the clock of the refreshers and of the demo dataset; tests
@@ -233,10 +237,14 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 		return err
 	}
 	rc := cfg.Refresh
+	jitter := rc.Jitter
+	if a.opts.oneShot {
+		jitter = 0
+	}
 	a.manager.Apply(ctx, sources, refresh.Options{
 		Interval:       rc.Interval,
 		IdleInterval:   rc.IdleInterval,
-		Jitter:         rc.Jitter,
+		Jitter:         jitter,
 		Timeout:        rc.Timeout,
 		BackoffMin:     rc.BackoffMin,
 		BackoffMax:     rc.BackoffMax,

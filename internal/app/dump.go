@@ -11,6 +11,7 @@ import (
 // Dump refreshes every source once and prints the exposition: a quick way
 // to see what a configuration yields without running a server.
 func Dump(ctx context.Context, o Options, w io.Writer, logger *slog.Logger) error {
+	o.oneShot = true
 	a, err := New(ctx, o, logger, false)
 	if err != nil {
 		return err

@@ -117,6 +117,7 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
+	mux.HandleFunc("/report", a.serveReport)
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -153,6 +154,7 @@ func (a *App) landingConfig() web.LandingConfig {
 			{Address: a.opts.TelemetryPath, Text: "Metrics"},
 			{Address: "/-/healthy", Text: "Health"},
 			{Address: "/-/ready", Text: "Readiness"},
+			{Address: "/report?period=year&format=markdown", Text: "Greenhouse-gas report"},
 		},
 	}
 }

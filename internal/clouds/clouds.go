@@ -5,6 +5,7 @@ package clouds
 
 import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
@@ -17,5 +18,6 @@ func All() []provider.Plugin {
 		gcp.Plugin(),
 		azure.Plugin(),
 		ibm.Plugin(),
+		aws.Plugin(),
 	}
 }

@@ -1,0 +1,152 @@
+package aws
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// opListAccounts is the Organizations operation the provider calls.
+const opListAccounts = "ListAccounts"
+
+// iamAction names the IAM permission an operation needs, for messages
+// that tell the user what to grant.
+func iamAction(op string) string {
+	if op == opListAccounts {
+		return "organizations:" + op
+	}
+	return "sustainability:" + op
+}
+
+// fail builds the *provider.Error every failure path returns, scrubbed of
+// the secret access key.
+func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
+}
+
+// classify turns the error of operation op into a *provider.Error whose
+// message names the operation, what AWS said, and what the user can do
+// about it.
+func (p *Provider) classify(ctx context.Context, op string, err error) *provider.Error {
+	what := "aws: " + op
+	if cerr := ctx.Err(); cerr != nil {
+		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("%s: %w", what, cerr))
+	}
+	if ce, ok := errors.AsType[*credentialsError](err); ok {
+		reason := provider.ReasonAuth
+		if ne, ok := errors.AsType[net.Error](ce.err); ok {
+			reason = provider.ReasonNetwork
+			if ne.Timeout() {
+				reason = provider.ReasonTimeout
+			}
+		}
+		return p.fail(reason, 0, fmt.Errorf("%s: no usable AWS credentials (check the entry's profile, static keys or role_arn, "+
+			"or the environment's AWS_* variables, web identity token and instance or task role): %w", what, ce.err))
+	}
+	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tl))
+	}
+	if de, ok := errors.AsType[*smithy.DeserializationError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, de.Err))
+	}
+	status := 0
+	var header http.Header
+	if re, ok := errors.AsType[*smithyhttp.ResponseError](err); ok && re.Response != nil {
+		status, header = re.HTTPStatusCode(), re.Response.Header
+	}
+	apiErr, isAPI := errors.AsType[smithy.APIError](err)
+	if isAPI || status != 0 {
+		var code, msg string
+		if isAPI {
+			code, msg = apiErr.ErrorCode(), apiErr.ErrorMessage()
+		}
+		return p.apiFailure(op, status, header, code, msg)
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok {
+		reason := provider.ReasonNetwork
+		if ne.Timeout() {
+			reason = provider.ReasonTimeout
+		}
+		return p.fail(reason, 0, fmt.Errorf("%s: %w", what, ne))
+	}
+	return p.fail(provider.ReasonOther, 0, fmt.Errorf("%s: %w", what, err))
+}
+
+// apiFailure classifies an error answer by its code first, the status
+// second: AWS's codes are more precise than its statuses (Organizations
+// answers 400 to a denied call).
+func (p *Provider) apiFailure(op string, status int, header http.Header, code, msg string) *provider.Error {
+	var reason provider.Reason
+	switch code {
+	case "AccessDeniedException", "AccessDenied", "AWSOrganizationsNotInUseException":
+		reason = provider.ReasonPermission
+	case "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
+		"MissingAuthenticationTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+		"ExpiredTokenException", "ExpiredToken", "InvalidAccessKeyId":
+		reason = provider.ReasonAuth
+	case "ThrottlingException", "TooManyRequestsException":
+		reason = provider.ReasonThrottled
+	case "ValidationException":
+		reason = provider.ReasonBadRequest
+	case "InternalServerException":
+		reason = provider.ReasonServer
+	default:
+		reason = provider.ReasonForStatus(status)
+	}
+	var retryAfter time.Duration
+	if reason == provider.ReasonThrottled || status == http.StatusServiceUnavailable {
+		retryAfter, _ = provider.ParseRetryAfter(header.Get("Retry-After"), time.Now())
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "aws: %s: ", op)
+	if status != 0 {
+		fmt.Fprintf(&b, "%d ", status)
+	}
+	b.WriteString(cmp.Or(code, http.StatusText(status)))
+	// Scrub before cutting: a secret echoed across the cut would otherwise
+	// leave its prefix for the final scrub to miss.
+	if msg = provider.Scrub(strings.TrimSpace(msg), p.secrets...); msg != "" {
+		if n := 512; len(msg) > n {
+			for n > 0 && !utf8.RuneStart(msg[n]) {
+				n-- // never cut a character in two
+			}
+			msg = msg[:n] + "…"
+		}
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	switch {
+	case code == "AWSOrganizationsNotInUseException":
+		b.WriteString(" (the account is in no organization; set organizations: false)")
+	case reason == provider.ReasonPermission && op == opListAccounts:
+		fmt.Fprintf(&b, " (the identity needs the IAM permission %s, which only the management account or a delegated administrator has)", iamAction(op))
+	case reason == provider.ReasonPermission:
+		fmt.Fprintf(&b, " (the identity needs the IAM permission %s)", iamAction(op))
+	case reason == provider.ReasonAuth:
+		b.WriteString(" (AWS rejected the credentials: check the access key and its secret, the session token's expiry and the system clock)")
+	case reason == provider.ReasonBadRequest:
+		b.WriteString(" (AWS rejected the query the exporter built; please report this)")
+	}
+	if retryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", retryAfter)
+	}
+	return p.fail(reason, retryAfter, errors.New(b.String()))
+}
+
+// denied reports whether err is AWS refusing the call for lack of
+// permission (or of an organization), as opposed to failing it.
+func denied(err error) bool {
+	return provider.ReasonOf(err) == provider.ReasonPermission
+}

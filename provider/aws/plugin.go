@@ -1,0 +1,182 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+)
+
+// Plugin describes AWS to the exporter.
+func Plugin() provider.Plugin {
+	return provider.Plugin{
+		Name:      provider.AWS,
+		Schedule:  publication(),
+		NewConfig: func() provider.SourceConfig { return &Config{} },
+		Demo:      demo,
+	}
+}
+
+// Config is one entry of the aws section: one identity reading the
+// Sustainability API. After Check, Name, Partition and Endpoint are set
+// and a static secret is resolved into SecretAccessKey;
+// SecretAccessKeyFile and SecretAccessKeyEnv keep what the user wrote, so
+// that the printed configuration shows where the secret came from.
+type Config struct {
+	Name string `yaml:"name"`
+	// Partition is aws, aws-us-gov or aws-cn.
+	Partition string `yaml:"partition"`
+	// Endpoint is the Sustainability API endpoint; the partition's by
+	// default.
+	Endpoint string `yaml:"endpoint"`
+	// Profile selects a shared configuration profile; without it and
+	// without static keys, the SDK's default credential chain applies.
+	Profile             string          `yaml:"profile,omitempty"`
+	AccessKeyID         string          `yaml:"access_key_id,omitempty"`
+	SecretAccessKey     provider.Secret `yaml:"secret_access_key,omitempty"`
+	SecretAccessKeyFile string          `yaml:"secret_access_key_file,omitempty"`
+	SecretAccessKeyEnv  string          `yaml:"secret_access_key_env,omitempty"`
+	// RoleARN is assumed with the credentials above, presenting
+	// ExternalID when set.
+	RoleARN    string `yaml:"role_arn,omitempty"`
+	ExternalID string `yaml:"external_id,omitempty"`
+	// Organizations reads account names with Organizations ListAccounts.
+	Organizations         bool   `yaml:"organizations"`
+	OrganizationsEndpoint string `yaml:"organizations_endpoint,omitempty"`
+}
+
+// Shapes AWS documents, checked up front so that a typo is a
+// configuration error with a line number instead of an opaque failure at
+// every refresh.
+var (
+	accessKeyIDPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+	roleARNPattern     = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	externalIDPattern  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+)
+
+// SourceName implements provider.SourceConfig.
+func (c *Config) SourceName() *string { return &c.Name }
+
+// Check implements provider.SourceConfig. It applies the rules New
+// applies, reported by key for the file's lines.
+func (c *Config) Check(v provider.Checker) {
+	if c.Partition == "" {
+		c.Partition = PartitionAWS
+	}
+	part, ok := partitionNamed(c.Partition)
+	if !ok {
+		v.Errorf("partition", "aws.partition must be %s, %s or %s", PartitionAWS, PartitionUSGov, PartitionChina)
+	}
+	if c.Endpoint == "" {
+		// Spelled out, so that the printed configuration and the source's
+		// identity name the endpoint that is read.
+		c.Endpoint = part.endpoint
+	}
+	for _, u := range []struct{ key, v string }{{"endpoint", c.Endpoint}, {"organizations_endpoint", c.OrganizationsEndpoint}} {
+		if u.v == "" {
+			continue
+		}
+		if err := provider.CheckURL(u.v); err != nil {
+			v.Errorf(u.key, "aws.%s %w", u.key, err)
+		}
+	}
+	if c.OrganizationsEndpoint != "" && !c.Organizations {
+		v.Errorf("organizations_endpoint", "aws entry %q sets organizations_endpoint without organizations: true, which alone calls Organizations", c.Name)
+	}
+
+	secret := provider.SecretRef{Key: "secret_access_key", What: "secret access key",
+		Value: &c.SecretAccessKey, File: c.SecretAccessKeyFile, Env: c.SecretAccessKeyEnv}
+	switch {
+	case c.AccessKeyID != "":
+		if !accessKeyIDPattern.MatchString(c.AccessKeyID) {
+			v.Errorf("access_key_id", "aws.access_key_id must be 16 to 128 capital letters and digits, such as AKIAIOSFODNN7EXAMPLE")
+		}
+		v.Secret(secret, true)
+		if c.Profile != "" {
+			v.Errorf("profile", "aws entry %q sets both profile and access_key_id; set one: static keys need no profile", c.Name)
+		}
+	case c.SecretAccessKey != "" || c.SecretAccessKeyFile != "" || c.SecretAccessKeyEnv != "" ||
+		v.Has("secret_access_key") || v.Has("secret_access_key_file") || v.Has("secret_access_key_env"):
+		v.Errorf("", "aws entry %q sets a secret access key but no access_key_id; set both, or neither for the default credential chain", c.Name)
+	}
+	if strings.ContainsAny(c.Profile, " \t[]") {
+		v.Errorf("profile", "aws.profile must be a profile name as in ~/.aws/config, without spaces or brackets")
+	}
+
+	if c.RoleARN != "" {
+		if m := roleARNPattern.FindStringSubmatch(c.RoleARN); m == nil {
+			v.Errorf("role_arn", "aws.role_arn must be an IAM role ARN such as arn:%s:iam::123456789012:role/cloudcarbon", c.Partition)
+		} else if ok && m[1] != c.Partition {
+			v.Errorf("role_arn", "aws.role_arn is in partition %s, but the entry reads partition %s", m[1], c.Partition)
+		}
+	}
+	switch {
+	case c.ExternalID == "":
+	case c.RoleARN == "":
+		v.Errorf("external_id", "aws entry %q sets external_id but no role_arn; the external id is presented when assuming role_arn", c.Name)
+	case len(c.ExternalID) < 2 || len(c.ExternalID) > 1224 || !externalIDPattern.MatchString(c.ExternalID):
+		v.Errorf("external_id", "aws.external_id must be 2 to 1224 letters, digits and +=,.@:/-")
+	}
+}
+
+// Identity implements provider.SourceConfig. It names what decides the
+// data (partition, endpoint, the role or profile that selects the
+// account), never a key.
+func (c *Config) Identity() string {
+	return strings.Join([]string{provider.AWS, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile}, "|")
+}
+
+// New implements provider.SourceConfig.
+func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
+	p, err := New(ctx, Options{
+		Partition:             c.Partition,
+		Endpoint:              c.Endpoint,
+		Profile:               c.Profile,
+		AccessKeyID:           c.AccessKeyID,
+		SecretAccessKey:       c.SecretAccessKey.Value(),
+		RoleARN:               c.RoleARN,
+		ExternalID:            c.ExternalID,
+		Organizations:         c.Organizations,
+		OrganizationsEndpoint: c.OrganizationsEndpoint,
+		HTTPClient:            env.Connection.HTTPClient,
+		Observe:               env.Observe,
+		Logger:                env.Logger,
+	})
+	if err != nil {
+		return nil, err // not a nil *Provider inside a non-nil interface
+	}
+	return p, nil
+}
+
+// The only keys the demo's fake accepts; they open nothing real.
+const (
+	demoAccessKeyID     = "AKIACLOUDCARBONDEMO1"
+	demoSecretAccessKey = "demo-aws-secret-access-key-opens-nothing"
+)
+
+// demo serves awsfake's demo organization, names included, to static
+// keys.
+func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
+	fake := awsfake.NewServer(awsfake.Demo(now), awsfake.Credentials{AccessKeyID: demoAccessKeyID, SecretAccessKey: demoSecretAccessKey})
+	url, stop, err := fakehttp.Serve(ctx, fake, nil, logger)
+	if err != nil {
+		return nil, fmt.Errorf("aws demo: %w", err)
+	}
+	return &provider.Demo{
+		Entries: []map[string]any{{
+			"name":                   "aws-demo",
+			"access_key_id":          demoAccessKeyID,
+			"secret_access_key":      demoSecretAccessKey,
+			"endpoint":               url,
+			"organizations":          true,
+			"organizations_endpoint": url,
+		}},
+		Close: stop,
+	}, nil
+}

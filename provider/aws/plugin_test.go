@@ -1,0 +1,238 @@
+package aws_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/config"
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+)
+
+func parse(t *testing.T, text string) (*config.Config, error) {
+	t.Helper()
+	getenv := func(k string) string {
+		if k == "AWS_TEST_SECRET" {
+			return canary
+		}
+		return ""
+	}
+	return config.Parse([]byte(text), "c.yml", getenv, []provider.Plugin{awsp.Plugin()})
+}
+
+// TestConfig checks the aws section as users write it, through the real
+// configuration parser: defaults, and a clear message at the right line
+// for every mistake.
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       awsp.Config
+		wantErr    string
+	}{
+		{
+			name: "defaults: the default credential chain",
+			text: "aws:\n  - {}\n",
+			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS},
+		},
+		{
+			name: "GovCloud with a role",
+			text: "aws:\n  - partition: aws-us-gov\n    role_arn: arn:aws-us-gov:iam::123456789012:role/carbon\n    external_id: ext-1\n    organizations: true\n",
+			want: awsp.Config{Name: "aws", Partition: "aws-us-gov", Endpoint: awsp.EndpointUSGov,
+				RoleARN: "arn:aws-us-gov:iam::123456789012:role/carbon", ExternalID: "ext-1", Organizations: true},
+		},
+		{
+			name: "China",
+			text: "aws:\n  - partition: aws-cn\n    profile: carbon\n",
+			want: awsp.Config{Name: "aws", Partition: "aws-cn", Endpoint: awsp.EndpointChina, Profile: "carbon"},
+		},
+		{
+			name: "static keys from the environment",
+			text: "aws:\n  - access_key_id: AKIAIOSFODNN7EXAMPLE\n    secret_access_key_env: AWS_TEST_SECRET\n    endpoint: https://vpce.example.com\n",
+			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: "https://vpce.example.com",
+				AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: canary, SecretAccessKeyEnv: "AWS_TEST_SECRET"},
+		},
+		{
+			name:    "unknown partition",
+			text:    "aws:\n  - partition: aws-eu\n",
+			wantErr: "c.yml:2: aws.partition must be aws, aws-us-gov or aws-cn",
+		},
+		{
+			name:    "bad endpoint",
+			text:    "aws:\n  - endpoint: https://user:pw@example.com\n",
+			wantErr: "c.yml:2: aws.endpoint must not contain a user name or password",
+		},
+		{
+			name:    "a key id without its secret",
+			text:    "aws:\n  - name: prod\n    access_key_id: AKIAIOSFODNN7EXAMPLE\n",
+			wantErr: `c.yml:2: aws entry "prod" has no secret access key; set one of secret_access_key_env, secret_access_key_file or secret_access_key`,
+		},
+		{
+			name:    "a secret without its key id",
+			text:    "aws:\n  - name: prod\n    secret_access_key_env: AWS_TEST_SECRET\n",
+			wantErr: `c.yml:2: aws entry "prod" sets a secret access key but no access_key_id; set both, or neither for the default credential chain`,
+		},
+		{
+			name:    "a malformed key id",
+			text:    "aws:\n  - access_key_id: akia-lower\n    secret_access_key_env: AWS_TEST_SECRET\n",
+			wantErr: "c.yml:2: aws.access_key_id must be 16 to 128 capital letters and digits, such as AKIAIOSFODNN7EXAMPLE",
+		},
+		{
+			name:    "static keys and a profile",
+			text:    "aws:\n  - access_key_id: AKIAIOSFODNN7EXAMPLE\n    secret_access_key_env: AWS_TEST_SECRET\n    profile: x\n",
+			wantErr: `c.yml:4: aws entry "aws" sets both profile and access_key_id; set one: static keys need no profile`,
+		},
+		{
+			name:    "a role in another partition",
+			text:    "aws:\n  - role_arn: arn:aws-cn:iam::123456789012:role/carbon\n",
+			wantErr: "c.yml:2: aws.role_arn is in partition aws-cn, but the entry reads partition aws",
+		},
+		{
+			name:    "not a role ARN",
+			text:    "aws:\n  - role_arn: arn:aws:iam::123456789012:user/carbon\n",
+			wantErr: "c.yml:2: aws.role_arn must be an IAM role ARN such as arn:aws:iam::123456789012:role/cloudcarbon",
+		},
+		{
+			name:    "an external id without a role",
+			text:    "aws:\n  - external_id: abc\n",
+			wantErr: `c.yml:2: aws entry "aws" sets external_id but no role_arn; the external id is presented when assuming role_arn`,
+		},
+		{
+			name:    "an organizations endpoint without organizations",
+			text:    "aws:\n  - organizations_endpoint: https://organizations.example.com\n",
+			wantErr: `c.yml:2: aws entry "aws" sets organizations_endpoint without organizations: true, which alone calls Organizations`,
+		},
+		{
+			name:    "unknown key",
+			text:    "aws:\n  - role: x\n",
+			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(t, tt.text)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err %v, want %s", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Errorf("the secret is in the message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *c.Sources[0].Config.(*awsp.Config)
+			if got != tt.want {
+				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if s := c.String(); strings.Contains(s, canary) {
+				t.Errorf("the printed configuration holds the secret:\n%s", s)
+			}
+		})
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	c := awsp.Config{Name: "x", Partition: "aws", Endpoint: awsp.EndpointAWS, Profile: "p",
+		RoleARN: "arn:aws:iam::123456789012:role/r", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: canary}
+	got := c.Identity()
+	if want := "aws|aws|" + awsp.EndpointAWS + "|role=arn:aws:iam::123456789012:role/r|profile=p"; got != want {
+		t.Errorf("identity %q, want %q", got, want)
+	}
+	if strings.Contains(got, canary) {
+		t.Error("the identity holds the secret")
+	}
+}
+
+// TestDemo runs the demo source as the exporter does: its entry parsed
+// and checked like a user's, the client built from it, a fetch over HTTP.
+func TestDemo(t *testing.T) {
+	isolate(t)
+	ctx := context.Background()
+	now := time.Now()
+	var logs logbuf.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	d, err := awsp.Plugin().Demo(ctx, now, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	text, err := yaml.Marshal(map[string]any{"aws": d.Entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(t, string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := c.Sources[0]
+	p, err := src.Config.New(ctx, provider.Env{Name: src.Name(), Logger: logger, Connection: d.Connections[src.Name()]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := awsfake.Demo(now)
+	latest := awsfake.LatestPublished(now)
+	if got := p.Schedule().LatestPublished(now); got != latest {
+		t.Errorf("the provider expects %s as the latest month, the fake %s", got, latest)
+	}
+	months := provider.Range(latest.Add(-12), latest)
+	res, err := p.Fetch(ctx, months)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Partial != nil {
+		t.Fatal(res.Partial)
+	}
+	scopes := map[provider.Scope]bool{}
+	locations := map[string]bool{}
+	var lbm, mbm float64
+	for _, r := range res.Records {
+		scopes[r.Scope] = true
+		locations[r.Location] = true
+		if r.Month == latest {
+			lbm += r.EmissionsGrams
+			mbm += r.MarketBasedGrams
+		}
+	}
+	if len(scopes) != 3 || !locations["global"] || len(locations) < 5 {
+		t.Errorf("scopes %v, locations %v; want 1, 2, 3 and global among several", scopes, locations)
+	}
+	if wl, wm := ds.TotalBase(latest); !near(lbm, wl) || !near(mbm, wm) || mbm >= lbm {
+		t.Errorf("latest month: %g g location-based, %g g market-based; want %g and %g", lbm, mbm, wl, wm)
+	}
+	if len(res.Revisions) != len(months) {
+		t.Errorf("revisions for %d months, want %d", len(res.Revisions), len(months))
+	}
+	years := map[int]float64{}
+	for _, w := range res.YearlyWater {
+		years[w.Year] += w.CubicMeters
+	}
+	if len(years) == 0 {
+		t.Error("no yearly water")
+	}
+	for y, v := range years {
+		if !near(v, ds.WaterTotal(y)) {
+			t.Errorf("water %d: %g m3, want %g", y, v, ds.WaterTotal(y))
+		}
+	}
+	if len(res.Accounts) != len(ds.Accounts) || slices.ContainsFunc(res.Accounts, func(a provider.Account) bool {
+		return a.Name == "" || a.ParentID != awsfake.DemoOrganizationID || a.ParentName != "acme-management"
+	}) {
+		t.Errorf("accounts %+v, want every member named, in the organization", res.Accounts)
+	}
+	if n := len(ds.Months()); n != awsfake.DemoMonths {
+		t.Errorf("the demo has %d months, want %d", n, awsfake.DemoMonths)
+	}
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("warnings:\n%s", logs.String())
+	}
+}
