@@ -12,7 +12,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: all build run demo test deps lint unit rules e2e emulator-test helm-test bench scale-test golden clean
+.PHONY: all build run demo test deps lint unit rules e2e emulator-test helm-test fuzz bench scale-test golden clean
 
 all: build
 
@@ -79,6 +79,19 @@ scale-test:
 helm-test:
 	HELM=$$(tools/helm/build.sh) && export HELM && \
 		cd deploy/helm/test && $(GO) vet ./... && CLOUDCARBON_E2E=1 $(GO) test -count=1 ./...
+
+# Runs each fuzz target for FUZZTIME (default 30s). Their seed corpora run
+# in every `go test`; this explores beyond them. A crasher is written to the
+# package's testdata/fuzz/ and fails the target: keep it as a seed.
+FUZZTIME ?= 30s
+FUZZ_TARGETS ?= ./config:FuzzParse ./store:FuzzStateFileLoad ./provider:FuzzTruncate \
+	./provider/ibm:FuzzPage ./provider/azure:FuzzReportPage ./provider/gcp:FuzzQueryResponse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # Rewrites the golden files after an intended change of the exposition.
 golden:

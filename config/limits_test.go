@@ -29,7 +29,8 @@ func TestExpansionIsBounded(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"merge keys in refresh", mergeBomb("refresh: {%s}"), "expands to more than 100000 keys"},
 		{"merge keys in an ibm entry", mergeBomb("ibm: [{%s}]"), "expands to more than 100000 keys"},
-		{"merge keys under an unknown key", mergeBomb("nope: {%s}"), ""},
+		{"merge keys under an unknown key", mergeBomb("nope: {%s}"), "expands to more than 100000 keys"},
+		{"merge keys in a map of secrets", mergeBomb("otlp: {headers: {%s}}"), "expands to more than 100000 keys"},
 		{"aliases in a list", "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
 			"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nibm: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", ""},
 		{"too large", strings.Repeat("# padding\n", 110_000), "larger than 1048576 bytes"},

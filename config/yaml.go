@@ -122,7 +122,11 @@ func (p *parser) decode(data []byte, c *Config) error {
 		p.errorf(root.Line, "the configuration must be a mapping of keys such as refresh and ibm, not %s", kindName(root))
 		return p.err()
 	}
-	if !p.index(root, p.layout.typ, "") {
+	// Anchors, aliases and merge keys can make a small file expand to
+	// millions of nodes; yaml.v3's own aliasing check does not catch
+	// expansions that also carry plain keys. Measure the expansion first,
+	// in time linear in the file, before anything expands it.
+	if expandedSize(root, map[*yaml.Node]int{}) > maxExpanded || !p.index(root, p.layout.typ, "") {
 		p.errorf(0, "the configuration expands to more than %d keys through anchors, aliases and merge keys (<<); write it out or use fewer of them", maxExpanded)
 		return p.err()
 	}
@@ -348,6 +352,32 @@ func (p *parser) index(n *yaml.Node, t reflect.Type, path string) bool {
 		}
 	}
 	return true
+}
+
+// expandedSize returns how many nodes n stands for once every alias is
+// replaced by the node it names, saturating past maxExpanded. memo holds
+// the sizes already known (-1 while a node is being measured, which makes
+// an alias to an enclosing node, a cycle, count as too large).
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if size, ok := memo[n]; ok {
+		if size < 0 {
+			return maxExpanded + 1
+		}
+		return size
+	}
+	memo[n] = -1
+	size := 1
+	for _, c := range n.Content {
+		if size += expandedSize(c, memo); size > maxExpanded {
+			size = maxExpanded + 1
+			break
+		}
+	}
+	memo[n] = size
+	return size
 }
 
 // pairs returns the key/value pairs of a mapping with merge keys ("<<")
