@@ -46,6 +46,16 @@ func parseFile(t *testing.T, name string) (*Config, error) {
 	return Parse(data, path, testEnv, clouds.All())
 }
 
+// cloudNames lists the clouds' sections as the top level's known fields
+// name them, so that adding a cloud needs no change here.
+func cloudNames() string {
+	var names []string
+	for _, pl := range clouds.All() {
+		names = append(names, pl.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // entries returns the configurations of the sources of one cloud.
 func entries[T any](c *Config, cloud string) []*T {
 	var out []*T
@@ -62,7 +72,7 @@ func TestInvalid(t *testing.T) {
 	const d = "testdata/config/"
 	tests := map[string]string{
 		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency`,
-		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "ibm_cloud" at the top level; known fields are refresh, otlp, gcp, azure, ibm, aws`,
+		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "ibm_cloud" at the top level; known fields are refresh, otlp, ` + cloudNames(),
 		"invalid-otlp.yml": d + `invalid-otlp.yml:3: otlp.interval must be greater than 0` + "\n" +
 			d + `invalid-otlp.yml:4: otlp.endpoint must be host:port or an http:// or https:// URL`,
 		"invalid-azure-secret.yml": d + `invalid-azure-secret.yml:2: azure entry "azure" has credential client_secret but no client_id; set the application (client) id of the app registration` + "\n" +

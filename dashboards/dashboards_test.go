@@ -337,7 +337,12 @@ func overview() *dashboard.DashboardBuilder {
 		WithPanel(monthlyBars("Energy per month", "Energy of the last 12 published months per provider, from cloudcarbon_history_energy_joules.", unitWh, 16, 8,
 			"sum by (provider, month) ("+sel("cloudcarbon_history_energy_joules", dataFilter, last12)+") / 3600")).
 		WithRow(row("Water")).
-		WithPanel(barGauge("Water per calendar year", "Water that providers report per calendar year only (AWS: water withdrawals), from cloudcarbon_water_yearly_cubic_meters, per provider and year. A yearly figure: never compare it with a month's.", unitWater, 24, 7).
+		WithPanel(statPanel("Water by provider", "Water of the latest published month, for providers that report it per month (Scaleway: water usage). "+latest, unitWater, 6, 7).
+			Decimals(1).
+			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+sel("cloudcarbon_water_cubic_meters", dataFilter)+")"))).
+		WithPanel(monthlyBars("Water per month", "Monthly water of the last 12 published months per provider, from cloudcarbon_history_water_cubic_meters.", unitWater, 9, 7,
+			"sum by (provider, month) ("+sel("cloudcarbon_history_water_cubic_meters", dataFilter, last12)+")")).
+		WithPanel(barGauge("Water per calendar year", "Water that providers report per calendar year only (AWS: water withdrawals), from cloudcarbon_water_yearly_cubic_meters, per provider and year. A yearly figure: never compare it with a month's.", unitWater, 9, 7).
 			Decimals(0).
 			WithTarget(instant("A", "{{provider}} {{year}}", "sum by (provider, year) ("+sel("cloudcarbon_water_yearly_cubic_meters", dataFilter)+")"))).
 		WithRow(row("Cost and carbon intensity of spend")).

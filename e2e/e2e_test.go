@@ -33,6 +33,8 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway/scalewayfake"
 )
 
 func need(t *testing.T, name string) string {
@@ -367,9 +369,49 @@ scrape_configs:
 		}
 	}
 
+	// Scaleway: emissions (scope unspecified) and monthly water, equal to
+	// the fake's totals of its latest published month.
+	scw := scalewayfake.Demo(startedAt).Total(scalewayfake.LatestPublished(startedAt))
+	for _, c := range []struct {
+		q    string
+		want float64
+	}{
+		{`sum(cloudcarbon_emissions_grams{provider="scaleway",scope="unspecified"})`, scw.Grams},
+		{`sum(cloudcarbon_water_cubic_meters{provider="scaleway"})`, scw.CubicMeters},
+	} {
+		res, err := query(promURL, c.q)
+		if err != nil || len(res) != 1 {
+			t.Errorf("%s: %v %v", c.q, res, err)
+			continue
+		}
+		if got := res[0].float(t); math.Abs(got-c.want) > 1e-9*c.want {
+			t.Errorf("%s = %v, want %v", c.q, got, c.want)
+		}
+	}
+
+	// Oracle Cloud: both methods, scope unspecified, equal to the fake's
+	// power-based totals of its latest published month.
+	ociLocation, ociMarket := ocifake.Demo(startedAt).TotalBase(ocifake.LatestPublished(startedAt), ocifake.PowerBased)
+	for _, c := range []struct {
+		q    string
+		want float64
+	}{
+		{`sum(cloudcarbon_emissions_grams{provider="oci",scope="unspecified"})`, ociLocation},
+		{`sum(cloudcarbon_emissions_market_based_grams{provider="oci",scope="unspecified"})`, ociMarket},
+	} {
+		res, err := query(promURL, c.q)
+		if err != nil || len(res) != 1 {
+			t.Errorf("%s: %v %v", c.q, res, err)
+			continue
+		}
+		if got := res[0].float(t); math.Abs(got-c.want) > 1e-9*c.want {
+			t.Errorf("%s = %v, want %v", c.q, got, c.want)
+		}
+	}
+
 	up, err := query(promURL, `count(cloudcarbon_refresh_success == 1)`)
-	if err != nil || len(up) != 1 || up[0].float(t) != 4 {
-		t.Errorf("sources refreshed successfully: %v %v, want 4", up, err)
+	if err != nil || len(up) != 1 || up[0].float(t) != 6 {
+		t.Errorf("sources refreshed successfully: %v %v, want 6", up, err)
 	}
 	months, err := query(promURL, `count(count by (month) (cloudcarbon_history_emissions_grams{provider="ibm"}))`)
 	if err != nil || len(months) != 1 || months[0].float(t) != 13 {

@@ -1,10 +1,15 @@
 package provider
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -71,7 +76,9 @@ func ReasonForStatus(code int) Reason {
 }
 
 // ReasonOf returns the reason of err: the Reason of an *Error in its chain,
-// else one derived from context and network errors, else ReasonOther.
+// else one derived from context errors, bodies cut short or too large
+// (ReasonMalformed), certificate errors and network errors
+// (ReasonNetwork), else ReasonOther.
 func ReasonOf(err error) Reason {
 	var pe *Error
 	switch {
@@ -83,6 +90,10 @@ func ReasonOf(err error) Reason {
 		return ReasonTimeout
 	case errors.Is(err, context.Canceled):
 		return ReasonCanceled
+	case errors.Is(err, ErrTruncatedBody), errors.Is(err, ErrResponseTooLarge):
+		return ReasonMalformed
+	case IsCertificateError(err):
+		return ReasonNetwork
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
@@ -102,3 +113,107 @@ func RetryAfterOf(err error) time.Duration {
 	}
 	return 0
 }
+
+// CertificateHint is what a certificate error suggests: the usual causes
+// are a TLS-intercepting proxy and a private CA, both cured by trusting
+// their CA, never by retrying.
+const CertificateHint = "if a proxy (HTTPS_PROXY) intercepts TLS or the endpoint uses a private CA, " +
+	"add that CA's certificate to the system's trust store or to the bundle SSL_CERT_FILE names"
+
+// IsCertificateError reports whether err's chain holds a failure to
+// verify a server's TLS certificate: an unknown authority, a name
+// mismatch, an expired or otherwise invalid certificate, or no roots to
+// verify against.
+func IsCertificateError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*CertificateError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[x509.SystemRootsError](err)
+	return ok
+}
+
+// CertificateError is a server certificate the client does not trust.
+// Its message says so and how to cure it (CertificateHint); it is final,
+// so retry layers that honour NonRetriable (azcore) or classify errors
+// themselves (see IsCertificateError) give up at once.
+type CertificateError struct {
+	// Host is the server's host (and port), when known.
+	Host string
+	// Err is the verification failure.
+	Err error
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("the TLS certificate of %s is not trusted: %v; %s", cmp.Or(e.Host, "the server"), e.Err, CertificateHint)
+}
+
+// Unwrap returns the verification failure.
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+// NonRetriable tells azcore's retry policy not to retry.
+func (*CertificateError) NonRetriable() {}
+
+// CertificateFailure returns the certificate error in err's chain as a
+// *CertificateError, nil when there is none. A raw crypto/tls or x509
+// error is wrapped, its host taken from the *url.Error around it.
+func CertificateFailure(err error) *CertificateError {
+	if !IsCertificateError(err) {
+		return nil
+	}
+	if ce, ok := errors.AsType[*CertificateError](err); ok {
+		return ce
+	}
+	ce := &CertificateError{Err: err}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		ce.Err = ue.Err
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ce.Host = u.Host
+		}
+	}
+	return ce
+}
+
+// ErrTruncatedBody is matched (errors.Is) by every read of a body that
+// ended before its Content-Length (or final chunk), once FailFast has
+// seen it: the connection dropped mid-answer, so the answer is malformed.
+var ErrTruncatedBody = errors.New("response body truncated")
+
+// TruncatedBodyError is the error a body read through FailFast returns
+// when the connection ends before the body does. It deliberately does not
+// match io.ErrUnexpectedEOF, which some retry layers (the BigQuery
+// client's) retry until the caller's deadline: a server that cuts an
+// answer short tends to cut its next one too, and the refresher's own
+// backoff is the better place to wait.
+type TruncatedBodyError struct {
+	// Read is the number of body bytes read; Length is the announced
+	// Content-Length, -1 when unknown (chunked).
+	Read, Length int64
+}
+
+func (e *TruncatedBodyError) Error() string {
+	if e.Length >= 0 {
+		return fmt.Sprintf("response body truncated: the connection ended after %d of %d bytes", e.Read, e.Length)
+	}
+	return fmt.Sprintf("response body truncated: the connection ended after %d bytes", e.Read)
+}
+
+// Unwrap makes errors.Is(err, ErrTruncatedBody) hold.
+func (e *TruncatedBodyError) Unwrap() error { return ErrTruncatedBody }
+
+// NonRetriable tells azcore's retry policy not to retry.
+func (*TruncatedBodyError) NonRetriable() {}

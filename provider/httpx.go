@@ -25,6 +25,9 @@ type ClientOptions struct {
 	Endpoint func(*http.Request) string
 	// MaxResponseBytes bounds every response body; see LimitResponses.
 	MaxResponseBytes int64
+	// FailFast reports the failures no retry cures as final errors; see
+	// FailFast.
+	FailFast bool
 }
 
 // NewClient derives the client a provider sends every request through,
@@ -54,6 +57,9 @@ func NewClient(base *http.Client, o ClientOptions) *http.Client {
 			}
 			rt = t
 		}
+	}
+	if o.FailFast {
+		rt = FailFast(rt)
 	}
 	if o.Observe != nil {
 		rt = &InstrumentedTransport{Base: rt, Observe: o.Observe, Endpoint: o.Endpoint}
@@ -154,3 +160,59 @@ func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	}
 	return 0, false
 }
+
+// FailFast wraps base so that two failures no retry cures surface as
+// final errors, which retry layers give up on at once instead of retrying
+// until the caller's deadline:
+//   - a server certificate the client does not trust becomes a
+//     *CertificateError (a proxy or private CA that needs trusting);
+//   - a body that ends before its Content-Length or last chunk reads as
+//     a *TruncatedBodyError instead of io.ErrUnexpectedEOF.
+//
+// Both carry azcore's NonRetriable marker; other retry layers must check
+// IsCertificateError and ErrTruncatedBody themselves where they would
+// retry them. It must sit below any retry layer. A nil base means
+// http.DefaultTransport.
+func FailFast(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return failFastTransport{base: base}
+}
+
+type failFastTransport struct{ base http.RoundTripper }
+
+func (t failFastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		if IsCertificateError(err) {
+			if _, ok := errors.AsType[*CertificateError](err); !ok {
+				err = &CertificateError{Host: req.URL.Host, Err: err}
+			}
+		}
+		return resp, err
+	}
+	if resp != nil && resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &truncationBody{rc: resp.Body, length: resp.ContentLength}
+	}
+	return resp, nil
+}
+
+// truncationBody turns the io.ErrUnexpectedEOF of a body cut short into
+// a *TruncatedBodyError.
+type truncationBody struct {
+	rc     io.ReadCloser
+	read   int64
+	length int64
+}
+
+func (b *truncationBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.read += int64(n)
+	if err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+		err = &TruncatedBodyError{Read: b.read, Length: b.length}
+	}
+	return n, err
+}
+
+func (b *truncationBody) Close() error { return b.rc.Close() }

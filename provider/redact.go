@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Scrub replaces every occurrence of each non-empty secret in s with
@@ -35,7 +36,8 @@ func Scrub(s string, secrets ...string) string {
 }
 
 // Redact returns an error whose message is err's, scrubbed of secrets. Of
-// err's chain it keeps only a context error or a net.Error, so that
+// err's chain it keeps only a context error, ErrTruncatedBody,
+// ErrResponseTooLarge, a *CertificateError or a net.Error, so that
 // errors.Is(err, context.DeadlineExceeded) and ReasonOf keep working while
 // SDK errors, which hold server-supplied text and raw responses, become
 // unreachable. A nil err gives nil.
@@ -50,6 +52,14 @@ func Redact(err error, secrets ...string) error {
 		cause = context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		cause = context.Canceled
+	case errors.Is(err, ErrTruncatedBody):
+		cause = ErrTruncatedBody
+	case errors.Is(err, ErrResponseTooLarge):
+		cause = ErrResponseTooLarge
+	case IsCertificateError(err):
+		// Certificates and verification errors hold no secret and no
+		// server-supplied text.
+		cause = CertificateFailure(err)
 	case errors.As(err, &ne):
 		cause = ne
 	}
@@ -63,3 +73,21 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
+
+// Truncate bounds a message, or a label value taken from one, at n bytes
+// of valid UTF-8. Invalid bytes are first replaced by U+FFFD, so that the
+// result is always valid UTF-8 (which Prometheus label values must be);
+// a string longer than n is then cut at the last rune boundary at or
+// before n and marked with "…". Every provider cuts server-supplied text
+// with it, so that no cut splits a character.
+func Truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	if len(s) <= n {
+		return s
+	}
+	cut := max(n, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -9,6 +9,8 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway"
 )
 
 // All returns every cloud's plug-in, in the order of the configuration
@@ -19,5 +21,7 @@ func All() []provider.Plugin {
 		azure.Plugin(),
 		ibm.Plugin(),
 		aws.Plugin(),
+		oci.Plugin(),
+		scaleway.Plugin(),
 	}
 }

@@ -139,6 +139,9 @@ type Options struct {
 
 	// Subscriptions are the subscription ids to report on; they are
 	// compared case-insensitively and sent lower-cased, as the API wants.
+	// Their display names, for the _info metric, come from listing the
+	// subscriptions the identity can read (at most once a day; when the
+	// identity may not list them, they are reported without names).
 	Subscriptions []string
 	// ListSubscriptions adds every subscription the identity can list
 	// (except deleted ones) to Subscriptions, at every fetch, and gives
@@ -201,6 +204,8 @@ type Provider struct {
 	cl *clients
 	// logged holds the subscriptions whose denial was logged already.
 	logged map[string]bool
+	// names holds the names of configured subscriptions (see withNames).
+	names subscriptionNames
 }
 
 // clients are the ARM clients, built on one credential.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -72,7 +73,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "FAIL: an access token appears in log output")
 		code = 1
 	}
-	if !strings.Contains(out, "azure report page") || !strings.Contains(out, "[Request]") || !strings.Contains(out, "[Retry]") {
+	// A run filtered to a few tests or fuzz targets need not log what the
+	// check looks for; the full run must, or the capture is broken.
+	filtered := flag.Lookup("test.run").Value.String() != ""
+	if !filtered && (!strings.Contains(out, "azure report page") || !strings.Contains(out, "[Request]") || !strings.Contains(out, "[Retry]")) {
 		fmt.Fprintln(os.Stderr, "FAIL: log capture did not work; the leak check above proves nothing")
 		code = 1
 	}
@@ -276,9 +280,10 @@ func TestAggregatesResources(t *testing.T) {
 	if !reflect.DeepEqual(res.Records, want) {
 		t.Errorf("records:\n got %+v\nwant %+v", res.Records, want)
 	}
+	// Names come from listing the subscriptions the identity can read.
 	wantAccounts := []provider.Account{
-		{Provider: provider.Azure, ID: sub1, ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: sub2, ParentType: "tenant", ParentID: tenant},
+		{Provider: provider.Azure, ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
+		{Provider: provider.Azure, ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
 	}
 	if !reflect.DeepEqual(res.Accounts, wantAccounts) {
 		t.Errorf("accounts = %+v, want %+v", res.Accounts, wantAccounts)
@@ -323,7 +328,7 @@ func TestAggregatesResources(t *testing.T) {
 		{azure.EndpointOpenID, azurefake.OpOpenID, 1},
 		{azure.EndpointDateRange, azurefake.OpDateRange, 1},
 		{azure.EndpointReports, azurefake.OpReports, 3},
-		{azure.EndpointSubscriptions, azurefake.OpSubscriptions, 0},
+		{azure.EndpointSubscriptions, azurefake.OpSubscriptions, 1},
 	} {
 		if got := e.obs.count(c.endpoint, http.StatusOK); got != c.want || e.fake.Requests(c.op) != c.want {
 			t.Errorf("%s: observed %d, fake saw %d, want %d", c.endpoint, got, e.fake.Requests(c.op), c.want)
@@ -929,10 +934,15 @@ func TestTokenRefresh(t *testing.T) {
 		e.fake.SetTokenTTL(2 * time.Second)
 		p := e.provider(t, nil)
 		fetch(t, p, mar)
+		// The first fetch's subscription listing (for names) runs on
+		// its own ARM client, which asks the credential for a token of
+		// its own; MSAL's cache does not serve tokens that expire in
+		// less than five minutes.
+		first := e.fake.Requests(azurefake.OpToken)
 		time.Sleep(2050 * time.Millisecond)
 		fetch(t, p, mar)
-		if n := e.fake.Requests(azurefake.OpToken); n != 2 {
-			t.Errorf("token requests = %d, want 2", n)
+		if n := e.fake.Requests(azurefake.OpToken) - first; n != 1 {
+			t.Errorf("token requests of the second fetch = %d, want 1", n)
 		}
 		if n := e.obs.count(azure.EndpointReports, http.StatusUnauthorized); n != 0 {
 			t.Errorf("observed 401s = %d", n)

@@ -58,8 +58,14 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
 	}
+	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, tb))
+	}
+	if ce := provider.CertificateFailure(err); ce != nil {
+		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: %s: %w", what, ce))
+	}
 	if te, ok := errors.AsType[*tokenError](err); ok {
-		return p.tokenFailure(te.err)
+		return p.tokenFailure(ctx, te.err)
 	}
 	if re, ok := errors.AsType[*azcore.ResponseError](err); ok {
 		return p.statusFailure(what, re)
@@ -126,13 +132,26 @@ func statusHint(code int) string {
 // tokenFailure classifies a failure to get a token. Entra's answers to a
 // bad tenant, client id, secret or certificate are 400 or 401; all of them
 // (and a failed OpenID discovery) are the credential's fault, so only
-// throttling and server errors keep their own reason.
-func (p *Provider) tokenFailure(err error) *provider.Error {
+// throttling and server errors keep their own reason. Failures without an
+// answer are the network's: an authority whose certificate is not
+// trusted (which azidentity reports as text only, hence certFailure), a
+// truncated answer, a connection error.
+func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error {
 	var raw *http.Response
 	if ae, ok := errors.AsType[*azidentity.AuthenticationFailedError](err); ok {
 		raw = ae.RawResponse
 	}
 	if raw == nil {
+		ce := provider.CertificateFailure(err)
+		if ce == nil {
+			ce = certFailure(ctx)
+		}
+		if ce != nil {
+			return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: get token: %w", ce))
+		}
+		if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
+			return p.fail(provider.ReasonMalformed, 0, malformed("get token", tb))
+		}
 		if ne, ok := errors.AsType[net.Error](err); ok {
 			reason := provider.ReasonNetwork
 			if ne.Timeout() {
@@ -230,13 +249,12 @@ func (p *Provider) entraError(resp *http.Response) [2]string {
 // lines) and bounds its length. Secrets are scrubbed before the cut, or a
 // secret echoed across it would leave a prefix the final scrub misses.
 func (p *Provider) oneLine(s string) string {
-	s = strings.Join(strings.Fields(provider.Scrub(s, p.secrets...)), " ")
-	const maxLen = 512
-	if len(s) > maxLen {
-		s = s[:maxLen] + "…"
-	}
-	return s
+	return provider.Truncate(strings.Join(strings.Fields(provider.Scrub(s, p.secrets...)), " "), maxMessageBytes)
 }
+
+// maxMessageBytes bounds the server-supplied text a message or a denial
+// reason repeats.
+const maxMessageBytes = 512
 
 // retryAfter reads the delay an answer asks for, as azcore does: the
 // millisecond headers, which Azure services send for sub-second delays,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -98,7 +99,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		return provider.Result{}, nil
 	}
 	b := &budget{limit: int64(p.opts.RequestBudget)}
-	ctx = context.WithValue(ctx, budgetKey{}, b)
+	ctx = withCertRecord(context.WithValue(ctx, budgetKey{}, b))
 
 	first, last, err := p.dateRange(ctx)
 	if err != nil {
@@ -127,7 +128,6 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	if err != nil {
 		return provider.Result{}, err
 	}
-	res := provider.Result{Accounts: p.accounts(subs)}
 
 	batches := (len(subs) + MaxSubscriptionsPerRequest - 1) / MaxSubscriptionsPerRequest
 	if need := b.used.Load() + int64(len(want)*len(scopes)*batches); need > b.limit {
@@ -166,6 +166,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	if err := g.Wait(); err != nil {
 		return provider.Result{}, err
 	}
+	res := provider.Result{Accounts: p.accounts(p.withNames(ctx, subs))}
 
 	// Merge in task order, so that sums are the same at every fetch.
 	kg := map[recordKey]float64{}
@@ -182,6 +183,10 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	}
 	res.Records = make([]provider.Record, 0, len(kg))
 	for k, v := range kg {
+		if !finite(v * GramsPerKilogram) {
+			return provider.Result{}, p.fail(provider.ReasonMalformed, 0, malformed("POST carbonEmissionReports", fmt.Errorf(
+				"the emissions of subscription %s, %s, %s, %s sum beyond range", k.account, k.service, k.location, k.month)))
+		}
 		res.Records = append(res.Records, provider.Record{
 			Provider:       provider.Azure,
 			Account:        k.account,
@@ -354,6 +359,74 @@ func (p *Provider) subscriptions(ctx context.Context, list bool) ([]subscription
 	return out, nil
 }
 
+// Names of configured subscriptions. Listing (ListSubscriptions) names
+// every subscription it finds; subscriptions configured by id get their
+// names from the same listing, filtered to them: one request per 100
+// subscriptions the identity can read, against one per subscription for
+// GET /subscriptions/{id}. Names rarely change, so a listing is kept for
+// namesTTL; one the identity may not make is not tried again before
+// namesRetry, so that a reader-less identity costs no request per refresh.
+const (
+	namesTTL   = 24 * time.Hour
+	namesRetry = time.Hour
+)
+
+// subscriptionNames is what the last names listing found.
+type subscriptionNames struct {
+	byID   map[string]subscription
+	next   time.Time // when to list again
+	warned bool      // a failed listing was logged
+}
+
+// withNames fills in the names (and tenants) of subs that lack them, from
+// the kept listing or a new one. A failure leaves them without names and
+// does not fail the fetch: names are for the _info metric only.
+func (p *Provider) withNames(ctx context.Context, subs []subscription) []subscription {
+	if p.opts.ListSubscriptions || !slices.ContainsFunc(subs, func(s subscription) bool { return s.name == "" }) {
+		// Listing already named every subscription it could.
+		return subs
+	}
+	names := p.subscriptionNames(ctx)
+	for i, s := range subs {
+		if n, ok := names[s.id]; ok && s.name == "" {
+			subs[i].name = n.name
+			subs[i].tenant = cmp.Or(s.tenant, n.tenant)
+		}
+	}
+	return subs
+}
+
+func (p *Provider) subscriptionNames(ctx context.Context) map[string]subscription {
+	p.mu.Lock()
+	if time.Now().Before(p.names.next) {
+		defer p.mu.Unlock()
+		return p.names.byID
+	}
+	p.mu.Unlock()
+
+	listed, err := p.listSubscriptions(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		if ctx.Err() != nil {
+			return p.names.byID // the fetch ended: try again at the next
+		}
+		p.names.next = time.Now().Add(namesRetry)
+		if !p.names.warned {
+			p.names.warned = true
+			p.log.Warn("Cannot list subscriptions for their names; the account info metric shows subscription ids only",
+				"err", err, "hint", "grant the identity Reader (Microsoft.Resources/subscriptions/read) on the subscriptions to see their names")
+		}
+		return p.names.byID // older names, if any, are still good
+	}
+	byID := make(map[string]subscription, len(listed))
+	for _, s := range listed {
+		byID[s.id] = s
+	}
+	p.names = subscriptionNames{byID: byID, next: time.Now().Add(namesTTL), warned: p.names.warned}
+	return byID
+}
+
 // listSubscriptions pages through GET /subscriptions. The pager would
 // follow any nextLink, bearer token included; we stop at a link that
 // leaves the configured ARM host.
@@ -458,24 +531,8 @@ func (p *Provider) runTask(ctx context.Context, t *task) (*taskResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		if resp.Value == nil {
-			return nil, p.fail(provider.ReasonMalformed, 0, malformed(what, errors.New("no value array")))
-		}
-		for _, item := range resp.Value {
-			if err := p.addItem(res, t, what, item); err != nil {
-				return nil, err
-			}
-		}
-		for _, d := range resp.SubscriptionAccessDecisionList {
-			if d == nil || d.SubscriptionID == nil || d.Decision == nil || *d.Decision != armcarbonoptimization.AccessDecisionEnumDenied {
-				continue
-			}
-			id := strings.ToLower(strings.TrimSpace(*d.SubscriptionID))
-			if res.denied[id] == "" && d.DenialReason != nil {
-				res.denied[id] = p.oneLine(*d.DenialReason)
-			} else if _, ok := res.denied[id]; !ok {
-				res.denied[id] = ""
-			}
+		if err := p.addPage(res, t, what, resp.CarbonEmissionDataListResult); err != nil {
+			return nil, err
 		}
 		more := resp.SkipToken != nil && *resp.SkipToken != ""
 		p.log.DebugContext(ctx, "azure report page", "month", t.month.String(), "scope", string(scopes[t.scope].api),
@@ -489,6 +546,31 @@ func (p *Provider) runTask(ctx context.Context, t *task) (*taskResult, error) {
 		seen[*resp.SkipToken] = true
 		filter.SkipToken = to.Ptr(*resp.SkipToken)
 	}
+}
+
+// addPage folds one page of a report into res: its items and its access
+// decisions.
+func (p *Provider) addPage(res *taskResult, t *task, what string, page armcarbonoptimization.CarbonEmissionDataListResult) error {
+	if page.Value == nil {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, errors.New("no value array")))
+	}
+	for _, item := range page.Value {
+		if err := p.addItem(res, t, what, item); err != nil {
+			return err
+		}
+	}
+	for _, d := range page.SubscriptionAccessDecisionList {
+		if d == nil || d.SubscriptionID == nil || d.Decision == nil || *d.Decision != armcarbonoptimization.AccessDecisionEnumDenied {
+			continue
+		}
+		id := strings.ToLower(strings.TrimSpace(*d.SubscriptionID))
+		if res.denied[id] == "" && d.DenialReason != nil {
+			res.denied[id] = p.oneLine(*d.DenialReason)
+		} else if _, ok := res.denied[id]; !ok {
+			res.denied[id] = ""
+		}
+	}
+	return nil
 }
 
 // addItem folds one report item into res. Only Resource items are
@@ -531,9 +613,18 @@ func (p *Provider) addItem(res *taskResult, t *task, what string, item armcarbon
 		service:  service,
 		location: LocationName(deref(it.Location)),
 	}
-	res.kg[k] += *it.LatestMonthEmissions
+	// JSON has no NaN or infinity, but a huge figure overflows once
+	// summed or converted to grams, and must never reach a metric.
+	sum := res.kg[k] + *it.LatestMonthEmissions
+	if !finite(sum * GramsPerKilogram) {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf(
+			"item %q: latestMonthEmissions %g, or its sum, is out of range", deref(it.ResourceID), *it.LatestMonthEmissions)))
+	}
+	res.kg[k] = sum
 	return nil
 }
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 
 func deref(s *string) string {
 	if s == nil {

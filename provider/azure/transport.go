@@ -1,7 +1,9 @@
 package azure
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,14 +34,64 @@ const (
 // becomes azcore's Transport, which sits below the retry policy, so every
 // attempt is observed; and azcore reads bodies whole (success and error
 // alike), so the bound must sit below it too.
+//
+// It fails fast (provider.FailFast): azcore's retry policy gives up at once
+// on an untrusted certificate and on a body cut short, which no retry
+// cures, and certRecorder notes certificate failures for the fetch, as
+// azidentity reports the token request's failure as text only.
 func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
-	return provider.NewClient(base, provider.ClientOptions{
+	c := provider.NewClient(base, provider.ClientOptions{
 		Timeout:          defaultHTTPTimeout,
 		TLS:              &tls.Config{MinVersion: tls.VersionTLS12},
 		Observe:          observe,
 		Endpoint:         endpointName,
 		MaxResponseBytes: maxResponseBytes,
+		FailFast:         true,
 	})
+	c.Transport = certRecorder{base: c.Transport}
+	return c
+}
+
+// certKey carries a fetch's *certRecord in the request context, from Fetch
+// to certRecorder.
+type certKey struct{}
+
+// certRecord holds the first certificate failure of a fetch.
+type certRecord struct {
+	err atomic.Pointer[provider.CertificateError]
+}
+
+// withCertRecord returns ctx with a fresh certRecord.
+func withCertRecord(ctx context.Context) context.Context {
+	return context.WithValue(ctx, certKey{}, &certRecord{})
+}
+
+// certFailure returns the certificate failure recorded for ctx's fetch, if
+// any.
+func certFailure(ctx context.Context) *provider.CertificateError {
+	if r, ok := ctx.Value(certKey{}).(*certRecord); ok {
+		return r.err.Load()
+	}
+	return nil
+}
+
+// certRecorder records certificate failures in the fetch's certRecord.
+// azidentity (through MSAL) turns a failed token or discovery request into
+// an AuthenticationFailedError that keeps only the failure's text, so the
+// record is how classify tells an untrusted authority from a rejected
+// credential.
+type certRecorder struct{ base http.RoundTripper }
+
+func (t certRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		if ce, ok := errors.AsType[*provider.CertificateError](err); ok {
+			if r, ok := req.Context().Value(certKey{}).(*certRecord); ok {
+				r.err.CompareAndSwap(nil, ce)
+			}
+		}
+	}
+	return resp, err
 }
 
 // endpointName maps a request to the fixed endpoint label set. Matching on

@@ -33,6 +33,9 @@ const (
 	reasonInternalError       = "internalError"
 )
 
+// maxMessageBytes bounds the server-supplied text an error repeats.
+const maxMessageBytes = 512
+
 // query describes one query for error messages.
 type query struct {
 	kind  string // "carbon" or "billing"
@@ -48,6 +51,12 @@ func (p *Provider) failure(ctx context.Context, q query, err error) *provider.Er
 	what := fmt.Sprintf("gcp: %s query on %s", q.kind, q.table)
 	if gerr, ok := errors.AsType[*googleapi.Error](err); ok {
 		return p.apiFailure(what, q, gerr)
+	}
+	if ce := provider.CertificateFailure(err); ce != nil {
+		return &provider.Error{Reason: provider.ReasonNetwork, Err: fmt.Errorf("%s: %w", what, ce)}
+	}
+	if errors.Is(err, provider.ErrTruncatedBody) || errors.Is(err, provider.ErrResponseTooLarge) {
+		return &provider.Error{Reason: provider.ReasonMalformed, Err: fmt.Errorf("%s: malformed response: %w", what, err)}
 	}
 	if aerr, ok := errors.AsType[*auth.Error](err); ok {
 		reason := provider.ReasonAuth
@@ -96,11 +105,7 @@ func (p *Provider) apiFailure(what string, q query, gerr *googleapi.Error) *prov
 	if msg == "" && len(gerr.Errors) > 0 {
 		msg = gerr.Errors[0].Message
 	}
-	msg = strings.TrimSpace(msg)
-	const maxLen = 512
-	if len(msg) > maxLen {
-		msg = msg[:maxLen] + "…"
-	}
+	msg = provider.Truncate(strings.TrimSpace(msg), maxMessageBytes)
 
 	var retryAfter time.Duration
 	if gerr.Code == http.StatusTooManyRequests || gerr.Code == http.StatusServiceUnavailable {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,12 @@ type billingRow struct {
 // failed billing query (the large table, the likelier to hit
 // max_bytes_billed) leaves the emissions served, cost absent for those
 // months rather than zero, and the failure in Result.Partial.
+//
+// The collector asks for the months of a partial fetch again at its next
+// attempt. Only the billing query failed, so the carbon rows of the
+// partial fetch are kept (see partialFetch), and an attempt within
+// CarbonReuse that asks for no other month runs the billing query alone:
+// a billing export that keeps failing costs no carbon query per retry.
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
 	ms := slices.Clone(months)
 	slices.Sort(ms)
@@ -146,11 +153,18 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		billing    []billingRow
 		cerr, berr error
 	)
-	wg.Go(func() {
-		if carbon, cerr = p.queryCarbon(ctx, ms); cerr != nil {
-			cancel()
-		}
-	})
+	kept, reuse := p.keptCarbon(ms)
+	if reuse {
+		carbon = kept
+		p.log.DebugContext(ctx, "gcp running the billing query alone; the carbon rows of the previous fetch, whose billing query failed, still serve",
+			"months", len(ms))
+	} else {
+		wg.Go(func() {
+			if carbon, cerr = p.queryCarbon(ctx, ms); cerr != nil {
+				cancel()
+			}
+		})
+	}
 	if p.billing != nil {
 		wg.Go(func() { billing, berr = p.queryBilling(ctx, ms) })
 	}
@@ -163,10 +177,63 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 			return provider.Result{}, berr
 		}
 		res, err := p.build(ms, carbon, nil)
+		if err == nil && !reuse {
+			p.keepCarbon(ms, carbon)
+		}
 		res.Partial = berr
 		return res, err
 	}
+	p.dropCarbon()
 	return p.build(ms, carbon, billing)
+}
+
+// CarbonReuse is how long the carbon rows of a fetch whose billing query
+// failed serve the retries of that fetch. The carbon table changes once a
+// month at most, when an export run lands; an hour bounds how late a
+// retry can notice one.
+const CarbonReuse = time.Hour
+
+// partialFetch is the carbon side of the last fetch whose billing query
+// failed: the months it asked for and their rows. It is one fetch's rows,
+// so its memory is bounded by what a fetch holds anyway.
+type partialFetch struct {
+	months []provider.Month // sorted, unique
+	carbon []carbonRow
+	at     time.Time
+}
+
+// keptCarbon returns a copy of the kept carbon rows when they are recent
+// and cover every month of ms (sorted, unique).
+func (p *Provider) keptCarbon(ms []provider.Month) ([]carbonRow, bool) {
+	if p.billing == nil {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := p.partial
+	if k == nil || time.Since(k.at) >= CarbonReuse || time.Since(k.at) < 0 {
+		return nil, false
+	}
+	for _, m := range ms {
+		if _, ok := slices.BinarySearch(k.months, m); !ok {
+			return nil, false
+		}
+	}
+	// A copy: build sorts its rows in place, and fetches may run
+	// concurrently.
+	return slices.Clone(k.carbon), true
+}
+
+func (p *Provider) keepCarbon(ms []provider.Month, carbon []carbonRow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = &partialFetch{months: slices.Clone(ms), carbon: slices.Clone(carbon), at: time.Now()}
+}
+
+func (p *Provider) dropCarbon() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = nil
 }
 
 // firstError returns the error that caused a failure rather than the
@@ -246,7 +313,20 @@ func parseInvoiceMonth(s string) (provider.Month, error) {
 // query carries the bytes limit and the location, and requires a job
 // (rather than letting BigQuery run it jobless) so that the job's
 // statistics can be read afterwards.
-func runQuery[T any](ctx context.Context, p *Provider, q query, sql string, params []bigquery.QueryParameter) ([]T, error) {
+//
+// The BigQuery client dereferences fields that a malformed answer can
+// lack (a jobs.query answer of "{}", without jobComplete and
+// jobReference, makes Query.Read panic; found by FuzzQueryResponse). A
+// panic in a query goroutine would take the whole exporter down, so one
+// raised while reading a query's answers is a malformed response.
+func runQuery[T any](ctx context.Context, p *Provider, q query, sql string, params []bigquery.QueryParameter) (rows []T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rows = nil
+			err = &provider.Error{Reason: provider.ReasonMalformed, Err: fmt.Errorf(
+				"gcp: %s query on %s: malformed response: the BigQuery client failed on it: %v", q.kind, q.table, r)}
+		}
+	}()
 	bq := p.client.Query(sql)
 	bq.Parameters = params
 	bq.Location = p.opts.Location
@@ -259,7 +339,6 @@ func runQuery[T any](ctx context.Context, p *Provider, q query, sql string, para
 	if err != nil {
 		return nil, p.failure(ctx, q, err)
 	}
-	var rows []T
 	for {
 		var row T
 		err := it.Next(&row)
@@ -383,6 +462,12 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 			if !s.loc.Valid && (s.mktMissing || !s.mkt.Valid) {
 				continue
 			}
+			// BigQuery's FLOAT64 has NaN and infinities, and its JSON
+			// carries them ("NaN", "Infinity"): none is an emission.
+			if (s.loc.Valid && !finite(s.loc.Float64)) || (s.mkt.Valid && !finite(s.mkt.Float64)) {
+				return provider.Result{}, malformed(kindCarbon, p.carbon, fmt.Errorf(
+					"usage month %s, project %q: scope %s figure %v / %v is not a finite number", m, account, s.scope, s.loc, s.mkt))
+			}
 			r := get(k)
 			if s.loc.Valid {
 				r.EmissionsGrams += s.loc.Float64 * GramsPerKilogram
@@ -414,7 +499,7 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 			continue
 		}
 		rate := row.ConversionRate
-		if !rate.Valid || !(rate.Float64 > 0) {
+		if !rate.Valid || !(rate.Float64 > 0) || !finite(rate.Float64) {
 			return provider.Result{}, malformed(kindBilling, *p.billing, fmt.Errorf(
 				"invoice month %s, project %q: currency_conversion_rate %v is not a positive number", m, row.ProjectID.StringVal, rate))
 		}
@@ -428,6 +513,14 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 
 	res := provider.Result{Records: make([]provider.Record, 0, len(records))}
 	for _, r := range records {
+		if !finite(r.EmissionsGrams) || !finite(r.MarketBasedGrams) || !finite(r.CostUSD) {
+			what, table := kindCarbon, p.carbon
+			if r.Has(provider.Cost) {
+				what, table = kindBilling, *p.billing
+			}
+			return provider.Result{}, malformed(what, table, fmt.Errorf(
+				"the figures of month %s, project %q, %s, %s sum beyond range", r.Month, r.Account, r.Service, r.Location))
+		}
 		res.Records = append(res.Records, *r)
 	}
 	slices.SortFunc(res.Records, func(a, b provider.Record) int {
@@ -446,6 +539,8 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 	}
 	return res, nil
 }
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 
 // compareCarbonRows and compareBillingRows order result rows, so that
 // float sums do not depend on the order BigQuery returns rows in.

@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -232,6 +233,11 @@ type Provider struct {
 	client  *bigquery.Client
 	carbon  tableRef
 	billing *tableRef
+
+	// mu guards partial, the carbon rows of the last fetch whose billing
+	// query failed (see Fetch).
+	mu      sync.Mutex
+	partial *partialFetch
 }
 
 var _ provider.Provider = (*Provider)(nil)

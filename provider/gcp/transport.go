@@ -30,9 +30,13 @@ type clientConfig struct {
 // requests and every retried attempt pass the instrumented transport. The
 // caller's client is copied, not modified, because it may be shared.
 func newHTTPClient(cfg clientConfig) (*http.Client, error) {
+	// FailFast: the BigQuery client retries io.ErrUnexpectedEOF until the
+	// caller's deadline, so a server that cuts answers short would turn
+	// into a timeout after the whole refresh deadline; read as
+	// *provider.TruncatedBodyError, it is a malformed response at once.
 	c := provider.NewClient(cfg.base, provider.ClientOptions{
 		Timeout: defaultHTTPTimeout, Observe: cfg.observe, Endpoint: cfg.endpointNamer,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: maxResponseBytes, FailFast: true,
 	})
 	if cfg.noAuth {
 		return c, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -22,13 +23,23 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 
 // transportFailure classifies an error that came with no HTTP response:
 // the caller's context first (its deadline is the usual cause of a
-// timeout), then network errors.
+// timeout), then bodies too large or cut short (malformed), untrusted
+// certificates, then network errors.
 func (p *Provider) transportFailure(ctx context.Context, what string, err error) *provider.Error {
 	if cerr := ctx.Err(); cerr != nil {
 		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("ibm: %s: %w", what, cerr))
 	}
 	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("ibm: %s: %w", what, tl))
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
+	}
+	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, tb))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, io.ErrUnexpectedEOF))
+	}
+	if ce := provider.CertificateFailure(err); ce != nil {
+		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("ibm: %s: %w", what, ce))
 	}
 	if ne, ok := errors.AsType[net.Error](err); ok {
 		reason := provider.ReasonNetwork
@@ -119,13 +130,11 @@ func errorMessage(resp *core.DetailedResponse, secret string) string {
 	}
 	// Scrub before cutting: a key echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	msg = provider.Scrub(msg, secret)
-	const maxLen = 512
-	if len(msg) > maxLen {
-		msg = msg[:maxLen] + "…"
-	}
-	return msg
+	return provider.Truncate(provider.Scrub(msg, secret), maxMessageBytes)
 }
+
+// maxMessageBytes bounds the server-supplied text an error repeats.
+const maxMessageBytes = 512
 
 // tokenFailure classifies a failure to get an IAM token.
 func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error {
@@ -133,13 +142,20 @@ func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error 
 	if ctx.Err() != nil {
 		return p.transportFailure(ctx, what, err)
 	}
+	if te, ok := errors.AsType[*iamTimeoutError](err); ok {
+		return p.fail(provider.ReasonTimeout, 0, fmt.Errorf("ibm: %s: %w (check iam_url and the network path to it)", what, te))
+	}
+	if errors.Is(err, errNoAccessToken) {
+		return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
+	}
 	if authErr, ok := errors.AsType[*core.AuthenticationError](err); ok && authErr.HTTPProblem != nil && authErr.Response != nil {
 		return p.statusFailure(what, authErr.Response, true)
 	}
 	if hp, ok := errors.AsType[*core.HTTPProblem](err); ok && hp.Response != nil {
 		return p.statusFailure(what, hp.Response, true)
 	}
-	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, provider.ErrResponseTooLarge) {
+	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, provider.ErrResponseTooLarge) ||
+		errors.Is(err, provider.ErrTruncatedBody) || provider.IsCertificateError(err) {
 		return p.transportFailure(ctx, what, err)
 	}
 	return p.fail(provider.ReasonAuth, 0, fmt.Errorf("ibm: %s: %w", what, err))

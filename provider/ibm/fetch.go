@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -214,16 +215,30 @@ func (p *Provider) addRow(records map[recordKey]*provider.Record, want map[provi
 	}
 	// A (account, service, location, month) known in any resource group
 	// is reported; a figure some resource groups lack counts as zero for
-	// them, which is what IBM's own totals do.
+	// them, which is what IBM's own totals do. JSON has no NaN or
+	// infinity, but a huge figure overflows in the unit conversion or the
+	// sum, and an infinite value must never reach a metric.
 	r.Known |= known
 	if row.CarbonEmission != nil {
-		r.EmissionsGrams += *row.CarbonEmission * GramsPerCarbonEmission
+		sum := r.EmissionsGrams + *row.CarbonEmission*GramsPerCarbonEmission
+		if !finite(sum) {
+			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf(
+				"carbon_emission %g of account %q, %s: the figure or its sum is out of range", *row.CarbonEmission, k.account, m)))
+		}
+		r.EmissionsGrams = sum
 	}
 	if row.EnergyConsumption != nil {
-		r.EnergyJoules += *row.EnergyConsumption * JoulesPerEnergyConsumption
+		sum := r.EnergyJoules + *row.EnergyConsumption*JoulesPerEnergyConsumption
+		if !finite(sum) {
+			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf(
+				"energy_consumption %g of account %q, %s: the figure or its sum is out of range", *row.EnergyConsumption, k.account, m)))
+		}
+		r.EnergyJoules = sum
 	}
 	return nil
 }
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 
 // serviceLabel keeps IBM's service display names ("Cloud Object Storage"):
 // they are the only identifier the API gives.
@@ -400,7 +415,11 @@ func (p *Provider) plan(first *wirePage) []int64 {
 		return nil
 	}
 	total := *first.TotalCount
-	if total <= limit || (total+limit-1)/limit > maxPages {
+	// Compared with maxPages*limit, not by rounding total up to pages:
+	// total+limit-1 overflows for a total_count near the int64 maximum,
+	// which then passed as a negative page count and made the offsets
+	// slice below panic (found by FuzzPage).
+	if total <= limit || total > maxPages*limit {
 		return nil
 	}
 	next, nextLimit, err := p.nextPage(first.Next.Href, limit)
@@ -477,7 +496,7 @@ func (p *Provider) nextPage(href string, limit int64) (int64, int64, error) {
 func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int64) (*wirePage, error) {
 	what := pageWhat(q, offset)
 	for attempt := 0; ; attempt++ {
-		tok, auth, err := p.token(ctx)
+		tok, err := p.token(ctx)
 		if err != nil {
 			return nil, p.tokenFailure(ctx, err)
 		}
@@ -486,9 +505,7 @@ func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int6
 			if resp != nil && resp.StatusCode >= 400 {
 				if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 					p.log.DebugContext(ctx, "ibm token rejected; fetching a new one")
-					if err := p.dropToken(auth); err != nil {
-						return nil, p.fail(provider.ReasonAuth, 0, err)
-					}
+					p.dropToken(tok)
 					continue
 				}
 				return nil, p.statusFailure(what, resp, false)
@@ -542,6 +559,11 @@ func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser
 		}
 		return nil, p.transportFailure(ctx, what, err)
 	}
+	return p.decodePage(what, data)
+}
+
+// decodePage decodes the body of one page.
+func (p *Provider) decodePage(what string, data []byte) (*wirePage, error) {
 	var page wirePage
 	if err := json.Unmarshal(data, &page); err != nil {
 		return nil, p.fail(provider.ReasonMalformed, 0, malformed(what, err))

@@ -126,6 +126,12 @@ type Options struct {
 	// MaxRetries bounds HTTP-level retries of 429 and 5xx answers and of
 	// network errors: 0 selects 3, a negative value disables retries.
 	MaxRetries int
+	// IAMTimeout bounds each IAM token request, connecting and reading
+	// the answer included: 0 selects DefaultIAMTimeout (30s). The fetch's
+	// context bounds it too. A hung IAM endpoint thus costs its own source
+	// at most this long per token, and never holds up another source.
+	IAMTimeout time.Duration
+
 	// MaxRetryInterval bounds the wait between retries: 0 selects 30s. A
 	// Retry-After longer than this is not waited for; the fetch fails at
 	// once with provider.ReasonThrottled and the server's Retry-After, so
@@ -154,10 +160,12 @@ type Provider struct {
 	maxRetry time.Duration
 	throttle throttle
 
-	// mu guards auth, which is replaced (not mutated) when IBM rejects a
-	// token that the authenticator still believes valid.
-	mu   sync.Mutex
-	auth *core.IamAuthenticator
+	// iamSem serialises this source's token requests (see iam.go); its
+	// wait obeys the caller's context.
+	iamSem chan struct{}
+	// tokMu guards tok, the cached IAM token.
+	tokMu sync.Mutex
+	tok   iamToken
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -226,6 +234,12 @@ func New(opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("ibm: max retry interval %s is negative", opts.MaxRetryInterval)
 	}
 	switch {
+	case opts.IAMTimeout == 0:
+		opts.IAMTimeout = DefaultIAMTimeout
+	case opts.IAMTimeout < 0:
+		return nil, fmt.Errorf("ibm: IAM timeout %s is negative", opts.IAMTimeout)
+	}
+	switch {
 	case opts.PageConcurrency == 0:
 		opts.PageConcurrency = DefaultPageConcurrency
 	case opts.PageConcurrency < 0 || opts.PageConcurrency > MaxPageConcurrency:
@@ -241,13 +255,15 @@ func New(opts Options) (*Provider, error) {
 		apiURL:   apiURL,
 		log:      logger,
 		maxRetry: opts.MaxRetryInterval,
+		iamSem:   make(chan struct{}, 1),
 	}
 	base := opts.HTTPClient
 	if base == nil {
 		base = defaultClient(opts.PageConcurrency)
 	}
 	p.iamHTTP = instrumentedClient(base, opts.Observe)
-	if p.auth, err = p.newAuthenticator(); err != nil {
+	// Validates the key and URL the way go-sdk-core will use them.
+	if _, err = p.newAuthenticator(p.iamHTTP); err != nil {
 		return nil, err
 	}
 	p.service, err = core.NewBaseService(&core.ServiceOptions{
@@ -259,21 +275,6 @@ func New(opts Options) (*Provider, error) {
 	}
 	p.service.Client = p.retryingClient(p.throttledClient(p.iamHTTP))
 	return p, nil
-}
-
-// newAuthenticator builds a fresh IAM authenticator. A fresh one is the only
-// way to drop go-sdk-core's cached token: IamAuthenticator has no
-// invalidate method, and its token fields are private.
-func (p *Provider) newAuthenticator() (*core.IamAuthenticator, error) {
-	auth, err := core.NewIamAuthenticatorBuilder().
-		SetApiKey(p.opts.APIKey).
-		SetURL(p.opts.IAMURL).
-		SetClient(p.iamHTTP).
-		Build()
-	if err != nil {
-		return nil, fmt.Errorf("ibm: IAM authenticator: %s", provider.Scrub(err.Error(), p.opts.APIKey))
-	}
-	return auth, nil
 }
 
 func parseBaseURL(what, s string) (*url.URL, error) {

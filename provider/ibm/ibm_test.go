@@ -999,9 +999,16 @@ func TestFailures(t *testing.T) {
 			wantData: 0, wantIAM: 1,
 		},
 		{
+			// Not the key's fault: IAM's answer is broken.
 			name:       "IAM answers 200 without a token",
 			faults:     map[string]ibmfake.Fault{ibmfake.TokenPath: {Status: 200, Body: `{}`}},
-			wantReason: provider.ReasonAuth,
+			wantReason: provider.ReasonMalformed, wantMsg: []string{"without an access token"},
+			wantData: 0, wantIAM: 1,
+		},
+		{
+			name:       "IAM answer truncated",
+			faults:     map[string]ibmfake.Fault{ibmfake.TokenPath: ibmfake.Truncated(`{"access_token":"eyJ`)},
+			wantReason: provider.ReasonMalformed,
 			wantData:   0, wantIAM: 1,
 		},
 		{
@@ -1249,13 +1256,7 @@ func TestContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, pagingDataset(3), hang(t, tt.hangPath))
-			p := e.provider(t, func(o *ibm.Options) {
-				// go-sdk-core's token request ignores the context; the
-				// client timeout is what finally ends it.
-				c := *e.ts.Client()
-				c.Timeout = 5 * time.Second
-				o.HTTPClient = &c
-			})
+			p := e.provider(t, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
 			if tt.cancel {

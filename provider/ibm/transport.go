@@ -23,6 +23,7 @@ func instrumentedClient(base *http.Client, observe provider.RequestObserver) *ht
 		Observe:          observe,
 		Endpoint:         endpointName,
 		MaxResponseBytes: maxResponseBytes,
+		FailFast:         true,
 	})
 }
 
@@ -65,8 +66,10 @@ func endpointName(req *http.Request) string {
 //   - retryablehttp's minimum wait is fixed at 1s; we lower it to
 //     MaxRetryInterval when that is shorter, so tiny intervals stay tiny.
 //
-// What is retried is go-sdk-core's policy unchanged: network errors
-// (except TLS, scheme, header and redirect errors), 429, and 5xx except 501.
+// What is retried is go-sdk-core's policy: network errors (except TLS,
+// scheme, header and redirect errors), 429, and 5xx except 501; plus,
+// never, the failures provider.FailFast marks final (certificate errors,
+// which go-sdk-core no longer recognises once wrapped).
 func (p *Provider) retryingClient(base *http.Client) *http.Client {
 	rc := core.NewRetryableClientWithHTTPClient(base)
 	rc.RetryMax = p.opts.MaxRetries
@@ -78,6 +81,9 @@ func (p *Provider) retryingClient(base *http.Client) *http.Client {
 }
 
 func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err != nil && ctx.Err() == nil && (provider.IsCertificateError(err) || errors.Is(err, provider.ErrTruncatedBody)) {
+		return false, nil
+	}
 	retry, cerr := core.IBMCloudSDKRetryPolicy(ctx, resp, err)
 	if retry && resp != nil {
 		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
@@ -192,7 +198,7 @@ type tokenKey struct{}
 // preparedToken is the BaseService authenticator. go-sdk-core's
 // IamAuthenticator fetches tokens without a context, so a hung IAM endpoint
 // would outlive the caller's deadline; Provider.token fetches the token
-// under the caller's context first and hands it over here.
+// under the caller's context first (see iam.go) and hands it over here.
 type preparedToken struct{}
 
 func (preparedToken) AuthenticationType() string { return core.AUTHTYPE_IAM }
@@ -204,49 +210,5 @@ func (preparedToken) Authenticate(req *http.Request) error {
 		return errors.New("ibm: internal error: request without a prepared IAM token")
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	return nil
-}
-
-// token returns a bearer token from the current authenticator (cached or
-// freshly fetched) and the authenticator it came from. The fetch runs in a
-// goroutine so that ctx bounds the wait; the goroutine itself ends with
-// the IAM client's timeout at the latest.
-func (p *Provider) token(ctx context.Context) (string, *core.IamAuthenticator, error) {
-	p.mu.Lock()
-	auth := p.auth
-	p.mu.Unlock()
-
-	type result struct {
-		tok string
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		tok, err := auth.GetToken()
-		ch <- result{tok, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.tok, auth, r.err
-	case <-ctx.Done():
-		return "", auth, ctx.Err()
-	}
-}
-
-// dropToken replaces the authenticator that issued a token IBM rejected, so
-// that the next request fetches a new token. Comparing with the current
-// authenticator keeps concurrent fetches from discarding each other's
-// fresh tokens.
-func (p *Provider) dropToken(used *core.IamAuthenticator) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.auth != used {
-		return nil
-	}
-	auth, err := p.newAuthenticator()
-	if err != nil {
-		return err
-	}
-	p.auth = auth
 	return nil
 }

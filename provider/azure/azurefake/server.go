@@ -64,6 +64,17 @@ const (
 // operation.
 type Fault = fakehttp.Fault
 
+// Truncated is a 200 answer whose body stops short: its Content-Length
+// promises more bytes than body holds, so the server closes the
+// connection after body and the client's read ends in "unexpected EOF",
+// as when a proxy or a load balancer drops a connection mid-answer. It
+// differs from a complete body of invalid JSON, which reads in full.
+func Truncated(body string) Fault {
+	return Fault{Status: http.StatusOK, Body: body, Header: http.Header{
+		"Content-Length": {strconv.Itoa(len(body) + 512)},
+	}}
+}
+
 // Server is the fake Entra authority and Azure Resource Manager on one
 // handler. It is safe for concurrent use. Serve it over TLS
 // (httptest.NewTLSServer, or http.Server with NewTLSConfig): azidentity

@@ -63,6 +63,18 @@ type Fault struct {
 	Times int
 }
 
+// Truncated is a 200 answer to endpoint (and query kind, empty for all)
+// whose body stops short: its Content-Length promises more bytes than
+// body holds, so the server closes the connection after body and the
+// client's read ends in "unexpected EOF", as when a proxy or a load
+// balancer drops a connection mid-answer. It differs from a complete
+// body of invalid JSON, which reads in full.
+func Truncated(endpoint, kind, body string) Fault {
+	return Fault{Endpoint: endpoint, Kind: kind, Status: http.StatusOK, Body: body, Header: http.Header{
+		"Content-Length": {strconv.Itoa(len(body) + 512)},
+	}}
+}
+
 // faultKey is what a queued Fault matches; empty fields match all.
 type faultKey struct{ endpoint, kind string }
 

@@ -1,0 +1,354 @@
+package oci
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oracle/oci-go-sdk/v65/common"
+	"github.com/oracle/oci-go-sdk/v65/usageapi"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+)
+
+// opCarbon is the SDK's name of the one operation the provider calls.
+const opCarbon = "RequestUsageCarbonEmissions"
+
+// groupBy is what every query breaks the tenancy's emissions down by: the
+// records' service, location and account.
+//
+// The account is the compartment's path (compartmentPath), not its name
+// (compartmentName): OCI lets two compartments under different parents
+// share a name ("dev" under both "prod" and "research"), and grouping by
+// name would add their emissions together under one label. A path is
+// unique in its tenancy and stays readable ("acme/prod/web"), which a
+// compartment OCID, the other unique choice, is not; the compartment's
+// name is its path's last element, given in the info metric.
+func groupBy() []string { return []string{"service", "region", "compartmentPath"} }
+
+// emissionTypes are the queries of each run of months: power-based
+// calculations give both location-based and market-based figures, one
+// emission type per request; spend-based ones give market-based figures
+// only (Oracle's Emissions Management documentation).
+func (p *Provider) emissionTypes() []usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum {
+	if p.opts.Method == MethodSpendBased {
+		return []usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum{usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeMarketBased}
+	}
+	return []usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum{
+		usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeLocationBased,
+		usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeMarketBased,
+	}
+}
+
+func (p *Provider) method() usageapi.RequestUsageCarbonEmissionsDetailsEmissionCalculationMethodEnum {
+	if p.opts.Method == MethodSpendBased {
+		return usageapi.RequestUsageCarbonEmissionsDetailsEmissionCalculationMethodSpendBased
+	}
+	return usageapi.RequestUsageCarbonEmissionsDetailsEmissionCalculationMethodPowerBased
+}
+
+// Fetch implements provider.Provider.
+//
+// Request plan: one RequestUsageCarbonEmissions query per contiguous run
+// of requested months (provider.Runs; runs longer than a year are split)
+// and emission type, MONTHLY, grouped by service, region and
+// compartmentPath at once, from midnight UTC on the run's first day to
+// midnight UTC on the day after it (timeUsageEnded is exclusive); pages
+// follow opc-next-page. Power-based, a refresh of the usual one or two
+// recent months is therefore two requests, spend-based one, plus one per
+// further page. The two emission types of a run are queried at once;
+// pages follow one another, as the API has no other way to reach them.
+func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
+	runs := split(provider.Runs(months), maxMonthsPerQuery)
+	if len(runs) == 0 {
+		return provider.Result{}, nil
+	}
+	want := make(map[provider.Month]bool, len(months))
+	for _, m := range months {
+		want[m] = true
+	}
+	api, tenancy, err := p.client(ctx)
+	if err != nil {
+		return provider.Result{}, err
+	}
+
+	type job struct {
+		run [2]provider.Month
+		typ usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum
+	}
+	var jobs []job
+	for _, run := range runs {
+		for _, typ := range p.emissionTypes() {
+			jobs = append(jobs, job{run, typ})
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &carbonData{records: make(map[recordKey]*provider.Record), accounts: make(map[string]string)}
+	var (
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, maxParallel)
+		errMu    sync.Mutex
+		firstErr error
+	)
+	for _, j := range jobs {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			if err := p.query(ctx, api, tenancy, j.run, j.typ, want, d); err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				errMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return provider.Result{}, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return provider.Result{}, p.classify(ctx, err, nil)
+	}
+	return provider.Result{Records: d.sorted(), Accounts: d.accountList(tenancy)}, nil
+}
+
+// split cuts runs of months into runs of at most n months.
+func split(runs [][2]provider.Month, n int) [][2]provider.Month {
+	var out [][2]provider.Month
+	for _, r := range runs {
+		for first := r[0]; first <= r[1]; first += provider.Month(n) {
+			out = append(out, [2]provider.Month{first, min(first+provider.Month(n-1), r[1])})
+		}
+	}
+	return out
+}
+
+// query runs one query, every page of it, into d.
+func (p *Provider) query(ctx context.Context, api *usageapi.UsageapiClient, tenancy string, run [2]provider.Month,
+	typ usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum, want map[provider.Month]bool, d *carbonData) error {
+	req := usageapi.RequestUsageCarbonEmissionsRequest{
+		RequestUsageCarbonEmissionsDetails: usageapi.RequestUsageCarbonEmissionsDetails{
+			TenantId:                  common.String(tenancy),
+			TimeUsageStarted:          &common.SDKTime{Time: run[0].Start()},
+			TimeUsageEnded:            &common.SDKTime{Time: run[1].End()},
+			EmissionCalculationMethod: p.method(),
+			EmissionType:              typ,
+			Granularity:               usageapi.RequestUsageCarbonEmissionsDetailsGranularityMonthly,
+			IsAggregateByTime:         common.Bool(false),
+			GroupBy:                   groupBy(),
+			CompartmentDepth:          common.Int(p.opts.CompartmentDepth),
+		},
+	}
+	if p.opts.PageSize > 0 {
+		req.Limit = common.Int(p.opts.PageSize)
+	}
+	seen := make(map[string]bool)
+	for n := 1; ; n++ {
+		policy := p.retryPolicy(ctx)
+		req.RequestMetadata = common.RequestMetadata{RetryPolicy: &policy}
+		resp, err := api.RequestUsageCarbonEmissions(sdkContext(ctx), req)
+		if err != nil {
+			return p.classify(ctx, err, resp.RawResponse)
+		}
+		for i := range resp.Items {
+			if err := d.add(&resp.Items[i], typ, p.method(), want); err != nil {
+				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", opCarbon, err))
+			}
+		}
+		next := resp.OpcNextPage
+		if next == nil || *next == "" {
+			return nil
+		}
+		switch {
+		case seen[*next]:
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", opCarbon))
+		case n == maxPages:
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", opCarbon, maxPages))
+		}
+		seen[*next] = true
+		req.Page = next
+		p.log.Debug("Fetching the next page", "operation", opCarbon, "emission_type", string(typ), "page", n+1)
+	}
+}
+
+// retryPolicy is the SDK's default retry policy made to end with ctx: the
+// SDK decides which answers are worth another attempt
+// (common.DefaultShouldRetryOperation) and how long to wait (its
+// exponential backoff with jitter), and this policy also stops when ctx
+// is done, when the attempts run out, when the wait would pass ctx's
+// deadline and when the server asks for a longer wait than MaxBackoff;
+// it honours a shorter Retry-After. The SDK sleeps between attempts
+// without looking at ctx, so the wait happens here, in NextDuration,
+// which then asks the SDK for none.
+func (p *Provider) retryPolicy(ctx context.Context) common.RetryPolicy {
+	sdk := common.DefaultRetryPolicyWithoutEventualConsistency()
+	var wait time.Duration // set by should, used by next: the SDK calls them in turn
+	should := func(r common.OCIOperationResponse) bool {
+		if ctx.Err() != nil || r.AttemptNumber >= uint(p.opts.MaxAttempts) || !common.DefaultShouldRetryOperation(r) ||
+			provider.ReasonOf(r.Error) == provider.ReasonMalformed || provider.IsCertificateError(r.Error) {
+			return false
+		}
+		d := sdk.NextDuration(r)
+		if p.opts.Backoff != nil {
+			d = p.opts.Backoff(r.AttemptNumber)
+		}
+		d = min(d, p.opts.MaxBackoff)
+		if ra, ok := retryAfter(r.Response); ok {
+			if ra > p.opts.MaxBackoff {
+				return false
+			}
+			d = max(d, ra)
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+			return false
+		}
+		wait = d
+		return true
+	}
+	next := func(common.OCIOperationResponse) time.Duration {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return 0
+	}
+	return common.NewRetryPolicyWithOptions(
+		common.ReplaceWithValuesFromRetryPolicy(sdk),
+		common.WithMaximumNumberAttempts(uint(p.opts.MaxAttempts)),
+		common.WithShouldRetryOperation(should),
+		common.WithNextDuration(next),
+	)
+}
+
+// retryAfter returns the Retry-After of an answer.
+func retryAfter(r common.OCIResponse) (time.Duration, bool) {
+	if r == nil {
+		return 0, false
+	}
+	resp := r.HTTPResponse()
+	if resp == nil {
+		return 0, false
+	}
+	return provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+}
+
+type recordKey struct {
+	account, service, location string
+	month                      provider.Month
+}
+
+// carbonData accumulates the queries' items. Queries run at once, so it
+// holds its own lock.
+type carbonData struct {
+	mu      sync.Mutex
+	records map[recordKey]*provider.Record
+	// accounts maps each compartment path to the tenancy's name, when
+	// an item named it.
+	accounts map[string]string
+}
+
+// add files one item under its record: location-based items as the
+// record's emissions, market-based ones as its market-based emissions.
+// OCI does not split its figures by GHG scope.
+func (d *carbonData) add(it *usageapi.UsageCarbonEmissionSummary, typ usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum,
+	method usageapi.RequestUsageCarbonEmissionsDetailsEmissionCalculationMethodEnum, want map[provider.Month]bool) error {
+	if it.TimeUsageStarted == nil {
+		return errors.New("an item has no timeUsageStarted")
+	}
+	m := provider.MonthOf(it.TimeUsageStarted.Time)
+	if it.TimeUsageEnded != nil && provider.MonthOf(it.TimeUsageEnded.Add(-time.Nanosecond)) != m {
+		return fmt.Errorf("a monthly item spans %s to %s", it.TimeUsageStarted.UTC().Format(time.RFC3339), it.TimeUsageEnded.UTC().Format(time.RFC3339))
+	}
+	if it.ComputedCarbonEmission == nil {
+		return errors.New("an item has no computedCarbonEmission")
+	}
+	v := *it.ComputedCarbonEmission
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return errors.New("computedCarbonEmission is not a number")
+	}
+	// An item of another type or method than asked for would be counted
+	// twice, or in the wrong family.
+	if it.EmissionType != "" && !strings.EqualFold(string(it.EmissionType), string(typ)) {
+		return fmt.Errorf("an item of emission type %q answers a query for %s", provider.Truncate(string(it.EmissionType), 64), typ)
+	}
+	if it.EmissionCalculationMethod != nil && *it.EmissionCalculationMethod != "" && !strings.EqualFold(*it.EmissionCalculationMethod, string(method)) {
+		return fmt.Errorf("an item of calculation method %q answers a query for %s", provider.Truncate(*it.EmissionCalculationMethod, 64), method)
+	}
+	if !want[m] {
+		return nil
+	}
+	k := recordKey{
+		account:  cmp.Or(strings.TrimSpace(deref(it.CompartmentPath)), provider.AccountPlaceholder),
+		service:  cmp.Or(strings.TrimSpace(deref(it.Service)), Unknown),
+		location: strings.ToLower(cmp.Or(strings.TrimSpace(deref(it.Region)), Unknown)),
+		month:    m,
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name, ok := d.accounts[k.account]; !ok || name == "" {
+		d.accounts[k.account] = deref(it.TenantName)
+	}
+	rec := d.records[k]
+	if rec == nil {
+		rec = &provider.Record{Provider: provider.OCI, Account: k.account, Service: k.service, Location: k.location,
+			Scope: provider.ScopeUnspecified, Month: m}
+		d.records[k] = rec
+	}
+	if typ == usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeLocationBased {
+		rec.EmissionsGrams += v * GramsPerMetricTon
+		rec.Known |= provider.Emissions
+	} else {
+		rec.MarketBasedGrams += v * GramsPerMetricTon
+		rec.Known |= provider.EmissionsMarketBased
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (d *carbonData) sorted() []provider.Record {
+	out := make([]provider.Record, 0, len(d.records))
+	for _, r := range d.records {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b provider.Record) int {
+		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
+			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location))
+	})
+	return out
+}
+
+// accountList describes every compartment of the fetched records: its
+// name is its path's last element, its parent the tenancy.
+func (d *carbonData) accountList(tenancy string) []provider.Account {
+	out := make([]provider.Account, 0, len(d.accounts))
+	for _, path := range slices.Sorted(maps.Keys(d.accounts)) {
+		a := provider.Account{Provider: provider.OCI, ID: path, ParentType: ParentTypeTenancy, ParentID: tenancy, ParentName: d.accounts[path]}
+		if path != provider.AccountPlaceholder {
+			a.Name = path[strings.LastIndex(path, "/")+1:]
+		}
+		out = append(out, a)
+	}
+	return out
+}
