@@ -158,7 +158,7 @@ type Provider struct {
 	service  *core.BaseService
 	iamHTTP  *http.Client
 	maxRetry time.Duration
-	throttle throttle
+	throttle provider.Pause
 
 	// iamSem serialises this source's token requests (see iam.go); its
 	// wait obeys the caller's context.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/IBM/go-sdk-core/v5/core"
@@ -99,55 +98,14 @@ func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err erro
 // its own limits.
 func (p *Provider) throttledClient(base *http.Client) *http.Client {
 	c := *base
-	c.Transport = &throttledTransport{base: base.Transport, throttle: &p.throttle, maxWait: p.maxRetry}
+	c.Transport = &throttledTransport{paused: provider.PausedTransport{Base: base.Transport, Pause: &p.throttle}, maxWait: p.maxRetry}
 	return &c
 }
 
-// throttle is a source-wide "not before" time. When IBM answers one
-// request with 429 (or 503) and a Retry-After, the request that got it
-// waits in the retry layer's backoff; without this, the other pages in
-// flight would keep hitting an API that just asked for a pause, each
-// earning its own 429 and burning its retries.
-type throttle struct {
-	mu    sync.Mutex
-	until time.Time
-}
-
-// wait returns once the pause, if any, is over, or with ctx's error. It
-// looks again after sleeping because another answer may have extended
-// the pause meanwhile.
-func (t *throttle) wait(ctx context.Context) error {
-	for {
-		t.mu.Lock()
-		d := time.Until(t.until)
-		t.mu.Unlock()
-		if d <= 0 {
-			return ctx.Err()
-		}
-		timer := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
-}
-
-// pause holds every request back for d from now, unless a longer pause
-// is already in force.
-func (t *throttle) pause(d time.Duration) {
-	until := time.Now().Add(d)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if until.After(t.until) {
-		t.until = until
-	}
-}
-
+// throttledTransport sends requests behind the source's pause and extends
+// it when IBM answers 429 or 503 with a Retry-After.
 type throttledTransport struct {
-	base     http.RoundTripper
-	throttle *throttle
+	paused provider.PausedTransport
 	// maxWait is MaxRetryInterval. A longer Retry-After fails the fetch
 	// at once (see checkRetry) and is left to the caller's backoff; were
 	// it recorded here, the caller's next fetch would block on it until
@@ -156,20 +114,10 @@ type throttledTransport struct {
 }
 
 func (t *throttledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.throttle.wait(req.Context()); err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close() // a RoundTripper closes the body, even unsent
-		}
-		return nil, err
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req)
+	resp, err := t.paused.RoundTrip(req)
 	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 && d <= t.maxWait {
-			t.throttle.pause(d)
+			t.paused.Pause.Extend(d)
 		}
 	}
 	return resp, err

@@ -188,14 +188,14 @@ func TestThrottle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var th throttle
-			rt := &throttledTransport{throttle: &th, maxWait: maxWait, base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			var th provider.Pause
+			rt := &throttledTransport{maxWait: maxWait, paused: provider.PausedTransport{Pause: &th, Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
 				h := http.Header{}
 				if tt.retryAfter != "" {
 					h.Set("Retry-After", tt.retryAfter)
 				}
 				return &http.Response{StatusCode: tt.status, Header: h, Body: http.NoBody}, nil
-			})}
+			})}}
 			req, _ := http.NewRequest(http.MethodGet, "http://ibm.invalid/v1/carbon_emissions", nil)
 			if _, err := rt.RoundTrip(req); err != nil {
 				t.Fatal(err)
@@ -212,18 +212,18 @@ func TestThrottle(t *testing.T) {
 	}
 
 	t.Run("waits for the longest pause", func(t *testing.T) {
-		var th throttle
+		var th provider.Pause
 		const d = 200 * time.Millisecond
 		start := time.Now()
-		th.pause(d)
-		th.pause(d / 10) // a shorter pause does not cut the longer one
-		if err := th.wait(context.Background()); err != nil {
+		th.Extend(d)
+		th.Extend(d / 10) // a shorter pause does not cut the longer one
+		if err := th.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if waited := time.Since(start); waited < d {
 			t.Errorf("waited %v, want at least %v", waited, d)
 		}
-		if err := th.wait(context.Background()); err != nil {
+		if err := th.Wait(context.Background()); err != nil {
 			t.Errorf("wait after the pause: %v", err)
 		}
 	})

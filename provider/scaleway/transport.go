@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -28,9 +27,9 @@ import (
 
 // retrying builds the Doer the SDK sends every request through.
 func (p *Provider) retrying(base *http.Client) sdkDoer {
-	g := &gate{}
+	g := &provider.Pause{}
 	inner := *base
-	inner.Transport = &pausedTransport{base: base.Transport, gate: g}
+	inner.Transport = &provider.PausedTransport{Base: base.Transport, Pause: g}
 	rc := &retryablehttp.Client{
 		HTTPClient:   &inner,
 		Logger:       retryLogger{log: p.log, secrets: p.secrets},
@@ -43,7 +42,7 @@ func (p *Provider) retrying(base *http.Client) sdkDoer {
 			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
 				// Scaleway's limit is per key: the other months in flight
 				// would only earn 429s of their own.
-				g.pause(d)
+				g.Extend(d)
 			}
 			return d
 		},
@@ -143,64 +142,6 @@ func withExchange(ctx context.Context, x *exchange) context.Context {
 func exchangeOf(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return x
-}
-
-// gate is a source-wide "not before" time, set while one request waits
-// out a 429.
-type gate struct {
-	mu    sync.Mutex
-	until time.Time
-}
-
-// pause holds every request back for d from now, unless a longer pause
-// is already in force.
-func (g *gate) pause(d time.Duration) {
-	until := time.Now().Add(d)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if until.After(g.until) {
-		g.until = until
-	}
-}
-
-// wait returns once the pause, if any, is over, or with ctx's error. It
-// looks again after sleeping because another 429 may have extended the
-// pause meanwhile.
-func (g *gate) wait(ctx context.Context) error {
-	for {
-		g.mu.Lock()
-		d := time.Until(g.until)
-		g.mu.Unlock()
-		if d <= 0 {
-			return ctx.Err()
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-type pausedTransport struct {
-	base http.RoundTripper
-	gate *gate
-}
-
-func (t *pausedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.gate.wait(req.Context()); err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close() // a RoundTripper closes the body, even unsent
-		}
-		return nil, err
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return base.RoundTrip(req)
 }
 
 // retryLogger puts retryablehttp's messages in the source's log at debug
