@@ -442,7 +442,10 @@ func TestShutdownFlushesState(t *testing.T) {
 	run := func() (addr string, stop func() (int, string)) {
 		addr = freeAddr(t)
 		var out bytes.Buffer
-		cmd := exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr)
+		// Retention as long as the history: the months kept only for
+		// reports are fetched after readiness, which the first run may not
+		// reach before it is stopped.
+		cmd := exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr, "--retention.months=13")
 		cmd.Env = append(os.Environ(), "E2E_IBM_KEY=e2e-key")
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

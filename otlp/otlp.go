@@ -134,11 +134,14 @@ func (u *unitProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, 
 // currencies; "{USD}" is the annotation form OpenTelemetry uses for units
 // outside it, and OTLP-to-Prometheus translators skip annotations, where a
 // bare "USD" would come out as a second suffix (cloudcarbon_..._usd_USD).
+// Cubic metres are UCUM "m3", but the translators know no name for it and
+// would append "_m3" to a name that already ends in _cubic_meters, so they
+// travel as the annotation "{m3}" too.
 var unitSuffixes = []struct{ suffix, unit string }{
 	{"_grams", "g"},
 	{"_joules", "J"},
 	{"_usd", "{USD}"},
-	{"_cubic_meters", "m3"},
+	{"_cubic_meters", "{m3}"},
 	{"_seconds", "s"},
 	{"_bytes", "By"},
 	{"_bytes_processed_total", "By"},

@@ -224,7 +224,7 @@ func TestOTLPPushesEveryFamily(t *testing.T) {
 		"cloudcarbon_emissions_grams": "g", "cloudcarbon_history_emissions_market_based_grams": "g",
 		"cloudcarbon_energy_joules": "J", "cloudcarbon_billing_cost_usd": "{USD}",
 		"cloudcarbon_refresh_duration_seconds": "s", "cloudcarbon_bigquery_bytes_processed_total": "By",
-		"cloudcarbon_refresh_success": "", "cloudcarbon_water_cubic_meters": "m3", "cloudcarbon_water_yearly_cubic_meters": "m3",
+		"cloudcarbon_refresh_success": "", "cloudcarbon_water_cubic_meters": "{m3}", "cloudcarbon_water_yearly_cubic_meters": "{m3}",
 	} {
 		if units[name] != want {
 			t.Errorf("%s: unit %q, want %q", name, units[name], want)

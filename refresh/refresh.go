@@ -360,8 +360,13 @@ func (r *refresher) refresh(ctx context.Context) {
 			d.LastOK, d.NextRefresh = false, retryAt
 		} else {
 			d.LastSuccess, d.LastOK = start, true
-			_, next := plan(end, sched, d, r.opts)
-			d.NextRefresh = r.opts.spread(next, end)
+			// Months still due (the older ones kept for reports) are the
+			// rest of this refresh's work: no jitter before them.
+			if more, next := plan(end, sched, d, r.opts); len(more) > 0 {
+				d.NextRefresh = end
+			} else {
+				d.NextRefresh = r.opts.spread(next, end)
+			}
 		}
 		r.stampDue(d)
 	})
