@@ -143,22 +143,30 @@ func (e *Exposition) Handler(g prometheus.Gatherer, o HandlerOpts) http.Handler 
 	})
 }
 
-// acceptsGzip reads an Accept-Encoding header: gzip, or *, with a q-value
-// other than 0.
+// acceptsGzip reads an Accept-Encoding header (RFC 9110): gzip is
+// acceptable when listed with a q-value above 0, or, when not listed, when
+// * is. An explicit gzip entry overrides *.
 func acceptsGzip(header string) bool {
+	star, starOK := false, false
 	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
+		fields := strings.Split(part, ";")
+		coding := strings.ToLower(strings.TrimSpace(fields[0]))
 		if coding != "gzip" && coding != "*" {
 			continue
 		}
-		q := strings.ReplaceAll(strings.ToLower(params), " ", "")
-		if v, ok := strings.CutPrefix(q, "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
-				continue
+		ok := true
+		for _, param := range fields[1:] {
+			name, value, _ := strings.Cut(strings.TrimSpace(param), "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil && f == 0 {
+					ok = false
+				}
 			}
 		}
-		return true
+		if coding == "gzip" {
+			return ok
+		}
+		star, starOK = true, ok
 	}
-	return false
+	return star && starOK
 }

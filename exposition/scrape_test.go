@@ -106,6 +106,11 @@ func TestAcceptsGzip(t *testing.T) {
 		"gzip; q=0.0, identity": false,
 		"*":                     true,
 		"br, identity":          false,
+		"gzip;q=0, *":           false,
+		"*;q=1, gzip;q=0":       false,
+		"gzip;x=1;q=0":          false,
+		"*;q=0.5":               true,
+		"*;q=0":                 false,
 	} {
 		if got := acceptsGzip(header); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)

@@ -7,7 +7,9 @@ package refresh
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -245,6 +247,9 @@ func (r *refresher) refresh(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	res, err := r.src.Provider.Fetch(fctx, fetch)
 	cancel()
+	if err == nil {
+		err = nonFinite(res)
+	}
 	<-r.sem
 	end := r.opts.now()
 	if ctx.Err() != nil {
@@ -372,6 +377,28 @@ func (r *refresher) refresh(ctx context.Context) {
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
 		"duration", end.Sub(start).Round(time.Millisecond))
+}
+
+// nonFinite refuses a result holding NaN or an infinity: a provider's
+// value that overflowed on conversion would otherwise be served, summed
+// into every total, and stop the state file from being written (JSON has
+// no infinities), for every source.
+func nonFinite(res provider.Result) error {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	for i := range res.Records {
+		r := &res.Records[i]
+		if bad(r.EmissionsGrams) || bad(r.MarketBasedGrams) || bad(r.EnergyJoules) || bad(r.CostUSD) || bad(r.WaterCubicMeters) {
+			return &provider.Error{Reason: provider.ReasonMalformed,
+				Err: fmt.Errorf("the provider's answer holds a value that is not a finite number (%s, %s, %s)", r.Account, r.Service, r.Month)}
+		}
+	}
+	for _, w := range res.YearlyWater {
+		if bad(w.CubicMeters) {
+			return &provider.Error{Reason: provider.ReasonMalformed,
+				Err: fmt.Errorf("the provider's answer holds yearly water that is not a finite number (%s, %d)", w.Account, w.Year)}
+		}
+	}
+	return nil
 }
 
 // refetch makes every stored month but those just fetched due again by

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -716,5 +718,45 @@ func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	}
 	if got := len(s.Snapshot().Sources["ibm"].Months); got != int(last-kept)+1 {
 		t.Errorf("%d months stored, want %d", got, int(last-kept)+1)
+	}
+}
+
+// TestNonFiniteValuesAreRefused: a provider value that overflowed to +Inf
+// on conversion fails the refresh as a malformed answer, and the last good
+// data and the state file stay as they were.
+func TestNonFiniteValuesAreRefused(t *testing.T) {
+	now := date("2026-11-22T10:00:00Z")
+	o := testOptions(now)
+	o.Now = func() time.Time { return now }
+	good := true
+	fp := &fakeProvider{records: func(m provider.Month) []provider.Record {
+		recs := sampleRecords(m)
+		if !good {
+			recs[0].EmissionsGrams = math.Inf(1)
+		}
+		return recs
+	}}
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, m, _ := newTestStore(t, 3, store.NewStateFile(path))
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	before := s.Snapshot().Sources["ibm"]
+	good = false
+	now = now.Add(25 * time.Hour)
+	r.refresh(t.Context())
+	d := s.Snapshot().Sources["ibm"]
+	if d.LastOK {
+		t.Error("a refresh serving +Inf succeeded")
+	}
+	if got := testutil.ToFloat64(m.refreshErrors.WithLabelValues("ibm", "ibm", string(provider.ReasonMalformed))); got != 1 {
+		t.Errorf("malformed_response errors = %v, want 1", got)
+	}
+	for mo, md := range d.Months {
+		if md != before.Months[mo] {
+			t.Errorf("month %s replaced by a refused answer", mo)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Errorf("state file: %v", err)
 	}
 }

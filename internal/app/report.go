@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -64,16 +65,19 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 		case refresh:
 			src = FromRefresh
 		}
-		w := stdout
-		if output != "" {
-			f, err := os.Create(output)
-			if err != nil {
-				return fmt.Errorf("--output: %w", err)
-			}
-			defer f.Close()
-			w = f
+		if output == "" {
+			return Report(ctx, o, src, ro, stdout, logger)
 		}
-		return Report(ctx, o, src, ro, w, logger)
+		// The file is written only once the report is whole, so that a
+		// failed run leaves an earlier report in place.
+		var buf bytes.Buffer
+		if err := Report(ctx, o, src, ro, &buf, logger); err != nil {
+			return err
+		}
+		if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		return nil
 	}
 }
 
@@ -170,10 +174,14 @@ func (a *App) waitSettled(ctx context.Context) error {
 	}
 }
 
+// settled reports whether every source's refreshes are done for now: its
+// latest attempt failed (a report then holds its last good data; waiting
+// for a retry could take forever), or nothing is due within a minute.
 func (a *App) settled() bool {
 	soon := a.opts.Now().Add(time.Minute)
 	for _, d := range a.store.Snapshot().Sources {
-		if d.NextRefresh.IsZero() || d.NextRefresh.Before(soon) {
+		failed := !d.LastAttempt.IsZero() && !d.LastOK
+		if !failed && (d.NextRefresh.IsZero() || d.NextRefresh.Before(soon)) {
 			return false
 		}
 	}

@@ -2,16 +2,20 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/report"
@@ -159,5 +163,38 @@ func TestReportFromTheStateFile(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), fmt.Sprintf("%d,ibm,unspecified,", time.Now().Year())) {
 		t.Errorf("report of the state file:\n%s", buf.String())
+	}
+}
+
+// TestReportRefreshReturnsWhenASourceFails: report --refresh does not wait
+// for the retries of a source that keeps failing, and --output leaves an
+// earlier report in place when the new one cannot be made.
+func TestReportRefreshReturnsWhenASourceFails(t *testing.T) {
+	_, ds, url := fakeIBM(t, time.Now(), "the-right-key")
+	o := testOptions(t)
+	writeConfig(t, o.ConfigFile, ibmConfig(url, ds.EnterpriseID, "api_key: a-wrong-key"))
+	ro, err := report.ParseOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := Report(ctx, *o, FromRefresh, ro, io.Discard, promslog.NewNopLogger()); err != nil {
+		t.Errorf("report --refresh with a failing source: %v", err)
+	}
+
+	out := filepath.Join(t.TempDir(), "report.csv")
+	writeConfig(t, out, "an earlier report\n")
+	kp := kingpin.New("t", "")
+	run := ReportCommand(kp.Command("report", ""))
+	if _, err := kp.Parse([]string{"report", "--output=" + out}); err != nil {
+		t.Fatal(err)
+	}
+	o.StateFile = filepath.Join(t.TempDir(), "none.json")
+	if err := run(t.Context(), *o, io.Discard, promslog.NewNopLogger()); err == nil {
+		t.Error("a report without a state file succeeded")
+	}
+	if b, _ := os.ReadFile(out); string(b) != "an earlier report\n" {
+		t.Errorf("--output after a failed report holds %q", b)
 	}
 }

@@ -129,7 +129,9 @@ func (c *Config) Check(v provider.Checker) {
 // data (partition, endpoint, the role or profile that selects the
 // account), never a key.
 func (c *Config) Identity() string {
-	return strings.Join([]string{provider.AWS, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile}, "|")
+	// The access key id (not a secret) decides which account static keys
+	// read: a new key is a new source, whose data starts clean.
+	return strings.Join([]string{provider.AWS, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile, "key=" + c.AccessKeyID}, "|")
 }
 
 // New implements provider.SourceConfig.

@@ -145,7 +145,7 @@ func TestIdentity(t *testing.T) {
 	c := awsp.Config{Name: "x", Partition: "aws", Endpoint: awsp.EndpointAWS, Profile: "p",
 		RoleARN: "arn:aws:iam::123456789012:role/r", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: canary}
 	got := c.Identity()
-	if want := "aws|aws|" + awsp.EndpointAWS + "|role=arn:aws:iam::123456789012:role/r|profile=p"; got != want {
+	if want := "aws|aws|" + awsp.EndpointAWS + "|role=arn:aws:iam::123456789012:role/r|profile=p|key=AKIAIOSFODNN7EXAMPLE"; got != want {
 		t.Errorf("identity %q, want %q", got, want)
 	}
 	if strings.Contains(got, canary) {
