@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -358,7 +359,7 @@ func (r *refresher) refresh(ctx context.Context) {
 			}
 		}
 		if res.Accounts != nil {
-			d.Accounts = res.Accounts
+			d.Accounts = mergeAccounts(d, res.Accounts)
 		}
 		d.LastAttempt, d.LastDuration, d.Attempted = start, end.Sub(start), true
 		if res.Partial != nil {
@@ -399,6 +400,30 @@ func nonFinite(res provider.Result) error {
 		}
 	}
 	return nil
+}
+
+// mergeAccounts returns the accounts a fetch named, plus those named
+// before that still have records in a stored month: a provider that names
+// only the accounts of the months it was asked for must not take the
+// names of older months' accounts away.
+func mergeAccounts(d *store.SourceData, fresh []provider.Account) []provider.Account {
+	named := make(map[string]bool, len(fresh))
+	for _, a := range fresh {
+		named[a.Provider+"\x00"+a.ID] = true
+	}
+	held := map[string]bool{}
+	for _, md := range d.Months {
+		for i := range md.Records {
+			held[md.Records[i].Provider+"\x00"+md.Records[i].Account] = true
+		}
+	}
+	out := slices.Clone(fresh)
+	for _, a := range d.Accounts {
+		if k := a.Provider + "\x00" + a.ID; !named[k] && held[k] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // refetch makes every stored month but those just fetched due again by

@@ -760,3 +760,24 @@ func TestNonFiniteValuesAreRefused(t *testing.T) {
 		t.Errorf("state file: %v", err)
 	}
 }
+
+// TestAccountsOfOlderMonthsKeepTheirNames: a refresh of recent months that
+// names only the accounts it saw keeps the names of the accounts that
+// appear only in older stored months, and drops those no month holds.
+func TestAccountsOfOlderMonthsKeepTheirNames(t *testing.T) {
+	s, _, _ := newTestStore(t, 3, nil)
+	s.Configure([]store.Key{{Name: "ibm", Provider: provider.IBM, Identity: "i"}}, nil)
+	s.Update("ibm", store.Data, func(d *store.SourceData) {
+		d.Months[month("2026-08")] = &store.MonthData{Records: []provider.Record{{Provider: provider.IBM, Account: "old", Month: month("2026-08")}}}
+		d.Accounts = []provider.Account{{Provider: provider.IBM, ID: "old", Name: "Old account"}, {Provider: provider.IBM, ID: "gone", Name: "Gone"}}
+	})
+	d := s.Snapshot().Sources["ibm"]
+	got := mergeAccounts(d, []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod"}})
+	var names []string
+	for _, a := range got {
+		names = append(names, a.ID+"="+a.Name)
+	}
+	if want := []string{"acc1=prod", "old=Old account"}; !slices.Equal(names, want) {
+		t.Errorf("accounts %v, want %v", names, want)
+	}
+}
