@@ -19,7 +19,8 @@ import (
 // TestSecondRefreshQueriesOnlyOpenMonths drives the provider through the
 // real refresher: the first refresh queries the whole window, a refresh a
 // day later in the same month only the months that can still change, and
-// a model version change of such a month counts as a restatement.
+// a model version change of such a month counts as a restatement, after
+// which the other stored months are queried again, once.
 func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 	start := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 	var clock atomic.Pointer[time.Time]
@@ -90,21 +91,28 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 	// Apply restarts the refresher with the same source, keeping its data.
 	mgr.Apply(t.Context(), sources, opts, nil)
 	waitRefresh()
-	if got := counterSum(t, reg, "cloudcarbon_refreshes_total"); got != 2 {
-		t.Errorf("refreshes = %v, want 2", got)
-	}
-
-	if got := e.fake.Queries(gcpfake.KindCarbon); got != 2 {
-		t.Errorf("carbon queries = %d, want 2", got)
-	}
-	if got := e.fake.Queries(gcpfake.KindBilling); got != 2 {
-		t.Errorf("billing queries = %d, want 2", got)
-	}
-	for _, q := range e.fake.QueryLog()[2:] {
-		if want := []provider.Month{oct}; !slices.Equal(q.Months, want) {
-			t.Errorf("second %s query months = %v, want %v", q.Kind, q.Months, want)
+	// The restatement makes the source fetch its other stored months
+	// again, once, right after October.
+	deadline := time.Now().Add(20 * time.Second)
+	for counterSum(t, reg, "cloudcarbon_refreshes_total") < 3 || st.Snapshot().Sources["gcp-demo"].Refetching {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refetch after the restatement: %+v", e.fake.QueryLog())
 		}
-		if q.Kind == gcpfake.KindBilling && (!q.PartitionStart.Equal(oct.Start()) || !q.PartitionEnd.Equal(oct.End().Add(gcp.BillingExportLag))) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitRefresh()
+	if got := e.fake.Queries(gcpfake.KindCarbon); got != 3 {
+		t.Errorf("carbon queries = %d, want 3", got)
+	}
+	for i, q := range e.fake.QueryLog()[2:] {
+		want := []provider.Month{oct}
+		if i >= 2 {
+			want = provider.Range(oct-12, oct-1)
+		}
+		if !slices.Equal(q.Months, want) {
+			t.Errorf("%s query %d months = %v, want %v", q.Kind, i+3, q.Months, want)
+		}
+		if i < 2 && q.Kind == gcpfake.KindBilling && (!q.PartitionStart.Equal(oct.Start()) || !q.PartitionEnd.Equal(oct.End().Add(gcp.BillingExportLag))) {
 			t.Errorf("second billing query scans partitions [%v, %v)", q.PartitionStart, q.PartitionEnd)
 		}
 	}
