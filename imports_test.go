@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path"
 	"slices"
@@ -191,5 +192,34 @@ func TestLayersAreAcyclic(t *testing.T) {
 	}
 	for layer := range layers {
 		visit(layer, nil)
+	}
+}
+
+// TestDockerContextHoldsTheBuild: .dockerignore lets into the image's
+// build context only what the build needs; every package the binary is
+// built from must be among it, or docker build fails.
+func TestDockerContextHoldsTheBuild(t *testing.T) {
+	ignore, err := os.ReadFile(".dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{}
+	for line := range strings.SplitSeq(string(ignore), "\n") {
+		if dir, ok := strings.CutPrefix(strings.TrimSpace(line), "!"); ok {
+			allowed[strings.TrimSuffix(dir, "/")] = true
+		}
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		rel := relative(pkg)
+		if !strings.HasPrefix(pkg, module+"/") || rel == "." {
+			continue
+		}
+		if top, _, _ := strings.Cut(rel, "/"); !allowed[top] {
+			t.Errorf("the binary needs %s, which .dockerignore keeps out of the build context", rel)
+		}
 	}
 }
