@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -217,3 +218,38 @@ func (e *TruncatedBodyError) Unwrap() error { return ErrTruncatedBody }
 
 // NonRetriable tells azcore's retry policy not to retry.
 func (*TruncatedBodyError) NonRetriable() {}
+
+// TransportFailure classifies an error that is not the API's answer, in
+// the order that tells the truth: the caller's context first (its
+// deadline is the usual cause of a timeout), then a body cut short or too
+// large (malformed, which retrying does not mend), an untrusted
+// certificate, the network. what prefixes the message. ok is false for
+// any other error, which the provider classifies by the API's answer; the
+// provider still scrubs the returned error of its secrets.
+func TransportFailure(ctx context.Context, what string, err error) (reason Reason, wrapped error, ok bool) {
+	if cerr := ctx.Err(); cerr != nil {
+		return ReasonOf(cerr), fmt.Errorf("%s: %w", what, cerr), true
+	}
+	// The message names the cut or the limit itself, not the layers of
+	// decoding that ran into it.
+	if tl, isLarge := errors.AsType[*ResponseTooLargeError](err); isLarge {
+		return ReasonMalformed, fmt.Errorf("%s: malformed response: %w", what, tl), true
+	}
+	if tb, isCut := errors.AsType[*TruncatedBodyError](err); isCut {
+		return ReasonMalformed, fmt.Errorf("%s: malformed response: %w", what, tb), true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return ReasonMalformed, fmt.Errorf("%s: malformed response: %w", what, io.ErrUnexpectedEOF), true
+	}
+	if ce := CertificateFailure(err); ce != nil {
+		return ReasonNetwork, fmt.Errorf("%s: %w", what, ce), true
+	}
+	if ne, isNet := errors.AsType[net.Error](err); isNet {
+		reason := ReasonNetwork
+		if ne.Timeout() {
+			reason = ReasonTimeout
+		}
+		return reason, fmt.Errorf("%s: %w", what, ne), true
+	}
+	return "", nil, false
+}

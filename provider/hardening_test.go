@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -180,5 +181,28 @@ func TestFailFast(t *testing.T) {
 	_, err = get(provider.NewClient(nil, provider.ClientOptions{}), "/")
 	if _, ok := errors.AsType[*provider.CertificateError](err); ok || !provider.IsCertificateError(err) {
 		t.Errorf("without FailFast: %v (%T)", err, err)
+	}
+}
+
+func TestTransportFailure(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		reason provider.Reason
+		ok     bool
+	}{
+		{"context first", canceled, &net.OpError{Op: "dial", Err: errors.New("refused")}, provider.ReasonCanceled, true},
+		{"truncated body", context.Background(), fmt.Errorf("decode: %w", &provider.TruncatedBodyError{}), provider.ReasonMalformed, true},
+		{"unexpected EOF", context.Background(), fmt.Errorf("read: %w", io.ErrUnexpectedEOF), provider.ReasonMalformed, true},
+		{"network", context.Background(), &net.OpError{Op: "dial", Err: errors.New("refused")}, provider.ReasonNetwork, true},
+		{"an API answer", context.Background(), errors.New("403 Forbidden"), "", false},
+	} {
+		reason, wrapped, ok := provider.TransportFailure(tc.ctx, "x: op", tc.err)
+		if reason != tc.reason || ok != tc.ok || (ok && !strings.HasPrefix(wrapped.Error(), "x: op: ")) {
+			t.Errorf("%s: %q %v %v, want %q %v", tc.name, reason, wrapped, ok, tc.reason, tc.ok)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -26,27 +25,8 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // timeout), then bodies too large or cut short (malformed), untrusted
 // certificates, then network errors.
 func (p *Provider) transportFailure(ctx context.Context, what string, err error) *provider.Error {
-	if cerr := ctx.Err(); cerr != nil {
-		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("ibm: %s: %w", what, cerr))
-	}
-	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
-	}
-	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, tb))
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, io.ErrUnexpectedEOF))
-	}
-	if ce := provider.CertificateFailure(err); ce != nil {
-		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("ibm: %s: %w", what, ce))
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("ibm: %s: %w", what, ne))
+	if reason, wrapped, ok := provider.TransportFailure(ctx, "ibm: "+what, err); ok {
+		return p.fail(reason, 0, wrapped)
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("ibm: %s: %w", what, err))
 }

@@ -80,14 +80,8 @@ func (p *Provider) credentialsError(err error) *provider.Error {
 // do about it. resp is the last answer, if any.
 func (p *Provider) classify(ctx context.Context, err error, resp *http.Response) *provider.Error {
 	what := "oci: " + opCarbon
-	if cerr := ctx.Err(); cerr != nil {
-		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("%s: %w", what, cerr))
-	}
-	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tl))
-	}
-	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tb))
+	if reason, wrapped, ok := provider.TransportFailure(ctx, what, err); ok {
+		return p.fail(reason, 0, wrapped)
 	}
 	var se common.ServiceError
 	if errors.As(err, &se) {
@@ -97,16 +91,6 @@ func (p *Provider) classify(ctx context.Context, err error, resp *http.Response)
 	_, typ := errors.AsType[*json.UnmarshalTypeError](err)
 	if syntax || typ {
 		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, err))
-	}
-	if ce := provider.CertificateFailure(err); ce != nil {
-		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("%s: %w", what, ce))
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("%s: %w", what, ne))
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("%s: %w", what, flatError{err}))
 }

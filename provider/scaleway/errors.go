@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -42,17 +41,8 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // do about it. x is what the transport saw of the call.
 func (p *Provider) classify(ctx context.Context, op string, x *exchange, err error) *provider.Error {
 	what := "scaleway: " + op
-	if cerr := ctx.Err(); cerr != nil {
-		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("%s: %w", what, cerr))
-	}
-	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tl))
-	}
-	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tb))
-	}
-	if ce := provider.CertificateFailure(err); ce != nil {
-		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("%s: %w", what, ce))
+	if reason, wrapped, ok := provider.TransportFailure(ctx, what, err); ok {
+		return p.fail(reason, 0, wrapped)
 	}
 
 	// Scaleway's standard errors, which the SDK decodes by their "type"
@@ -90,13 +80,6 @@ func (p *Provider) classify(ctx context.Context, op string, x *exchange, err err
 	if errors.As(err, &syn) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %s", what,
 			provider.Truncate(provider.Scrub(err.Error(), p.secrets...), maxMessageBytes)))
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("%s: %w", what, ne))
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("%s: %w", what, err))
 }
