@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
-	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -15,49 +15,62 @@ import (
 
 const module = "github.com/cloudcarbon/cloudcarbon_exporter"
 
-// cloudSDKs are the import path prefixes of the clouds' SDKs: only the
-// cloud's own package under provider/ may import them.
-var cloudSDKs = []string{
-	"cloud.google.com/", "google.golang.org/api/", "github.com/Azure/", "github.com/IBM/",
-	"github.com/aws/", "github.com/oracle/", "github.com/scaleway/",
+// layers says which packages of the module each package may import, by
+// path relative to the module ("." is main). A cloud ("provider/*": every
+// package under provider/ that internal/clouds lists, with its
+// sub-packages) may import the provider model, the HTTP layer and the
+// fakes' kit; only the list in internal/clouds imports the clouds. The
+// conformance suite may wire the exporter's parts together, but only tests
+// import it. A package missing here fails the test, so that a new one
+// gets a place on purpose.
+var layers = map[string][]string{
+	".":                                {"config", "internal/app", "internal/clouds"},
+	"internal/app":                     {"config", "demo", "exposition", "otlp", "provider", "refresh", "report", "store"},
+	"internal/clouds":                  {"provider", "provider/*"},
+	"demo":                             {"config", "provider"},
+	"config":                           {"provider"},
+	"refresh":                          {"provider", "provider/httpx", "store"},
+	"exposition":                       {"provider", "store"},
+	"report":                           {"provider", "store"},
+	"store":                            {"provider"},
+	"otlp":                             {},
+	"provider":                         {},
+	"provider/httpx":                   {"provider"},
+	"provider/fakehttp":                {},
+	"provider/*":                       {"provider", "provider/httpx", "provider/fakehttp"},
+	"provider/providertest":            {"config", "exposition", "provider", "provider/fakehttp", "provider/httpx", "provider/providertest/demogolden", "provider/providertest/logbuf", "refresh", "report", "store"},
+	"provider/providertest/logbuf":     {},
+	"provider/providertest/demogolden": {},
+	"internal/scrapetest":              {},
+	"dashboards":                       {},
 }
 
-// layers says which packages of the module each package may import, by
-// path relative to the module ("." is main). A cloud package ("provider/*")
-// may import the provider model, its own sub-packages and the fakes'
-// helpers; only the list in internal/clouds imports the clouds. A package
-// missing here fails the test, so that a new one gets a place on purpose.
-var layers = map[string][]string{
-	".":                   {"config", "internal/app", "internal/clouds"},
-	"internal/app":        {"config", "demo", "exposition", "otlp", "provider", "refresh", "report", "store"},
-	"internal/clouds":     {"provider", "provider/*"},
-	"demo":                {"config", "provider"},
-	"config":              {"provider"},
-	"refresh":             {"provider", "store"},
-	"exposition":          {"provider", "store"},
-	"report":              {"provider", "store"},
-	"store":               {"provider"},
-	"otlp":                {},
-	"provider":            {},
-	"provider/*":          {"provider", "internal/fakehttp"},
-	"internal/fakehttp":   {},
-	"internal/logbuf":     {},
-	"internal/scrapetest": {},
-	"dashboards":          {},
-}
+// testOnly are packages no package of the binary may import.
+var testOnly = []string{"provider/providertest", "provider/providertest/logbuf", "provider/providertest/demogolden"}
 
 type listedPackage struct {
-	ImportPath string
-	Imports    []string
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Module       *struct{ Path string }
 }
 
-// TestImportRules keeps the layering of DESIGN.md §2: data flows from
-// config through the providers to the store, the exposition and OTLP; the
-// packages above provider/ import no cloud SDK; a cloud imports no other
-// cloud and nothing above it. Test files are not checked: tests may wire
-// anything together.
-func TestImportRules(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "./...").Output()
+// rules are the import rules of one module, derived from its packages:
+// which packages are clouds (those internal/clouds lists, and their
+// sub-packages), and which modules are cloud SDKs (those a cloud imports
+// that the provider contract and its HTTP layer do not, golang.org/x
+// aside), so that a new cloud or SDK needs no edit here.
+type rules struct {
+	clouds map[string]bool // cloud names, "ibm"
+	sdks   map[string]bool // module paths
+	module map[string]string
+}
+
+func listPackages(t *testing.T, args ...string) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-json=ImportPath,Imports,TestImports,XTestImports,Module"}, args...)...)
+	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -65,13 +78,123 @@ func TestImportRules(t *testing.T) {
 		}
 		t.Fatalf("go list: %v", err)
 	}
-	pkgs := decodePackages(t, out)
-	if len(pkgs) < 10 {
-		t.Fatalf("go list found only %d packages", len(pkgs))
+	return decodePackages(t, out)
+}
+
+func deriveRules(all []listedPackage) rules {
+	r := rules{clouds: map[string]bool{}, sdks: map[string]bool{}, module: map[string]string{}}
+	// Test variants and test mains import what tests import.
+	pkgs := slices.DeleteFunc(slices.Clone(all), func(p listedPackage) bool { return isTest(p.ImportPath) })
+	for _, p := range pkgs {
+		if p.Module != nil {
+			r.module[p.ImportPath] = p.Module.Path
+		}
+		if relative(p.ImportPath) == "internal/clouds" {
+			for _, imp := range p.Imports {
+				if parts := strings.Split(relative(imp), "/"); len(parts) == 2 && parts[0] == "provider" {
+					r.clouds[parts[1]] = true
+				}
+			}
+		}
+	}
+	shared := map[string]bool{}
+	for _, p := range pkgs {
+		rel := relative(p.ImportPath)
+		if !strings.HasPrefix(p.ImportPath, module) || r.cloudOf(rel) != "" {
+			continue
+		}
+		if rel == "provider" || strings.HasPrefix(rel, "provider/") {
+			for _, imp := range p.Imports {
+				shared[r.moduleOf(imp)] = true
+			}
+		}
 	}
 	for _, p := range pkgs {
-		for _, problem := range importProblems(p) {
+		if r.cloudOf(relative(p.ImportPath)) == "" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if m := r.moduleOf(imp); m != "" && m != module && !shared[m] && !strings.HasPrefix(m, "golang.org/x/") {
+				r.sdks[m] = true
+			}
+		}
+	}
+	return r
+}
+
+// isTest reports whether a listed package is a test variant, an external
+// test package or a test main.
+func isTest(importPath string) bool {
+	return strings.Contains(importPath, " ") || strings.HasSuffix(importPath, ".test") || strings.HasSuffix(importPath, "_test")
+}
+
+// moduleOf returns the module of an imported package, "" for the
+// standard library.
+func (r rules) moduleOf(imp string) string {
+	if m, ok := r.module[imp]; ok {
+		return m
+	}
+	first, _, _ := strings.Cut(imp, "/")
+	if !strings.Contains(first, ".") {
+		return "" // standard library
+	}
+	return imp
+}
+
+// cloudOf returns the cloud of a package under provider/<cloud>/, or "".
+func (r rules) cloudOf(rel string) string {
+	parts := strings.Split(rel, "/")
+	if len(parts) >= 2 && parts[0] == "provider" && r.clouds[parts[1]] {
+		return parts[1]
+	}
+	return ""
+}
+
+// TestImportRules keeps the layering of the README's code layout: data
+// flows from config through the providers to the store, the exposition and
+// OTLP; the packages outside a cloud import no cloud SDK; a cloud imports
+// no other cloud and nothing above it. Test files are not checked: tests
+// may wire anything together.
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t, "-deps", "-test", "./...")
+	r := deriveRules(pkgs)
+	if len(r.clouds) < 6 || len(r.sdks) < 6 {
+		t.Fatalf("derived %d clouds and %d SDK modules: the derivation is broken", len(r.clouds), len(r.sdks))
+	}
+	t.Logf("clouds %v; their SDK modules %v", slices.Sorted(maps.Keys(r.clouds)), slices.Sorted(maps.Keys(r.sdks)))
+	for _, p := range pkgs {
+		if !strings.HasPrefix(p.ImportPath, module) || isTest(p.ImportPath) {
+			continue
+		}
+		for _, problem := range r.problems(p) {
 			t.Error(problem)
+		}
+	}
+}
+
+// TestProviderImportsNothingInternal: nothing under provider/, tests
+// included, imports a package under internal/, so that a cloud and its
+// tests stand on the provider tree alone.
+func TestProviderImportsNothingInternal(t *testing.T) {
+	for _, p := range listPackages(t, "./provider/...") {
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			if strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s", relative(p.ImportPath), relative(imp))
+			}
+		}
+	}
+}
+
+// TestTestOnlyPackagesStayOutOfTheBinary: the conformance suite wires the
+// exporter's parts together for tests; the binary never links it.
+func TestTestOnlyPackagesStayOutOfTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if slices.Contains(testOnly, relative(pkg)) {
+			t.Errorf("the binary links %s, which only tests may import", relative(pkg))
 		}
 	}
 }
@@ -91,10 +214,10 @@ func decodePackages(t *testing.T, out []byte) []listedPackage {
 	}
 }
 
-// importProblems lists what p imports against the rules.
-func importProblems(p listedPackage) []string {
+// problems lists what p imports against the rules.
+func (r rules) problems(p listedPackage) []string {
 	rel := relative(p.ImportPath)
-	cloud := cloudOf(rel)
+	cloud := r.cloudOf(rel)
 	layer := rel
 	if cloud != "" {
 		layer = "provider/*"
@@ -106,18 +229,21 @@ func importProblems(p listedPackage) []string {
 	var problems []string
 	for _, imp := range p.Imports {
 		if !strings.HasPrefix(imp, module+"/") && imp != module {
-			if cloud == "" && slices.ContainsFunc(cloudSDKs, func(sdk string) bool { return strings.HasPrefix(imp, sdk) }) {
+			if m := r.moduleOf(imp); cloud == "" && r.sdks[m] {
 				problems = append(problems, rel+" imports the cloud SDK "+imp+"; only packages under provider/<cloud>/ may")
 			}
 			continue
 		}
 		target := relative(imp)
-		if cloud != "" && cloudOf(target) == cloud {
+		if cloud != "" && r.cloudOf(target) == cloud {
 			continue // a cloud's own sub-packages (its fake)
 		}
-		if !slices.ContainsFunc(allowed, func(a string) bool { ok, _ := path.Match(a, target); return ok || a == target }) {
+		ok := slices.ContainsFunc(allowed, func(a string) bool {
+			return a == target || a == "provider/*" && r.cloudOf(target) != ""
+		})
+		if !ok {
 			switch {
-			case cloud != "" && cloudOf(target) != "":
+			case cloud != "" && r.cloudOf(target) != "":
 				problems = append(problems, rel+" imports another cloud, "+target)
 			default:
 				problems = append(problems, rel+" may not import "+target+" (allowed: "+strings.Join(allowed, ", ")+")")
@@ -134,39 +260,46 @@ func relative(importPath string) string {
 	return strings.TrimPrefix(importPath, module+"/")
 }
 
-// cloudOf returns the cloud of a package under provider/<cloud>/, or "".
-func cloudOf(rel string) string {
-	parts := strings.Split(rel, "/")
-	if len(parts) >= 2 && parts[0] == "provider" {
-		return parts[1]
-	}
-	return ""
-}
-
-// TestImportRulesCatchViolations makes sure the rules can fail.
+// TestImportRulesCatchViolations makes sure the rules can fail, and that
+// a cloud and its SDK added to the list are recognised without an edit
+// here.
 func TestImportRulesCatchViolations(t *testing.T) {
+	pkgs := listPackages(t, "-deps", "./...")
+	pkgs = append(pkgs,
+		listedPackage{ImportPath: module + "/internal/clouds", Imports: []string{module + "/provider/zz"}},
+		listedPackage{ImportPath: module + "/provider/zz", Imports: []string{"example.com/zzsdk/client"}},
+		listedPackage{ImportPath: "example.com/zzsdk/client", Module: &struct{ Path string }{"example.com/zzsdk"}},
+	)
+	r := deriveRules(pkgs)
+	pkg := func(path string, imports ...string) listedPackage {
+		return listedPackage{ImportPath: module + "/" + path, Imports: imports}
+	}
 	for _, tc := range []struct {
 		pkg     listedPackage
 		problem string
 	}{
-		{listedPackage{module + "/store", []string{module + "/provider/ibm"}}, "store may not import provider/ibm"},
-		{listedPackage{module + "/exposition", []string{"github.com/Azure/azure-sdk-for-go/sdk/azcore"}}, "exposition imports the cloud SDK"},
-		{listedPackage{module + "/provider/azure", []string{module + "/provider/ibm"}}, "provider/azure imports another cloud, provider/ibm"},
-		{listedPackage{module + "/provider/ibm/ibmfake", []string{module + "/config"}}, "provider/ibm/ibmfake may not import config"},
-		{listedPackage{module + "/provider", []string{module + "/store"}}, "provider may not import store"},
-		{listedPackage{module + "/newpkg", nil}, "has no place in the import rules"},
+		{pkg("store", module+"/provider/ibm"), "store may not import provider/ibm"},
+		{pkg("exposition", "github.com/Azure/azure-sdk-for-go/sdk/azcore"), "exposition imports the cloud SDK"},
+		{pkg("exposition", "example.com/zzsdk/client"), "exposition imports the cloud SDK example.com/zzsdk/client"},
+		{pkg("provider/azure", module+"/provider/ibm"), "provider/azure imports another cloud, provider/ibm"},
+		{pkg("provider/zz", module+"/provider/ibm"), "provider/zz imports another cloud, provider/ibm"},
+		{pkg("provider/ibm/ibmfake", module+"/config"), "provider/ibm/ibmfake may not import config"},
+		{pkg("provider/ibm", module+"/provider/providertest"), "provider/ibm may not import provider/providertest"},
+		{pkg("provider", module+"/store"), "provider may not import store"},
+		{pkg("provider/httpx", module+"/refresh"), "provider/httpx may not import refresh"},
+		{pkg("newpkg"), "has no place in the import rules"},
 	} {
-		problems := importProblems(tc.pkg)
+		problems := r.problems(tc.pkg)
 		if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.problem) }) {
 			t.Errorf("%s importing %v: got %q, want a problem %q", tc.pkg.ImportPath, tc.pkg.Imports, problems, tc.problem)
 		}
 	}
-	allowed := []listedPackage{
-		{module + "/provider/ibm", []string{module + "/provider/ibm/ibmfake", module + "/provider", "github.com/IBM/go-sdk-core/v5/core"}},
-		{module + "/internal/clouds", []string{module + "/provider/ibm", module + "/provider"}},
-	}
-	for _, p := range allowed {
-		if problems := importProblems(p); len(problems) > 0 {
+	for _, p := range []listedPackage{
+		pkg("provider/ibm", module+"/provider/ibm/ibmfake", module+"/provider", module+"/provider/httpx", "github.com/IBM/go-sdk-core/v5/core"),
+		pkg("internal/clouds", module+"/provider/ibm", module+"/provider/zz", module+"/provider"),
+		pkg("provider/zz", "example.com/zzsdk/client", module+"/provider/fakehttp"),
+	} {
+		if problems := r.problems(p); len(problems) > 0 {
 			t.Errorf("%s: unexpected problems %q", p.ImportPath, problems)
 		}
 	}

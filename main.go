@@ -73,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	dumpCmd := kp.Command("dump", "Refresh every source once and print the exposition to standard output.")
 	reportCmd := kp.Command("report", "Print a greenhouse-gas report (monthly, quarterly or yearly totals by scope and method) of the state file, or of the sources refreshed first.")
 	runReport := app.ReportCommand(reportCmd)
+	exampleCmd := kp.Command("example-config", "Print the example configuration: every key, with its default and what it does.")
 	// Clouds add their own subcommands, such as gcp-setup.
 	commands := map[string]func(context.Context, io.Writer) error{}
 	for _, pl := range o.Plugins {
@@ -121,6 +122,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 		err = app.Dump(ctx, o, stdout, logger)
 	case reportCmd.FullCommand():
 		err = runReport(ctx, o, stdout, logger)
+	case exampleCmd.FullCommand():
+		_, err = io.WriteString(stdout, config.Example(o.Plugins))
 	default:
 		err = commands[cmd](ctx, stdout)
 	}

@@ -9,6 +9,7 @@ package config
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -25,8 +26,8 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// Defaults, stated once more with their reasons in
-// testdata/config/example.yml; a test keeps the two in step.
+// Defaults, stated once more with their reasons in config/example.yml; a
+// test keeps the two in step.
 const (
 	DefaultInterval       = 6 * time.Hour
 	DefaultIdleInterval   = 24 * time.Hour
@@ -352,4 +353,25 @@ func formatDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// exampleHead is the example configuration's part that is the exporter's
+// own: how the file works, refresh and otlp.
+//
+//go:embed example.yml
+var exampleHead string
+
+// Example returns the example configuration file: the exporter's own
+// sections, then each plug-in's, in the order of plugins. Every key is
+// shown, set to its default where it has one.
+func Example(plugins []provider.Plugin) string {
+	var b strings.Builder
+	b.WriteString(exampleHead)
+	for _, pl := range plugins {
+		if pl.Example != "" {
+			b.WriteString("\n")
+			b.WriteString(pl.Example)
+		}
+	}
+	return b.String()
 }

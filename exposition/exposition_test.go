@@ -30,11 +30,11 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func sampleRecords(m provider.Month) []provider.Record {
 	base := float64(m.Month()) * 1000
 	return []provider.Record{
-		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: base + 1, EnergyJoules: 3600 * (base + 1), Known: provider.Emissions | provider.Energy},
-		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: 10, EnergyJoules: 36000, Known: provider.Emissions | provider.Energy},
-		{Provider: provider.IBM, Account: "acc1", Service: "Kubernetes Service", Location: "frankfurt", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Kubernetes Service", Location: "frankfurt", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: base + 2, Known: provider.Emissions},
 	}
 }
@@ -52,7 +52,7 @@ func newTestExposition(t testing.TB, history int) (*store.Store, *Exposition, pr
 	return s, e, scrapetest.Gatherer{H: e.Handler(reg, HandlerOpts{})}
 }
 
-var ibmKey = store.Key{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}
+var ibmKey = store.Key{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}
 
 func withMonths(last provider.Month, n int) func(d *store.SourceData) {
 	return func(d *store.SourceData) {
@@ -117,7 +117,7 @@ cloudcarbon_emissions_grams{account="acc1",location="frankfurt",provider="ibm",s
 // data even though no remaining source's generation moved.
 func TestRemovedSourceIsReRendered(t *testing.T) {
 	s, _, reg := newTestExposition(t, 3)
-	other := store.Key{Name: "other", Provider: provider.IBM, Identity: "other"}
+	other := store.Key{Name: "other", Provider: "ibm", Identity: "other"}
 	s.Configure([]store.Key{ibmKey, other}, nil)
 	s.Update("other", store.Data, withMonths(month("2026-10"), 1))
 	if n, err := testutil.GatherAndCount(reg, "cloudcarbon_emissions_grams"); err != nil || n != 2 {
@@ -134,7 +134,7 @@ func TestRemovedSourceIsReRendered(t *testing.T) {
 // months_ago means the same month for both.
 func TestLatestMonthIsPerProvider(t *testing.T) {
 	withMonths := func(name string, last provider.Month) *store.SourceData {
-		d := &store.SourceData{Name: name, Provider: provider.IBM, Months: map[provider.Month]*store.MonthData{}}
+		d := &store.SourceData{Name: name, Provider: "ibm", Months: map[provider.Month]*store.MonthData{}}
 		for m := last - 2; m <= last; m++ {
 			recs := sampleRecords(m)
 			for i := range recs {
@@ -171,7 +171,7 @@ func TestInvalidLabelsAreRepaired(t *testing.T) {
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
 		withMonths(month("2026-10"), 1)(d)
 		d.Months[month("2026-10")].Records[0].Service = "bad\xff"
-		d.Denied = []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "Zugriff verweigert f\xc3"}}
+		d.Denied = []provider.Denial{{Provider: "ibm", Account: "acc3", Reason: "Zugriff verweigert f\xc3"}}
 	})
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP cloudcarbon_account_access_denied Accounts the configured credentials may not read, with the provider's reason; always 1. Their data is missing from the data families.

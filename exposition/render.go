@@ -43,21 +43,23 @@ func newDef(name, help string, labels ...string) *def {
 // whether it carries the scope label.
 type family struct {
 	quantity provider.Quantity
+	value    func(*provider.Record) *float64
 	current  *def
 	history  *def
 	scoped   bool
 }
 
-func newFamily(q provider.Quantity, name, help string, scoped bool) family {
+func newFamily(qi provider.QuantityInfo) family {
 	labels := []string{"provider", "account", "service", "location"}
-	if scoped {
+	if qi.Scoped {
 		labels = append(labels, "scope")
 	}
 	return family{
-		quantity: q,
-		scoped:   scoped,
-		current:  newDef(name, help+" Latest month the provider has published.", labels...),
-		history: newDef("history_"+name, help+" One series per month of the history window; months_ago 0 is the latest published month.",
+		quantity: qi.Quantity,
+		value:    qi.Value,
+		scoped:   qi.Scoped,
+		current:  newDef(qi.Family, qi.Help+" Latest month the provider has published.", labels...),
+		history: newDef("history_"+qi.Family, qi.Help+" One series per month of the history window; months_ago 0 is the latest published month.",
 			append(slices.Clone(labels), "month", "months_ago")...),
 	}
 }
@@ -73,19 +75,12 @@ type defs struct {
 
 func newDefs() *defs {
 	source := []string{"provider", "source"}
+	var data []family
+	for _, qi := range provider.Quantities() {
+		data = append(data, newFamily(qi))
+	}
 	return &defs{
-		data: []family{
-			newFamily(provider.Emissions, "emissions_grams",
-				"Greenhouse gas emissions reported by the provider, in grams of CO2e (scope 2 location-based where the provider reports both methods).", true),
-			newFamily(provider.EmissionsMarketBased, "emissions_market_based_grams",
-				"Market-based greenhouse gas emissions reported by the provider, in grams of CO2e, all scopes.", true),
-			newFamily(provider.Energy, "energy_joules",
-				"Energy consumption reported by the provider, in joules.", false),
-			newFamily(provider.Cost, "billing_cost_usd",
-				"Billing cost net of credits for the same month as the emissions, in US dollars.", false),
-			newFamily(provider.Water, "water_cubic_meters",
-				"Water reported by the provider for the month, in cubic metres (Scaleway: water usage).", false),
-		},
+		data: data,
 		waterYearly: newDef("water_yearly_cubic_meters",
 			"Water reported by the provider per calendar year only, in cubic metres (AWS: water withdrawals); one series per year served, never a month's figure.",
 			"provider", "account", "service", "location", "year"),
@@ -285,7 +280,7 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 				if f.scoped {
 					k.scope = r.Scope
 				}
-				v := value(r, f.quantity)
+				v := *f.value(r)
 				if ago == 0 {
 					a.data[2*fi].entries = append(a.data[2*fi].entries, entry{key: k, value: v})
 				}
@@ -415,22 +410,6 @@ func (ds *defs) freshness(sources map[string]*store.SourceData) *collection {
 		out.add(ds.monthsStored, float64(len(d.Months)), d.Provider, d.Name)
 	}
 	return out
-}
-
-func value(r *provider.Record, q provider.Quantity) float64 {
-	switch q {
-	case provider.Emissions:
-		return r.EmissionsGrams
-	case provider.EmissionsMarketBased:
-		return r.MarketBasedGrams
-	case provider.Energy:
-		return r.EnergyJoules
-	case provider.Cost:
-		return r.CostUSD
-	case provider.Water:
-		return r.WaterCubicMeters
-	}
-	return 0
 }
 
 func b2f(b bool) float64 {

@@ -29,15 +29,15 @@ func awkward() map[string]*store.SourceData {
 	var recs []provider.Record
 	for i, v := range values {
 		recs = append(recs, provider.Record{
-			Provider: provider.GCP, Account: strs[i%len(strs)], Service: strs[(i+1)%len(strs)], Location: strs[(i+2)%len(strs)],
+			Provider: "gcp", Account: strs[i%len(strs)], Service: strs[(i+1)%len(strs)], Location: strs[(i+2)%len(strs)],
 			Scope: provider.Scope1, Month: m, EmissionsGrams: v, MarketBasedGrams: v, EnergyJoules: v, CostUSD: v,
 			Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy | provider.Cost,
 		})
 	}
 	return map[string]*store.SourceData{"gcp": {
-		Name: "gcp", Provider: provider.GCP, Months: map[provider.Month]*store.MonthData{m: {Records: recs}},
-		Accounts:    []provider.Account{{Provider: provider.GCP, ID: `quo"te`, Name: "back\\slash\nname", ParentType: "billing_account", ParentID: "X"}},
-		Denied:      []provider.Denial{{Provider: provider.GCP, Account: "a", Reason: "new\nline \"reason\""}},
+		Name: "gcp", Provider: "gcp", Months: map[provider.Month]*store.MonthData{m: {Records: recs}},
+		Accounts:    []provider.Account{{Provider: "gcp", ID: `quo"te`, Name: "back\\slash\nname", ParentType: "billing_account", ParentID: "X"}},
+		Denied:      []provider.Denial{{Provider: "gcp", Account: "a", Reason: "new\nline \"reason\""}},
 		LastAttempt: time.Unix(1700000000, 0), LastSuccess: time.Unix(1700000000, 0), LastOK: true,
 	}}
 }
@@ -251,12 +251,12 @@ func benchSources(series int) map[string]*store.SourceData {
 	recs := make([]provider.Record, 0, series/2)
 	for i := range series / 2 {
 		recs = append(recs, provider.Record{
-			Provider: provider.GCP, Account: fmt.Sprintf("project-%05d", i/50), Service: fmt.Sprintf("service-%02d", i%50/5),
+			Provider: "gcp", Account: fmt.Sprintf("project-%05d", i/50), Service: fmt.Sprintf("service-%02d", i%50/5),
 			Location: fmt.Sprintf("region-%d", i%5), Scope: provider.Scope2, Month: m,
 			EmissionsGrams: float64(i) * 1.1, Known: provider.Emissions,
 		})
 	}
-	return map[string]*store.SourceData{"gcp": {Name: "gcp", Provider: provider.GCP, Generation: 1,
+	return map[string]*store.SourceData{"gcp": {Name: "gcp", Provider: "gcp", Generation: 1,
 		Months: map[provider.Month]*store.MonthData{m: {Records: recs}}}}
 }
 

@@ -34,28 +34,28 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	rm := refresh.NewMetrics(reg)
-	rm.BytesObserver(provider.IBM, "ibm")(2048)
-	rm.RequestObserver(provider.IBM, "ibm")("carbon", 200)
+	rm := refresh.NewMetrics(reg, []provider.Plugin{{Name: "ibm", Counters: []provider.Counter{{Name: "bigquery_bytes_processed_total", Help: "Bytes processed."}}}})
+	rm.Counters("ibm", "ibm")["bigquery_bytes_processed_total"](2048)
+	rm.RequestObserver("ibm", "ibm")("carbon", 200)
 	var s *store.Store
 	expo := exposition.New(3, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
 	s = store.New(store.Options{Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
 	reg.MustRegister(expo.Freshness(), expo.Data())
 
-	s.Configure([]store.Key{{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}}, nil)
+	s.Configure([]store.Key{{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
 		oct := provider.NewMonth(2026, time.October)
 		for mo := oct - 2; mo <= oct; mo++ {
 			d.Months[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
-				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
+				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
 					EmissionsGrams: 500 + float64(mo.Month()), MarketBasedGrams: 120, EnergyJoules: 3.6e6, Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy},
-				{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
+				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
 					CostUSD: 12.5, WaterCubicMeters: 3.25, Known: provider.Cost | provider.Water},
 			}}
 		}
-		d.Yearly = []provider.YearlyWater{{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
-		d.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
-		d.Denied = []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "MissingPermissions"}}
+		d.Yearly = []provider.YearlyWater{{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
+		d.Accounts = []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
+		d.Denied = []provider.Denial{{Provider: "ibm", Account: "acc3", Reason: "MissingPermissions"}}
 		d.LastSuccess = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 		d.LastAttempt, d.LastOK, d.LastDuration = d.LastSuccess, true, 1500*time.Millisecond
 		d.NextMonthDue = time.Date(2026, time.December, 17, 0, 0, 0, 0, time.UTC)

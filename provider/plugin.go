@@ -30,6 +30,22 @@ type Plugin struct {
 	Demo func(ctx context.Context, now time.Time, logger *slog.Logger) (*Demo, error)
 	// Commands are subcommands the cloud adds to the command line.
 	Commands []Command
+	// Counters are the cloud's own self-metrics, one series per source
+	// at zero from the start; a source adds to them through
+	// Env.Counters.
+	Counters []Counter
+	// Example is the cloud's section of the example configuration file:
+	// YAML with comments, every key shown set to its default, starting
+	// with the section key. The example file is these sections in the
+	// order of the list of plug-ins, after the exporter's own.
+	Example string
+}
+
+// Counter is a self-metric a cloud declares: a counter per source.
+type Counter struct {
+	// Name is the metric's name without the cloudcarbon_ namespace,
+	// ending in _total.
+	Name, Help string
 }
 
 // SourceConfig is one entry of a cloud's configuration section.
@@ -88,8 +104,9 @@ type Env struct {
 	Logger *slog.Logger
 	// Observe is told of every HTTP attempt.
 	Observe RequestObserver
-	// ObserveBytes is told of the bytes each query processed (BigQuery).
-	ObserveBytes BytesObserver
+	// Counters add to the source's series of the plug-in's Counters, by
+	// Counter.Name; a counter the plug-in did not declare is missing.
+	Counters map[string]func(delta float64)
 	// Connection is how the source reaches endpoints that the
 	// configuration cannot fully describe.
 	Connection Connection

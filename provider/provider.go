@@ -1,24 +1,14 @@
 // Package provider holds the provider-neutral data model that every cloud
-// client produces and the collector consumes: months, records, accounts,
-// publication schedules and classified errors; and the HTTP and redaction
-// helpers the clients share, so that every provider bounds responses,
-// honours Retry-After and keeps secrets out of errors alike. It imports no
-// cloud SDK and knows nothing of Prometheus.
+// client produces and the refresher, store, exposition and reports
+// consume: months, records and their quantities, accounts, publication
+// schedules and classified errors; and the plug-in contract a cloud
+// fulfils. It names no cloud, imports no cloud SDK and knows nothing of
+// Prometheus; the HTTP layer the clients share is provider/httpx.
 package provider
 
 import (
 	"context"
 	"time"
-)
-
-// Provider label values.
-const (
-	GCP      = "gcp"
-	Azure    = "azure"
-	IBM      = "ibm"
-	AWS      = "aws"
-	OCI      = "oci"
-	Scaleway = "scaleway"
 )
 
 // Scope is the GHG Protocol scope of an emissions figure.
@@ -164,7 +154,7 @@ func (s Schedule) LatestPublished(now time.Time) Month {
 // Provider is one configured source of provider data: for example one IBM
 // Cloud API key, or one GCP export dataset.
 type Provider interface {
-	// Name returns the provider label value (GCP, Azure or IBM).
+	// Name returns the provider label value, the plug-in's Name.
 	Name() string
 	// Schedule returns the provider's publication schedule.
 	Schedule() Schedule

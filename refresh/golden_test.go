@@ -23,20 +23,20 @@ func goldenStore(t *testing.T) scrapetest.Gatherer {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
 	s, m, reg := newTestStore(t, 3, nil)
-	ok := &fakeProvider{revision: "1", denied: []provider.Denial{{Provider: provider.IBM, Account: "acc3", Reason: "MissingPermissions"}}, records: func(mo provider.Month) []provider.Record {
+	ok := &fakeProvider{revision: "1", denied: []provider.Denial{{Provider: "ibm", Account: "acc3", Reason: "MissingPermissions"}}, records: func(mo provider.Month) []provider.Record {
 		recs := sampleRecords(mo)
 		// A provider with both methods and cost, to cover every family.
 		recs = append(recs,
-			provider.Record{Provider: provider.IBM, Account: "acc2", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope2, Month: mo,
+			provider.Record{Provider: "ibm", Account: "acc2", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope2, Month: mo,
 				EmissionsGrams: 500, MarketBasedGrams: 120, Known: provider.Emissions | provider.EmissionsMarketBased},
-			provider.Record{Provider: provider.IBM, Account: "acc2", Service: "Compute Engine", Location: "us-central1", Month: mo,
+			provider.Record{Provider: "ibm", Account: "acc2", Service: "Compute Engine", Location: "us-central1", Month: mo,
 				CostUSD: 12.5, Known: provider.Cost})
 		return recs
 	}}
 	failing := &fakeProvider{err: &provider.Error{Reason: provider.ReasonPermission, Err: fmt.Errorf("403")}}
 	srcs := []Source{{Name: "ibm-ok", Identity: "a", Provider: ok}, {Name: "ibm-denied", Identity: "b", Provider: failing}}
 	configure(s, srcs...)
-	m.BytesObserver(provider.IBM, "ibm-ok")(2048)
+	m.Counters("ibm", "ibm-ok")["bigquery_bytes_processed_total"](2048)
 	for _, src := range srcs {
 		m.initSource(src.Provider.Name(), src.Name)
 		r := &refresher{src: src, store: s, metrics: m, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}

@@ -18,11 +18,16 @@ type Metrics struct {
 	apiRequests   *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
 	restatements  *prometheus.CounterVec
-	bytes         *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	// plugins are the counters the plug-ins declare, by provider and
+	// then by name.
+	plugins map[string]map[string]*prometheus.CounterVec
 }
 
-// NewMetrics creates the refresh metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics creates the refresh metrics and the counters plugins
+// declare, and registers them with reg. Counters of the same name declared
+// by several plug-ins share one family.
+func NewMetrics(reg prometheus.Registerer, plugins []provider.Plugin) *Metrics {
 	m := &Metrics{
 		refreshErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "refresh_errors_total",
@@ -40,12 +45,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "restatements_total",
 			Help: "Months the provider published again under another model or data revision (GCP: carbon_model_version).",
 		}, []string{"provider", "source"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "bigquery_bytes_processed_total",
-			Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure.",
-		}, []string{"provider", "source"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "records_rejected_total",
+			Help: "Records a provider answered that were left out of the data, whole or in part, by reason: wrong_provider (the record names another provider), not_finite or negative (a value that is not a measurement; cost may be negative).",
+		}, []string{"provider", "source", "reason"}),
+		plugins: map[string]map[string]*prometheus.CounterVec{},
 	}
-	reg.MustRegister(m.refreshErrors, m.apiRequests, m.refreshes, m.restatements, m.bytes)
+	reg.MustRegister(m.refreshErrors, m.apiRequests, m.refreshes, m.restatements, m.rejected)
+	shared := map[string]*prometheus.CounterVec{}
+	for _, pl := range plugins {
+		for _, c := range pl.Counters {
+			vec := shared[c.Name]
+			if vec == nil {
+				vec = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: c.Name, Help: c.Help}, []string{"provider", "source"})
+				reg.MustRegister(vec)
+				shared[c.Name] = vec
+			}
+			if m.plugins[pl.Name] == nil {
+				m.plugins[pl.Name] = map[string]*prometheus.CounterVec{}
+			}
+			m.plugins[pl.Name][c.Name] = vec
+		}
+	}
 	return m
 }
 
@@ -57,6 +78,9 @@ func (m *Metrics) initSource(prov, source string) {
 	for _, r := range provider.AllReasons() {
 		m.refreshErrors.WithLabelValues(prov, source, string(r))
 	}
+	for _, vec := range m.plugins[prov] {
+		vec.WithLabelValues(prov, source)
+	}
 }
 
 func (m *Metrics) forgetSource(prov, source string) {
@@ -65,7 +89,10 @@ func (m *Metrics) forgetSource(prov, source string) {
 	m.apiRequests.DeletePartialMatch(labels)
 	m.refreshes.DeletePartialMatch(labels)
 	m.restatements.DeletePartialMatch(labels)
-	m.bytes.DeletePartialMatch(labels)
+	m.rejected.DeletePartialMatch(labels)
+	for _, vec := range m.plugins[prov] {
+		vec.DeletePartialMatch(labels)
+	}
 }
 
 // RequestObserver returns the observer a provider client reports its HTTP
@@ -76,9 +103,13 @@ func (m *Metrics) RequestObserver(prov, source string) provider.RequestObserver 
 	}
 }
 
-// BytesObserver returns the observer a BigQuery client reports bytes
-// processed to. Every source gets one, so the series appears only once a
-// client reports, which a client that uses it does at construction (0).
-func (m *Metrics) BytesObserver(prov, source string) provider.BytesObserver {
-	return func(n int64) { m.bytes.WithLabelValues(prov, source).Add(float64(n)) }
+// Counters returns the adders of the counters prov's plug-in declares,
+// for a source's provider.Env.
+func (m *Metrics) Counters(prov, source string) map[string]func(float64) {
+	out := make(map[string]func(float64), len(m.plugins[prov]))
+	for name, vec := range m.plugins[prov] {
+		c := vec.WithLabelValues(prov, source)
+		out[name] = c.Add
+	}
+	return out
 }

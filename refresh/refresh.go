@@ -9,13 +9,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
@@ -61,6 +61,9 @@ type Options struct {
 	// are fetched only when nothing in the window is due, so that they
 	// never delay the data a scrape shows.
 	Retention int
+	// Limits bound what one refresh of one source reads; zero limits
+	// take httpx.DefaultLimits.
+	Limits httpx.Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -106,7 +109,7 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 			continue
 		default:
 			poll := o.IdleInterval
-			if !md.HasEmissions() && now.Before(pub.Add(publishGrace)) {
+			if !d.Published(md) && now.Before(pub.Add(publishGrace)) {
 				poll = o.Interval
 			}
 			due = md.FetchedAt.Add(poll)
@@ -239,42 +242,18 @@ func (r *refresher) refresh(ctx context.Context) {
 		})
 		return
 	}
-
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return
+	res, ok, err := r.fetch(ctx, fetch)
+	if !ok {
+		return // shutting down or reloading: neither a success nor a failure
 	}
-	fctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
-	res, err := r.src.Provider.Fetch(fctx, fetch)
-	cancel()
-	if err == nil {
-		err = nonFinite(res)
-	}
-	<-r.sem
 	end := r.opts.now()
-	if ctx.Err() != nil {
-		// Shutting down or reloading: neither a success nor a failure.
-		return
-	}
-	prov := r.src.Provider.Name()
-	r.metrics.refreshes.WithLabelValues(prov, r.src.Name).Inc()
-
-	// failed counts a failure and returns when to try again.
-	failed := func(err error, msg string) time.Time {
-		r.failures++
-		reason := provider.ReasonOf(err)
-		r.metrics.refreshErrors.WithLabelValues(prov, r.src.Name, string(reason)).Inc()
-		next := end.Add(r.opts.backoff(r.failures, provider.RetryAfterOf(err)))
-		r.logger.Warn(msg, "reason", reason, "err", err, "consecutive_failures", r.failures, "next_attempt", next.Format(time.RFC3339))
-		return next
-	}
+	r.metrics.refreshes.WithLabelValues(r.src.Provider.Name(), r.src.Name).Inc()
 	if err != nil {
 		msg := "Refresh failed; serving the last good data"
 		if !hasData(d) {
 			msg = "Refresh failed; no data yet"
 		}
-		next := failed(err, msg)
+		next := r.failed(err, msg, end)
 		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			d.LastAttempt, d.LastOK, d.LastDuration, d.Attempted = start, false, end.Sub(start), true
 			d.NextRefresh = next
@@ -286,81 +265,13 @@ func (r *refresher) refresh(ctx context.Context) {
 	// failed, and asked for again at the next attempt.
 	var retryAt time.Time
 	if res.Partial != nil {
-		retryAt = failed(res.Partial, "Refresh partly failed; serving what it fetched and the last good data for the rest")
+		retryAt = r.failed(res.Partial, "Refresh partly failed; serving what it fetched and the last good data for the rest", end)
 	} else {
 		r.failures = 0
 	}
-
-	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
-	wanted := make(map[provider.Month]bool, len(fetch))
-	for _, m := range fetch {
-		wanted[m] = true
-	}
-	dropped := 0
-	for _, rec := range res.Records {
-		if !wanted[rec.Month] || rec.Provider != prov {
-			dropped++
-			continue
-		}
-		if rec.Account == "" {
-			rec.Account = provider.AccountPlaceholder
-		}
-		byMonth[rec.Month] = append(byMonth[rec.Month], rec)
-	}
-	if dropped > 0 {
-		r.logger.Debug("Ignored records outside the requested months", "count", dropped)
-	}
+	byMonth, kept := r.sort(res.Records, fetch)
 	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
-		restated := false
-		for _, m := range fetch {
-			rev := res.Revisions[m]
-			if old := d.Months[m]; old != nil && old.Revision != "" && rev != "" && old.Revision != rev {
-				restated = true
-				r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
-			}
-			if res.Partial != nil {
-				md := &store.MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
-				if old := d.Months[m]; old != nil {
-					md.Records = keepMissing(old.Records, md.Records)
-				}
-				d.Months[m] = md
-				continue
-			}
-			d.Months[m] = &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
-		}
-		switch {
-		case restated && !d.Refetching:
-			// A new model version applies to every month the provider
-			// serves: fetch the other stored months again, once, and count
-			// the restatement once for the source.
-			r.metrics.restatements.WithLabelValues(prov, r.src.Name).Inc()
-			d.Refetching = refetch(d, wanted) > 0
-			r.logger.Info("Provider restated its data; fetching the other stored months again", "months", len(d.Months)-len(fetch))
-		case d.Refetching && res.Partial == nil && !anyRefetchDue(d):
-			d.Refetching = false
-		}
-		if res.YearlyWater != nil {
-			d.Yearly = res.YearlyWater
-		}
-		if res.Denied == nil {
-			res.Denied = d.Denied // nothing new is known
-		}
-		if regained := regainedAccess(d.Denied, res.Denied); len(regained) > 0 {
-			// Closed months were stored without these accounts; forget
-			// when they were fetched so that the next refresh asks again.
-			refetch(d, wanted)
-			r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
-		}
-		d.Denied = res.Denied
-		first, _ := window(start, r.opts.retention())
-		for m := range d.Months {
-			if m < first {
-				delete(d.Months, m)
-			}
-		}
-		if res.Accounts != nil {
-			d.Accounts = mergeAccounts(d, res.Accounts)
-		}
+		r.apply(d, res, byMonth, fetch, start)
 		d.LastAttempt, d.LastDuration, d.Attempted = start, end.Sub(start), true
 		if res.Partial != nil {
 			d.LastOK, d.NextRefresh = false, retryAt
@@ -376,30 +287,155 @@ func (r *refresher) refresh(ctx context.Context) {
 		}
 		r.stampDue(d)
 	})
-	r.logger.Info("Refreshed", "months", len(fetch), "records", len(res.Records)-dropped,
-		"duration", end.Sub(start).Round(time.Millisecond))
+	r.logger.Info("Refreshed", "months", len(fetch), "records", kept, "duration", end.Sub(start).Round(time.Millisecond))
 }
 
-// nonFinite refuses a result holding NaN or an infinity: a provider's
-// value that overflowed on conversion would otherwise be served, summed
-// into every total, and stop the state file from being written (JSON has
-// no infinities), for every source.
-func nonFinite(res provider.Result) error {
-	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
-	for i := range res.Records {
-		r := &res.Records[i]
-		if bad(r.EmissionsGrams) || bad(r.MarketBasedGrams) || bad(r.EnergyJoules) || bad(r.CostUSD) || bad(r.WaterCubicMeters) {
-			return &provider.Error{Reason: provider.ReasonMalformed,
-				Err: fmt.Errorf("the provider's answer holds a value that is not a finite number (%s, %s, %s)", r.Account, r.Service, r.Month)}
+// fetch calls the provider for months within one of the provider's
+// concurrency slots, the refresh's deadline and its budget. ok is false
+// when ctx ended: the exporter is shutting down or reloading.
+func (r *refresher) fetch(ctx context.Context, months []provider.Month) (res provider.Result, ok bool, err error) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return res, false, nil
+	}
+	defer func() { <-r.sem }()
+	fctx, cancel := context.WithTimeout(httpx.WithBudget(ctx, httpx.NewBudget(r.opts.Limits)), r.opts.Timeout)
+	defer cancel()
+	res, err = r.src.Provider.Fetch(fctx, months)
+	return res, ctx.Err() == nil, err
+}
+
+// failed counts a failure and returns when to try again.
+func (r *refresher) failed(err error, msg string, end time.Time) time.Time {
+	r.failures++
+	reason := provider.ReasonOf(err)
+	r.metrics.refreshErrors.WithLabelValues(r.src.Provider.Name(), r.src.Name, string(reason)).Inc()
+	next := end.Add(r.opts.backoff(r.failures, provider.RetryAfterOf(err)))
+	r.logger.Warn(msg, "reason", reason, "err", err, "consecutive_failures", r.failures, "next_attempt", next.Format(time.RFC3339))
+	return next
+}
+
+// sort files the records of the months asked for by month, after the one
+// policy for what is not data: records outside the months asked for are
+// ignored; records of another provider, and values that are not a
+// measurement (provider.Record.Sanitize), are left out, counted and
+// logged. It returns how many records it kept.
+func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map[provider.Month][]provider.Record, int) {
+	prov := r.src.Provider.Name()
+	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
+	for _, m := range fetch {
+		byMonth[m] = nil
+	}
+	var outside, foreign, notFinite, negative, kept int
+	var example string
+	for _, rec := range records {
+		if _, wanted := byMonth[rec.Month]; !wanted {
+			outside++
+			continue
+		}
+		if rec.Provider != prov {
+			foreign++
+			continue
+		}
+		if rec.Account == "" {
+			rec.Account = provider.AccountPlaceholder
+		}
+		if nf, neg := rec.Sanitize(); nf|neg != 0 {
+			if nf != 0 {
+				notFinite++
+			}
+			if neg != 0 {
+				negative++
+			}
+			if example == "" {
+				example = fmt.Sprintf("%s %s %s %s", rec.Month, rec.Account, rec.Service, rec.Location)
+			}
+			if rec.Known == 0 {
+				continue
+			}
+		}
+		byMonth[rec.Month] = append(byMonth[rec.Month], rec)
+		kept++
+	}
+	if outside > 0 {
+		r.logger.Debug("Ignored records outside the requested months", "count", outside)
+	}
+	for _, c := range []struct {
+		reason string
+		n      int
+	}{{"wrong_provider", foreign}, {"not_finite", notFinite}, {"negative", negative}} {
+		if c.n > 0 {
+			r.metrics.rejected.WithLabelValues(prov, r.src.Name, c.reason).Add(float64(c.n))
 		}
 	}
-	for _, w := range res.YearlyWater {
-		if bad(w.CubicMeters) {
-			return &provider.Error{Reason: provider.ReasonMalformed,
-				Err: fmt.Errorf("the provider's answer holds yearly water that is not a finite number (%s, %d)", w.Account, w.Year)}
+	if foreign > 0 {
+		r.logger.Warn("Left out records the source attributes to another provider", "count", foreign)
+	}
+	if notFinite+negative > 0 {
+		r.logger.Warn("Left out values that are not measurements (not a finite number, or negative)",
+			"not_finite", notFinite, "negative", negative, "example", provider.Truncate(example, 256))
+	}
+	return byMonth, kept
+}
+
+// apply writes a successful fetch into d: the months fetched, revisions
+// and the restatement they reveal, yearly water, denials, accounts, and
+// the months that fell out of the retention window.
+func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month][]provider.Record, fetch []provider.Month, start time.Time) {
+	wanted := make(map[provider.Month]bool, len(fetch))
+	restated := false
+	for _, m := range fetch {
+		wanted[m] = true
+		rev := res.Revisions[m]
+		if old := d.Months[m]; old != nil && old.Revision != "" && rev != "" && old.Revision != rev {
+			restated = true
+			r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
+		}
+		if res.Partial != nil {
+			md := &store.MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
+			if old := d.Months[m]; old != nil {
+				md.Records = keepMissing(old.Records, md.Records)
+			}
+			d.Months[m] = md
+			continue
+		}
+		d.Months[m] = &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
+	}
+	switch {
+	case restated && !d.Refetching:
+		// A new model version applies to every month the provider
+		// serves: fetch the other stored months again, once, and count
+		// the restatement once for the source.
+		r.metrics.restatements.WithLabelValues(r.src.Provider.Name(), r.src.Name).Inc()
+		d.Refetching = refetch(d, wanted) > 0
+		r.logger.Info("Provider restated its data; fetching the other stored months again", "months", len(d.Months)-len(fetch))
+	case d.Refetching && res.Partial == nil && !anyRefetchDue(d):
+		d.Refetching = false
+	}
+	if res.YearlyWater != nil {
+		d.Yearly = res.YearlyWater
+	}
+	denied := res.Denied
+	if denied == nil {
+		denied = d.Denied // nothing new is known
+	}
+	if regained := regainedAccess(d.Denied, denied); len(regained) > 0 {
+		// Closed months were stored without these accounts; forget
+		// when they were fetched so that the next refresh asks again.
+		refetch(d, wanted)
+		r.logger.Info("Access to accounts was granted; fetching stored months again", "accounts", regained)
+	}
+	d.Denied = denied
+	first, _ := window(start, r.opts.retention())
+	for m := range d.Months {
+		if m < first {
+			delete(d.Months, m)
 		}
 	}
-	return nil
+	if res.Accounts != nil {
+		d.Accounts = mergeAccounts(d, res.Accounts)
+	}
 }
 
 // mergeAccounts returns the accounts a fetch named, plus those named

@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/internal/scrapetest"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
@@ -146,7 +146,7 @@ type fakeProvider struct {
 	closed   int
 }
 
-func (f *fakeProvider) Name() string                { return provider.IBM }
+func (f *fakeProvider) Name() string                { return "ibm" }
 func (f *fakeProvider) Schedule() provider.Schedule { return testSchedule }
 func (f *fakeProvider) Fetch(_ context.Context, months []provider.Month) (provider.Result, error) {
 	f.mu.Lock()
@@ -165,7 +165,7 @@ func (f *fakeProvider) Fetch(_ context.Context, months []provider.Month) (provid
 			res.Revisions[m] = f.revision
 		}
 	}
-	res.Accounts = []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
+	res.Accounts = []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
 	return res, nil
 }
 
@@ -193,11 +193,11 @@ func (f *fakeProvider) callCount() int {
 func sampleRecords(m provider.Month) []provider.Record {
 	base := float64(m.Month()) * 1000
 	return []provider.Record{
-		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: base + 1, EnergyJoules: 3600 * (base + 1), Known: provider.Emissions | provider.Energy},
-		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: 10, EnergyJoules: 36000, Known: provider.Emissions | provider.Energy},
-		{Provider: provider.IBM, Account: "acc1", Service: "Kubernetes Service", Location: "frankfurt", Scope: provider.ScopeUnspecified, Month: m,
+		{Provider: "ibm", Account: "acc1", Service: "Kubernetes Service", Location: "frankfurt", Scope: provider.ScopeUnspecified, Month: m,
 			EmissionsGrams: base + 2, Known: provider.Emissions},
 	}
 }
@@ -207,7 +207,7 @@ func sampleRecords(m provider.Month) []provider.Record {
 func newTestStore(t testing.TB, history int, state *store.StateFile) (*store.Store, *Metrics, scrapetest.Gatherer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m := NewMetrics(reg, []provider.Plugin{{Name: "ibm", Counters: []provider.Counter{{Name: "bigquery_bytes_processed_total", Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure."}}}})
 	var s *store.Store
 	expo := exposition.New(history, func() *store.Snapshot { return s.Snapshot() }, discardLogger())
 	s = store.New(store.Options{State: state, Registerer: reg, Logger: discardLogger(), OnData: expo.Refresh})
@@ -437,7 +437,7 @@ func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
 	o.Now = func() time.Time { return now }
-	fp := &fakeProvider{records: sampleRecords, denied: []provider.Denial{{Provider: provider.IBM, Account: "acc9", Reason: "no role"}}}
+	fp := &fakeProvider{records: sampleRecords, denied: []provider.Denial{{Provider: "ibm", Account: "acc9", Reason: "no role"}}}
 	s, m, _ := newTestStore(t, 3, nil)
 	r := newTestRefresher(s, m, fp, &o)
 	r.refresh(t.Context())
@@ -465,7 +465,7 @@ func TestCostAloneDoesNotPublishAMonth(t *testing.T) {
 	o := testOptions(now)
 	o.Now = func() time.Time { return now }
 	fp := &fakeProvider{records: func(m provider.Month) []provider.Record {
-		cost := provider.Record{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Month: m, CostUSD: 5, Known: provider.Cost}
+		cost := provider.Record{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: m, CostUSD: 5, Known: provider.Cost}
 		if m == month("2026-10") {
 			return []provider.Record{cost}
 		}
@@ -494,7 +494,7 @@ func TestUnknownAccessKeepsDenials(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
 	o.Now = func() time.Time { return now }
-	denied := []provider.Denial{{Provider: provider.IBM, Account: "acc9", Reason: "no role"}}
+	denied := []provider.Denial{{Provider: "ibm", Account: "acc9", Reason: "no role"}}
 	fp := &fakeProvider{records: sampleRecords, denied: denied}
 	s, m, _ := newTestStore(t, 3, nil)
 	r := newTestRefresher(s, m, fp, &o)
@@ -536,7 +536,7 @@ func TestPartialFetchKeepsLastGoodCost(t *testing.T) {
 	o := testOptions(now)
 	o.Now = func() time.Time { return now }
 	withCost := func(m provider.Month) []provider.Record {
-		return append(sampleRecords(m), provider.Record{Provider: provider.IBM, Account: "acc1", Service: "Code Engine",
+		return append(sampleRecords(m), provider.Record{Provider: "ibm", Account: "acc1", Service: "Code Engine",
 			Location: "dallas", Month: m, CostUSD: 7, Known: provider.Cost})
 	}
 	fp := &fakeProvider{records: withCost}
@@ -721,43 +721,71 @@ func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	}
 }
 
-// TestNonFiniteValuesAreRefused: a provider value that overflowed to +Inf
-// on conversion fails the refresh as a malformed answer, and the last good
-// data and the state file stay as they were.
-func TestNonFiniteValuesAreRefused(t *testing.T) {
-	now := date("2026-11-22T10:00:00Z")
-	o := testOptions(now)
-	o.Now = func() time.Time { return now }
-	good := true
-	fp := &fakeProvider{records: func(m provider.Month) []provider.Record {
-		recs := sampleRecords(m)
-		if !good {
-			recs[0].EmissionsGrams = math.Inf(1)
-		}
-		return recs
-	}}
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, m, _ := newTestStore(t, 3, store.NewStateFile(path))
-	r := newTestRefresher(s, m, fp, &o)
-	r.refresh(t.Context())
-	before := s.Snapshot().Sources["ibm"]
-	good = false
-	now = now.Add(25 * time.Hour)
-	r.refresh(t.Context())
-	d := s.Snapshot().Sources["ibm"]
-	if d.LastOK {
-		t.Error("a refresh serving +Inf succeeded")
+// TestWhatIsNotDataIsLeftOut is the one policy for every cloud: a value
+// that is not a finite number, or negative where the quantity cannot be
+// (all but cost), is left out of the data, counted by reason and logged,
+// and the rest of the answer is served; so is a record of another
+// provider. A negative cost (credits) is data.
+func TestWhatIsNotDataIsLeftOut(t *testing.T) {
+	tests := []struct {
+		name       string
+		spoil      func(recs []provider.Record) []provider.Record
+		wantReason string
+		wantGone   provider.Quantity // what the first record no longer carries
+		wantDelta  int               // records served, against the sample's
+	}{
+		{"not finite", func(r []provider.Record) []provider.Record { r[0].EmissionsGrams = math.Inf(1); return r }, "not_finite", provider.Emissions, 0},
+		{"NaN energy", func(r []provider.Record) []provider.Record { r[0].EnergyJoules = math.NaN(); return r }, "not_finite", provider.Energy, 0},
+		{"negative emissions", func(r []provider.Record) []provider.Record { r[0].EmissionsGrams = -1; return r }, "negative", provider.Emissions, 0},
+		{"another provider", func(r []provider.Record) []provider.Record { r[0].Provider = "gcp"; return r }, "wrong_provider", 0, -1},
+		{"negative cost is data", func(r []provider.Record) []provider.Record {
+			return append(r, provider.Record{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: r[0].Month, CostUSD: -3, Known: provider.Cost})
+		}, "", 0, 1},
 	}
-	if got := testutil.ToFloat64(m.refreshErrors.WithLabelValues("ibm", "ibm", string(provider.ReasonMalformed))); got != 1 {
-		t.Errorf("malformed_response errors = %v, want 1", got)
-	}
-	for mo, md := range d.Months {
-		if md != before.Months[mo] {
-			t.Errorf("month %s replaced by a refused answer", mo)
-		}
-	}
-	if err := s.Flush(); err != nil {
-		t.Errorf("state file: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := date("2026-11-22T10:00:00Z")
+			o := testOptions(now)
+			fp := &fakeProvider{records: func(m provider.Month) []provider.Record { return tt.spoil(sampleRecords(m)) }}
+			path := filepath.Join(t.TempDir(), "state.json")
+			s, m, _ := newTestStore(t, 3, store.NewStateFile(path))
+			r := newTestRefresher(s, m, fp, &o)
+			r.refresh(t.Context())
+			d := s.Snapshot().Sources["ibm"]
+			if !d.LastOK {
+				t.Fatal("the refresh failed; the rest of the answer must be served")
+			}
+			for _, reason := range []string{"not_finite", "negative", "wrong_provider"} {
+				want := 0.0
+				if reason == tt.wantReason {
+					want = float64(len(d.Months))
+				}
+				if got := testutil.ToFloat64(m.rejected.WithLabelValues("ibm", "ibm", reason)); got != want {
+					t.Errorf("rejected{reason=%q} = %v, want %v", reason, got, want)
+				}
+			}
+			for mo, md := range d.Months {
+				if want := len(sampleRecords(mo)) + tt.wantDelta; len(md.Records) != want {
+					t.Errorf("%s: %d records, want %d", mo, len(md.Records), want)
+				}
+				for _, rec := range md.Records {
+					for _, qi := range provider.Quantities() {
+						if v := *qi.Value(&rec); math.IsNaN(v) || math.IsInf(v, 0) || v < 0 && !qi.MayBeNegative {
+							t.Errorf("%s: %s %v served", mo, qi.Name, v)
+						}
+					}
+					if rec.Provider != "ibm" {
+						t.Errorf("%s: a record of %s served", mo, rec.Provider)
+					}
+				}
+				if md.Records[0].Known&tt.wantGone != 0 {
+					t.Errorf("%s: first record still carries %b", mo, tt.wantGone)
+				}
+			}
+			if err := s.Flush(); err != nil {
+				t.Errorf("state file: %v", err)
+			}
+		})
 	}
 }
 
@@ -766,13 +794,13 @@ func TestNonFiniteValuesAreRefused(t *testing.T) {
 // appear only in older stored months, and drops those no month holds.
 func TestAccountsOfOlderMonthsKeepTheirNames(t *testing.T) {
 	s, _, _ := newTestStore(t, 3, nil)
-	s.Configure([]store.Key{{Name: "ibm", Provider: provider.IBM, Identity: "i"}}, nil)
+	s.Configure([]store.Key{{Name: "ibm", Provider: "ibm", Identity: "i"}}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
-		d.Months[month("2026-08")] = &store.MonthData{Records: []provider.Record{{Provider: provider.IBM, Account: "old", Month: month("2026-08")}}}
-		d.Accounts = []provider.Account{{Provider: provider.IBM, ID: "old", Name: "Old account"}, {Provider: provider.IBM, ID: "gone", Name: "Gone"}}
+		d.Months[month("2026-08")] = &store.MonthData{Records: []provider.Record{{Provider: "ibm", Account: "old", Month: month("2026-08")}}}
+		d.Accounts = []provider.Account{{Provider: "ibm", ID: "old", Name: "Old account"}, {Provider: "ibm", ID: "gone", Name: "Gone"}}
 	})
 	d := s.Snapshot().Sources["ibm"]
-	got := mergeAccounts(d, []provider.Account{{Provider: provider.IBM, ID: "acc1", Name: "prod"}})
+	got := mergeAccounts(d, []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod"}})
 	var names []string
 	for _, a := range got {
 		names = append(names, a.ID+"="+a.Name)

@@ -579,7 +579,7 @@ func gaps(sources map[string]*store.SourceData, names []string, first, last prov
 		d := sources[name]
 		var missing []provider.Month
 		for m := first; m <= last; m++ {
-			if md := d.Months[m]; md == nil || !md.HasEmissions() {
+			if !d.Published(d.Months[m]) {
 				missing = append(missing, m)
 			}
 		}

@@ -32,13 +32,13 @@ func date(s string) time.Time {
 	return t
 }
 
-var ibmKey = Key{Name: "ibm", Provider: provider.IBM, Identity: "ibm|test"}
+var ibmKey = Key{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}
 
 // withOctober stores one month of data, as a successful refresh does.
 func withOctober(d *SourceData) {
 	oct := month("2026-10")
 	d.Months[oct] = &MonthData{FetchedAt: date("2026-11-22T10:00:00Z"), Records: []provider.Record{
-		{Provider: provider.IBM, Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: oct,
+		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: oct,
 			EmissionsGrams: 10, Known: provider.Emissions},
 	}}
 	d.LastSuccess, d.LastAttempt, d.LastOK, d.Attempted = date("2026-11-22T10:00:00Z"), date("2026-11-22T10:00:00Z"), true, true
@@ -70,8 +70,8 @@ func TestStateRoundTripSeedsAConfiguredSource(t *testing.T) {
 
 	// A source whose identity or provider changed does not inherit the data.
 	for _, k := range []Key{
-		{Name: "ibm", Provider: provider.IBM, Identity: "ibm|elsewhere"},
-		{Name: "ibm", Provider: provider.GCP, Identity: "ibm|test"},
+		{Name: "ibm", Provider: "ibm", Identity: "ibm|elsewhere"},
+		{Name: "ibm", Provider: "gcp", Identity: "ibm|test"},
 	} {
 		s3 := New(Options{})
 		s3.Configure([]Key{k}, seed)
@@ -179,8 +179,8 @@ func TestStateWriteFailureIsCountedAndDataKept(t *testing.T) {
 func TestOlderSaveNeverOverwritesNewer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	s := New(Options{State: NewStateFile(path)})
-	older := map[string]*SourceData{"ibm": {Name: "ibm", Provider: provider.IBM, Identity: "old"}}
-	newer := map[string]*SourceData{"ibm": {Name: "ibm", Provider: provider.IBM, Identity: "new"}}
+	older := map[string]*SourceData{"ibm": {Name: "ibm", Provider: "ibm", Identity: "old"}}
+	newer := map[string]*SourceData{"ibm": {Name: "ibm", Provider: "ibm", Identity: "new"}}
 	if err := s.save(newer, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestConcurrentUpdatesPersistTheLatestData(t *testing.T) {
 	s := New(Options{State: NewStateFile(path)})
 	var keys []Key
 	for _, n := range []string{"a", "b", "c", "d"} {
-		keys = append(keys, Key{Name: n, Provider: provider.IBM, Identity: n})
+		keys = append(keys, Key{Name: n, Provider: "ibm", Identity: n})
 	}
 	s.Configure(keys, nil)
 	done := make(chan struct{})

@@ -26,16 +26,17 @@ type MonthData struct {
 	Revision string `json:"revision,omitempty"`
 }
 
-// HasEmissions reports whether the month holds emissions. Cost alone does
-// not make a month published: a billing export holds a month's cost days
-// before the carbon export holds its emissions.
-func (md *MonthData) HasEmissions() bool {
+// carries returns the quantities the month's records carry, stopping at
+// the first record that carries anything but cost: enough to tell
+// whether the month is published.
+func (md *MonthData) carries() provider.Quantity {
+	var q provider.Quantity
 	for i := range md.Records {
-		if md.Records[i].Has(provider.Emissions) {
-			return true
+		if q |= md.Records[i].Known; q&^provider.Cost != 0 {
+			break
 		}
 	}
-	return false
+	return q
 }
 
 // SourceData is everything known about one source. Values are immutable
@@ -73,12 +74,34 @@ type SourceData struct {
 	Generation uint64 `json:"-"`
 }
 
-// LatestMonth returns the newest month that has emissions.
+// Published reports whether md, one of d's months, counts as published
+// (provider.Published): it carries emissions, energy or water, or cost
+// when the source reports nothing but cost. A billing export holds a
+// month's cost days before the carbon export holds its emissions, so cost
+// does not publish a month of a source that reports more.
+func (d *SourceData) Published(md *MonthData) bool {
+	if md == nil {
+		return false
+	}
+	known := md.carries()
+	if known&^provider.Cost != 0 || known == 0 {
+		return known != 0
+	}
+	var reports provider.Quantity
+	for _, o := range d.Months {
+		if reports |= o.carries(); reports&^provider.Cost != 0 {
+			break
+		}
+	}
+	return provider.Published(known, reports)
+}
+
+// LatestMonth returns the newest published month.
 func (d *SourceData) LatestMonth() (provider.Month, bool) {
 	var latest provider.Month
 	found := false
 	for m, md := range d.Months {
-		if md.HasEmissions() && (!found || m > latest) {
+		if (!found || m > latest) && d.Published(md) {
 			latest, found = m, true
 		}
 	}

@@ -77,8 +77,8 @@ func TestGenerationIsNewForReplacedSources(t *testing.T) {
 	if kept, _ := s.Get("ibm"); kept != first {
 		t.Error("data of an unchanged source not kept across Configure")
 	}
-	seed := map[string]*SourceData{"ibm": {Name: "ibm", Provider: provider.IBM, Identity: "ibm|other", Months: map[provider.Month]*MonthData{}}}
-	s.Configure([]Key{{Name: "ibm", Provider: provider.IBM, Identity: "ibm|other"}}, seed)
+	seed := map[string]*SourceData{"ibm": {Name: "ibm", Provider: "ibm", Identity: "ibm|other", Months: map[provider.Month]*MonthData{}}}
+	s.Configure([]Key{{Name: "ibm", Provider: "ibm", Identity: "ibm|other"}}, seed)
 	second, _ := s.Get("ibm")
 	if second.Generation == first.Generation {
 		t.Errorf("replaced source kept generation %d", first.Generation)

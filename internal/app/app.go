@@ -157,7 +157,7 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 	a.store = store.New(store.Options{State: state, Registerer: a.reg, Logger: logger, OnData: a.expo.Refresh})
 	a.reg.MustRegister(a.expo.Freshness())
 	a.data.MustRegister(a.expo.Data())
-	a.refresh = refresh.NewMetrics(a.reg)
+	a.refresh = refresh.NewMetrics(a.reg, o.Plugins)
 	a.otlpM = otlp.NewMetrics(a.reg)
 	a.manager = refresh.NewManager(a.store, a.refresh, logger)
 
@@ -279,10 +279,10 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (out []refresh.Sour
 			continue
 		}
 		env := provider.Env{
-			Name:         name,
-			Logger:       a.logger.With("provider", src.Provider, "source_name", name),
-			Observe:      a.refresh.RequestObserver(src.Provider, name),
-			ObserveBytes: a.refresh.BytesObserver(src.Provider, name),
+			Name:     name,
+			Logger:   a.logger.With("provider", src.Provider, "source_name", name),
+			Observe:  a.refresh.RequestObserver(src.Provider, name),
+			Counters: a.refresh.Counters(src.Provider, name),
 		}
 		if a.demo != nil {
 			env.Connection = a.demo.Connections[name]

@@ -26,9 +26,11 @@ import (
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/exposition"
 	"github.com/cloudcarbon/cloudcarbon_exporter/internal/clouds"
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/otlp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/demogolden"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/refresh"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
@@ -311,40 +313,45 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 	}
 }
 
-// TestDemoExpositionGolden pins the whole demo exposition at a fixed time.
-// Only series that depend on the wall clock or the build are left out.
+// TestDemoExpositionGolden pins the whole demo exposition at a fixed time:
+// each cloud's series are those its own demo golden holds (checked there
+// by the conformance suite, provider/providertest), and the rest, the
+// exporter's own, are in testdata/demo.prom. Only series that depend on
+// the wall clock or the build are left out.
 func TestDemoExpositionGolden(t *testing.T) {
-	fixed := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
 	f := testOptions(t)
 	f.Demo = true
-	f.Now = func() time.Time { return fixed }
+	f.Now = demogolden.Time
+	f.HistoryMonths, f.RetentionMonths = demogolden.History, demogolden.Retention
 	a := startApp(t, f, nil, false)
 	waitReady(t, a)
+	for deadline := time.Now().Add(time.Minute); !a.settled(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the demo's older months were not fetched within a minute")
+		}
+	}
 	// What /metrics serves, less the process and Go families.
 	var text bytes.Buffer
 	if err := a.expo.Write(&text, a.reg); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	skip := false
-	for line := range strings.SplitAfterSeq(text.String(), "\n") {
-		if name, ok := strings.CutPrefix(line, "# HELP "); ok {
-			name, _, _ = strings.Cut(name, " ")
-			switch name {
-			case "cloudcarbon_build_info", "cloudcarbon_config_last_reload_success_timestamp_seconds",
-				"cloudcarbon_next_refresh_timestamp_seconds":
-				skip = true
-			default:
-				skip = false
-			}
+	for _, pl := range clouds.All() {
+		if pl.Demo == nil {
+			continue
 		}
-		if !skip {
-			buf.WriteString(line)
+		golden := filepath.Join("..", "..", "provider", pl.Name, demogolden.File)
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (the %s conformance test with -update writes it)", err, pl.Name)
+		}
+		if got := demogolden.Series(text.String(), pl.Name); got != string(want) {
+			t.Errorf("the demo's %s series differ from %s, which the %s conformance test checks", pl.Name, golden, pl.Name)
 		}
 	}
+	got := exporterSeries(text.String(), clouds.All())
 	golden := filepath.Join("..", "..", "testdata", "demo.prom")
 	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,9 +359,42 @@ func TestDemoExpositionGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (go test -run Golden -update creates it)", err)
 	}
-	if !bytes.Equal(buf.Bytes(), want) {
+	if got != string(want) {
 		t.Errorf("demo exposition differs from %s; if the change is intended, run: go test ./internal/app -run Golden -update", golden)
 	}
+}
+
+// exporterSeries returns the families of an exposition less every
+// cloud's series, and less those that depend on the wall clock or the
+// build; a family left without series is left out whole.
+func exporterSeries(exposition string, plugins []provider.Plugin) string {
+	var b, family strings.Builder
+	kept := false
+	flush := func() {
+		if kept {
+			b.WriteString(family.String())
+		}
+		family.Reset()
+		kept = false
+	}
+	skip := false
+	for line := range strings.Lines(exposition) {
+		if name, ok := strings.CutPrefix(line, "# HELP "); ok {
+			flush()
+			name, _, _ = strings.Cut(name, " ")
+			skip = slices.Contains([]string{"cloudcarbon_build_info", "cloudcarbon_config_last_reload_success_timestamp_seconds",
+				"cloudcarbon_next_refresh_timestamp_seconds"}, name)
+		}
+		if skip || !strings.HasPrefix(line, "#") && slices.ContainsFunc(plugins, func(pl provider.Plugin) bool {
+			return strings.Contains(line, `provider="`+pl.Name+`"`)
+		}) {
+			continue
+		}
+		family.WriteString(line)
+		kept = kept || !strings.HasPrefix(line, "#")
+	}
+	flush()
+	return b.String()
 }
 
 // TestREADMEMetricTable fails when the README's metric table and the real
@@ -392,7 +432,7 @@ func TestREADMEMetricTable(t *testing.T) {
 	// Families the exporter declares but the demo leaves empty (another
 	// provider's) must still be documented.
 	rec := &descRecorder{names: map[string]bool{}}
-	refresh.NewMetrics(rec)
+	refresh.NewMetrics(rec, clouds.All())
 	otlp.NewMetrics(rec)
 	store.New(store.Options{Registerer: rec, Logger: slog.New(slog.DiscardHandler)})
 	e := exposition.New(1, nil, nil)

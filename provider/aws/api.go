@@ -34,7 +34,7 @@ import (
 	smithytime "github.com/aws/smithy-go/time"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // sustainabilityAPI is what the provider uses of the AWS Sustainability
@@ -349,7 +349,7 @@ func retryAfter(err error) (time.Duration, bool) {
 	if !errors.As(err, &re) || re.Response == nil {
 		return 0, false
 	}
-	return provider.ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+	return httpx.ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
 }
 
 // credentialsError is a failure to get credentials from the chain: no

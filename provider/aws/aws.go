@@ -41,6 +41,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Partitions, each with the endpoint and SigV4 signing region the
@@ -109,7 +110,7 @@ const Unknown = "unknown"
 const (
 	MaxPageSize      = 5000
 	maxPages         = 1000
-	maxResponseBytes = 32 << 20
+	MaxResponseBytes = 32 << 20
 
 	defaultHTTPTimeout = time.Minute
 	roleSessionName    = "cloudcarbon-exporter"
@@ -261,7 +262,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 			if c == logging.Warn {
 				level = slog.LevelWarn
 			}
-			logger.Log(context.Background(), level, "AWS SDK: "+provider.Scrub(fmt.Sprintf(format, v...), opts.SecretAccessKey))
+			logger.Log(context.Background(), level, "AWS SDK: "+httpx.Scrub(fmt.Sprintf(format, v...), opts.SecretAccessKey))
 		})),
 	}
 	if opts.HTTPClient == nil {
@@ -279,7 +280,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return nil, fmt.Errorf("aws: loading the SDK configuration: %s", provider.Scrub(err.Error(), opts.SecretAccessKey))
+		return nil, fmt.Errorf("aws: loading the SDK configuration: %s", httpx.Scrub(err.Error(), opts.SecretAccessKey))
 	}
 	// One client below the SDK's clients created from here on and the
 	// hand-written one, so that every attempt is observed and every body
@@ -290,10 +291,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if base == nil {
 		base = &http.Client{Transport: doer{cfg.HTTPClient}}
 	}
-	hc := provider.NewClient(base, provider.ClientOptions{
+	hc := httpx.NewClient(base, httpx.ClientOptions{
 		Observe:          opts.Observe,
 		Endpoint:         methodOf,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: MaxResponseBytes,
 	})
 	cfg.HTTPClient = hc
 	if opts.RoleARN != "" {
@@ -345,7 +346,7 @@ func (d doer) RoundTrip(req *http.Request) (*http.Response, error) { return d.c.
 func (p *Provider) Close() error { return nil }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.AWS }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }

@@ -20,10 +20,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // canary stands for a secret access key; it must never show up in any
@@ -173,7 +173,7 @@ func TestFetch(t *testing.T) {
 
 	// One result becomes three records, one per scope; scope 1 is the
 	// same figure in both families.
-	want := provider.Record{Provider: provider.AWS, Account: mgmt, Service: "AmazonEC2", Location: "us-east-1", Month: jan26}
+	want := provider.Record{Provider: "aws", Account: mgmt, Service: "AmazonEC2", Location: "us-east-1", Month: jan26}
 	for _, w := range []struct {
 		scope    provider.Scope
 		lbm, mbm float64
@@ -228,17 +228,17 @@ func TestFetch(t *testing.T) {
 	}
 
 	wantWater := []provider.YearlyWater{
-		{Provider: provider.AWS, Account: prod, Service: "AmazonS3", Location: "eu-west-1", Year: 2024, CubicMeters: 1},
-		{Provider: provider.AWS, Account: mgmt, Service: "AmazonEC2", Location: "us-east-1", Year: 2025, CubicMeters: 12.5},
-		{Provider: provider.AWS, Account: prod, Service: "AmazonS3", Location: "eu-west-1", Year: 2025, CubicMeters: 3.25},
+		{Provider: "aws", Account: prod, Service: "AmazonS3", Location: "eu-west-1", Year: 2024, CubicMeters: 1},
+		{Provider: "aws", Account: mgmt, Service: "AmazonEC2", Location: "us-east-1", Year: 2025, CubicMeters: 12.5},
+		{Provider: "aws", Account: prod, Service: "AmazonS3", Location: "eu-west-1", Year: 2025, CubicMeters: 3.25},
 	}
 	if !slices.Equal(res.YearlyWater, wantWater) {
 		t.Errorf("yearly water\n%+v\nwant\n%+v", res.YearlyWater, wantWater)
 	}
 
 	wantAccounts := []provider.Account{
-		{Provider: provider.AWS, ID: mgmt, Name: "acme-management", ParentType: awsp.ParentTypeOrganization, ParentID: orgID, ParentName: "acme-management"},
-		{Provider: provider.AWS, ID: prod, Name: "acme-prod", ParentType: awsp.ParentTypeOrganization, ParentID: orgID, ParentName: "acme-management"},
+		{Provider: "aws", ID: mgmt, Name: "acme-management", ParentType: awsp.ParentTypeOrganization, ParentID: orgID, ParentName: "acme-management"},
+		{Provider: "aws", ID: prod, Name: "acme-prod", ParentType: awsp.ParentTypeOrganization, ParentID: orgID, ParentName: "acme-management"},
 	}
 	if !slices.Equal(res.Accounts, wantAccounts) {
 		t.Errorf("accounts\n%+v\nwant\n%+v", res.Accounts, wantAccounts)

@@ -15,6 +15,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // opListAccounts is the Organizations operation the provider calls.
@@ -32,7 +33,7 @@ func iamAction(op string) string {
 // fail builds the *provider.Error every failure path returns, scrubbed of
 // the secret access key.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.secrets...)}
 }
 
 // classify turns the error of operation op into a *provider.Error whose
@@ -54,7 +55,7 @@ func (p *Provider) classify(ctx context.Context, op string, err error) *provider
 		return p.fail(reason, 0, fmt.Errorf("%s: no usable AWS credentials (check the entry's profile, static keys or role_arn, "+
 			"or the environment's AWS_* variables, web identity token and instance or task role): %w", what, ce.err))
 	}
-	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
+	if tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err); ok {
 		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tl))
 	}
 	if de, ok := errors.AsType[*smithy.DeserializationError](err); ok {
@@ -102,11 +103,11 @@ func (p *Provider) apiFailure(op string, status int, header http.Header, code, m
 	case "InternalServerException":
 		reason = provider.ReasonServer
 	default:
-		reason = provider.ReasonForStatus(status)
+		reason = httpx.ReasonForStatus(status)
 	}
 	var retryAfter time.Duration
 	if reason == provider.ReasonThrottled || status == http.StatusServiceUnavailable {
-		retryAfter, _ = provider.ParseRetryAfter(header.Get("Retry-After"), time.Now())
+		retryAfter, _ = httpx.ParseRetryAfter(header.Get("Retry-After"), time.Now())
 	}
 
 	var b strings.Builder
@@ -117,7 +118,7 @@ func (p *Provider) apiFailure(op string, status int, header http.Header, code, m
 	b.WriteString(cmp.Or(code, http.StatusText(status)))
 	// Scrub before cutting: a secret echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	if msg = provider.Scrub(strings.TrimSpace(msg), p.secrets...); msg != "" {
+	if msg = httpx.Scrub(strings.TrimSpace(msg), p.secrets...); msg != "" {
 		if n := 512; len(msg) > n {
 			for n > 0 && !utf8.RuneStart(msg[n]) {
 				n-- // never cut a character in two

@@ -285,7 +285,7 @@ func (d *carbonData) add(r *estimatedCarbonEmissions, want map[provider.Month]bo
 		k.scope = s.scope
 		rec := d.records[k]
 		if rec == nil {
-			rec = &provider.Record{Provider: provider.AWS, Account: k.account, Service: k.service, Location: k.location, Scope: k.scope, Month: m}
+			rec = &provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location, Scope: k.scope, Month: m}
 			d.records[k] = rec
 		}
 		if have[s.lbm] {
@@ -395,7 +395,7 @@ func (p *Provider) water(ctx context.Context, latest provider.Month) ([]provider
 	// Not nil even when empty: the fetch learned that there is no water.
 	out := make([]provider.YearlyWater, 0, len(sums))
 	for k, v := range sums {
-		out = append(out, provider.YearlyWater{Provider: provider.AWS, Account: k.account, Service: k.service,
+		out = append(out, provider.YearlyWater{Provider: Name, Account: k.account, Service: k.service,
 			Location: k.location, Year: k.year, CubicMeters: v})
 	}
 	slices.SortFunc(out, func(a, b provider.YearlyWater) int {
@@ -457,11 +457,11 @@ func parseAccountARN(arn string) (orgID, managementID string) {
 func accounts(seen map[string]bool, l *orgListing) []provider.Account {
 	byID := make(map[string]provider.Account, len(seen))
 	for id := range seen {
-		byID[id] = provider.Account{Provider: provider.AWS, ID: id}
+		byID[id] = provider.Account{Provider: Name, ID: id}
 	}
 	if l != nil {
 		for id, name := range l.names {
-			a := provider.Account{Provider: provider.AWS, ID: id, Name: name}
+			a := provider.Account{Provider: Name, ID: id, Name: name}
 			if l.orgID != "" {
 				a.ParentType, a.ParentID, a.ParentName = ParentTypeOrganization, l.orgID, l.names[l.managementID]
 			}

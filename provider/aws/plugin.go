@@ -2,24 +2,35 @@ package aws
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
+
+// Name is the provider label value of aws data and the key of its
+// configuration section.
+const Name = "aws"
+
+// example is the aws section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes AWS to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.AWS,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 	}
 }
 
@@ -131,7 +142,7 @@ func (c *Config) Check(v provider.Checker) {
 func (c *Config) Identity() string {
 	// The access key id (not a secret) decides which account static keys
 	// read: a new key is a new source, whose data starts clean.
-	return strings.Join([]string{provider.AWS, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile, "key=" + c.AccessKeyID}, "|")
+	return strings.Join([]string{Name, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile, "key=" + c.AccessKeyID}, "|")
 }
 
 // New implements provider.SourceConfig.

@@ -40,6 +40,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armsubscriptions"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Azure's publication schedule. Microsoft documents that the previous
@@ -93,7 +94,7 @@ const (
 	defaultHTTPTimeout   = 2 * time.Minute
 	maxConcurrency       = 16
 	maxPages             = 1000
-	maxResponseBytes     = 64 << 20
+	MaxResponseBytes     = 64 << 20
 )
 
 // DefaultRequestBudget is Options.RequestBudget and the configuration's
@@ -232,7 +233,7 @@ func New(opts Options) (*Provider, error) {
 		}
 	}
 	if err := p.validate(&opts); err != nil {
-		return nil, errors.New(provider.Scrub(err.Error(), p.secrets...))
+		return nil, errors.New(httpx.Scrub(err.Error(), p.secrets...))
 	}
 	p.opts = opts
 	p.log = opts.Logger
@@ -253,7 +254,7 @@ func New(opts Options) (*Provider, error) {
 		p.certs, p.key, err = azidentity.ParseCertificates(data, []byte(opts.CertificatePassword))
 		if err != nil {
 			return nil, fmt.Errorf("azure: client certificate %s: %s (want PEM with the certificate and an unencrypted private key, or PKCS#12 with its password)",
-				opts.CertificatePath, provider.Scrub(err.Error(), p.secrets...))
+				opts.CertificatePath, httpx.Scrub(err.Error(), p.secrets...))
 		}
 	}
 	if p.cl, err = p.newClients(); err != nil {
@@ -465,7 +466,7 @@ func (p *Provider) newClients() (*clients, error) {
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("azure: %s credential: %s", o.Credential, provider.Scrub(err.Error(), p.secrets...))
+		return nil, fmt.Errorf("azure: %s credential: %s", o.Credential, httpx.Scrub(err.Error(), p.secrets...))
 	}
 
 	armOpts := &arm.ClientOptions{
@@ -525,7 +526,7 @@ func (p *Provider) renew(used *clients) (*clients, error) {
 func (p *Provider) Close() error { return nil }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.Azure }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }

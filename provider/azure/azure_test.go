@@ -29,10 +29,10 @@ import (
 
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // canary is the client secret of every test. It must never appear in an
@@ -221,7 +221,7 @@ func item(sub, rg, name, typ, loc string, m provider.Month, s1, s2, s3 float64) 
 
 func rec(account, service, location string, scope provider.Scope, m provider.Month, grams float64) provider.Record {
 	return provider.Record{
-		Provider: provider.Azure, Account: account, Service: service, Location: location,
+		Provider: "azure", Account: account, Service: service, Location: location,
 		Scope: scope, Month: m, EmissionsGrams: grams, Known: provider.Emissions,
 	}
 }
@@ -282,8 +282,8 @@ func TestAggregatesResources(t *testing.T) {
 	}
 	// Names come from listing the subscriptions the identity can read.
 	wantAccounts := []provider.Account{
-		{Provider: provider.Azure, ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
 	}
 	if !reflect.DeepEqual(res.Accounts, wantAccounts) {
 		t.Errorf("accounts = %+v, want %+v", res.Accounts, wantAccounts)
@@ -338,7 +338,7 @@ func TestAggregatesResources(t *testing.T) {
 		t.Errorf("instance discovery requests = %d, want 0 for a private authority", n)
 	}
 
-	if p.Name() != provider.Azure {
+	if p.Name() != "azure" {
 		t.Errorf("Name = %q", p.Name())
 	}
 	if s := p.Schedule(); s.PublishDelay != 18*24*time.Hour || s.SettleDelay != 30*24*time.Hour {
@@ -555,11 +555,11 @@ func TestListSubscriptions(t *testing.T) {
 		t.Errorf("subscription list requests = %d, want 3 pages", n)
 	}
 	want := []provider.Account{
-		{Provider: provider.Azure, ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: sub3, Name: "Sandbox", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: "00000000-0000-0000-0000-0000000000d1", Name: "Off", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: extra, ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub3, Name: "Sandbox", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: "00000000-0000-0000-0000-0000000000d1", Name: "Off", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: extra, ParentType: "tenant", ParentID: tenant},
 	}
 	slices.SortFunc(want, func(a, b provider.Account) int { return strings.Compare(a.ID, b.ID) })
 	if !reflect.DeepEqual(res.Accounts, want) {
@@ -593,7 +593,7 @@ func TestDeniedSubscription(t *testing.T) {
 	})
 	for range 2 {
 		res := fetch(t, p, mar)
-		want := []provider.Denial{{Provider: provider.Azure, Account: sub2, Reason: "Carbon Optimization Reader permission required"}}
+		want := []provider.Denial{{Provider: "azure", Account: sub2, Reason: "Carbon Optimization Reader permission required"}}
 		if !reflect.DeepEqual(res.Denied, want) {
 			t.Errorf("denied = %+v, want %+v", res.Denied, want)
 		}

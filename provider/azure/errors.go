@@ -17,12 +17,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // fail builds the *provider.Error every failure path returns, scrubbed
 // of the client secret and certificate password.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.secrets...)}
 }
 
 // tokenError marks a failure of the credential, wherever in the pipeline
@@ -55,13 +56,13 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 	if be, ok := errors.AsType[*budgetError](err); ok {
 		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
 	}
-	if tl, ok := errors.AsType[*provider.ResponseTooLargeError](err); ok {
+	if tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err); ok {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
 	}
-	if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
+	if tb, ok := errors.AsType[*httpx.TruncatedBodyError](err); ok {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, tb))
 	}
-	if ce := provider.CertificateFailure(err); ce != nil {
+	if ce := httpx.CertificateFailure(err); ce != nil {
 		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: %s: %w", what, ce))
 	}
 	if te, ok := errors.AsType[*tokenError](err); ok {
@@ -88,7 +89,7 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 // statuses a user can fix.
 func (p *Provider) statusFailure(what string, re *azcore.ResponseError) *provider.Error {
 	code := re.StatusCode
-	reason := provider.ReasonForStatus(code)
+	reason := httpx.ReasonForStatus(code)
 	var ra time.Duration
 	if re.RawResponse != nil && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
 		ra = retryAfter(re.RawResponse.Header, time.Now())
@@ -142,14 +143,14 @@ func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error 
 		raw = ae.RawResponse
 	}
 	if raw == nil {
-		ce := provider.CertificateFailure(err)
+		ce := httpx.CertificateFailure(err)
 		if ce == nil {
 			ce = certFailure(ctx)
 		}
 		if ce != nil {
 			return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: get token: %w", ce))
 		}
-		if tb, ok := errors.AsType[*provider.TruncatedBodyError](err); ok {
+		if tb, ok := errors.AsType[*httpx.TruncatedBodyError](err); ok {
 			return p.fail(provider.ReasonMalformed, 0, malformed("get token", tb))
 		}
 		if ne, ok := errors.AsType[net.Error](err); ok {
@@ -249,7 +250,7 @@ func (p *Provider) entraError(resp *http.Response) [2]string {
 // lines) and bounds its length. Secrets are scrubbed before the cut, or a
 // secret echoed across it would leave a prefix the final scrub misses.
 func (p *Provider) oneLine(s string) string {
-	return provider.Truncate(strings.Join(strings.Fields(provider.Scrub(s, p.secrets...)), " "), maxMessageBytes)
+	return provider.Truncate(strings.Join(strings.Fields(httpx.Scrub(s, p.secrets...)), " "), maxMessageBytes)
 }
 
 // maxMessageBytes bounds the server-supplied text a message or a denial
@@ -262,10 +263,10 @@ const maxMessageBytes = 512
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if ms, err := strconv.ParseUint(strings.TrimSpace(h.Get(name)), 10, 64); err == nil {
-			return time.Duration(min(ms, uint64(provider.MaxRetryAfter/time.Millisecond))) * time.Millisecond
+			return time.Duration(min(ms, uint64(httpx.MaxRetryAfter/time.Millisecond))) * time.Millisecond
 		}
 	}
-	d, _ := provider.ParseRetryAfter(h.Get("Retry-After"), now)
+	d, _ := httpx.ParseRetryAfter(h.Get("Retry-After"), now)
 	return d
 }
 

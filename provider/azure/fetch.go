@@ -188,7 +188,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 				"the emissions of subscription %s, %s, %s, %s sum beyond range", k.account, k.service, k.location, k.month)))
 		}
 		res.Records = append(res.Records, provider.Record{
-			Provider:       provider.Azure,
+			Provider:       Name,
 			Account:        k.account,
 			Service:        k.service,
 			Location:       k.location,
@@ -233,7 +233,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 func (p *Provider) denials(denied map[string]string) []provider.Denial {
 	out := []provider.Denial{} // non-nil: "none denied" is news too
 	for s, reason := range denied {
-		out = append(out, provider.Denial{Provider: provider.Azure, Account: s, Reason: reason})
+		out = append(out, provider.Denial{Provider: Name, Account: s, Reason: reason})
 	}
 	slices.SortFunc(out, func(a, b provider.Denial) int { return cmp.Compare(a.Account, b.Account) })
 	var fresh []provider.Denial
@@ -257,7 +257,7 @@ func (p *Provider) denials(denied map[string]string) []provider.Denial {
 func (p *Provider) accounts(subs []subscription) []provider.Account {
 	out := make([]provider.Account, 0, len(subs))
 	for _, s := range subs {
-		a := provider.Account{Provider: provider.Azure, ID: s.id, Name: s.name, ParentID: cmp.Or(s.tenant, p.opts.TenantID)}
+		a := provider.Account{Provider: Name, ID: s.id, Name: s.name, ParentID: cmp.Or(s.tenant, p.opts.TenantID)}
 		if a.ParentID != "" {
 			a.ParentType = ParentTypeTenant
 		}

@@ -73,8 +73,8 @@ func TestDenialReasonCutOnRuneBoundary(t *testing.T) {
 // again at every refresh.
 func TestExplicitSubscriptionNames(t *testing.T) {
 	want := []provider.Account{
-		{Provider: provider.Azure, ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
-		{Provider: provider.Azure, ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub1, Name: "Production", ParentType: "tenant", ParentID: tenant},
+		{Provider: "azure", ID: sub2, Name: "Development", ParentType: "tenant", ParentID: tenant},
 	}
 	t.Run("readable", func(t *testing.T) {
 		ds := smallDataset()

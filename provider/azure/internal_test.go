@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 func TestLocationName(t *testing.T) {
@@ -81,7 +82,7 @@ func TestEndpointName(t *testing.T) {
 }
 
 // TestRetryAfter covers the millisecond headers azure adds on top of
-// provider.ParseRetryAfter, and their precedence over Retry-After.
+// httpx.ParseRetryAfter, and their precedence over Retry-After.
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -95,7 +96,7 @@ func TestRetryAfter(t *testing.T) {
 		{"unparsable", http.Header{"Retry-After": {"soon"}}, 0},
 		{"ms first", http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}}, 1500 * time.Millisecond},
 		{"x-ms", http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond},
-		{"ms capped", http.Header{"Retry-After-Ms": {"99999999999999"}}, provider.MaxRetryAfter},
+		{"ms capped", http.Header{"Retry-After-Ms": {"99999999999999"}}, httpx.MaxRetryAfter},
 		{"bad ms falls back", http.Header{"Retry-After-Ms": {"soon"}, "Retry-After": {"3"}}, 3 * time.Second},
 	}
 	for _, tt := range tests {

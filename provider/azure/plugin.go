@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"crypto/tls"
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,18 +12,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
+
+// Name is the provider label value of azure data and the key of its
+// configuration section.
+const Name = "azure"
+
+// example is the azure section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes Azure to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.Azure,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 	}
 }
 
@@ -166,7 +177,7 @@ func (c *Config) checkCredential(v provider.Checker) {
 // releases, so that their state files still match.
 func (c *Config) Identity() string {
 	subs := slices.Sorted(slices.Values(c.Subscriptions))
-	return strings.Join([]string{provider.Azure, c.Cloud, c.ResourceManagerEndpoint, "tenant=" + c.TenantID,
+	return strings.Join([]string{Name, c.Cloud, c.ResourceManagerEndpoint, "tenant=" + c.TenantID,
 		"subscriptions=" + strings.Join(subs, ","), "list=" + strconv.FormatBool(c.ListSubscriptions)}, "|")
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Endpoint names reported to Options.Observe.
@@ -35,17 +36,17 @@ const (
 // attempt is observed; and azcore reads bodies whole (success and error
 // alike), so the bound must sit below it too.
 //
-// It fails fast (provider.FailFast): azcore's retry policy gives up at once
+// It fails fast (httpx.FailFast): azcore's retry policy gives up at once
 // on an untrusted certificate and on a body cut short, which no retry
 // cures, and certRecorder notes certificate failures for the fetch, as
 // azidentity reports the token request's failure as text only.
 func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
-	c := provider.NewClient(base, provider.ClientOptions{
+	c := httpx.NewClient(base, httpx.ClientOptions{
 		Timeout:          defaultHTTPTimeout,
 		TLS:              &tls.Config{MinVersion: tls.VersionTLS12},
 		Observe:          observe,
 		Endpoint:         endpointName,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
 	c.Transport = certRecorder{base: c.Transport}
@@ -58,7 +59,7 @@ type certKey struct{}
 
 // certRecord holds the first certificate failure of a fetch.
 type certRecord struct {
-	err atomic.Pointer[provider.CertificateError]
+	err atomic.Pointer[httpx.CertificateError]
 }
 
 // withCertRecord returns ctx with a fresh certRecord.
@@ -68,7 +69,7 @@ func withCertRecord(ctx context.Context) context.Context {
 
 // certFailure returns the certificate failure recorded for ctx's fetch, if
 // any.
-func certFailure(ctx context.Context) *provider.CertificateError {
+func certFailure(ctx context.Context) *httpx.CertificateError {
 	if r, ok := ctx.Value(certKey{}).(*certRecord); ok {
 		return r.err.Load()
 	}
@@ -85,7 +86,7 @@ type certRecorder struct{ base http.RoundTripper }
 func (t certRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
-		if ce, ok := errors.AsType[*provider.CertificateError](err); ok {
+		if ce, ok := errors.AsType[*httpx.CertificateError](err); ok {
 			if r, ok := req.Context().Value(certKey{}).(*certRecord); ok {
 				r.err.CompareAndSwap(nil, ce)
 			}

@@ -27,9 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 const (
@@ -270,9 +270,9 @@ func TestEmulator(t *testing.T) {
 		}
 
 		wantAccounts := []provider.Account{
-			{Provider: provider.GCP, ID: "data-prod", Name: "Data (prod)", ParentType: "billing_account", ParentID: emuBilling},
-			{Provider: provider.GCP, ID: "none", ParentType: "billing_account", ParentID: emuBilling},
-			{Provider: provider.GCP, ID: "web-prod", Name: "Web (prod)", ParentType: "billing_account", ParentID: emuBilling},
+			{Provider: "gcp", ID: "data-prod", Name: "Data (prod)", ParentType: "billing_account", ParentID: emuBilling},
+			{Provider: "gcp", ID: "none", ParentType: "billing_account", ParentID: emuBilling},
+			{Provider: "gcp", ID: "web-prod", Name: "Web (prod)", ParentType: "billing_account", ParentID: emuBilling},
 		}
 		if !reflect.DeepEqual(res.Accounts, wantAccounts) {
 			t.Errorf("accounts:\n got %+v\nwant %+v", res.Accounts, wantAccounts)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // BigQuery error reasons (the "reason" of the first error of an error
@@ -52,16 +53,16 @@ func (p *Provider) failure(ctx context.Context, q query, err error) *provider.Er
 	if gerr, ok := errors.AsType[*googleapi.Error](err); ok {
 		return p.apiFailure(what, q, gerr)
 	}
-	if ce := provider.CertificateFailure(err); ce != nil {
+	if ce := httpx.CertificateFailure(err); ce != nil {
 		return &provider.Error{Reason: provider.ReasonNetwork, Err: fmt.Errorf("%s: %w", what, ce)}
 	}
-	if errors.Is(err, provider.ErrTruncatedBody) || errors.Is(err, provider.ErrResponseTooLarge) {
+	if errors.Is(err, httpx.ErrTruncatedBody) || errors.Is(err, httpx.ErrResponseTooLarge) {
 		return &provider.Error{Reason: provider.ReasonMalformed, Err: fmt.Errorf("%s: malformed response: %w", what, err)}
 	}
 	if aerr, ok := errors.AsType[*auth.Error](err); ok {
 		reason := provider.ReasonAuth
 		if aerr.Response != nil && (aerr.Response.StatusCode == http.StatusTooManyRequests || aerr.Response.StatusCode >= 500) {
-			reason = provider.ReasonForStatus(aerr.Response.StatusCode)
+			reason = httpx.ReasonForStatus(aerr.Response.StatusCode)
 		}
 		return &provider.Error{Reason: reason, Err: fmt.Errorf("%s: getting an access token: %w", what, err)}
 	}
@@ -109,9 +110,9 @@ func (p *Provider) apiFailure(what string, q query, gerr *googleapi.Error) *prov
 
 	var retryAfter time.Duration
 	if gerr.Code == http.StatusTooManyRequests || gerr.Code == http.StatusServiceUnavailable {
-		retryAfter, _ = provider.ParseRetryAfter(gerr.Header.Get("Retry-After"), time.Now())
+		retryAfter, _ = httpx.ParseRetryAfter(gerr.Header.Get("Retry-After"), time.Now())
 	}
-	cls := provider.ReasonForStatus(gerr.Code)
+	cls := httpx.ReasonForStatus(gerr.Code)
 	switch reason {
 	case reasonRateLimitExceeded, reasonQuotaExceeded, reasonJobRateLimit:
 		cls = provider.ReasonThrottled

@@ -375,7 +375,7 @@ func (p *Provider) recordBytes(ctx context.Context, q query, it *bigquery.RowIte
 		bytes = qs.TotalBytesProcessed
 	}
 	if p.opts.ObserveBytes != nil {
-		p.opts.ObserveBytes(bytes)
+		p.opts.ObserveBytes(float64(bytes))
 	}
 	p.log.DebugContext(ctx, "gcp query done", "kind", q.kind, "table", q.table.String(), "job_id", job.ID(),
 		"rows", rows, "bytes_processed", bytes, "duration", took.Round(time.Millisecond))
@@ -408,7 +408,7 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 	get := func(k recordKey) *provider.Record {
 		r := records[k]
 		if r == nil {
-			r = &provider.Record{Provider: provider.GCP, Account: k.account, Service: k.service,
+			r = &provider.Record{Provider: Name, Account: k.account, Service: k.service,
 				Location: k.location, Scope: k.scope, Month: k.month}
 			records[k] = r
 		}
@@ -421,7 +421,7 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 		a, ok := accounts[project]
 		if !ok || m > a.month || (m == a.month && billingAccount != "" && (a.ParentID == "" || billingAccount < a.ParentID)) {
 			a.month = m
-			a.Provider, a.ID = provider.GCP, project
+			a.Provider, a.ID = Name, project
 			if billingAccount != "" {
 				a.ParentType, a.ParentID = "billing_account", billingAccount
 			}

@@ -106,9 +106,9 @@ const BillingExportLag = 7 * 24 * time.Hour
 
 const defaultHTTPTimeout = 60 * time.Second
 
-// maxResponseBytes bounds one response body. Query result pages are at
+// MaxResponseBytes bounds one response body. Query result pages are at
 // most 10 MiB by BigQuery's own limit; anything far beyond is broken.
-const maxResponseBytes = 64 << 20
+const MaxResponseBytes = 64 << 20
 
 // Options configures one GCP source: one carbon export dataset and,
 // optionally, one billing export table.
@@ -157,7 +157,7 @@ type Options struct {
 	Observe provider.RequestObserver
 	// ObserveBytes, when set, is told the totalBytesProcessed of every
 	// query job.
-	ObserveBytes provider.BytesObserver
+	ObserveBytes func(bytes float64)
 	// Logger receives debug logs of queries and their bytes; nil discards.
 	Logger *slog.Logger
 }
@@ -299,11 +299,6 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcp: BigQuery client: %w", err)
 	}
-	if opts.ObserveBytes != nil {
-		// Shows the bytes counter at zero before the first query, so that
-		// rate() works from the first scrape.
-		opts.ObserveBytes(0)
-	}
 	return p, nil
 }
 
@@ -311,7 +306,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 func (p *Provider) Close() error { return p.client.Close() }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.GCP }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }

@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 const (
@@ -158,11 +158,11 @@ func TestFetchRecords(t *testing.T) {
 
 	const lb, both = provider.Emissions, provider.Emissions | provider.EmissionsMarketBased
 	rec := func(acct, svc, loc string, m provider.Month, sc provider.Scope, g, mb float64, k provider.Quantity) provider.Record {
-		return provider.Record{Provider: provider.GCP, Account: acct, Service: svc, Location: loc, Scope: sc, Month: m,
+		return provider.Record{Provider: "gcp", Account: acct, Service: svc, Location: loc, Scope: sc, Month: m,
 			EmissionsGrams: g, MarketBasedGrams: mb, Known: k}
 	}
 	cost := func(acct, svc, loc string, m provider.Month, usd float64) provider.Record {
-		return provider.Record{Provider: provider.GCP, Account: acct, Service: svc, Location: loc, Scope: provider.ScopeNone,
+		return provider.Record{Provider: "gcp", Account: acct, Service: svc, Location: loc, Scope: provider.ScopeNone,
 			Month: m, CostUSD: usd, Known: provider.Cost}
 	}
 	// Net micros per conversion rate, each converted once: rate 0.8
@@ -185,9 +185,9 @@ func TestFetchRecords(t *testing.T) {
 		t.Errorf("records:\n got %+v\nwant %+v", res.Records, want)
 	}
 	wantAccounts := []provider.Account{
-		{Provider: provider.GCP, ID: "data", ParentType: "billing_account", ParentID: billingAcct},
-		{Provider: provider.GCP, ID: "none", ParentType: "billing_account", ParentID: billingAcct},
-		{Provider: provider.GCP, ID: "web", Name: "Web shop", ParentType: "billing_account", ParentID: billingAcct},
+		{Provider: "gcp", ID: "data", ParentType: "billing_account", ParentID: billingAcct},
+		{Provider: "gcp", ID: "none", ParentType: "billing_account", ParentID: billingAcct},
+		{Provider: "gcp", ID: "web", Name: "Web shop", ParentType: "billing_account", ParentID: billingAcct},
 	}
 	if !reflect.DeepEqual(res.Accounts, wantAccounts) {
 		t.Errorf("accounts:\n got %+v\nwant %+v", res.Accounts, wantAccounts)
@@ -204,11 +204,11 @@ func TestBillingAccountFilter(t *testing.T) {
 	p := e.provider(t, func(o *gcp.Options) { o.BillingAccount = "ffffff-000000-111111"; o.BillingTable = "" })
 	res := fetch(t, p, jan24)
 	want := []provider.Record{
-		{Provider: provider.GCP, Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope1, Month: jan24,
+		{Provider: "gcp", Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope1, Month: jan24,
 			EmissionsGrams: 250, MarketBasedGrams: 250, Known: provider.Emissions | provider.EmissionsMarketBased},
-		{Provider: provider.GCP, Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope2, Month: jan24,
+		{Provider: "gcp", Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope2, Month: jan24,
 			EmissionsGrams: 1000, MarketBasedGrams: 500, Known: provider.Emissions | provider.EmissionsMarketBased},
-		{Provider: provider.GCP, Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope3, Month: jan24,
+		{Provider: "gcp", Account: "web", Service: "Compute Engine", Location: "us-central1", Scope: provider.Scope3, Month: jan24,
 			EmissionsGrams: 750, MarketBasedGrams: 750, Known: provider.Emissions | provider.EmissionsMarketBased},
 	}
 	if !reflect.DeepEqual(res.Records, want) {
@@ -392,7 +392,7 @@ func TestObserversAndDebugLog(t *testing.T) {
 	e := newEnv(t, handDataset())
 	var mu sync.Mutex
 	calls := map[string]int{}
-	var processed int64
+	var processed float64
 	p := e.provider(t, func(o *gcp.Options) {
 		o.MaxBytesBilled = 20 << 20
 		o.Observe = func(endpoint string, code int) {
@@ -400,7 +400,7 @@ func TestObserversAndDebugLog(t *testing.T) {
 			defer mu.Unlock()
 			calls[endpoint+" "+http.StatusText(code)]++
 		}
-		o.ObserveBytes = func(n int64) {
+		o.ObserveBytes = func(n float64) {
 			mu.Lock()
 			defer mu.Unlock()
 			processed += n
@@ -422,8 +422,8 @@ func TestObserversAndDebugLog(t *testing.T) {
 	}
 	// 5 carbon rows × 160 bytes and the 6 billing rows in January's
 	// window × 140 bytes (the fake's model).
-	if want := int64(5*160 + 6*140); processed != want {
-		t.Errorf("bytes processed = %d, want %d", processed, want)
+	if want := float64(5*160 + 6*140); processed != want {
+		t.Errorf("bytes processed = %v, want %v", processed, want)
 	}
 	logs := e.logs.String()
 	for _, s := range []string{"gcp query done", "kind=carbon", "kind=billing", "bytes_processed=800", "bytes_processed=840"} {
@@ -745,7 +745,7 @@ func TestNewValidation(t *testing.T) {
 func TestSchedule(t *testing.T) {
 	p := newEnv(t, handDataset()).provider(t, nil)
 	s := p.Schedule()
-	if p.Name() != provider.GCP {
+	if p.Name() != "gcp" {
 		t.Errorf("name = %q", p.Name())
 	}
 	// Month M lands on the 15th of M+1.

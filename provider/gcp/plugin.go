@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,21 +11,35 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 )
+
+// Name is the provider label value of gcp data and the key of its
+// configuration section.
+const Name = "gcp"
+
+// example is the gcp section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes Google Cloud to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.GCP,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 		Commands:  []provider.Command{setupCommand()},
+		Counters:  []provider.Counter{{Name: bytesProcessedTotal, Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure."}},
 	}
 }
+
+// bytesProcessedTotal is the self-metric of what the queries cost.
+const bytesProcessedTotal = "bigquery_bytes_processed_total"
 
 // Config is one entry of the gcp section: one Carbon Footprint export in
 // BigQuery, with the billing export of the same billing account for cost.
@@ -105,7 +120,7 @@ func (c *Config) Check(v provider.Checker) {
 // Identity implements provider.SourceConfig. Its format is that of the
 // state files earlier releases wrote, so that they are still reused.
 func (c *Config) Identity() string {
-	return strings.Join([]string{provider.GCP, c.Endpoint, c.CarbonTable, c.BillingTable,
+	return strings.Join([]string{Name, c.Endpoint, c.CarbonTable, c.BillingTable,
 		"account=" + c.BillingAccount}, "|")
 }
 
@@ -123,7 +138,7 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 		WithoutAuthentication: env.Connection.WithoutAuthentication,
 		HTTPClient:            env.Connection.HTTPClient,
 		Observe:               env.Observe,
-		ObserveBytes:          env.ObserveBytes,
+		ObserveBytes:          env.Counters[bytesProcessedTotal],
 		Logger:                env.Logger,
 	})
 	if err != nil {

@@ -134,7 +134,7 @@ func TestIdentity(t *testing.T) {
 
 func TestPlugin(t *testing.T) {
 	p := gcp.Plugin()
-	if p.Name != provider.GCP || p.Schedule.PublishDelay != gcp.PublishDelay || p.Schedule.SettleDelay != gcp.SettleDelay {
+	if p.Name != "gcp" || p.Schedule.PublishDelay != gcp.PublishDelay || p.Schedule.SettleDelay != gcp.SettleDelay {
 		t.Errorf("plugin %s, schedule %+v", p.Name, p.Schedule)
 	}
 	if _, ok := p.NewConfig().(*gcp.Config); !ok {

@@ -34,7 +34,7 @@ func TestSecondRefreshQueriesOnlyOpenMonths(t *testing.T) {
 	})
 
 	reg := prometheus.NewRegistry()
-	metrics := refresh.NewMetrics(reg)
+	metrics := refresh.NewMetrics(reg, nil)
 	logger := slog.New(slog.DiscardHandler)
 	st := store.New(store.Options{Logger: logger})
 	mgr := refresh.NewManager(st, metrics, logger)

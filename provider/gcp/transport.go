@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/auth/httptransport"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // clientConfig describes the HTTP client a Google API client runs on.
@@ -33,10 +34,10 @@ func newHTTPClient(cfg clientConfig) (*http.Client, error) {
 	// FailFast: the BigQuery client retries io.ErrUnexpectedEOF until the
 	// caller's deadline, so a server that cuts answers short would turn
 	// into a timeout after the whole refresh deadline; read as
-	// *provider.TruncatedBodyError, it is a malformed response at once.
-	c := provider.NewClient(cfg.base, provider.ClientOptions{
+	// *httpx.TruncatedBodyError, it is a malformed response at once.
+	c := httpx.NewClient(cfg.base, httpx.ClientOptions{
 		Timeout: defaultHTTPTimeout, Observe: cfg.observe, Endpoint: cfg.endpointNamer,
-		MaxResponseBytes: maxResponseBytes, FailFast: true,
+		MaxResponseBytes: MaxResponseBytes, FailFast: true,
 	})
 	if cfg.noAuth {
 		return c, nil

@@ -12,12 +12,13 @@ import (
 	"github.com/IBM/go-sdk-core/v5/core"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // fail builds the *provider.Error every failure path returns, scrubbed
 // of the API key.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.opts.APIKey)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.opts.APIKey)}
 }
 
 // transportFailure classifies an error that came with no HTTP response:
@@ -25,8 +26,8 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // timeout), then bodies too large or cut short (malformed), untrusted
 // certificates, then network errors.
 func (p *Provider) transportFailure(ctx context.Context, what string, err error) *provider.Error {
-	if reason, wrapped, ok := provider.TransportFailure(ctx, "ibm: "+what, err); ok {
-		return p.fail(reason, 0, wrapped)
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, "ibm: "+what, err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("ibm: %s: %w", what, err))
 }
@@ -36,7 +37,7 @@ func (p *Provider) transportFailure(ctx context.Context, what string, err error)
 // statuses a user can fix.
 func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam bool) *provider.Error {
 	code := resp.StatusCode
-	reason := provider.ReasonForStatus(code)
+	reason := httpx.ReasonForStatus(code)
 	if iam && reason != provider.ReasonThrottled && reason != provider.ReasonServer && reason != provider.ReasonTimeout {
 		// IAM answers 400 for an unknown or disabled key, 401/403 for
 		// other credential problems: all are the key's fault.
@@ -44,7 +45,7 @@ func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam b
 	}
 	var retryAfter time.Duration
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		retryAfter, _ = provider.ParseRetryAfter(resp.Headers.Get("Retry-After"), time.Now())
+		retryAfter, _ = httpx.ParseRetryAfter(resp.Headers.Get("Retry-After"), time.Now())
 	}
 
 	var b strings.Builder
@@ -110,7 +111,7 @@ func errorMessage(resp *core.DetailedResponse, secret string) string {
 	}
 	// Scrub before cutting: a key echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	return provider.Truncate(provider.Scrub(msg, secret), maxMessageBytes)
+	return provider.Truncate(httpx.Scrub(msg, secret), maxMessageBytes)
 }
 
 // maxMessageBytes bounds the server-supplied text an error repeats.
@@ -134,8 +135,10 @@ func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error 
 	if hp, ok := errors.AsType[*core.HTTPProblem](err); ok && hp.Response != nil {
 		return p.statusFailure(what, hp.Response, true)
 	}
-	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, provider.ErrResponseTooLarge) ||
-		errors.Is(err, provider.ErrTruncatedBody) || provider.IsCertificateError(err) {
+	if _, ok := errors.AsType[provider.Classified](err); ok || httpx.IsCertificateError(err) {
+		return p.transportFailure(ctx, what, err)
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
 		return p.transportFailure(ctx, what, err)
 	}
 	return p.fail(provider.ReasonAuth, 0, fmt.Errorf("ibm: %s: %w", what, err))

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Wire format of GET /v1/carbon_emissions. Pointers mark fields whose
@@ -135,7 +136,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	for _, r := range records {
 		res.Records = append(res.Records, *r)
 		if _, ok := accounts[r.Account]; !ok {
-			accounts[r.Account] = provider.Account{Provider: provider.IBM, ID: r.Account}
+			accounts[r.Account] = provider.Account{Provider: Name, ID: r.Account}
 		}
 	}
 	slices.SortFunc(res.Records, func(a, b provider.Record) int {
@@ -204,7 +205,7 @@ func (p *Provider) addRow(records map[recordKey]*provider.Record, want map[provi
 	r := records[k]
 	if r == nil {
 		r = &provider.Record{
-			Provider: provider.IBM,
+			Provider: Name,
 			Account:  k.account,
 			Service:  k.service,
 			Location: k.location,
@@ -265,7 +266,7 @@ func locationLabel(s string) string {
 // accountFromEntity describes an account from an entity_type "account" row.
 func (p *Provider) accountFromEntity(row *wireRow) provider.Account {
 	a := provider.Account{
-		Provider:   provider.IBM,
+		Provider:   Name,
 		ID:         row.EntityID,
 		Name:       row.EntityName,
 		ParentID:   row.ParentEntityID,
@@ -302,7 +303,7 @@ func (p *Provider) accountFromGroupRow(row *wireRow) (provider.Account, bool) {
 	if row.GroupBy == nil || row.GroupBy.Type != "enterprise_account" || row.GroupBy.Value == "" {
 		return provider.Account{}, false
 	}
-	a := provider.Account{Provider: provider.IBM, ID: row.GroupBy.Value}
+	a := provider.Account{Provider: Name, ID: row.GroupBy.Value}
 	if row.EntityType == entityEnterprise || row.EntityType == entityAccountGroup {
 		a.ParentType = row.EntityType
 		a.ParentID = row.EntityID
@@ -376,6 +377,9 @@ func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what stri
 		p.log.DebugContext(ctx, "ibm carbon_emissions page",
 			"group_by", q.Get("group_by"), "offset", offset, "rows", len(page.CarbonEmissions),
 			"total_count", total)
+		if err := httpx.Page(ctx, len(page.CarbonEmissions)); err != nil {
+			return p.transportFailure(ctx, what, err)
+		}
 		for i := range page.CarbonEmissions {
 			if err := visit(what, &page.CarbonEmissions[i]); err != nil {
 				return err
@@ -554,7 +558,7 @@ func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser
 	defer func() { _ = body.Close() }()
 	data, err := io.ReadAll(body)
 	if err != nil {
-		if errors.Is(err, provider.ErrResponseTooLarge) {
+		if errors.Is(err, httpx.ErrResponseTooLarge) {
 			return nil, p.fail(provider.ReasonMalformed, 0, malformed(what, err))
 		}
 		return nil, p.transportFailure(ctx, what, err)

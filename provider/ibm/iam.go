@@ -9,7 +9,7 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // IAM tokens.
@@ -101,7 +101,7 @@ func (p *Provider) token(ctx context.Context) (string, error) {
 		if p.tok.usable(time.Now()) {
 			p.tok.refresh = time.Now().Add(tokenRetryDelay)
 			p.log.DebugContext(ctx, "ibm IAM token refresh failed; using the current token until it expires",
-				"err", provider.Scrub(err.Error(), p.opts.APIKey))
+				"err", httpx.Scrub(err.Error(), p.opts.APIKey))
 			return p.tok.access, nil
 		}
 		return "", err
@@ -162,6 +162,9 @@ func (p *Provider) requestToken(ctx context.Context) (iamToken, error) {
 		return iamToken{}, err
 	}
 	if resp == nil || resp.AccessToken == "" {
+		if err := httpx.Overrun(ctx); err != nil {
+			return iamToken{}, err
+		}
 		return iamToken{}, errNoAccessToken
 	}
 	tok := iamToken{access: resp.AccessToken}
@@ -188,7 +191,7 @@ func (p *Provider) newAuthenticator(client *http.Client) (*core.IamAuthenticator
 		SetClient(client).
 		Build()
 	if err != nil {
-		return nil, fmt.Errorf("ibm: IAM authenticator: %s", provider.Scrub(err.Error(), p.opts.APIKey))
+		return nil, fmt.Errorf("ibm: IAM authenticator: %s", httpx.Scrub(err.Error(), p.opts.APIKey))
 	}
 	return auth, nil
 }

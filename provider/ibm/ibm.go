@@ -33,6 +33,7 @@ import (
 	"github.com/IBM/go-sdk-core/v5/core"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Endpoint defaults: the public, global Carbon Calculator and IAM
@@ -76,7 +77,7 @@ const Unknown = "unknown"
 const (
 	pageLimit        = 100
 	maxPages         = 10000
-	maxResponseBytes = 16 << 20
+	MaxResponseBytes = 16 << 20
 
 	defaultMaxRetries       = 3
 	defaultMaxRetryInterval = 30 * time.Second
@@ -158,7 +159,6 @@ type Provider struct {
 	service  *core.BaseService
 	iamHTTP  *http.Client
 	maxRetry time.Duration
-	throttle provider.Pause
 
 	// iamSem serialises this source's token requests (see iam.go); its
 	// wait obeys the caller's context.
@@ -271,9 +271,9 @@ func New(opts Options) (*Provider, error) {
 		Authenticator: preparedToken{},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ibm: %s", provider.Scrub(err.Error(), opts.APIKey))
+		return nil, fmt.Errorf("ibm: %s", httpx.Scrub(err.Error(), opts.APIKey))
 	}
-	p.service.Client = p.retryingClient(p.throttledClient(p.iamHTTP))
+	p.service.Client = p.retryingClient(p.iamHTTP)
 	return p, nil
 }
 
@@ -296,7 +296,7 @@ func parseBaseURL(what, s string) (*url.URL, error) {
 func (p *Provider) Close() error { return nil }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.IBM }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }

@@ -26,10 +26,10 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // canary is the API key of every test. It must never appear in an error,
@@ -179,7 +179,7 @@ func fetchErr(t *testing.T, ctx context.Context, p *ibm.Provider, months ...prov
 
 func rec(account, service, location string, m provider.Month, grams, joules float64, known provider.Quantity) provider.Record {
 	return provider.Record{
-		Provider: provider.IBM, Account: account, Service: service, Location: location,
+		Provider: "ibm", Account: account, Service: service, Location: location,
 		Scope: provider.ScopeUnspecified, Month: m,
 		EmissionsGrams: grams, EnergyJoules: joules, Known: known,
 	}
@@ -209,14 +209,14 @@ func TestAggregatesResourceGroups(t *testing.T) {
 	if !reflect.DeepEqual(res.Records, want) {
 		t.Errorf("records:\n got %+v\nwant %+v", res.Records, want)
 	}
-	wantAccounts := []provider.Account{{Provider: provider.IBM, ID: acct, Name: "my-account"}}
+	wantAccounts := []provider.Account{{Provider: "ibm", ID: acct, Name: "my-account"}}
 	if !reflect.DeepEqual(res.Accounts, wantAccounts) {
 		t.Errorf("accounts = %+v, want %+v", res.Accounts, wantAccounts)
 	}
 	if got := e.fake.Requests(ibmfake.CarbonPath); got != 1 {
 		t.Errorf("carbon requests = %d, want 1 (one range, one page)", got)
 	}
-	if p.Name() != provider.IBM {
+	if p.Name() != "ibm" {
 		t.Errorf("Name = %q", p.Name())
 	}
 	if s := p.Schedule(); s.PublishDelay != 16*24*time.Hour || s.SettleDelay != 30*24*time.Hour {
@@ -298,7 +298,7 @@ func TestDemoEnterprise(t *testing.T) {
 			if a.ParentID == ds.EnterpriseID {
 				pt = "enterprise"
 			}
-			want = append(want, provider.Account{Provider: provider.IBM, ID: a.ID, Name: name, ParentType: pt, ParentID: a.ParentID, ParentName: a.ParentName})
+			want = append(want, provider.Account{Provider: "ibm", ID: a.ID, Name: name, ParentType: pt, ParentID: a.ParentID, ParentName: a.ParentName})
 		}
 		slices.SortFunc(want, func(a, b provider.Account) int { return strings.Compare(a.ID, b.ID) })
 		if !reflect.DeepEqual(res.Accounts, want) {
@@ -336,7 +336,7 @@ func TestDemoEnterprise(t *testing.T) {
 		checkTotals(t, ds, res, months, map[string]bool{sandbox.ID: true})
 		// Names come from the entity fields of the data rows; no
 		// extra query.
-		want := []provider.Account{{Provider: provider.IBM, ID: sandbox.ID, Name: "sandbox", ParentID: sandbox.ParentID, ParentName: "Non-Production"}}
+		want := []provider.Account{{Provider: "ibm", ID: sandbox.ID, Name: "sandbox", ParentID: sandbox.ParentID, ParentName: "Non-Production"}}
 		if !reflect.DeepEqual(res.Accounts, want) {
 			t.Errorf("accounts = %+v, want %+v", res.Accounts, want)
 		}
@@ -363,7 +363,7 @@ func checkTotals(t *testing.T, ds ibmfake.Dataset, res provider.Result, months [
 			if r.Month == m {
 				gotG += r.EmissionsGrams
 				gotJ += r.EnergyJoules
-				if r.Known != both || r.Scope != provider.ScopeUnspecified || r.Provider != provider.IBM {
+				if r.Known != both || r.Scope != provider.ScopeUnspecified || r.Provider != "ibm" {
 					t.Errorf("record %+v", r)
 				}
 			}
@@ -487,7 +487,7 @@ func TestDocumentedExamples(t *testing.T) {
 			rec(account, ibm.Unknown, ibm.Unknown, feb23, c2, 5000*3600, both),
 		}
 	}
-	enterpriseParent := provider.Account{Provider: provider.IBM, ID: x, ParentType: "enterprise", ParentID: x, ParentName: "Sales"}
+	enterpriseParent := provider.Account{Provider: "ibm", ID: x, ParentType: "enterprise", ParentID: x, ParentName: "Sales"}
 	tests := []struct {
 		name, file, accounts string
 		opts                 func(*ibm.Options)
@@ -501,13 +501,13 @@ func TestDocumentedExamples(t *testing.T) {
 			name: "grouped by month", file: "group_by_month.json",
 			opts:         func(o *ibm.Options) { o.AccountName = "sales" },
 			want:         unknownRecs(x, 2000, 680),
-			wantAccounts: []provider.Account{{Provider: provider.IBM, ID: x, Name: "sales"}},
+			wantAccounts: []provider.Account{{Provider: "ibm", ID: x, Name: "sales"}},
 		},
 		{
 			name: "grouped by month, one month requested", file: "group_by_month.json",
 			months:       []provider.Month{feb23},
 			want:         unknownRecs(x, 2000, 680)[1:],
-			wantAccounts: []provider.Account{{Provider: provider.IBM, ID: x}},
+			wantAccounts: []provider.Account{{Provider: "ibm", ID: x}},
 		},
 		{
 			name: "grouped by location", file: "group_by_location.json",
@@ -515,7 +515,7 @@ func TestDocumentedExamples(t *testing.T) {
 				rec(x, ibm.Unknown, "dallas", jan23, 2000, 5000*3600, both),
 				rec(x, ibm.Unknown, "washington-dc", jan23, 2000, 5000*3600, both),
 			},
-			wantAccounts: []provider.Account{{Provider: provider.IBM, ID: x}},
+			wantAccounts: []provider.Account{{Provider: "ibm", ID: x}},
 		},
 		{
 			// Rows grouped by service or resource group have no
@@ -531,7 +531,7 @@ func TestDocumentedExamples(t *testing.T) {
 			name: "enterprise account", file: "enterprise_account_by_month.json",
 			opts: func(o *ibm.Options) { o.EnterpriseAccountID = x; o.AccountName = "fallback" },
 			want: unknownRecs(x, 2000, 2000),
-			wantAccounts: []provider.Account{{Provider: provider.IBM, ID: x, Name: "Sales-Dallas",
+			wantAccounts: []provider.Account{{Provider: "ibm", ID: x, Name: "Sales-Dallas",
 				ParentID: x, ParentName: "Sales-US"}},
 		},
 		{
@@ -553,7 +553,7 @@ func TestDocumentedExamples(t *testing.T) {
 			opts: func(o *ibm.Options) { o.EnterpriseID = x },
 			want: unknownRecs(provider.AccountPlaceholder, 2000, 2000),
 			wantAccounts: []provider.Account{
-				{Provider: provider.IBM, ID: provider.AccountPlaceholder},
+				{Provider: "ibm", ID: provider.AccountPlaceholder},
 				enterpriseParent,
 			},
 		},
@@ -1155,11 +1155,19 @@ func TestRetryAfterPausesEveryPage(t *testing.T) {
 					t.Errorf("error %v (%s, retry after %v) after %v; want %s with the server's Retry-After, at once",
 						perr, perr.Reason, perr.RetryAfter, d, tt.wantReason)
 				}
-				// The pause was not waited for, so it must not hold
-				// back the next fetch either: that would turn the
-				// caller's retry into a timeout.
-				if res := fetch(t, p, jan); len(res.Records) != 800 {
-					t.Errorf("next fetch: %d records, want 800", len(res.Records))
+				// A fetch within the pause sends nothing: it fails at
+				// once with what is left of the delay, so that the
+				// caller's backoff waits rather than a refresh that could
+				// only time out, and IBM is never asked sooner.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				before := e.fake.Requests(ibmfake.CarbonPath)
+				again := fetchErr(t, ctx, p, jan)
+				if again.Reason != provider.ReasonThrottled || again.RetryAfter < 100*time.Second || again.RetryAfter > 120*time.Second {
+					t.Errorf("next fetch: %v (%s, retry after %v), want throttled for the rest of the pause", again, again.Reason, again.RetryAfter)
+				}
+				if n := e.fake.Requests(ibmfake.CarbonPath) - before; n != 0 {
+					t.Errorf("next fetch sent %d requests within the pause", n)
 				}
 				return
 			}

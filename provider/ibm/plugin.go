@@ -2,23 +2,34 @@ package ibm
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
+
+// Name is the provider label value of ibm data and the key of its
+// configuration section.
+const Name = "ibm"
+
+// example is the ibm section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes IBM Cloud to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.IBM,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 	}
 }
 
@@ -97,7 +108,7 @@ func (c *Config) Check(v provider.Checker) {
 
 // Identity implements provider.SourceConfig.
 func (c *Config) Identity() string {
-	return strings.Join([]string{provider.IBM, c.APIURL,
+	return strings.Join([]string{Name, c.APIURL,
 		"enterprise=" + c.EnterpriseID, "group=" + c.EnterpriseGroupID, "account=" + c.EnterpriseAccountID}, "|")
 }
 

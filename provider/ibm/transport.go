@@ -10,24 +10,26 @@ import (
 	"github.com/IBM/go-sdk-core/v5/core"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // instrumentedClient derives the client every request goes through. It
-// sits below go-sdk-core's retry layer, so that every attempt is observed,
-// and below go-sdk-core itself, so that the error bodies it reads whole are
-// bounded too.
+// sits below go-sdk-core's retry layer, so that every attempt is observed
+// and waits out the source's Retry-After pause (pages fetched in parallel
+// included), and below go-sdk-core itself, so that the error bodies it
+// reads whole are bounded too.
 func instrumentedClient(base *http.Client, observe provider.RequestObserver) *http.Client {
-	return provider.NewClient(base, provider.ClientOptions{
+	return httpx.NewClient(base, httpx.ClientOptions{
 		Timeout:          defaultHTTPTimeout,
 		Observe:          observe,
 		Endpoint:         endpointName,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
 }
 
 // defaultClient is the base client when the caller gives none: what
-// provider.NewClient would build, except that it keeps as many idle
+// httpx.NewClient would build, except that it keeps as many idle
 // connections to a host as pages are fetched at once. With the standard
 // two, every round of parallel pages would close all but two connections
 // and open (TLS-handshake) the rest again.
@@ -67,7 +69,7 @@ func endpointName(req *http.Request) string {
 //
 // What is retried is go-sdk-core's policy: network errors (except TLS,
 // scheme, header and redirect errors), 429, and 5xx except 501; plus,
-// never, the failures provider.FailFast marks final (certificate errors,
+// never, the failures httpx.FailFast marks final (certificate errors,
 // which go-sdk-core no longer recognises once wrapped).
 func (p *Provider) retryingClient(base *http.Client) *http.Client {
 	rc := core.NewRetryableClientWithHTTPClient(base)
@@ -80,54 +82,23 @@ func (p *Provider) retryingClient(base *http.Client) *http.Client {
 }
 
 func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if err != nil && ctx.Err() == nil && (provider.IsCertificateError(err) || errors.Is(err, provider.ErrTruncatedBody)) {
+	if err != nil && ctx.Err() == nil && (httpx.IsCertificateError(err) || errors.Is(err, httpx.ErrTruncatedBody)) {
 		return false, nil
 	}
 	retry, cerr := core.IBMCloudSDKRetryPolicy(ctx, resp, err)
 	if retry && resp != nil {
-		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
+		if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.maxRetry {
 			return false, nil
 		}
 	}
 	return retry, cerr
 }
 
-// throttledClient derives the client of Carbon Calculator requests: base
-// behind p.throttle. It sits below the retry layer, so that retries wait
-// too. IAM requests do not go through it: IAM is another service with
-// its own limits.
-func (p *Provider) throttledClient(base *http.Client) *http.Client {
-	c := *base
-	c.Transport = &throttledTransport{paused: provider.PausedTransport{Base: base.Transport, Pause: &p.throttle}, maxWait: p.maxRetry}
-	return &c
-}
-
-// throttledTransport sends requests behind the source's pause and extends
-// it when IBM answers 429 or 503 with a Retry-After.
-type throttledTransport struct {
-	paused provider.PausedTransport
-	// maxWait is MaxRetryInterval. A longer Retry-After fails the fetch
-	// at once (see checkRetry) and is left to the caller's backoff; were
-	// it recorded here, the caller's next fetch would block on it until
-	// its deadline and report a timeout instead of the throttling.
-	maxWait time.Duration
-}
-
-func (t *throttledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.paused.RoundTrip(req)
-	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 && d <= t.maxWait {
-			t.paused.Pause.Extend(d)
-		}
-	}
-	return resp, err
-}
-
 // backoff honours Retry-After (seconds or HTTP date) up to maxWait, and is
 // otherwise exponential from minWait.
 func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
-		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return min(d, maxWait)
 		}
 	}

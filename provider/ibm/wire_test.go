@@ -1,9 +1,7 @@
 package ibm
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,70 +159,4 @@ func TestErrorMessage(t *testing.T) {
 	if throttled.Reason != provider.ReasonThrottled || throttled.RetryAfter != 12*time.Second {
 		t.Errorf("IAM 429: %q (%s, %v)", throttled.Error(), throttled.Reason, throttled.RetryAfter)
 	}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// TestThrottle checks the source-wide pause that a Retry-After sets: which
-// answers set it, that it holds back later requests for its length, and
-// that the request context still bounds the wait.
-func TestThrottle(t *testing.T) {
-	const maxWait = time.Second
-	tests := []struct {
-		name       string
-		status     int
-		retryAfter string
-		wantPause  bool
-	}{
-		{"429 with Retry-After", http.StatusTooManyRequests, "1", true},
-		{"503 with Retry-After", http.StatusServiceUnavailable, "1", true},
-		{"429 with Retry-After 0", http.StatusTooManyRequests, "0", false},
-		{"429 without Retry-After", http.StatusTooManyRequests, "", false},
-		{"429 asking for longer than we wait", http.StatusTooManyRequests, "2", false},
-		{"500 with Retry-After", http.StatusInternalServerError, "1", false},
-		{"200", http.StatusOK, "1", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var th provider.Pause
-			rt := &throttledTransport{maxWait: maxWait, paused: provider.PausedTransport{Pause: &th, Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
-				h := http.Header{}
-				if tt.retryAfter != "" {
-					h.Set("Retry-After", tt.retryAfter)
-				}
-				return &http.Response{StatusCode: tt.status, Header: h, Body: http.NoBody}, nil
-			})}}
-			req, _ := http.NewRequest(http.MethodGet, "http://ibm.invalid/v1/carbon_emissions", nil)
-			if _, err := rt.RoundTrip(req); err != nil {
-				t.Fatal(err)
-			}
-			// A short deadline tells whether the next request would wait,
-			// without waiting for the pause itself.
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			defer cancel()
-			_, err := rt.RoundTrip(req.WithContext(ctx))
-			if paused := errors.Is(err, context.DeadlineExceeded); paused != tt.wantPause {
-				t.Errorf("next request waits: %v (%v), want %v", paused, err, tt.wantPause)
-			}
-		})
-	}
-
-	t.Run("waits for the longest pause", func(t *testing.T) {
-		var th provider.Pause
-		const d = 200 * time.Millisecond
-		start := time.Now()
-		th.Extend(d)
-		th.Extend(d / 10) // a shorter pause does not cut the longer one
-		if err := th.Wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if waited := time.Since(start); waited < d {
-			t.Errorf("waited %v, want at least %v", waited, d)
-		}
-		if err := th.Wait(context.Background()); err != nil {
-			t.Errorf("wait after the pause: %v", err)
-		}
-	})
 }

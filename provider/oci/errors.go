@@ -14,6 +14,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/common"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // PolicyStatement is the IAM policy statement that lets a group of users
@@ -39,7 +40,7 @@ func (p *Provider) policyStatement() string {
 // fail builds the *provider.Error every failure path returns, scrubbed of
 // the passphrase.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.secrets...)}
 }
 
 // flatError puts the SDK's multi-line messages on one line, for logs, and
@@ -80,8 +81,8 @@ func (p *Provider) credentialsError(err error) *provider.Error {
 // do about it. resp is the last answer, if any.
 func (p *Provider) classify(ctx context.Context, err error, resp *http.Response) *provider.Error {
 	what := "oci: " + opCarbon
-	if reason, wrapped, ok := provider.TransportFailure(ctx, what, err); ok {
-		return p.fail(reason, 0, wrapped)
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, what, err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}
 	var se common.ServiceError
 	if errors.As(err, &se) {
@@ -111,18 +112,18 @@ func (p *Provider) serviceFailure(se common.ServiceError, resp *http.Response) *
 	case "InvalidParameter", "MissingParameter", "LimitExceeded":
 		reason = provider.ReasonBadRequest
 	default:
-		reason = provider.ReasonForStatus(status)
+		reason = httpx.ReasonForStatus(status)
 	}
 	var retryAfter time.Duration
 	if resp != nil && (reason == provider.ReasonThrottled || status == http.StatusServiceUnavailable) {
-		retryAfter, _ = provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		retryAfter, _ = httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "oci: %s: %d %s", opCarbon, status, cmp.Or(code, http.StatusText(status)))
 	// Scrub before cutting: a secret echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	if msg := provider.Scrub(strings.Join(strings.Fields(se.GetMessage()), " "), p.secrets...); msg != "" {
+	if msg := httpx.Scrub(strings.Join(strings.Fields(se.GetMessage()), " "), p.secrets...); msg != "" {
 		b.WriteString(": ")
 		b.WriteString(provider.Truncate(msg, maxMessageBytes))
 	}

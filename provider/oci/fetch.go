@@ -16,6 +16,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/usageapi"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // opCarbon is the SDK's name of the one operation the provider calls.
@@ -199,7 +200,7 @@ func (p *Provider) retryPolicy(ctx context.Context) common.RetryPolicy {
 	var wait time.Duration // set by should, used by next: the SDK calls them in turn
 	should := func(r common.OCIOperationResponse) bool {
 		if ctx.Err() != nil || r.AttemptNumber >= uint(p.opts.MaxAttempts) || !common.DefaultShouldRetryOperation(r) ||
-			provider.ReasonOf(r.Error) == provider.ReasonMalformed || provider.IsCertificateError(r.Error) {
+			provider.ReasonOf(r.Error) == provider.ReasonMalformed || httpx.IsCertificateError(r.Error) {
 			return false
 		}
 		d := sdk.NextDuration(r)
@@ -245,7 +246,7 @@ func retryAfter(r common.OCIResponse) (time.Duration, bool) {
 	if resp == nil {
 		return 0, false
 	}
-	return provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 }
 
 type recordKey struct {
@@ -306,7 +307,7 @@ func (d *carbonData) add(it *usageapi.UsageCarbonEmissionSummary, typ usageapi.R
 	}
 	rec := d.records[k]
 	if rec == nil {
-		rec = &provider.Record{Provider: provider.OCI, Account: k.account, Service: k.service, Location: k.location,
+		rec = &provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
 			Scope: provider.ScopeUnspecified, Month: m}
 		d.records[k] = rec
 	}
@@ -344,7 +345,7 @@ func (d *carbonData) sorted() []provider.Record {
 func (d *carbonData) accountList(tenancy string) []provider.Account {
 	out := make([]provider.Account, 0, len(d.accounts))
 	for _, path := range slices.Sorted(maps.Keys(d.accounts)) {
-		a := provider.Account{Provider: provider.OCI, ID: path, ParentType: ParentTypeTenancy, ParentID: tenancy, ParentName: d.accounts[path]}
+		a := provider.Account{Provider: Name, ID: path, ParentType: ParentTypeTenancy, ParentID: tenancy, ParentName: d.accounts[path]}
 		if path != provider.AccountPlaceholder {
 			a.Name = path[strings.LastIndex(path, "/")+1:]
 		}

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // canary stands for the private key's passphrase; it must never show up

@@ -34,6 +34,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/usageapi"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // Ways to authenticate, as the configuration names them.
@@ -115,7 +116,7 @@ const (
 	// long backfill stays gentle on the API.
 	maxParallel      = 2
 	maxPages         = 1000
-	maxResponseBytes = 32 << 20
+	MaxResponseBytes = 32 << 20
 	// maxMessageBytes bounds what an error quotes of the server's message.
 	maxMessageBytes = 512
 
@@ -280,7 +281,7 @@ func checkEndpoint(s string) error {
 func (p *Provider) Close() error { return nil }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.OCI }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }
@@ -330,11 +331,11 @@ func (p *Provider) client(ctx context.Context) (*usageapi.UsageapiClient, string
 			base = hc
 		}
 	}
-	hc := provider.NewClient(base, provider.ClientOptions{
+	hc := httpx.NewClient(base, httpx.ClientOptions{
 		Timeout:          time.Minute,
 		Observe:          p.opts.Observe,
 		Endpoint:         endpointOf,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
 	hc.Transport = callerContext{base: hc.Transport}

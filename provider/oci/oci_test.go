@@ -31,7 +31,7 @@ func TestFetch(t *testing.T) {
 
 	// Grouping: one record per compartment path, service, region and
 	// month, both emission types in it, metric tons made grams.
-	want := provider.Record{Provider: provider.OCI, Account: "acme/prod/web", Service: "COMPUTE", Location: "us-ashburn-1",
+	want := provider.Record{Provider: "oci", Account: "acme/prod/web", Service: "COMPUTE", Location: "us-ashburn-1",
 		Scope: provider.ScopeUnspecified, Month: jan26, EmissionsGrams: 500000, MarketBasedGrams: 200000,
 		Known: provider.Emissions | provider.EmissionsMarketBased}
 	i := slices.IndexFunc(res.Records, func(r provider.Record) bool {
@@ -81,10 +81,10 @@ func TestFetch(t *testing.T) {
 	}
 
 	wantAccounts := []provider.Account{
-		{Provider: provider.OCI, ID: "acme", Name: "acme", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
-		{Provider: provider.OCI, ID: "acme/prod/dev", Name: "dev", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
-		{Provider: provider.OCI, ID: "acme/prod/web", Name: "web", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
-		{Provider: provider.OCI, ID: "acme/research/dev", Name: "dev", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
+		{Provider: "oci", ID: "acme", Name: "acme", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
+		{Provider: "oci", ID: "acme/prod/dev", Name: "dev", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
+		{Provider: "oci", ID: "acme/prod/web", Name: "web", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
+		{Provider: "oci", ID: "acme/research/dev", Name: "dev", ParentType: oci.ParentTypeTenancy, ParentID: tenancy},
 	}
 	if !slices.Equal(res.Accounts, wantAccounts) {
 		t.Errorf("accounts\n%+v\nwant\n%+v", res.Accounts, wantAccounts)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	_ "embed"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -15,18 +16,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
 )
+
+// Name is the provider label value of oci data and the key of its
+// configuration section.
+const Name = "oci"
+
+// example is the oci section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes Oracle Cloud Infrastructure to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.OCI,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 	}
 }
 
@@ -145,7 +156,7 @@ func (c *Config) Check(v provider.Checker) {
 // data (principal, tenancy, endpoint, method, depth), never the
 // passphrase.
 func (c *Config) Identity() string {
-	parts := []string{provider.OCI, "auth=" + c.Auth}
+	parts := []string{Name, "auth=" + c.Auth}
 	if c.Auth == AuthConfigFile {
 		parts = append(parts, "config="+c.ConfigFile, "profile="+c.Profile)
 	}

@@ -12,10 +12,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // parse parses text as the file dir/c.yml, with the oci plug-in only and
@@ -279,45 +279,5 @@ func TestDemo(t *testing.T) {
 	d.Close()
 	if _, err := os.Stat(filepath.Dir(configFile)); !os.IsNotExist(err) {
 		t.Errorf("the demo's key directory is still there: %v", err)
-	}
-}
-
-// TestExampleSection keeps the oci section of the configuration reference
-// honest: it loads, its values are the defaults, and it documents every
-// key.
-func TestExampleSection(t *testing.T) {
-	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config", "example.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The section runs from its key to the next top-level key.
-	_, section, ok := strings.Cut(string(example), "\noci:\n")
-	if !ok {
-		t.Fatal("example.yml has no oci section")
-	}
-	var lines []string
-	for line := range strings.SplitSeq(section, "\n") {
-		if line != "" && line[0] != ' ' && line[0] != '#' {
-			break
-		}
-		lines = append(lines, line)
-	}
-	text := "oci:\n" + strings.Join(lines, "\n")
-	c, err := parse(t.TempDir(), text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	minimal, err := parse(t.TempDir(), "oci:\n  - auth: instance_principal\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := *c.Sources[0].Config.(*oci.Config), *minimal.Sources[0].Config.(*oci.Config); got != want {
-		t.Errorf("the example's entry is\n%+v\nwhich is not the defaults\n%+v", got, want)
-	}
-	for _, k := range []string{"name", "auth", "config_file", "profile", "private_key_passphrase", "private_key_passphrase_file",
-		"private_key_passphrase_env", "region", "tenancy_id", "endpoint", "emission_calculation_method", "compartment_depth"} {
-		if !strings.Contains(text, " "+k+":") {
-			t.Errorf("the example does not document %s", k)
-		}
 	}
 }

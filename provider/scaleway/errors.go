@@ -13,6 +13,7 @@ import (
 	"github.com/scaleway/scaleway-sdk-go/scw"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // PermissionSet is the IAM permission set that reads the Environmental
@@ -33,7 +34,7 @@ const maxMessageBytes = 512
 // fail builds the *provider.Error every failure path returns, scrubbed of
 // the secret key.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: provider.Redact(err, p.secrets...)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.secrets...)}
 }
 
 // classify turns the error of one API call into a *provider.Error whose
@@ -41,8 +42,8 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // do about it. x is what the transport saw of the call.
 func (p *Provider) classify(ctx context.Context, op string, x *exchange, err error) *provider.Error {
 	what := "scaleway: " + op
-	if reason, wrapped, ok := provider.TransportFailure(ctx, what, err); ok {
-		return p.fail(reason, 0, wrapped)
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, what, err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}
 
 	// Scaleway's standard errors, which the SDK decodes by their "type"
@@ -79,7 +80,7 @@ func (p *Provider) classify(ctx context.Context, op string, x *exchange, err err
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &syn) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %s", what,
-			provider.Truncate(provider.Scrub(err.Error(), p.secrets...), maxMessageBytes)))
+			provider.Truncate(httpx.Scrub(err.Error(), p.secrets...), maxMessageBytes)))
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("%s: %w", what, err))
 }
@@ -90,7 +91,7 @@ func (p *Provider) answer(op string, status int, x *exchange, kind, msg string) 
 	if status == 0 && x != nil {
 		status = x.status
 	}
-	reason := provider.ReasonForStatus(status)
+	reason := httpx.ReasonForStatus(status)
 	switch kind {
 	case "permissions_denied":
 		reason = provider.ReasonPermission
@@ -99,7 +100,7 @@ func (p *Provider) answer(op string, status int, x *exchange, kind, msg string) 
 	}
 	var retryAfter time.Duration
 	if x != nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
-		retryAfter, _ = provider.ParseRetryAfter(x.header.Get("Retry-After"), time.Now())
+		retryAfter, _ = httpx.ParseRetryAfter(x.header.Get("Retry-After"), time.Now())
 	}
 
 	var b strings.Builder
@@ -111,7 +112,7 @@ func (p *Provider) answer(op string, status int, x *exchange, kind, msg string) 
 	}
 	// Scrub before cutting: a secret echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	if msg = provider.Scrub(strings.TrimSpace(msg), p.secrets...); msg != "" {
+	if msg = httpx.Scrub(strings.TrimSpace(msg), p.secrets...); msg != "" {
 		b.WriteString(": ")
 		b.WriteString(provider.Truncate(msg, maxMessageBytes))
 	}

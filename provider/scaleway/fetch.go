@@ -97,7 +97,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location))
 	})
 	for _, id := range p.sortedProjects() {
-		res.Accounts = append(res.Accounts, provider.Account{Provider: provider.Scaleway, ID: id,
+		res.Accounts = append(res.Accounts, provider.Account{Provider: Name, ID: id,
 			ParentType: ParentTypeOrganization, ParentID: p.org})
 	}
 	if res.Accounts == nil {
@@ -231,7 +231,7 @@ func aggregate(resp *ef.ImpactDataResponse, m provider.Month) *monthData {
 	}
 	for k, a := range acc {
 		d.records = append(d.records, provider.Record{
-			Provider:         provider.Scaleway,
+			Provider:         Name,
 			Account:          k.project,
 			Service:          k.service,
 			Location:         k.region,

@@ -3,6 +3,7 @@ package scaleway
 import (
 	"cmp"
 	"context"
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,18 +11,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway/scalewayfake"
 )
+
+// Name is the provider label value of scaleway data and the key of its
+// configuration section.
+const Name = "scaleway"
+
+// example is the scaleway section of the example configuration.
+//
+//go:embed example.yml
+var example string
 
 // Plugin describes Scaleway to the exporter.
 func Plugin() provider.Plugin {
 	return provider.Plugin{
-		Name:      provider.Scaleway,
+		Name:      Name,
 		Schedule:  publication(),
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
+		Example:   example,
 	}
 }
 
@@ -131,7 +142,7 @@ func (c *Config) Identity() string {
 		projects[i] = strings.ToLower(projects[i])
 	}
 	slices.Sort(projects)
-	return strings.Join([]string{provider.Scaleway, cmp.Or(c.APIURL, "sdk"), "org=" + cmp.Or(strings.ToLower(c.OrganizationID), "sdk"),
+	return strings.Join([]string{Name, cmp.Or(c.APIURL, "sdk"), "org=" + cmp.Or(strings.ToLower(c.OrganizationID), "sdk"),
 		"projects=" + strings.Join(projects, ","), "profile=" + c.Profile}, "|")
 }
 

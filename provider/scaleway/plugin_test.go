@@ -14,8 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway/scalewayfake"
 )
@@ -182,7 +182,7 @@ func TestDemo(t *testing.T) {
 	var logs logbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	plugin := scaleway.Plugin()
-	if plugin.Name != provider.Scaleway {
+	if plugin.Name != "scaleway" {
 		t.Errorf("plugin name %q", plugin.Name)
 	}
 	d, err := plugin.Demo(ctx, now, logger)

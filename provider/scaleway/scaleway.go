@@ -34,6 +34,7 @@ import (
 	"github.com/scaleway/scaleway-sdk-go/scw"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // DefaultAPIURL is the public Scaleway API, the SDK's own default.
@@ -86,7 +87,7 @@ const (
 	DefaultConcurrency = 2
 	MaxConcurrency     = 8
 
-	maxResponseBytes   = 32 << 20
+	MaxResponseBytes   = 32 << 20
 	defaultHTTPTimeout = time.Minute
 	userAgent          = "cloudcarbon_exporter"
 )
@@ -158,6 +159,9 @@ type Provider struct {
 	http    *http.Client // below the retry layer, for Close
 	log     *slog.Logger
 	secrets []string
+	// pause holds every request of the source back while one waits out
+	// a 429, which Scaleway sends without Retry-After.
+	pause httpx.Pause
 
 	mu sync.Mutex
 	// projects are every project any fetch has seen, so that the _info
@@ -221,12 +225,13 @@ func New(opts Options) (*Provider, error) {
 		secrets:  []string{creds.secretKey},
 		projects: make(map[string]bool),
 	}
-	p.http = provider.NewClient(opts.HTTPClient, provider.ClientOptions{
+	p.http = httpx.NewClient(opts.HTTPClient, httpx.ClientOptions{
 		Timeout:          defaultHTTPTimeout,
 		Observe:          opts.Observe,
 		Endpoint:         endpointOf,
-		MaxResponseBytes: maxResponseBytes,
+		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
+		Pause:            &p.pause,
 	})
 	client, err := scw.NewClient(
 		scw.WithAuth(creds.accessKey, creds.secretKey),
@@ -237,7 +242,7 @@ func New(opts Options) (*Provider, error) {
 	if err != nil {
 		// The checks above leave nothing for the SDK to quote, but its
 		// messages do quote keys: scrub all the same.
-		return nil, fmt.Errorf("scaleway: creating the SDK client: %w", provider.Redact(err, creds.secretKey))
+		return nil, fmt.Errorf("scaleway: creating the SDK client: %w", httpx.Redact(err, creds.secretKey))
 	}
 	p.api = ef.NewUserAPI(client)
 	return p, nil
@@ -350,7 +355,7 @@ func (p *Provider) Close() error {
 }
 
 // Name implements provider.Provider.
-func (p *Provider) Name() string { return provider.Scaleway }
+func (p *Provider) Name() string { return Name }
 
 // Schedule implements provider.Provider.
 func (p *Provider) Schedule() provider.Schedule { return publication() }

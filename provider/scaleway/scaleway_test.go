@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway/scalewayfake"
 )
@@ -200,7 +200,7 @@ func TestFetch(t *testing.T) {
 	checkTotals(t, ds, res.Records, dec24)
 	checkTotals(t, ds, res.Records, jan25)
 	for _, r := range res.Records {
-		if r.Provider != provider.Scaleway || r.Scope != provider.ScopeUnspecified ||
+		if r.Provider != "scaleway" || r.Scope != provider.ScopeUnspecified ||
 			!r.Has(provider.Emissions) || !r.Has(provider.Water) || r.Has(provider.EmissionsMarketBased) || r.Has(provider.Energy) {
 			t.Errorf("record %+v: want provider scaleway, scope unspecified, emissions and water only", r)
 		}
@@ -239,8 +239,8 @@ func TestFetch(t *testing.T) {
 	}
 
 	want := []provider.Account{
-		{Provider: provider.Scaleway, ID: projA, ParentType: scaleway.ParentTypeOrganization, ParentID: org},
-		{Provider: provider.Scaleway, ID: projB, ParentType: scaleway.ParentTypeOrganization, ParentID: org},
+		{Provider: "scaleway", ID: projA, ParentType: scaleway.ParentTypeOrganization, ParentID: org},
+		{Provider: "scaleway", ID: projB, ParentType: scaleway.ParentTypeOrganization, ParentID: org},
 	}
 	if !slices.Equal(res.Accounts, want) {
 		t.Errorf("accounts %+v, want %+v", res.Accounts, want)
@@ -793,7 +793,7 @@ func TestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != provider.Scaleway || p.OrganizationID() != org {
+	if p.Name() != "scaleway" || p.OrganizationID() != org {
 		t.Errorf("name %q, organization %q", p.Name(), p.OrganizationID())
 	}
 	if scaleway.FirstMonth != provider.NewMonth(2024, time.October) {

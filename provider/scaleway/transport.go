@@ -10,16 +10,17 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // The client the SDK is given, from the SDK down:
 //
 //	sdkDoer          records the final answer for classification
 //	retryablehttp    attempts, backoff, Retry-After when there is one
-//	pausedTransport  holds every request back while one waits out a 429
-//	provider.NewClient: observation of each attempt, fail-fast truncation
-//	                 and certificate errors, bounded bodies, timeout
+//	httpx.NewClient: the source's pause (held while one request waits out
+//	                 a 429), observation of each attempt, fail-fast
+//	                 truncation and certificate errors, bounded bodies,
+//	                 timeout
 //
 // The SDK is given a Doer rather than an *http.Client on purpose: with an
 // *http.Client it would wrap the transport in its request dumper when
@@ -27,11 +28,8 @@ import (
 
 // retrying builds the Doer the SDK sends every request through.
 func (p *Provider) retrying(base *http.Client) sdkDoer {
-	g := &provider.Pause{}
-	inner := *base
-	inner.Transport = &provider.PausedTransport{Base: base.Transport, Pause: g}
 	rc := &retryablehttp.Client{
-		HTTPClient:   &inner,
+		HTTPClient:   base,
 		Logger:       retryLogger{log: p.log, secrets: p.secrets},
 		RetryWaitMin: p.opts.MinBackoff,
 		RetryWaitMax: p.opts.MaxBackoff,
@@ -42,7 +40,7 @@ func (p *Provider) retrying(base *http.Client) sdkDoer {
 			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
 				// Scaleway's limit is per key: the other months in flight
 				// would only earn 429s of their own.
-				g.Extend(d)
+				p.pause.Extend(d)
 			}
 			return d
 		},
@@ -62,7 +60,7 @@ func (p *Provider) retrying(base *http.Client) sdkDoer {
 // checkRetry retries what retryablehttp's default policy retries (429,
 // 5xx but 501, connection errors but TLS, scheme, header and redirect
 // errors), except:
-//   - the failures provider.FailFast marks final: an untrusted certificate
+//   - the failures httpx.FailFast marks final: an untrusted certificate
 //     (which the default policy no longer recognises once wrapped) and a
 //     body cut short, which a server that did it once tends to do again;
 //   - a Retry-After longer than MaxBackoff, which is left to the
@@ -71,13 +69,13 @@ func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil && (provider.IsCertificateError(err) || errors.Is(err, provider.ErrTruncatedBody) ||
-		errors.Is(err, provider.ErrResponseTooLarge)) {
+	if err != nil && (httpx.IsCertificateError(err) || errors.Is(err, httpx.ErrTruncatedBody) ||
+		errors.Is(err, httpx.ErrResponseTooLarge)) {
 		return false, nil
 	}
 	retry, cerr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	if retry && resp != nil {
-		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.opts.MaxBackoff {
+		if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > p.opts.MaxBackoff {
 			return false, nil
 		}
 	}
@@ -91,7 +89,7 @@ func (p *Provider) checkRetry(ctx context.Context, resp *http.Response, err erro
 // come back in step.
 func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return min(d, maxWait)
 		}
 	}
@@ -162,9 +160,9 @@ func (l retryLogger) debug(msg string, kv []any) {
 	for i, v := range kv {
 		switch v := v.(type) {
 		case error:
-			kv[i] = provider.Scrub(v.Error(), l.secrets...)
+			kv[i] = httpx.Scrub(v.Error(), l.secrets...)
 		case string:
-			kv[i] = provider.Scrub(v, l.secrets...)
+			kv[i] = httpx.Scrub(v, l.secrets...)
 		}
 	}
 	l.log.Debug("Scaleway HTTP client: "+msg, kv...)

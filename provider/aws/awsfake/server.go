@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // Paths of the Sustainability API's operations (restJson1).

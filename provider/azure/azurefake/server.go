@@ -27,8 +27,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // Operations: the request counters, recorded bodies and fault injection

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // CarbonFootprintDataSource is the Data Transfer Service data source id of

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // Paths the fake serves.
@@ -60,6 +60,7 @@ type Server struct {
 	tokens   map[string]time.Time // access token -> expiry
 	seq      int
 	latency  time.Duration
+	pageMax  int // the most rows a page holds; 0: maxLimit
 	inFlight int // carbon requests being served
 	maxIn    int // highest inFlight seen
 	// answers caches grouped answers by query (paging aside): grouping
@@ -136,6 +137,14 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// SetPageMax makes pages hold at most n rows, whatever limit the client
+// asks for, as a server may.
+func (s *Server) SetPageMax(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageMax = n
 }
 
 // MaxInFlight returns the highest number of carbon_emissions requests
@@ -535,6 +544,11 @@ func (s *Server) serveCarbon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	s.mu.Lock()
+	if s.pageMax > 0 {
+		q.limit = min(q.limit, s.pageMax)
+	}
+	s.mu.Unlock()
 	a := s.answer(q)
 	rows := a.rows
 	page := wirePage{Offset: q.offset, Limit: q.limit, TotalCount: len(rows), TotalEmission: a.total, CarbonEmissions: []*wireRow{}}
@@ -737,17 +751,37 @@ func locationFactors(loc string) (pue, factor float64) {
 	return 1.4, 0.4
 }
 
+// EmptyPage answers a carbon_emissions request with a page that holds no
+// row but links to the next, as a broken server might forever.
+func EmptyPage(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	offset, _ := strconv.Atoi(v.Get("offset"))
+	v.Set("offset", strconv.Itoa(offset+maxLimit))
+	next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: v.Encode()}
+	writeJSON(w, http.StatusOK, wirePage{Offset: offset, Limit: maxLimit, CarbonEmissions: []*wireRow{}, Next: &href{Href: next.String()}})
+}
+
+// ErrorFault is the Carbon Calculator's error answer with status.
+func ErrorFault(status int) Fault {
+	body, _ := json.Marshal(errorBody(status, http.StatusText(status), CarbonPath))
+	return Fault{Status: status, Body: string(body)}
+}
+
 // apiError answers in the Carbon Calculator's error shape. IBM sends
 // status as a string.
 func apiError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	writeJSON(w, status, map[string]string{
+	writeJSON(w, status, errorBody(status, msg, r.URL.Path))
+}
+
+func errorBody(status int, msg, path string) map[string]string {
+	return map[string]string{
 		"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 		"status":    strconv.Itoa(status),
 		"error":     http.StatusText(status),
 		"message":   msg,
-		"path":      r.URL.Path,
+		"path":      path,
 		"trace":     "",
-	})
+	}
 }
 
 // iamError answers in IAM's error shape.

@@ -19,8 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/internal/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // The Usage API's carbon operation, as the SDK calls it.

@@ -1,4 +1,4 @@
-package provider
+package httpx
 
 import (
 	"crypto/tls"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
 // ClientOptions configures NewClient.
@@ -21,17 +23,22 @@ type ClientOptions struct {
 	TLS *tls.Config
 	// Observe, when set, is told of every attempt; Endpoint, then
 	// required, names the attempt's endpoint for it.
-	Observe  RequestObserver
+	Observe  provider.RequestObserver
 	Endpoint func(*http.Request) string
 	// MaxResponseBytes bounds every response body; see LimitResponses.
 	MaxResponseBytes int64
 	// FailFast reports the failures no retry cures as final errors; see
 	// FailFast.
 	FailFast bool
+	// Pause, when set, is the source-wide pause the client's requests
+	// wait out; nil gives the client one of its own. Every client honours
+	// Retry-After through it; see PausedTransport.
+	Pause *Pause
 }
 
 // NewClient derives the client a provider sends every request through,
-// so that every provider counts attempts and bounds bodies alike. base is
+// so that every provider counts attempts, bounds bodies and refreshes,
+// and honours Retry-After alike. base is
 // the caller's client, copied rather than modified because it may be
 // shared, and kept as it is otherwise (a nil Transport meaning
 // http.DefaultTransport). A nil base selects a client of its own, with
@@ -64,7 +71,12 @@ func NewClient(base *http.Client, o ClientOptions) *http.Client {
 	if o.Observe != nil {
 		rt = &InstrumentedTransport{Base: rt, Observe: o.Observe, Endpoint: o.Endpoint}
 	}
-	c.Transport = LimitResponses(rt, o.MaxResponseBytes)
+	rt = LimitResponses(rt, o.MaxResponseBytes)
+	pause := o.Pause
+	if pause == nil {
+		pause = &Pause{}
+	}
+	c.Transport = &PausedTransport{Base: rt, Pause: pause}
 	return &c
 }
 
@@ -88,6 +100,9 @@ func (e *ResponseTooLargeError) Error() string {
 // Unwrap makes errors.Is(err, ErrResponseTooLarge) hold.
 func (e *ResponseTooLargeError) Unwrap() error { return ErrResponseTooLarge }
 
+// FailureReason implements provider.Classified.
+func (*ResponseTooLargeError) FailureReason() provider.Reason { return provider.ReasonMalformed }
+
 // LimitResponses bounds every response body that base returns at limit
 // bytes. It exists because SDKs read bodies whole, error answers included,
 // so a broken or hostile server could otherwise exhaust memory; it must
@@ -109,14 +124,17 @@ type limitTransport struct {
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if resp != nil && resp.Body != nil {
-		resp.Body = &limitedBody{rc: resp.Body, left: t.limit, limit: t.limit}
+		resp.Body = &limitedBody{rc: resp.Body, left: t.limit, limit: t.limit, budget: BudgetOf(req.Context())}
 	}
 	return resp, err
 }
 
+// limitedBody bounds one body at its limit and charges what it reads to
+// the refresh's budget, if any.
 type limitedBody struct {
 	rc          io.ReadCloser
 	left, limit int64
+	budget      *Budget
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -134,6 +152,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
+	if berr := b.budget.chargeBytes(n); berr != nil {
+		return 0, berr
+	}
 	return n, err
 }
 

@@ -1,4 +1,4 @@
-package provider_test
+package httpx_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 func TestScrub(t *testing.T) {
@@ -26,7 +27,7 @@ func TestScrub(t *testing.T) {
 		{"overlapping secrets", "x abcdef y abc", []string{"abc", "abcdef"}, "x <secret> y <secret>"},
 	}
 	for _, tt := range tests {
-		if got := provider.Scrub(tt.in, tt.secrets...); got != tt.want {
+		if got := httpx.Scrub(tt.in, tt.secrets...); got != tt.want {
 			t.Errorf("%s: Scrub(%q, %q) = %q, want %q", tt.name, tt.in, tt.secrets, got, tt.want)
 		}
 	}
@@ -57,7 +58,7 @@ func TestRedact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := provider.Redact(tt.err, secret)
+			err := httpx.Redact(tt.err, secret)
 			if err.Error() != tt.wantMsg {
 				t.Errorf("message %q, want %q", err.Error(), tt.wantMsg)
 			}
@@ -75,7 +76,7 @@ func TestRedact(t *testing.T) {
 			}
 		})
 	}
-	if err := provider.Redact(nil, secret); err != nil {
+	if err := httpx.Redact(nil, secret); err != nil {
 		t.Errorf("Redact(nil) = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package provider_test
+package httpx_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 func TestNewClient(t *testing.T) {
@@ -42,7 +42,7 @@ func TestNewClient(t *testing.T) {
 			reached = 0
 			var mu sync.Mutex
 			var seen []string
-			o := provider.ClientOptions{
+			o := httpx.ClientOptions{
 				Timeout:          time.Minute,
 				Endpoint:         func(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") },
 				MaxResponseBytes: 10,
@@ -58,7 +58,7 @@ func TestNewClient(t *testing.T) {
 			if tt.base != nil {
 				before = *tt.base
 			}
-			c := provider.NewClient(tt.base, o)
+			c := httpx.NewClient(tt.base, o)
 			if c == tt.base {
 				t.Fatal("NewClient returned the caller's client")
 			}
@@ -68,7 +68,7 @@ func TestNewClient(t *testing.T) {
 			if c.Timeout != tt.wantTimeout {
 				t.Errorf("Timeout = %s, want %s", c.Timeout, tt.wantTimeout)
 			}
-			for path, wantErr := range map[string]error{"/small": nil, "/big": provider.ErrResponseTooLarge} {
+			for path, wantErr := range map[string]error{"/small": nil, "/big": httpx.ErrResponseTooLarge} {
 				resp, err := c.Get(ts.URL + path)
 				if err != nil {
 					t.Fatalf("GET %s: %v", path, err)
@@ -116,10 +116,10 @@ func TestLimitResponses(t *testing.T) {
 	}{
 		{name: "under the limit", body: new(strings.Repeat("x", 9)), limit: 10, wantBytes: 9},
 		{name: "exactly the limit", body: new(strings.Repeat("x", 10)), limit: 10, wantBytes: 10},
-		{name: "one byte over", body: new(strings.Repeat("x", 11)), limit: 10, wantBytes: 10, wantErr: provider.ErrResponseTooLarge},
-		{name: "far over", body: new(strings.Repeat("x", 1<<20)), limit: 10, wantBytes: 10, wantErr: provider.ErrResponseTooLarge},
+		{name: "one byte over", body: new(strings.Repeat("x", 11)), limit: 10, wantBytes: 10, wantErr: httpx.ErrResponseTooLarge},
+		{name: "far over", body: new(strings.Repeat("x", 1<<20)), limit: 10, wantBytes: 10, wantErr: httpx.ErrResponseTooLarge},
 		{name: "empty at zero", body: new(""), limit: 0},
-		{name: "one byte at zero", body: new("x"), limit: 0, wantErr: provider.ErrResponseTooLarge},
+		{name: "one byte at zero", body: new("x"), limit: 0, wantErr: httpx.ErrResponseTooLarge},
 		{name: "no body", limit: 10},
 		{name: "base error", baseErr: errBase, limit: 10, wantErr: errBase},
 	}
@@ -137,7 +137,7 @@ func TestLimitResponses(t *testing.T) {
 				return resp, nil
 			})
 			req, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
-			resp, err := provider.LimitResponses(base, tt.limit).RoundTrip(req)
+			resp, err := httpx.LimitResponses(base, tt.limit).RoundTrip(req)
 			if err == nil && resp.Body != nil {
 				var data []byte
 				data, err = io.ReadAll(resp.Body)
@@ -151,8 +151,8 @@ func TestLimitResponses(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if tt.wantErr == provider.ErrResponseTooLarge {
-				tl, ok := errors.AsType[*provider.ResponseTooLargeError](err)
+			if tt.wantErr == httpx.ErrResponseTooLarge {
+				tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err)
 				if !ok || tl.Limit != tt.limit {
 					t.Errorf("err = %#v, want a *ResponseTooLargeError with limit %d", err, tt.limit)
 				}
@@ -184,18 +184,18 @@ func TestParseRetryAfter(t *testing.T) {
 		{" 0 ", 0, true},
 		{"-5", 0, false},
 		{"1.5", 0, false},
-		{"86400", provider.MaxRetryAfter, true},
-		{"86401", provider.MaxRetryAfter, true},
-		{"99999999999999999", provider.MaxRetryAfter, true},
+		{"86400", httpx.MaxRetryAfter, true},
+		{"86401", httpx.MaxRetryAfter, true},
+		{"99999999999999999", httpx.MaxRetryAfter, true},
 		{"999999999999999999999999", 0, false}, // overflows uint64: not delay-seconds
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{now.Add(48 * time.Hour).Format(http.TimeFormat), provider.MaxRetryAfter, true},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), httpx.MaxRetryAfter, true},
 		{now.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second, true},
 		{"soon", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := provider.ParseRetryAfter(tt.in, now)
+		got, ok := httpx.ParseRetryAfter(tt.in, now)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
 		}

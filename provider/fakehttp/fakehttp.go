@@ -1,6 +1,7 @@
-// Package fakehttp holds what the in-process provider fakes (ibmfake,
-// azurefake, gcpfake) share: faults queued to replace the real answer to
-// some requests, request counters, HS256 tokens, and serving on loopback.
+// Package fakehttp holds what the in-process provider fakes share: faults
+// queued to replace the real answer to some requests, the Injector that
+// drives any fake's faults the same way, request counters, HS256 tokens,
+// and serving on loopback.
 package fakehttp
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -61,6 +63,14 @@ func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(cmp.Or(f.Status, http.StatusInternalServerError))
 	_, _ = io.WriteString(w, f.Body)
+}
+
+// Truncated is a fault whose connection ends before its body does: it
+// announces more bytes than it sends.
+func Truncated(body string) Fault {
+	return Fault{Status: http.StatusOK, Body: body, Header: http.Header{
+		"Content-Length": {strconv.Itoa(len(body) + 512)},
+	}}
 }
 
 // Faults is a queue of faults, each queued for a key (a path, an
@@ -185,4 +195,67 @@ func Serve(ctx context.Context, h http.Handler, tlsConfig *tls.Config, logger *s
 		}
 	}()
 	return scheme + "://" + l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// Injector stands in front of a fake: the requests Match selects are
+// answered by queued faults first, or all by Replace when it is set, and
+// the arrival of each is recorded, so that a test drives any cloud's fake
+// through one surface. It is safe for concurrent use.
+type Injector struct {
+	Next  http.Handler
+	Match func(*http.Request) bool
+
+	faults  Faults[struct{}]
+	mu      sync.Mutex
+	replace http.HandlerFunc
+	all     int
+	matched []time.Time
+}
+
+// Inject queues f for the requests Match selects (see Faults.Inject).
+func (in *Injector) Inject(f Fault) { in.faults.Inject(struct{}{}, f) }
+
+// Replace answers every request Match selects with h; nil restores the
+// fake's answers.
+func (in *Injector) Replace(h http.HandlerFunc) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.replace = h
+}
+
+// Requests returns how many requests arrived, selected or not.
+func (in *Injector) Requests() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.all
+}
+
+// Arrivals returns when each selected request arrived, in order.
+func (in *Injector) Arrivals() []time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return slices.Clone(in.matched)
+}
+
+// ServeHTTP implements http.Handler.
+func (in *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	selected := in.Match != nil && in.Match(r)
+	in.mu.Lock()
+	in.all++
+	replace := in.replace
+	if selected {
+		in.matched = append(in.matched, time.Now())
+	}
+	in.mu.Unlock()
+	if selected {
+		if f, ok := in.faults.Next(struct{}{}); ok {
+			f.Write(w, r)
+			return
+		}
+		if replace != nil {
+			replace(w, r)
+			return
+		}
+	}
+	in.Next.ServeHTTP(w, r)
 }

@@ -1,0 +1,277 @@
+package providertest
+
+import (
+	"maps"
+	"math"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
+)
+
+// Run runs the conformance suite for c. Every scenario is a subtest; the
+// check that no secret reached any output runs last, over the outputs of
+// them all.
+func Run(t *testing.T, c Cloud) {
+	out := newOutputs()
+	var secrets []string
+	scenario := func(name string, s Scenario, f func(h *harness)) {
+		t.Run(name, func(t *testing.T) {
+			h := c.start(t, s, out)
+			secrets = append(secrets, h.fake.Secret)
+			secrets = append(secrets, h.fake.Derived...)
+			f(h)
+		})
+	}
+	scenario("totals", Scenario{}, checkTotals)
+	scenario("paging", Scenario{PageSize: 2}, checkPaging)
+	scenario("retry after", Scenario{}, checkRetryAfter)
+	scenario("server errors", Scenario{}, func(h *harness) {
+		h.inj.Inject(withTimes(h.fake.Error(http.StatusInternalServerError), 1000))
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonServer)
+		if n := len(h.inj.Arrivals()); n < 2 {
+			h.t.Errorf("%d data requests: a server error must be retried", n)
+		}
+	})
+	scenario("unauthorized", Scenario{}, func(h *harness) {
+		h.inj.Inject(withTimes(h.fake.Error(http.StatusUnauthorized), 1000))
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonAuth)
+	})
+	scenario("forbidden", Scenario{}, func(h *harness) {
+		h.inj.Inject(withTimes(h.fake.Error(http.StatusForbidden), 1000))
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonPermission, h.fake.Permission)
+	})
+	scenario("truncated body", Scenario{}, func(h *harness) {
+		h.inj.Inject(withTimes(fakehttp.Truncated(`{"`), 1000))
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonMalformed)
+		if n := len(h.inj.Arrivals()); n != 1 {
+			h.t.Errorf("%d data requests: a body cut short is not retried", n)
+		}
+	})
+	scenario("untrusted certificate", Scenario{}, func(h *harness) {
+		// A client with the system's roots only, which do not hold the
+		// test server's certificate.
+		h.run(h.source(nil), nil)
+		h.expect(provider.ReasonNetwork, "certificate")
+		if n := h.inj.Requests(); n != 0 {
+			h.t.Errorf("%d requests reached the server past an untrusted certificate, credentials maybe", n)
+		}
+	})
+	scenario("hung endpoint", Scenario{}, func(h *harness) {
+		h.opts.Timeout = 3 * time.Second
+		h.inj.Inject(fakehttp.Fault{Delay: time.Hour, Times: 1000})
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonTimeout)
+		if took := h.calls.last().took; took > h.opts.Timeout+2*time.Second {
+			h.t.Errorf("the refresh took %s, past its %s deadline", took, h.opts.Timeout)
+		}
+	})
+	scenario("endless empty pages", Scenario{}, func(h *harness) {
+		h.inj.Replace(h.fake.EmptyPage)
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonMalformed, "pages")
+		if n := int64(len(h.inj.Arrivals())); n > httpx.DefaultLimits().MaxEmptyPages+20 {
+			h.t.Errorf("%d empty pages followed", n)
+		}
+	})
+	scenario("oversized body", Scenario{}, checkOversized)
+	scenario("bytes per refresh", Scenario{}, func(h *harness) {
+		h.opts.Limits.MaxBytes = 1
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonMalformed, "bytes")
+	})
+	scenario("records per refresh", Scenario{}, func(h *harness) {
+		h.opts.Limits.MaxRecords = 1
+		h.run(h.source(h.ts.Client()), nil)
+		h.expect(provider.ReasonMalformed, "records")
+	})
+	scenario("negative values", Scenario{Negative: true}, checkNegative)
+	for _, q := range []provider.Quantity{provider.EmissionsMarketBased, provider.Water, provider.Cost} {
+		scenario("only "+quantityName(q), Scenario{Only: q}, func(h *harness) { checkOnly(h, q) })
+	}
+	scenario("restart", Scenario{}, checkRestart)
+	scenario("restatement", Scenario{}, checkRestatement)
+	t.Run("demo", func(t *testing.T) { checkDemo(t, c, out) })
+	t.Run("example", func(t *testing.T) { checkExample(t, c) })
+	t.Run("secrets", func(t *testing.T) { checkSecrets(t, out, secrets) })
+}
+
+func withTimes(f fakehttp.Fault, n int) fakehttp.Fault {
+	f.Times = n
+	return f
+}
+
+func quantityName(q provider.Quantity) string {
+	for _, qi := range provider.Quantities() {
+		if qi.Quantity == q {
+			return qi.Name
+		}
+	}
+	return strconv.Itoa(int(q))
+}
+
+// checkTotals: the data served equals the fake's own totals, per month and
+// per quantity, and no quantity the fake does not report is served.
+func checkTotals(h *harness) {
+	d := h.run(h.source(h.ts.Client()), nil)
+	if err := h.calls.last().err; err != nil {
+		h.t.Fatalf("refresh: %v", err)
+	}
+	compareTotals(h.t, served(d.Months), h.fake.Expected)
+	yearly := map[int]float64{}
+	for _, w := range d.Yearly {
+		yearly[w.Year] += w.CubicMeters
+	}
+	for y, want := range h.fake.Yearly {
+		if got := yearly[y]; !near(got, want) {
+			h.t.Errorf("yearly water %d: %v, want %v", y, got, want)
+		}
+	}
+	for y := range yearly {
+		if _, ok := h.fake.Yearly[y]; !ok {
+			h.t.Errorf("yearly water %d served, which the fake does not report", y)
+		}
+	}
+}
+
+// checkPaging: answers split into pages of two rows give the same data.
+func checkPaging(h *harness) {
+	d := h.run(h.source(h.ts.Client()), nil)
+	if err := h.calls.last().err; err != nil {
+		h.t.Fatalf("refresh: %v", err)
+	}
+	if n := len(h.inj.Arrivals()); n < 3 {
+		h.t.Errorf("%d data requests for pages of 2 rows, want at least 3", n)
+	}
+	compareTotals(h.t, served(d.Months), h.fake.Expected)
+}
+
+// checkRetryAfter: a 429 with Retry-After is retried, never sooner than
+// asked, and the refresh then succeeds.
+func checkRetryAfter(h *harness) {
+	const wait = 2
+	f := h.fake.Error(http.StatusTooManyRequests)
+	f.Header = f.Header.Clone()
+	if f.Header == nil {
+		f.Header = http.Header{}
+	}
+	f.Header.Set("Retry-After", strconv.Itoa(wait))
+	h.inj.Inject(f)
+	d := h.run(h.source(h.ts.Client()), nil)
+	if err := h.calls.last().err; err != nil {
+		h.t.Fatalf("refresh after one 429: %v", err)
+	}
+	arrivals := h.inj.Arrivals()
+	if len(arrivals) < 2 {
+		h.t.Fatalf("%d data requests: the 429 was not retried", len(arrivals))
+	}
+	// The answer left the fake right after its request arrived.
+	if gap := arrivals[1].Sub(arrivals[0]); gap < wait*time.Second-50*time.Millisecond {
+		h.t.Errorf("the request after a 429 with Retry-After: %d came after %s", wait, gap)
+	}
+	compareTotals(h.t, served(d.Months), h.fake.Expected)
+}
+
+// checkOversized: an answer past the client's cap ends the refresh as
+// malformed, having cost at most about twice the cap in memory.
+func checkOversized(h *harness) {
+	limit := h.fake.ResponseCap
+	if limit <= 0 {
+		h.t.Fatal("the fake states no ResponseCap")
+	}
+	body := `{"data":[` + strings.Repeat(" ", int(limit)) + `]}`
+	h.inj.Inject(fakehttp.Fault{Status: http.StatusOK, Body: body, Times: 1000})
+	src := h.source(h.ts.Client())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	h.run(src, nil)
+	runtime.ReadMemStats(&after)
+	h.expect(provider.ReasonMalformed)
+	// Everything the process allocated during the refresh, the server's
+	// side and the TLS buffers included.
+	if got, bound := after.TotalAlloc-before.TotalAlloc, uint64(2*limit+48<<20); got > bound {
+		h.t.Errorf("an answer past the %d-byte cap cost %d MiB of allocations, want at most %d MiB", limit, got>>20, bound>>20)
+	}
+}
+
+// checkNegative: the one policy for values that are not measurements.
+func checkNegative(h *harness) {
+	d := h.run(h.source(h.ts.Client()), nil)
+	if err := h.calls.last().err; err != nil {
+		h.t.Fatalf("refresh: %v", err)
+	}
+	for m, md := range d.Months {
+		for _, rec := range md.Records {
+			for _, qi := range provider.Quantities() {
+				if v := *qi.Value(&rec); rec.Has(qi.Quantity) && v < 0 && !qi.MayBeNegative {
+					h.t.Errorf("%s: %s %v served", m, qi.Name, v)
+				}
+			}
+		}
+	}
+	if got := counterValue(h.reg, "cloudcarbon_records_rejected_total", map[string]string{"reason": "negative"}); got < 1 {
+		h.t.Errorf("records_rejected_total{reason=negative} = %v, want the negative value counted", got)
+	}
+}
+
+// compareTotals compares sums per month and quantity at a relative 1e-9.
+func compareTotals(t *testing.T, got, want map[provider.Month]Totals) {
+	t.Helper()
+	months := map[provider.Month]bool{}
+	for m := range got {
+		months[m] = true
+	}
+	for m := range want {
+		months[m] = true
+	}
+	for _, m := range slices.Sorted(maps.Keys(months)) {
+		for _, qi := range provider.Quantities() {
+			g, gok := got[m][qi.Quantity]
+			w, wok := want[m][qi.Quantity]
+			switch {
+			case gok != wok:
+				t.Errorf("%s %s: served %v (%v), fake has %v (%v)", m, qi.Name, gok, g, wok, w)
+			case gok && !near(g, w):
+				t.Errorf("%s %s: served %v, want %v", m, qi.Name, g, w)
+			}
+		}
+	}
+}
+
+// served sums the records of months per month and quantity.
+func served(months map[provider.Month]*store.MonthData) map[provider.Month]Totals {
+	out := map[provider.Month]Totals{}
+	for m, md := range months {
+		for _, rec := range md.Records {
+			for _, qi := range provider.Quantities() {
+				if rec.Has(qi.Quantity) {
+					if out[m] == nil {
+						out[m] = Totals{}
+					}
+					out[m][qi.Quantity] += *qi.Value(&rec)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func near(a, b float64) bool {
+	if a == b {
+		return true
+	}
+	return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b))
+}
