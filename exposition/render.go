@@ -224,19 +224,32 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 	for i := range a.agoText {
 		a.agoText[i] = strconv.Itoa(i)
 	}
+	ds.collectData(a, historyOf(sources, names, history))
+	for i := range a.data {
+		a.repaired += a.data[i].merge(a.agoText)
+	}
+	ds.collectOther(a.other, sources, names)
+	a.repaired += a.other.repaired
+	return a
+}
 
-	// The data families describe the latest month a provider has
-	// published, taken over all its sources, so that one lagging source
-	// does not mix two months in one series set.
+// monthVisitor calls f with every month of the history window: sources in
+// name order, months ascending, ago counted from the provider's latest
+// published month.
+type monthVisitor func(f func(m provider.Month, ago int, md *store.MonthData))
+
+// historyOf returns the visitor of the months the data families show.
+// They describe the latest month a provider has published, taken over all
+// its sources, so that one lagging source does not mix two months in one
+// series set.
+func historyOf(sources map[string]*store.SourceData, names []string, history int) monthVisitor {
 	latestOf := map[string]provider.Month{}
 	for _, d := range sources {
 		if m, ok := d.LatestMonth(); ok && m > latestOf[d.Provider] {
 			latestOf[d.Provider] = m
 		}
 	}
-	// Months in order, so that the contributions to one key come in
-	// source order and then record order whatever the map order.
-	visit := func(f func(d *store.SourceData, m provider.Month, ago int, md *store.MonthData)) {
+	return func(f func(m provider.Month, ago int, md *store.MonthData)) {
 		for _, name := range names {
 			d := sources[name]
 			if _, ok := d.LatestMonth(); !ok {
@@ -245,13 +258,19 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 			latest := latestOf[d.Provider]
 			for _, m := range slices.Sorted(maps.Keys(d.Months)) {
 				if ago := int(latest - m); ago >= 0 && ago < history {
-					f(d, m, ago, d.Months[m])
+					f(m, ago, d.Months[m])
 				}
 			}
 		}
 	}
+}
+
+// collectData appends every record's contribution to the current and
+// history family of each quantity it carries, sizing the families first
+// so that a render allocates each once.
+func (ds *defs) collectData(a *aggregation, visit monthVisitor) {
 	counts := make([]int, 2*len(ds.data))
-	visit(func(_ *store.SourceData, _ provider.Month, ago int, md *store.MonthData) {
+	visit(func(_ provider.Month, ago int, md *store.MonthData) {
 		for i := range md.Records {
 			for fi, f := range ds.data {
 				if md.Records[i].Has(f.quantity) {
@@ -269,7 +288,7 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 			dataFamily{def: f.current, scoped: f.scoped, entries: make([]entry, 0, counts[2*fi])},
 			dataFamily{def: f.history, scoped: f.scoped, history: true, entries: make([]entry, 0, counts[2*fi+1])})
 	}
-	visit(func(_ *store.SourceData, m provider.Month, ago int, md *store.MonthData) {
+	visit(func(m provider.Month, ago int, md *store.MonthData) {
 		for i := range md.Records {
 			r := &md.Records[i]
 			for fi, f := range ds.data {
@@ -289,10 +308,11 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 			}
 		}
 	})
-	for i := range a.data {
-		a.repaired += a.data[i].merge(a.agoText)
-	}
+}
 
+// collectOther adds the small families that come with the data: yearly
+// water, account names and denials.
+func (ds *defs) collectOther(c *collection, sources map[string]*store.SourceData, names []string) {
 	accounts := map[[2]string]provider.Account{}
 	denied := map[[4]string]bool{}
 	water := map[[5]string]float64{}
@@ -308,18 +328,16 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 			k := [4]string{dn.Provider, d.Name, dn.Account, dn.Reason}
 			if !denied[k] {
 				denied[k] = true
-				a.other.add(ds.denied, 1, k[:]...)
+				c.add(ds.denied, 1, k[:]...)
 			}
 		}
 	}
 	for k, v := range water {
-		a.other.add(ds.waterYearly, v, k[:]...)
+		c.add(ds.waterYearly, v, k[:]...)
 	}
 	for _, acc := range accounts {
-		a.other.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
+		c.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
 	}
-	a.repaired += a.other.repaired
-	return a
 }
 
 // merge repairs label values that are not valid UTF-8, sorts the family's

@@ -89,7 +89,7 @@ type Account struct {
 }
 
 // Result is what one fetch returns. Accounts and Denied are nil when the
-// fetch learned nothing about them (no report was due); the collector then
+// fetch learned nothing about them (no report was due); the refresher then
 // keeps what it had. An empty, non-nil Denied says that no account is
 // denied.
 type Result struct {
@@ -109,7 +109,7 @@ type Result struct {
 	Denied []Denial
 	// Partial, when set, is the failure of a secondary part of the fetch
 	// (GCP: the billing query) while Records hold what succeeded. The
-	// collector serves them, counts the failure and asks for the months
+	// refresher serves them, counts the failure and asks for the months
 	// again at the next attempt.
 	Partial error
 }
@@ -123,7 +123,7 @@ type Denial struct {
 }
 
 // Schedule says when a provider publishes a month and when that month's
-// figures stop changing. The collector refreshes often while a month is
+// figures stop changing. The refresher refreshes often while a month is
 // due and never again once a month is final and stored.
 type Schedule struct {
 	// PublishDelay is the time from the end of a month until the provider

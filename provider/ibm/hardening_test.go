@@ -3,11 +3,8 @@ package ibm_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -137,23 +134,6 @@ func TestHungIAMDoesNotStallOtherSources(t *testing.T) {
 	}
 }
 
-// TestTruncatedBodyIsMalformed: a body that ends before its
-// Content-Length (a dropped connection) is a malformed response, at once.
-func TestTruncatedBodyIsMalformed(t *testing.T) {
-	e := newEnv(t, pagingDataset(3), nil)
-	f := ibmfake.Truncated(`{"carbon_emissions":[{"account_id":"ab`)
-	f.Times = 10
-	e.fake.Inject(ibmfake.CarbonPath, f)
-	start := time.Now()
-	perr := fetchErr(t, context.Background(), e.provider(t, nil), jan)
-	if perr.Reason != provider.ReasonMalformed || !strings.Contains(perr.Error(), "malformed response") {
-		t.Errorf("error = %v (%s), want %s", perr, perr.Reason, provider.ReasonMalformed)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
-	}
-}
-
 // TestMessagesCutOnRuneBoundaries: IBM's error messages are bounded, and
 // the cut never splits a character.
 func TestMessagesCutOnRuneBoundaries(t *testing.T) {
@@ -167,41 +147,6 @@ func TestMessagesCutOnRuneBoundaries(t *testing.T) {
 	}
 	if !strings.Contains(perr.Error(), strings.Repeat("a", 511)+"…") {
 		t.Errorf("error %q does not hold the message cut before the é", perr.Error())
-	}
-}
-
-// TestUntrustedCertificate: an IAM endpoint whose certificate the client
-// does not trust is a network (TLS) problem, said so, and not retried.
-func TestUntrustedCertificate(t *testing.T) {
-	fake := ibmfake.NewServer(pagingDataset(3), canary)
-	ts := httptest.NewUnstartedServer(fake)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake errors are the point
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	var mu sync.Mutex
-	attempts := 0
-	p, err := ibm.New(ibm.Options{APIKey: canary, APIURL: ts.URL, IAMURL: ts.URL,
-		Observe: func(string, int) { mu.Lock(); attempts++; mu.Unlock() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	perr := fetchErr(t, context.Background(), p, jan)
-	if perr.Reason != provider.ReasonNetwork {
-		t.Errorf("reason = %s, want %s (%v)", perr.Reason, provider.ReasonNetwork, perr)
-	}
-	for _, want := range []string{"certificate", "not trusted", "HTTPS_PROXY"} {
-		if !strings.Contains(perr.Error(), want) {
-			t.Errorf("error %q does not say %q", perr.Error(), want)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if attempts != 1 {
-		t.Errorf("attempts = %d, want 1: a certificate error is not retried", attempts)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ibm_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -1057,21 +1056,6 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHonoured(t *testing.T) {
-	e := newEnv(t, pagingDataset(3), nil)
-	e.fake.Inject(ibmfake.CarbonPath, ibmfake.Fault{Status: 429, Header: http.Header{"Retry-After": {"1"}}})
-	e.fake.Inject(ibmfake.CarbonPath, ibmfake.Fault{Status: 503, Header: http.Header{"Retry-After": {"0"}}})
-	p := e.provider(t, func(o *ibm.Options) { o.MaxRetryInterval = 5 * time.Second })
-	start := time.Now()
-	res := fetch(t, p, jan)
-	if d := time.Since(start); d < time.Second {
-		t.Errorf("fetch took %v; Retry-After: 1 was not honoured", d)
-	}
-	if len(res.Records) != 3 || e.fake.Requests(ibmfake.CarbonPath) != 3 {
-		t.Errorf("records = %d, attempts = %d", len(res.Records), e.fake.Requests(ibmfake.CarbonPath))
-	}
-}
-
 // TestRetryAfterPausesEveryPage checks that a Retry-After answered to one
 // of the pages in flight holds back every later request of the source,
 // not just the retry of that page, and that a Retry-After longer than
@@ -1294,30 +1278,6 @@ func TestNetworkFailure(t *testing.T) {
 	perr := fetchErr(t, context.Background(), p, jan)
 	if perr.Reason != provider.ReasonNetwork {
 		t.Errorf("reason = %s (%v), want %s", perr.Reason, perr, provider.ReasonNetwork)
-	}
-}
-
-func TestResponseTooLarge(t *testing.T) {
-	e := newEnv(t, ibmfake.Dataset{}, func(fake http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != ibmfake.CarbonPath {
-				fake.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"carbon_emissions":[`))
-			filler := bytes.Repeat([]byte(" "), 1<<20)
-			for range 17 {
-				if _, err := w.Write(filler); err != nil {
-					return
-				}
-			}
-			_, _ = w.Write([]byte(`]}`))
-		})
-	})
-	perr := fetchErr(t, context.Background(), e.provider(t, nil), jan)
-	if perr.Reason != provider.ReasonMalformed || !strings.Contains(perr.Error(), "larger than") {
-		t.Errorf("error = %v (%s)", perr, perr.Reason)
 	}
 }
 

@@ -105,8 +105,63 @@ type demoAccount struct {
 // 100 rows so that clients page.
 func Demo(now time.Time) Dataset {
 	last := LatestPublished(now)
-	// Service weights: relative carbon of a typical footprint of each service.
-	demoServices := map[string]float64{
+	first := last.Add(-(DemoMonths - 1))
+	ent := Entity{Type: TypeEnterprise, ID: demoID("enterprise"), Name: "Acme Corp"}
+	prod := Entity{Type: TypeAccountGroup, ID: demoID("group/production"), Name: "Production", ParentID: ent.ID, ParentName: ent.Name}
+	nonprod := Entity{Type: TypeAccountGroup, ID: demoID("group/non-production"), Name: "Non-Production", ParentID: ent.ID, ParentName: ent.Name}
+	parents := map[string]Entity{ent.Name: ent, prod.Name: prod, nonprod.Name: nonprod}
+
+	ds := Dataset{EnterpriseID: ent.ID, Entities: []Entity{ent, prod, nonprod}}
+	for _, a := range demoAccounts(prod.Name, nonprod.Name, ent.Name) {
+		parent := parents[a.parent]
+		acct := Entity{Type: TypeAccount, ID: demoID("account/" + a.name), Name: a.name, ParentID: parent.ID, ParentName: parent.Name}
+		ds.Entities = append(ds.Entities, acct)
+		ds.Rows = append(ds.Rows, a.rows(acct.ID, first, last)...)
+	}
+	return ds
+}
+
+// demoAccounts are the demo enterprise's accounts, under the account
+// groups and enterprise named.
+func demoAccounts(prod, nonprod, ent string) []demoAccount {
+	return []demoAccount{
+		{
+			name: "prod-payments", parent: prod, scale: 1.0, growth: 0.012,
+			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Databases for PostgreSQL", "Event Streams"},
+			locations: []string{"Dallas", "Washington DC", "Frankfurt", "London"},
+			groups:    []string{"payments-prod", "shared-prod"},
+		},
+		{
+			name: "prod-web", parent: prod, scale: 0.8, growth: 0.008,
+			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Code Engine"},
+			locations: []string{"Dallas", "Washington DC", "London", "Tokyo", "Sydney"},
+			groups:    []string{"web-prod", "shared-prod"},
+		},
+		{
+			name: "data-platform", parent: ent, scale: 1.3, growth: 0.02,
+			services:  []string{"Red Hat OpenShift on IBM Cloud", "Cloud Object Storage", "Databases for PostgreSQL", "Event Streams", "Virtual Server for VPC"},
+			locations: []string{"Dallas", "Frankfurt"},
+			groups:    []string{"data-ingest", "data-analytics", "default"},
+		},
+		{
+			name: "staging", parent: nonprod, scale: 0.3, growth: 0.0,
+			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Databases for PostgreSQL", "Code Engine"},
+			locations: []string{"Dallas", "Frankfurt"},
+			groups:    []string{"staging", "default"},
+		},
+		{
+			name: "sandbox", parent: nonprod, scale: 0.1, growth: -0.01,
+			services:  []string{"Virtual Server for VPC", "Code Engine", "Cloud Object Storage"},
+			locations: []string{"Dallas", "London"},
+			groups:    []string{"default"},
+		},
+	}
+}
+
+// demoServiceWeight is the relative carbon of a typical footprint of each
+// service.
+func demoServiceWeight(svc string) float64 {
+	return map[string]float64{
 		"Virtual Server for VPC":         1.0,
 		"Kubernetes Service":             1.4,
 		"Red Hat OpenShift on IBM Cloud": 1.8,
@@ -114,105 +169,62 @@ func Demo(now time.Time) Dataset {
 		"Databases for PostgreSQL":       0.6,
 		"Code Engine":                    0.15,
 		"Event Streams":                  0.4,
-	}
+	}[svc]
+}
 
-	// Grid intensity by location in g CO2e per Wh, roughly the public grid
-	// averages; energy is derived from carbon with it so the two agree.
-	demoIntensity := map[string]float64{
+// demoIntensity is the grid intensity of a location in g CO2e per Wh,
+// roughly the public grid averages; energy is derived from carbon with it
+// so the two agree.
+func demoIntensity(loc string) float64 {
+	return map[string]float64{
 		"Dallas":        0.38,
 		"Washington DC": 0.32,
 		"Frankfurt":     0.35,
 		"London":        0.19,
 		"Tokyo":         0.46,
 		"Sydney":        0.62,
-	}
+	}[loc]
+}
 
-	first := last.Add(-(DemoMonths - 1))
-
-	ent := Entity{Type: TypeEnterprise, ID: demoID("enterprise"), Name: "Acme Corp"}
-	prod := Entity{Type: TypeAccountGroup, ID: demoID("group/production"), Name: "Production", ParentID: ent.ID, ParentName: ent.Name}
-	nonprod := Entity{Type: TypeAccountGroup, ID: demoID("group/non-production"), Name: "Non-Production", ParentID: ent.ID, ParentName: ent.Name}
-	parents := map[string]Entity{ent.Name: ent, prod.Name: prod, nonprod.Name: nonprod}
-
-	accounts := []demoAccount{
-		{
-			name: "prod-payments", parent: prod.Name, scale: 1.0, growth: 0.012,
-			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Databases for PostgreSQL", "Event Streams"},
-			locations: []string{"Dallas", "Washington DC", "Frankfurt", "London"},
-			groups:    []string{"payments-prod", "shared-prod"},
-		},
-		{
-			name: "prod-web", parent: prod.Name, scale: 0.8, growth: 0.008,
-			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Code Engine"},
-			locations: []string{"Dallas", "Washington DC", "London", "Tokyo", "Sydney"},
-			groups:    []string{"web-prod", "shared-prod"},
-		},
-		{
-			name: "data-platform", parent: ent.Name, scale: 1.3, growth: 0.02,
-			services:  []string{"Red Hat OpenShift on IBM Cloud", "Cloud Object Storage", "Databases for PostgreSQL", "Event Streams", "Virtual Server for VPC"},
-			locations: []string{"Dallas", "Frankfurt"},
-			groups:    []string{"data-ingest", "data-analytics", "default"},
-		},
-		{
-			name: "staging", parent: nonprod.Name, scale: 0.3, growth: 0.0,
-			services:  []string{"Virtual Server for VPC", "Kubernetes Service", "Cloud Object Storage", "Databases for PostgreSQL", "Code Engine"},
-			locations: []string{"Dallas", "Frankfurt"},
-			groups:    []string{"staging", "default"},
-		},
-		{
-			name: "sandbox", parent: nonprod.Name, scale: 0.1, growth: -0.01,
-			services:  []string{"Virtual Server for VPC", "Code Engine", "Cloud Object Storage"},
-			locations: []string{"Dallas", "London"},
-			groups:    []string{"default"},
-		},
-	}
-
-	ds := Dataset{EnterpriseID: ent.ID, Entities: []Entity{ent, prod, nonprod}}
-	// epoch anchors growth, so that a month's value does not depend on
-	// now.
+// rows returns the account's rows of months first to last. A month's
+// figures depend only on the month (growth is anchored at an epoch), so a
+// demo that runs for weeks shows a stable history.
+func (a demoAccount) rows(accountID string, first, last provider.Month) []Row {
 	epoch := provider.NewMonth(2024, time.January)
-	for _, a := range accounts {
-		parent := parents[a.parent]
-		acct := Entity{Type: TypeAccount, ID: demoID("account/" + a.name), Name: a.name, ParentID: parent.ID, ParentName: parent.Name}
-		ds.Entities = append(ds.Entities, acct)
-		for _, svc := range a.services {
-			for _, loc := range a.locations {
-				key := a.name + "/" + svc + "/" + loc
-				rng := rand.New(rand.NewPCG(seed(key), 1))
-				if rng.Float64() < 0.1 {
-					continue // not every account runs every service everywhere
-				}
-				// Carbon of this account/service/location in grams per
-				// month at the epoch: tens of kilograms.
-				base := 20000 * demoServices[svc] * math.Sqrt(a.scale) * (0.6 + rng.Float64())
-				base = min(max(base, 1500), 80000)
-				shares := make([]float64, len(a.groups))
-				var sum float64
-				for i := range shares {
-					shares[i] = 0.2 + rng.Float64()
-					sum += shares[i]
-				}
-				for m := first; m <= last; m++ {
-					noise := rand.New(rand.NewPCG(seed(key), uint64(m)))
-					season := 1 + 0.06*math.Cos(2*math.Pi*float64(int(m.Month())-7)/12)
-					carbon := base * math.Pow(1+a.growth, float64(m-epoch)) * season * (0.96 + 0.08*noise.Float64())
-					for i, rg := range a.groups {
-						c := carbon * shares[i] / sum
-						ds.Rows = append(ds.Rows, Row{
-							AccountID:         acct.ID,
-							Service:           svc,
-							Location:          loc,
-							ResourceGroupID:   demoID("rg/" + a.name + "/" + rg),
-							Month:             m,
-							CarbonEmission:    round3(c),
-							EnergyConsumption: round3(c / demoIntensity[loc]),
-						})
-					}
+	var rows []Row
+	for _, svc := range a.services {
+		for _, loc := range a.locations {
+			key := a.name + "/" + svc + "/" + loc
+			rng := rand.New(rand.NewPCG(seed(key), 1))
+			if rng.Float64() < 0.1 {
+				continue // not every account runs every service everywhere
+			}
+			// Carbon of this account/service/location in grams per month
+			// at the epoch: tens of kilograms.
+			base := 20000 * demoServiceWeight(svc) * math.Sqrt(a.scale) * (0.6 + rng.Float64())
+			base = min(max(base, 1500), 80000)
+			shares := make([]float64, len(a.groups))
+			var sum float64
+			for i := range shares {
+				shares[i] = 0.2 + rng.Float64()
+				sum += shares[i]
+			}
+			for m := first; m <= last; m++ {
+				noise := rand.New(rand.NewPCG(seed(key), uint64(m)))
+				season := 1 + 0.06*math.Cos(2*math.Pi*float64(int(m.Month())-7)/12)
+				carbon := base * math.Pow(1+a.growth, float64(m-epoch)) * season * (0.96 + 0.08*noise.Float64())
+				for i, rg := range a.groups {
+					c := carbon * shares[i] / sum
+					rows = append(rows, Row{
+						AccountID: accountID, Service: svc, Location: loc,
+						ResourceGroupID: demoID("rg/" + a.name + "/" + rg), Month: m,
+						CarbonEmission: round3(c), EnergyConsumption: round3(c / demoIntensity(loc)),
+					})
 				}
 			}
 		}
 	}
-	return ds
+	return rows
 }
 
 func seed(key string) uint64 {

@@ -613,19 +613,12 @@ func (s *Server) answer(q *query) answer {
 // group filters the dataset and aggregates it as group_by asks, in a
 // stable order.
 func (s *Server) group(q *query) []*wireRow {
-	type key struct {
-		month                          provider.Month
-		account, service, location, rg string
-	}
-	var keys []key
-	byKey := map[key]*wireRow{}
+	var keys []groupKey
+	byKey := map[groupKey]*wireRow{}
 	var lo, hi provider.Month
 	first := true
 	for _, r := range s.rows {
-		if r.Month < q.from || r.Month > q.to ||
-			(q.accounts != nil && !q.accounts[r.AccountID]) ||
-			(q.services != nil && !q.services[strings.ToLower(r.Service)]) ||
-			(q.locations != nil && !q.locations[strings.ToLower(r.Location)]) {
+		if !q.selects(r) {
 			continue
 		}
 		if first || r.Month < lo {
@@ -635,95 +628,121 @@ func (s *Server) group(q *query) []*wireRow {
 			hi = r.Month
 		}
 		first = false
-
-		var k key
-		switch q.groupBy {
-		case "none":
-			k = key{r.Month, r.AccountID, r.Service, r.Location, r.ResourceGroupID}
-		case "month":
-			k = key{month: r.Month}
-		case "service":
-			k = key{service: r.Service}
-		case "location":
-			k = key{location: r.Location}
-		case "resource_group":
-			k = key{rg: r.ResourceGroupID}
-		case "enterprise_account":
-			k = key{account: r.AccountID}
-		case "enterprise_group":
-			k = key{account: s.ents[r.AccountID].ParentID}
-		}
+		k := s.keyOf(q.groupBy, r)
 		row := byKey[k]
 		if row == nil {
 			row = &wireRow{accounts: map[string]bool{}, min: r.Month, max: r.Month}
 			byKey[k] = row
 			keys = append(keys, k)
 		}
-		row.CarbonEmission += r.CarbonEmission
-		row.EnergyConsumption += r.EnergyConsumption
-		row.accounts[r.AccountID] = true
-		row.min, row.max = min(row.min, r.Month), max(row.max, r.Month)
-		switch q.groupBy {
-		case "none":
-			row.Month.Value = r.Month.String()
-			row.Service, row.Location, row.ResourceGroupID = r.Service, r.Location, r.ResourceGroupID
-		case "month":
-			row.Month.Value = r.Month.String()
-			row.GroupBy = &wireGroup{Type: "month", Value: r.Month.String()}
-		case "service":
-			row.Service = r.Service
-			row.GroupBy = &wireGroup{Type: "service", Value: r.Service}
-		case "location":
-			row.Location = r.Location
-			row.GroupBy = &wireGroup{Type: "location", Value: r.Location}
-			pue, factor := locationFactors(r.Location)
-			row.PUE, row.EmissionFactor = &pue, &factor
-		case "resource_group":
-			row.ResourceGroupID = r.ResourceGroupID
-			row.GroupBy = &wireGroup{Type: "resource_group", Value: r.ResourceGroupID}
-		case "enterprise_account":
-			row.GroupBy = &wireGroup{Type: "enterprise_account", Value: r.AccountID}
-		case "enterprise_group":
-			row.GroupBy = &wireGroup{Type: "enterprise_group", Value: k.account}
-		}
+		row.add(q.groupBy, r, k)
 	}
-	slices.SortStableFunc(keys, func(a, b key) int {
+	slices.SortStableFunc(keys, func(a, b groupKey) int {
 		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.account, b.account),
 			cmp.Compare(a.service, b.service), cmp.Compare(a.location, b.location), cmp.Compare(a.rg, b.rg))
 	})
-
 	out := make([]*wireRow, 0, len(keys))
 	for _, k := range keys {
-		row := byKey[k]
-		if q.groupBy != "none" && q.groupBy != "month" {
-			row.Month.Min, row.Month.Max = row.min.String(), row.max.String()
-		} else {
-			row.Month.Min, row.Month.Max = lo.String(), hi.String()
-		}
-		if len(row.accounts) == 1 {
-			for a := range row.accounts {
-				row.AccountID = a
-			}
-		}
-		switch {
-		case q.groupBy == "enterprise_account":
-			// The grouped entity is the account itself.
-			s.setEntity(row, s.ents[k.account])
-		case q.groupBy == "enterprise_group":
-			s.setEntity(row, s.ents[k.account])
-			row.AccountID = ""
-		case q.filterID != "":
-			// Other groupings describe the filter's entity, as in
-			// IBM's examples; a single-account filter names the
-			// account only there.
-			s.setEntity(row, s.ents[q.filterID])
-			if q.filterType == TypeAccount {
-				row.AccountID = ""
-			}
-		}
-		out = append(out, row)
+		out = append(out, s.finish(q, byKey[k], k, lo, hi))
 	}
 	return out
+}
+
+// groupKey is what rows are grouped by; the fields group_by does not name
+// stay empty.
+type groupKey struct {
+	month                          provider.Month
+	account, service, location, rg string
+}
+
+// selects reports whether the query's months and filters keep r.
+func (q *query) selects(r Row) bool {
+	return r.Month >= q.from && r.Month <= q.to &&
+		(q.accounts == nil || q.accounts[r.AccountID]) &&
+		(q.services == nil || q.services[strings.ToLower(r.Service)]) &&
+		(q.locations == nil || q.locations[strings.ToLower(r.Location)])
+}
+
+func (s *Server) keyOf(groupBy string, r Row) groupKey {
+	switch groupBy {
+	case "none":
+		return groupKey{r.Month, r.AccountID, r.Service, r.Location, r.ResourceGroupID}
+	case "month":
+		return groupKey{month: r.Month}
+	case "service":
+		return groupKey{service: r.Service}
+	case "location":
+		return groupKey{location: r.Location}
+	case "resource_group":
+		return groupKey{rg: r.ResourceGroupID}
+	case "enterprise_account":
+		return groupKey{account: r.AccountID}
+	case "enterprise_group":
+		return groupKey{account: s.ents[r.AccountID].ParentID}
+	}
+	return groupKey{}
+}
+
+// add sums r into the row of its group and sets the fields that group_by
+// shows.
+func (row *wireRow) add(groupBy string, r Row, k groupKey) {
+	row.CarbonEmission += r.CarbonEmission
+	row.EnergyConsumption += r.EnergyConsumption
+	row.accounts[r.AccountID] = true
+	row.min, row.max = min(row.min, r.Month), max(row.max, r.Month)
+	switch groupBy {
+	case "none":
+		row.Month.Value = r.Month.String()
+		row.Service, row.Location, row.ResourceGroupID = r.Service, r.Location, r.ResourceGroupID
+	case "month":
+		row.Month.Value = r.Month.String()
+		row.GroupBy = &wireGroup{Type: "month", Value: r.Month.String()}
+	case "service":
+		row.Service = r.Service
+		row.GroupBy = &wireGroup{Type: "service", Value: r.Service}
+	case "location":
+		row.Location = r.Location
+		row.GroupBy = &wireGroup{Type: "location", Value: r.Location}
+		pue, factor := locationFactors(r.Location)
+		row.PUE, row.EmissionFactor = &pue, &factor
+	case "resource_group":
+		row.ResourceGroupID = r.ResourceGroupID
+		row.GroupBy = &wireGroup{Type: "resource_group", Value: r.ResourceGroupID}
+	case "enterprise_account":
+		row.GroupBy = &wireGroup{Type: "enterprise_account", Value: r.AccountID}
+	case "enterprise_group":
+		row.GroupBy = &wireGroup{Type: "enterprise_group", Value: k.account}
+	}
+}
+
+// finish sets the month range and the entity fields of a grouped row.
+func (s *Server) finish(q *query, row *wireRow, k groupKey, lo, hi provider.Month) *wireRow {
+	if q.groupBy != "none" && q.groupBy != "month" {
+		row.Month.Min, row.Month.Max = row.min.String(), row.max.String()
+	} else {
+		row.Month.Min, row.Month.Max = lo.String(), hi.String()
+	}
+	if len(row.accounts) == 1 {
+		for a := range row.accounts {
+			row.AccountID = a
+		}
+	}
+	switch {
+	case q.groupBy == "enterprise_account":
+		// The grouped entity is the account itself.
+		s.setEntity(row, s.ents[k.account])
+	case q.groupBy == "enterprise_group":
+		s.setEntity(row, s.ents[k.account])
+		row.AccountID = ""
+	case q.filterID != "":
+		// Other groupings describe the filter's entity, as in IBM's
+		// examples; a single-account filter names the account only there.
+		s.setEntity(row, s.ents[q.filterID])
+		if q.filterType == TypeAccount {
+			row.AccountID = ""
+		}
+	}
+	return row
 }
 
 func (s *Server) setEntity(row *wireRow, e Entity) {
