@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -64,11 +65,27 @@ type Options struct {
 	// Limits bound what one refresh of one source reads; zero limits
 	// take httpx.DefaultLimits.
 	Limits httpx.Limits
+	// StallAfter is how long a refresh's answers may not move before it
+	// gives its concurrency slot up and stops holding readiness back;
+	// zero means DefaultStallAfter.
+	StallAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 func (o *Options) retention() int { return max(o.Retention, o.History) }
+
+// DefaultStallAfter is long enough for an API to start answering a
+// request, and short enough that a source behind a hung endpoint stalls
+// no other source noticeably; a slow but moving answer never counts.
+const DefaultStallAfter = 3 * time.Second
+
+func (o *Options) stallAfter() time.Duration {
+	if o.StallAfter > 0 {
+		return o.StallAfter
+	}
+	return DefaultStallAfter
+}
 
 func (o *Options) now() time.Time {
 	if o.Now != nil {
@@ -179,6 +196,8 @@ type refresher struct {
 	sem      chan struct{}
 	logger   *slog.Logger
 	failures int
+	// stalled is set while the running fetch has given its slot up.
+	stalled atomic.Bool
 }
 
 func (r *refresher) run(ctx context.Context) {
@@ -293,17 +312,58 @@ func (r *refresher) refresh(ctx context.Context) {
 // fetch calls the provider for months within one of the provider's
 // concurrency slots, the refresh's deadline and its budget. ok is false
 // when ctx ended: the exporter is shutting down or reloading.
+//
+// A fetch whose answers stop moving for StallAfter gives its slot to the
+// provider's other sources and stops holding readiness back; it goes on
+// until its deadline. One hung endpoint thus stalls nothing but its own
+// source: the slot bounds the load on a provider, and a source that waits
+// on nothing is no load.
 func (r *refresher) fetch(ctx context.Context, months []provider.Month) (res provider.Result, ok bool, err error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return res, false, nil
 	}
-	defer func() { <-r.sem }()
-	fctx, cancel := context.WithTimeout(httpx.WithBudget(ctx, httpx.NewBudget(r.opts.Limits)), r.opts.Timeout)
+	var release sync.Once
+	free := func() { release.Do(func() { <-r.sem }) }
+	defer free()
+	budget := httpx.NewBudget(r.opts.Limits)
+	fctx, cancel := context.WithTimeout(httpx.WithBudget(ctx, budget), r.opts.Timeout)
 	defer cancel()
+	watched := make(chan struct{})
+	defer close(watched)
+	go r.watch(budget, watched, free)
 	res, err = r.src.Provider.Fetch(fctx, months)
+	if r.stalled.Load() {
+		r.stalled.Store(false)
+		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) { d.Stalled = false })
+	}
 	return res, ctx.Err() == nil, err
+}
+
+// watch gives the fetch's slot up, and marks the source stalled, once
+// the budget's answers have not moved for StallAfter; it returns when
+// done is closed.
+func (r *refresher) watch(budget *httpx.Budget, done <-chan struct{}, free func()) {
+	after := r.opts.stallAfter()
+	tick := time.NewTicker(after / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if budget.Idle() < after {
+			continue
+		}
+		free()
+		r.stalled.Store(true)
+		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) { d.Stalled = true })
+		r.logger.Warn("Source stalled: no answer moved; its concurrency slot goes to the provider's other sources until the refresh ends",
+			"idle", budget.Idle().Round(time.Second), "deadline", r.opts.Timeout)
+		return
+	}
 }
 
 // failed counts a failure and returns when to try again.

@@ -67,6 +67,9 @@ type SourceData struct {
 	// Attempted is set once a refresh finished in this process or data
 	// was loaded from the state file; /-/ready waits for it.
 	Attempted bool `json:"-"`
+	// Stalled is set while the source's refresh waits on answers that do
+	// not move; /-/ready does not wait for it.
+	Stalled bool `json:"-"`
 	// Generation counts changes of the data (months, accounts, denials);
 	// the exposition re-renders only when it moves. The store draws it
 	// from one counter for all sources, so a source replaced by a reload
@@ -124,10 +127,11 @@ type Snapshot struct {
 	Sources map[string]*SourceData
 }
 
-// Ready reports whether every source has data or has finished a refresh.
+// Ready reports whether every source has data, has finished a refresh,
+// or is stalled on answers that do not move.
 func (s *Snapshot) Ready() bool {
 	for _, d := range s.Sources {
-		if !d.Attempted {
+		if !d.Attempted && !d.Stalled {
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
@@ -41,6 +42,9 @@ type Budget struct {
 	// over is the first limit passed: the refresh is over budget for
 	// good, whichever layer swallowed the error that said so.
 	over atomic.Pointer[BudgetError]
+	// progress is when an answer last moved (headers or body bytes), in
+	// Unix nanoseconds; the budget's creation before the first.
+	progress atomic.Int64
 }
 
 // NewBudget returns an empty budget with limits l; a zero limit takes its
@@ -56,7 +60,25 @@ func NewBudget(l Limits) *Budget {
 	if l.MaxEmptyPages <= 0 {
 		l.MaxEmptyPages = d.MaxEmptyPages
 	}
-	return &Budget{limits: l}
+	b := &Budget{limits: l}
+	b.progressed()
+	return b
+}
+
+func (b *Budget) progressed() {
+	if b != nil {
+		b.progress.Store(time.Now().UnixNano())
+	}
+}
+
+// Idle returns how long no answer of the refresh has moved: no headers
+// arrived and no body byte was read. A refresh whose requests all hang
+// grows idle while one that reads a slow answer does not.
+func (b *Budget) Idle() time.Duration {
+	if b == nil {
+		return 0
+	}
+	return time.Since(time.Unix(0, b.progress.Load()))
 }
 
 type budgetKey struct{}
@@ -93,6 +115,7 @@ func (b *Budget) chargeBytes(n int) error {
 	if b == nil || n == 0 {
 		return nil
 	}
+	b.progressed()
 	if b.bytes.Add(int64(n)) > b.limits.MaxBytes {
 		return b.fail(fmt.Sprintf("the answers of one refresh passed %d bytes", b.limits.MaxBytes))
 	}

@@ -123,8 +123,12 @@ type limitTransport struct {
 
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
+	budget := BudgetOf(req.Context())
+	if resp != nil {
+		budget.progressed()
+	}
 	if resp != nil && resp.Body != nil {
-		resp.Body = &limitedBody{rc: resp.Body, left: t.limit, limit: t.limit, budget: BudgetOf(req.Context())}
+		resp.Body = &limitedBody{rc: resp.Body, left: t.limit, limit: t.limit, budget: budget}
 	}
 	return resp, err
 }
