@@ -153,3 +153,24 @@ func TestTransportFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkErrorNamesTheRequestOnce: SDKs wrap net/http's *url.Error in
+// errors that repeat its method and URL; the classified message names the
+// method and host once, and no query.
+func TestNetworkErrorNamesTheRequestOnce(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	inner := &url.Error{Op: "Post", URL: "https://api.example.com/v1/data?token=abc", Err: dial}
+	outer := &url.Error{Op: "Post", URL: "https://api.example.com/v1/data?token=abc", Err: inner}
+	sdk := fmt.Errorf("sdk: request failed: %w", outer)
+	reason, err, ok := httpx.TransportFailure(context.Background(), "cloud: ListData", sdk)
+	if !ok || reason != provider.ReasonNetwork {
+		t.Fatalf("TransportFailure = %s, %v, %v", reason, err, ok)
+	}
+	const want = "cloud: ListData: Post api.example.com: dial tcp: connect: connection refused"
+	if err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if !errors.Is(err, dial) {
+		t.Error("the network error is no longer in the chain")
+	}
+}

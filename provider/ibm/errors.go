@@ -18,7 +18,7 @@ import (
 // fail builds the *provider.Error every failure path returns, scrubbed
 // of the API key.
 func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err error) *provider.Error {
-	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.opts.APIKey)}
+	return &provider.Error{Reason: reason, RetryAfter: retryAfter, Err: httpx.Redact(err, p.secrets()...)}
 }
 
 // transportFailure classifies an error that came with no HTTP response:
@@ -50,7 +50,7 @@ func (p *Provider) statusFailure(what string, resp *core.DetailedResponse, iam b
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "ibm: %s: %d %s", what, code, http.StatusText(code))
-	if msg := errorMessage(resp, p.opts.APIKey); msg != "" {
+	if msg := errorMessage(resp, p.secrets()...); msg != "" {
 		b.WriteString(": ")
 		b.WriteString(msg)
 	}
@@ -83,7 +83,7 @@ func statusHint(code int, iam bool) string {
 // Calculator answers {status, error, message, path}; IAM answers
 // {errorCode, errorMessage}. go-sdk-core's own extraction prefers "error"
 // (just "Forbidden"), so we read the fields ourselves.
-func errorMessage(resp *core.DetailedResponse, secret string) string {
+func errorMessage(resp *core.DetailedResponse, secrets ...string) string {
 	m, ok := resp.Result.(map[string]any)
 	if !ok {
 		return ""
@@ -111,7 +111,7 @@ func errorMessage(resp *core.DetailedResponse, secret string) string {
 	}
 	// Scrub before cutting: a key echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
-	return provider.Truncate(httpx.Scrub(msg, secret), maxMessageBytes)
+	return provider.Truncate(httpx.Scrub(msg, secrets...), maxMessageBytes)
 }
 
 // maxMessageBytes bounds the server-supplied text an error repeats.

@@ -2,9 +2,13 @@ package ibm_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
 )
@@ -174,5 +179,63 @@ func TestIAMTimeout(t *testing.T) {
 	}
 	if _, err := ibm.New(ibm.Options{APIKey: canary, IAMTimeout: -time.Second}); err == nil {
 		t.Error("New accepted a negative IAM timeout")
+	}
+}
+
+// TestEchoedCredentialsAreScrubbed: a server whose error answer echoes the
+// request shows neither the bearer token the source sent nor the API key
+// in any form it travelled (form-encoded to IAM, or base64 as a server
+// might log it) in the error.
+func TestEchoedCredentialsAreScrubbed(t *testing.T) {
+	// go-sdk-core's debug dumps, which TestMain turns on, show echoed
+	// bodies by design; the exporter never turns them on.
+	quietSDKLog(t)
+	key := "ECHO+key/0123456789abcdef=="
+	tests := []struct {
+		name string
+		path string
+		echo func(r *http.Request) string
+	}{
+		{"bearer token in a data error", ibmfake.CarbonPath, func(r *http.Request) string { return r.Header.Get("Authorization") }},
+		{"form-encoded key in an IAM error", ibmfake.TokenPath, func(r *http.Request) string {
+			body, _ := io.ReadAll(r.Body)
+			return string(body)
+		}},
+		{"base64 key in an IAM error", ibmfake.TokenPath, func(*http.Request) string {
+			return "apikey " + base64.StdEncoding.EncodeToString([]byte("user:"+key))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sent []string
+			e := newEnvKey(t, pagingDataset(3), key, func(fake http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != tt.path {
+						fake.ServeHTTP(w, r)
+						return
+					}
+					echoed := tt.echo(r)
+					sent = append(sent, echoed)
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					_ = json.NewEncoder(w).Encode(map[string]string{"errorMessage": "bad request: " + echoed, "message": "bad request: " + echoed})
+				})
+			})
+			perr := fetchErr(t, context.Background(), e.provider(t, func(o *ibm.Options) { o.APIKey = key }), jan)
+			if len(sent) == 0 {
+				t.Fatal("the echoing server was not asked")
+			}
+			// Messages are cut at 512 bytes: any long piece is a leak.
+			token := strings.TrimPrefix(sent[0], "Bearer ")
+			token = token[:min(len(token), 40)]
+			for _, leak := range []string{key, url.QueryEscape(key), token} {
+				if leak != "" && strings.Contains(perr.Error(), leak) {
+					t.Errorf("the error shows a credential: %v", perr)
+				}
+			}
+			if httpx.Scrub(perr.Error(), key) != perr.Error() {
+				t.Errorf("the error shows an encoded form of the key: %v", perr)
+			}
+		})
 	}
 }

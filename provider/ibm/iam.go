@@ -120,7 +120,16 @@ func (p *Provider) dropToken(tok string) {
 	defer p.tokMu.Unlock()
 	if p.tok.access == tok {
 		p.tok = iamToken{}
+		p.dropped = tok
 	}
+}
+
+// secrets are what no message may show: the API key and the bearer
+// tokens the source sends, which a server may echo in an error answer.
+func (p *Provider) secrets() []string {
+	p.tokMu.Lock()
+	defer p.tokMu.Unlock()
+	return []string{p.opts.APIKey, p.tok.access, p.dropped}
 }
 
 // iamTimeoutError is a token request that IAM did not answer in time,

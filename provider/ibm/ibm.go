@@ -163,9 +163,11 @@ type Provider struct {
 	// iamSem serialises this source's token requests (see iam.go); its
 	// wait obeys the caller's context.
 	iamSem chan struct{}
-	// tokMu guards tok, the cached IAM token.
-	tokMu sync.Mutex
-	tok   iamToken
+	// tokMu guards tok, the cached IAM token, and dropped, the last one
+	// IBM rejected, which an error answer may still echo.
+	tokMu   sync.Mutex
+	tok     iamToken
+	dropped string
 }
 
 var _ provider.Provider = (*Provider)(nil)
