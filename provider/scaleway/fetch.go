@@ -111,8 +111,9 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 // and months are filtered here anyway.
 func (p *Provider) availability(ctx context.Context, from provider.Month) (map[provider.Month]bool, error) {
 	start := max(from, FirstMonth).Start()
-	x := &exchange{}
-	out, err := p.api.GetImpactReportAvailability(&ef.UserAPIGetImpactReportAvailabilityRequest{
+	var out ef.ImpactReportAvailability
+	x := &exchange{into: &out}
+	_, err := p.api.GetImpactReportAvailability(&ef.UserAPIGetImpactReportAvailabilityRequest{
 		OrganizationID: p.org,
 		StartDate:      &start,
 	}, scw.WithContext(withExchange(ctx, x)))
@@ -142,8 +143,9 @@ type monthData struct {
 
 func (p *Provider) month(ctx context.Context, m provider.Month) (*monthData, error) {
 	start, end := m.Start(), m.End()
-	x := &exchange{}
-	resp, err := p.api.GetImpactData(&ef.UserAPIGetImpactDataRequest{
+	resp := &ef.ImpactDataResponse{}
+	x := &exchange{into: resp}
+	_, err := p.api.GetImpactData(&ef.UserAPIGetImpactDataRequest{
 		OrganizationID: p.org,
 		StartDate:      &start,
 		EndDate:        &end,
