@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // maxLabelBytes bounds label values taken from the API's answers.
@@ -154,6 +155,14 @@ func (p *Provider) month(ctx context.Context, m provider.Month) (*monthData, err
 	if err != nil {
 		return nil, p.classify(ctx, opImpactData, x, err)
 	}
+	// The answer is the month's one page: its SKUs count against the
+	// refresh's budget of records. It links to no other page, so an
+	// empty one does not count as a page in a run of empty ones.
+	if n := countSKUs(resp); n > 0 {
+		if err := httpx.Page(ctx, n); err != nil {
+			return nil, p.classify(ctx, opImpactData, x, err)
+		}
+	}
 	if resp.StartDate != nil && !resp.StartDate.Equal(start) || resp.EndDate != nil && !resp.EndDate.Equal(end) {
 		return nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("scaleway: %s: malformed response: data for %s to %s, not for the month %s asked",
 			opImpactData, fmtTime(resp.StartDate), fmtTime(resp.EndDate), m))
@@ -166,6 +175,28 @@ func fmtTime(t *time.Time) string {
 		return "?"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// countSKUs returns the SKUs of an answer, the rows it holds.
+func countSKUs(resp *ef.ImpactDataResponse) int {
+	n := 0
+	for _, proj := range resp.Projects {
+		if proj == nil {
+			continue
+		}
+		for _, reg := range proj.Regions {
+			if reg == nil {
+				continue
+			}
+			n += len(reg.Skus)
+			for _, z := range reg.Zones {
+				if z != nil {
+					n += len(z.Skus)
+				}
+			}
+		}
+	}
+	return n
 }
 
 type key struct{ project, service, region string }
