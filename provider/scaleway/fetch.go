@@ -64,20 +64,40 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		return provider.Result{}, nil
 	}
 
-	perMonth := make([]*monthData, len(due))
+	perMonth, err := p.months(ctx, due)
+	if err != nil {
+		return provider.Result{}, err
+	}
+	return p.merge(perMonth), nil
+}
+
+// months fetches the due months: the first alone, then the others up to
+// Concurrency at once. An answer that ends the fetch (a rejected key, a
+// missing permission, throttling) then costs one request rather than
+// Concurrency, and the pause a 429 starts (Scaleway limits a key, not a
+// request) holds the other months back before any of them is sent.
+func (p *Provider) months(ctx context.Context, due []provider.Month) ([]*monthData, error) {
+	out := make([]*monthData, len(due))
+	first, err := p.month(ctx, due[0])
+	if err != nil {
+		return nil, err
+	}
+	out[0] = first
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
-	for i, m := range due {
+	for i, m := range due[1:] {
 		g.Go(func() error {
 			d, err := p.month(gctx, m)
-			perMonth[i] = d
+			out[i+1] = d
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return provider.Result{}, err
-	}
+	return out, g.Wait()
+}
 
+// merge puts the months' records together, with an account for every
+// project any fetch has seen.
+func (p *Provider) merge(perMonth []*monthData) provider.Result {
 	var res provider.Result
 	mismatches := 0
 	p.mu.Lock()
@@ -104,7 +124,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	if res.Accounts == nil {
 		res.Accounts = []provider.Account{} // learned: there are none
 	}
-	return res, nil
+	return res
 }
 
 // availability returns the months GetImpactReportAvailability lists from
