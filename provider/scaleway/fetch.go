@@ -222,7 +222,28 @@ func countSKUs(resp *ef.ImpactDataResponse) int {
 type key struct{ project, service, region string }
 
 // sums are a record's figures while SKUs are added up.
-type sums struct{ kg, m3 float64 }
+type sums struct{ kg, m3 part }
+
+// part is one quantity of a record while its SKUs are added up.
+type part struct{ sum, negative float64 }
+
+func (p *part) add(v float64) {
+	p.sum += v
+	p.negative = min(p.negative, v)
+}
+
+// value is the record's value: the sum of its SKUs or, when one of them
+// is negative, the lowest of them. A negative SKU is not a measurement;
+// summed with the others, it would hide in what looks like one, while as
+// the record's value the one policy for such values applies to it
+// (provider.Record.Sanitize, which the refresher applies, counts and
+// logs): the record no longer carries the quantity.
+func (p part) value() float64 {
+	if p.negative < 0 {
+		return p.negative
+	}
+	return p.sum
+}
 
 // aggregate sums one month's answer to project × product category ×
 // region. Every SKU counts once: those of each zone, and those tied to the
@@ -246,8 +267,8 @@ func aggregate(resp *ef.ImpactDataResponse, m provider.Month) *monthData {
 			acc[k] = a
 		}
 		kg = float64(s.TotalSkuImpact.KgCo2Equivalent)
-		a.kg += kg
-		a.m3 += float64(s.TotalSkuImpact.M3WaterUsage)
+		a.kg.add(kg)
+		a.m3.add(float64(s.TotalSkuImpact.M3WaterUsage))
 		return kg
 	}
 	for _, proj := range resp.Projects {
@@ -290,8 +311,8 @@ func aggregate(resp *ef.ImpactDataResponse, m provider.Month) *monthData {
 			Location:         k.region,
 			Scope:            provider.ScopeUnspecified,
 			Month:            m,
-			EmissionsGrams:   a.kg * GramsPerKilogram,
-			WaterCubicMeters: a.m3,
+			EmissionsGrams:   a.kg.value() * GramsPerKilogram,
+			WaterCubicMeters: a.m3.value(),
 			Known:            provider.Emissions | provider.Water,
 		})
 	}
