@@ -65,17 +65,6 @@ func ServerError(status int) Fault {
 	return Fault{Status: status, Body: `{"message":"internal error","type":"internal_error"}`}
 }
 
-// Truncated is a 200 answer whose body stops short: its Content-Length
-// promises more bytes than body holds, so the server closes the
-// connection after body and the client's read ends early, as when a proxy
-// drops a connection mid-answer.
-func Truncated(body string) Fault {
-	return Fault{Status: http.StatusOK, Body: body, Header: http.Header{
-		"Content-Type":   {"application/json"},
-		"Content-Length": {strconv.Itoa(len(body) + 512)},
-	}}
-}
-
 // Server is the fake API. It is safe for concurrent use.
 type Server struct {
 	mu        sync.Mutex
