@@ -28,20 +28,17 @@ func parse(t *testing.T, text string) (*config.Config, error) {
 	return config.Parse([]byte(text), "c.yml", getenv, []provider.Plugin{scaleway.Plugin()})
 }
 
-// TestConfig checks the scaleway section as users write it, through the
-// real configuration parser: defaults, and a clear message at the right
-// line for every mistake.
-func TestConfig(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(keyFile, []byte(canary+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, text string
-		want       scaleway.Config
-		wantErr    string
-	}{
+// configCase is a scaleway section and what the parser makes of it.
+type configCase struct {
+	name, text string
+	want       scaleway.Config
+	wantErr    string
+}
+
+// configCases are the section's defaults, and a mistake of each kind;
+// keyFile holds the secret key.
+func configCases(keyFile string) []configCase {
+	return []configCase{
 		{
 			name: "defaults: the SDK's profile and environment",
 			text: "scaleway:\n  - {}\n",
@@ -125,7 +122,17 @@ func TestConfig(t *testing.T) {
 			wantErr: `c.yml:2: unknown field "region" in scaleway entry; known fields are name, organization_id, project_ids, access_key, secret_key, secret_key_file, secret_key_env, profile, api_url`,
 		},
 	}
-	for _, tt := range tests {
+}
+
+// TestConfig checks the scaleway section as users write it, through the
+// real configuration parser: defaults, and a clear message at the right
+// line for every mistake.
+func TestConfig(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(keyFile, []byte(canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range configCases(keyFile) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := parse(t, tt.text)
 			if tt.wantErr != "" {

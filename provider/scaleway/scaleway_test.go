@@ -387,16 +387,21 @@ func failure(t *testing.T, e *env, opts scaleway.Options) *provider.Error {
 	return pe
 }
 
-func TestErrors(t *testing.T) {
-	tests := []struct {
-		name       string
-		setup      func(e *env, o *scaleway.Options)
-		reason     provider.Reason
-		retryAfter time.Duration
-		contains   []string
-		// requests are the fake's availability and data requests.
-		availability, data int
-	}{
+// errorCase is a failure of one fetch of December.
+type errorCase struct {
+	name       string
+	setup      func(e *env, o *scaleway.Options)
+	reason     provider.Reason
+	retryAfter time.Duration
+	contains   []string
+	// requests are the fake's availability and data requests.
+	availability, data int
+}
+
+// refusalCases are Scaleway's own refusals (its error bodies, its
+// gateway's 429), what the messages say of them, and the retry policy.
+func refusalCases() []errorCase {
+	return []errorCase{
 		{
 			name:     "unknown secret key",
 			setup:    func(_ *env, o *scaleway.Options) { o.SecretKey = "99999999-9999-4999-8999-999999999999" },
@@ -459,6 +464,14 @@ func TestErrors(t *testing.T) {
 			contains:     []string{"501 Not Implemented"},
 			availability: 1, data: 1,
 		},
+	}
+}
+
+// answerCases are answers that are not what the client asked for or can
+// use: bodies that do not decode into the API's types, data for another
+// period, a key echoed back, another endpoint.
+func answerCases() []errorCase {
+	return []errorCase{
 		{
 			name: "invalid JSON",
 			setup: func(e *env, _ *scaleway.Options) {
@@ -507,7 +520,10 @@ func TestErrors(t *testing.T) {
 			contains: []string{"404 Not Found", "check api_url"},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestErrors(t *testing.T) {
+	for _, tt := range append(refusalCases(), answerCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, dataset())
 			opts := e.options()
@@ -662,7 +678,12 @@ profiles:
 	if err := fetch(opts); provider.ReasonOf(err) != provider.ReasonPermission {
 		t.Errorf("organization_id over SCW_DEFAULT_ORGANIZATION_ID: %v, want the fake to deny it", err)
 	}
+}
 
+// TestSDKConfigurationErrors checks what New says of a configuration the
+// SDK's way that does not give a usable key, never quoting the key.
+func TestSDKConfigurationErrors(t *testing.T) {
+	file := filepath.Join(isolate(t), "config.yaml")
 	for _, tt := range []struct {
 		name, config string
 		env          map[string]string
@@ -688,14 +709,13 @@ profiles:
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
+			os.Remove(file)
 			if tt.config != "" {
-				writeConfig(tt.config)
-			} else {
-				os.Remove(file)
+				if err := os.WriteFile(file, []byte(tt.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
-			opts := base
-			opts.Profile = tt.profile
-			_, err := scaleway.New(opts)
+			_, err := scaleway.New(scaleway.Options{Profile: tt.profile})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
