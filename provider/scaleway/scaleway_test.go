@@ -512,6 +512,16 @@ func answerCases() []errorCase {
 			availability: 1,
 		},
 		{
+			name: "an error answer past 64 KiB",
+			setup: func(e *env, _ *scaleway.Options) {
+				e.fake.Inject(scalewayfake.OpAvailability, scalewayfake.Fault{Status: 400,
+					Body: `{"message":"` + strings.Repeat("x", 64<<10) + `","type":"invalid_request_error"}`})
+			},
+			reason:       provider.ReasonBadRequest,
+			contains:     []string{"GetImpactReportAvailability: 400 Bad Request (Scaleway rejected"},
+			availability: 1,
+		},
+		{
 			name: "a wrong api_url",
 			setup: func(e *env, o *scaleway.Options) {
 				o.APIURL = e.ts.URL + "/elsewhere"

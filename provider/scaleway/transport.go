@@ -123,11 +123,26 @@ func (d sdkDoer) Do(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	x.status, x.header = resp.StatusCode, resp.Header.Clone()
-	if err != nil || x.into == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+	switch {
+	case err != nil:
 		return resp, err
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// The SDK reads an error body whole, then decodes it. Scaleway's
+		// are a few hundred bytes; one cut at maxErrorBytes does not
+		// decode, and the answer is classified by its status.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, maxErrorBytes), resp.Body}
+		return resp, nil
+	case x.into == nil:
+		return resp, nil
 	}
 	return decodeAnswer(resp, x.into)
 }
+
+// maxErrorBytes bounds what the SDK reads of an error answer.
+const maxErrorBytes = 64 << 10
 
 // decodeAnswer decodes a successful answer into v, the SDK's own typed
 // struct, and hands the SDK the answer without its body, which the SDK
