@@ -74,7 +74,7 @@ type Fake struct {
 	// policy the credentials lack.
 	Permission string
 	// EmptyPage answers a data request with a page that holds no record
-	// but links to another page.
+	// but links to another page; nil for an API that does not page.
 	EmptyPage http.HandlerFunc
 	// ResponseCap is the most bytes the client reads of one answer.
 	ResponseCap int64

@@ -42,6 +42,11 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 // do about it. x is what the transport saw of the call.
 func (p *Provider) classify(ctx context.Context, op string, x *exchange, err error) *provider.Error {
 	what := "scaleway: " + op
+	if over := httpx.Overrun(ctx); over != nil {
+		// Past a limit of the refresh, whatever the layer that read the
+		// answer (retryablehttp drains bodies unchecked) made of it.
+		err = over
+	}
 	if reason, wrapped, ok := httpx.TransportFailure(ctx, what, err); ok {
 		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // maxLabelBytes bounds label values taken from the API's answers.
@@ -63,20 +64,40 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		return provider.Result{}, nil
 	}
 
-	perMonth := make([]*monthData, len(due))
+	perMonth, err := p.months(ctx, due)
+	if err != nil {
+		return provider.Result{}, err
+	}
+	return p.merge(perMonth), nil
+}
+
+// months fetches the due months: the first alone, then the others up to
+// Concurrency at once. An answer that ends the fetch (a rejected key, a
+// missing permission, throttling) then costs one request rather than
+// Concurrency, and the pause a 429 starts (Scaleway limits a key, not a
+// request) holds the other months back before any of them is sent.
+func (p *Provider) months(ctx context.Context, due []provider.Month) ([]*monthData, error) {
+	out := make([]*monthData, len(due))
+	first, err := p.month(ctx, due[0])
+	if err != nil {
+		return nil, err
+	}
+	out[0] = first
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
-	for i, m := range due {
+	for i, m := range due[1:] {
 		g.Go(func() error {
 			d, err := p.month(gctx, m)
-			perMonth[i] = d
+			out[i+1] = d
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return provider.Result{}, err
-	}
+	return out, g.Wait()
+}
 
+// merge puts the months' records together, with an account for every
+// project any fetch has seen.
+func (p *Provider) merge(perMonth []*monthData) provider.Result {
 	var res provider.Result
 	mismatches := 0
 	p.mu.Lock()
@@ -103,7 +124,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	if res.Accounts == nil {
 		res.Accounts = []provider.Account{} // learned: there are none
 	}
-	return res, nil
+	return res
 }
 
 // availability returns the months GetImpactReportAvailability lists from
@@ -111,8 +132,9 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 // and months are filtered here anyway.
 func (p *Provider) availability(ctx context.Context, from provider.Month) (map[provider.Month]bool, error) {
 	start := max(from, FirstMonth).Start()
-	x := &exchange{}
-	out, err := p.api.GetImpactReportAvailability(&ef.UserAPIGetImpactReportAvailabilityRequest{
+	var out ef.ImpactReportAvailability
+	x := &exchange{into: &out}
+	_, err := p.api.GetImpactReportAvailability(&ef.UserAPIGetImpactReportAvailabilityRequest{
 		OrganizationID: p.org,
 		StartDate:      &start,
 	}, scw.WithContext(withExchange(ctx, x)))
@@ -142,8 +164,9 @@ type monthData struct {
 
 func (p *Provider) month(ctx context.Context, m provider.Month) (*monthData, error) {
 	start, end := m.Start(), m.End()
-	x := &exchange{}
-	resp, err := p.api.GetImpactData(&ef.UserAPIGetImpactDataRequest{
+	resp := &ef.ImpactDataResponse{}
+	x := &exchange{into: resp}
+	_, err := p.api.GetImpactData(&ef.UserAPIGetImpactDataRequest{
 		OrganizationID: p.org,
 		StartDate:      &start,
 		EndDate:        &end,
@@ -151,6 +174,14 @@ func (p *Provider) month(ctx context.Context, m provider.Month) (*monthData, err
 	}, scw.WithContext(withExchange(ctx, x)))
 	if err != nil {
 		return nil, p.classify(ctx, opImpactData, x, err)
+	}
+	// The answer is the month's one page: its SKUs count against the
+	// refresh's budget of records. It links to no other page, so an
+	// empty one does not count as a page in a run of empty ones.
+	if n := countSKUs(resp); n > 0 {
+		if err := httpx.Page(ctx, n); err != nil {
+			return nil, p.classify(ctx, opImpactData, x, err)
+		}
 	}
 	if resp.StartDate != nil && !resp.StartDate.Equal(start) || resp.EndDate != nil && !resp.EndDate.Equal(end) {
 		return nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("scaleway: %s: malformed response: data for %s to %s, not for the month %s asked",
@@ -166,10 +197,53 @@ func fmtTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// countSKUs returns the SKUs of an answer, the rows it holds.
+func countSKUs(resp *ef.ImpactDataResponse) int {
+	n := 0
+	for _, proj := range resp.Projects {
+		if proj == nil {
+			continue
+		}
+		for _, reg := range proj.Regions {
+			if reg == nil {
+				continue
+			}
+			n += len(reg.Skus)
+			for _, z := range reg.Zones {
+				if z != nil {
+					n += len(z.Skus)
+				}
+			}
+		}
+	}
+	return n
+}
+
 type key struct{ project, service, region string }
 
 // sums are a record's figures while SKUs are added up.
-type sums struct{ kg, m3 float64 }
+type sums struct{ kg, m3 part }
+
+// part is one quantity of a record while its SKUs are added up.
+type part struct{ sum, negative float64 }
+
+func (p *part) add(v float64) {
+	p.sum += v
+	p.negative = min(p.negative, v)
+}
+
+// value is the record's value: the sum of its SKUs or, when one of them
+// is negative, the lowest of them. A negative SKU is not a measurement;
+// summed with the others, it would hide in what looks like one, while as
+// the record's value the one policy for such values applies to it
+// (provider.Record.Sanitize, which the refresher applies, counts and
+// logs): the record no longer carries the quantity.
+func (p part) value() float64 {
+	if p.negative < 0 {
+		return p.negative
+	}
+	return p.sum
+}
 
 // aggregate sums one month's answer to project × product category ×
 // region. Every SKU counts once: those of each zone, and those tied to the
@@ -193,8 +267,8 @@ func aggregate(resp *ef.ImpactDataResponse, m provider.Month) *monthData {
 			acc[k] = a
 		}
 		kg = float64(s.TotalSkuImpact.KgCo2Equivalent)
-		a.kg += kg
-		a.m3 += float64(s.TotalSkuImpact.M3WaterUsage)
+		a.kg.add(kg)
+		a.m3.add(float64(s.TotalSkuImpact.M3WaterUsage))
 		return kg
 	}
 	for _, proj := range resp.Projects {
@@ -237,8 +311,8 @@ func aggregate(resp *ef.ImpactDataResponse, m provider.Month) *monthData {
 			Location:         k.region,
 			Scope:            provider.ScopeUnspecified,
 			Month:            m,
-			EmissionsGrams:   a.kg * GramsPerKilogram,
-			WaterCubicMeters: a.m3,
+			EmissionsGrams:   a.kg.value() * GramsPerKilogram,
+			WaterCubicMeters: a.m3.value(),
 			Known:            provider.Emissions | provider.Water,
 		})
 	}

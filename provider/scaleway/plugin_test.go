@@ -1,21 +1,15 @@
 package scaleway_test
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/scaleway/scalewayfake"
 )
@@ -34,20 +28,17 @@ func parse(t *testing.T, text string) (*config.Config, error) {
 	return config.Parse([]byte(text), "c.yml", getenv, []provider.Plugin{scaleway.Plugin()})
 }
 
-// TestConfig checks the scaleway section as users write it, through the
-// real configuration parser: defaults, and a clear message at the right
-// line for every mistake.
-func TestConfig(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(keyFile, []byte(canary+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, text string
-		want       scaleway.Config
-		wantErr    string
-	}{
+// configCase is a scaleway section and what the parser makes of it.
+type configCase struct {
+	name, text string
+	want       scaleway.Config
+	wantErr    string
+}
+
+// configCases are the section's defaults, and a mistake of each kind;
+// keyFile holds the secret key.
+func configCases(keyFile string) []configCase {
+	return []configCase{
 		{
 			name: "defaults: the SDK's profile and environment",
 			text: "scaleway:\n  - {}\n",
@@ -131,7 +122,17 @@ func TestConfig(t *testing.T) {
 			wantErr: `c.yml:2: unknown field "region" in scaleway entry; known fields are name, organization_id, project_ids, access_key, secret_key, secret_key_file, secret_key_env, profile, api_url`,
 		},
 	}
-	for _, tt := range tests {
+}
+
+// TestConfig checks the scaleway section as users write it, through the
+// real configuration parser: defaults, and a clear message at the right
+// line for every mistake.
+func TestConfig(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(keyFile, []byte(canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range configCases(keyFile) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := parse(t, tt.text)
 			if tt.wantErr != "" {
@@ -173,83 +174,21 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
-// TestDemo runs the demo source as the exporter does: its entry parsed
-// and checked like a user's, the client built from it, a fetch over HTTP.
-func TestDemo(t *testing.T) {
+// TestSchedule checks that the plug-in, the provider and the fake, which
+// keeps its own reading of Scaleway's publication, expect the same latest
+// month.
+func TestSchedule(t *testing.T) {
 	isolate(t)
-	ctx := context.Background()
-	now := time.Now()
-	var logs logbuf.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	plugin := scaleway.Plugin()
-	if plugin.Name != "scaleway" {
-		t.Errorf("plugin name %q", plugin.Name)
-	}
-	d, err := plugin.Demo(ctx, now, logger)
+	p, err := scaleway.New(scaleway.Options{OrganizationID: org, AccessKey: accessKey, SecretKey: canary})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
-	text, err := yaml.Marshal(map[string]any{"scaleway": d.Entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := parse(t, string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := c.Sources[0]
-	var mu sync.Mutex
-	requests := map[string]int{}
-	p, err := src.Config.New(ctx, provider.Env{Name: src.Name(), Logger: logger, Connection: d.Connections[src.Name()],
-		Observe: func(endpoint string, _ int) {
-			mu.Lock()
-			defer mu.Unlock()
-			requests[endpoint]++
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	latest := scalewayfake.LatestPublished(now)
-	if got := p.Schedule().LatestPublished(now); got != latest {
-		t.Errorf("the provider expects %s as the latest month, the fake %s", got, latest)
-	}
-	if plugin.Schedule != p.Schedule() {
+	if plugin := scaleway.Plugin(); plugin.Schedule != p.Schedule() {
 		t.Errorf("the plug-in's schedule %+v differs from the provider's %+v", plugin.Schedule, p.Schedule())
 	}
-	months := provider.Range(latest.Add(-12), latest+1)
-	res, err := p.Fetch(ctx, months)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := scalewayfake.Demo(now)
-	fetched := map[provider.Month]bool{}
-	services, locations := map[string]bool{}, map[string]bool{}
-	for _, r := range res.Records {
-		fetched[r.Month] = true
-		services[r.Service] = true
-		locations[r.Location] = true
-	}
-	for _, m := range months {
-		if m > latest || m < scalewayfake.FirstMonth {
-			if fetched[m] {
-				t.Errorf("records for %s, which is not published", m)
-			}
-			continue
+	for now := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC); now.Year() < 2027; now = now.Add(13 * time.Hour) {
+		if got, want := p.Schedule().LatestPublished(now), scalewayfake.LatestPublished(now); got != want {
+			t.Fatalf("at %s the provider expects %s as the latest month, the fake %s", now, got, want)
 		}
-		checkTotals(t, ds, res.Records, m)
-	}
-	if len(services) < 5 || len(locations) != 3 || len(res.Accounts) != 3 {
-		t.Errorf("services %v, locations %v, accounts %+v: want a richer demo", services, locations, res.Accounts)
-	}
-	published := int(latest - max(latest.Add(-12), scalewayfake.FirstMonth) + 1)
-	mu.Lock()
-	defer mu.Unlock()
-	if requests[scaleway.EndpointAvailability] != 1 || requests[scaleway.EndpointImpactData] != published {
-		t.Errorf("requests %v, want 1 availability and %d data requests", requests, published)
-	}
-	if strings.Contains(logs.String(), "level=WARN") {
-		t.Errorf("warnings from the demo:\n%s", logs.String())
 	}
 }

@@ -1,8 +1,11 @@
 package scaleway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -15,7 +18,8 @@ import (
 
 // The client the SDK is given, from the SDK down:
 //
-//	sdkDoer          records the final answer for classification
+//	sdkDoer          records the final answer for classification, and
+//	                 decodes successful answers (see decodeAnswer)
 //	retryablehttp    attempts, backoff, Retry-After when there is one
 //	httpx.NewClient: the source's pause (held while one request waits out
 //	                 a 429), observation of each attempt, fail-fast
@@ -114,10 +118,84 @@ func (d sdkDoer) Do(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := d.rc.Do(rr)
-	if x := exchangeOf(req.Context()); x != nil && resp != nil {
-		x.status, x.header = resp.StatusCode, resp.Header.Clone()
+	x := exchangeOf(req.Context())
+	if x == nil || resp == nil {
+		return resp, err
 	}
-	return resp, err
+	x.status, x.header = resp.StatusCode, resp.Header.Clone()
+	switch {
+	case err != nil:
+		return resp, err
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// The SDK reads an error body whole, then decodes it. Scaleway's
+		// are a few hundred bytes; one cut at maxErrorBytes does not
+		// decode, and the answer is classified by its status.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, maxErrorBytes), resp.Body}
+		return resp, nil
+	case x.into == nil:
+		return resp, nil
+	}
+	return decodeAnswer(resp, x.into)
+}
+
+// maxErrorBytes bounds what the SDK reads of an error answer.
+const maxErrorBytes = 64 << 10
+
+// decodeAnswer decodes a successful answer into v, the SDK's own typed
+// struct, and hands the SDK the answer without its body, which the SDK
+// then does not decode. The SDK decodes through a json.Decoder, whose
+// buffer holds the whole answer and grows by doubling: an answer cut at
+// MaxResponseBytes cost three times that in allocations.
+func decodeAnswer(resp *http.Response, v any) (*http.Response, error) {
+	body, err := readBody(resp.Body, resp.ContentLength)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, err
+	}
+	resp.Body, resp.ContentLength = http.NoBody, 0
+	return resp, nil
+}
+
+// Sizes of the chunks readBody reads a body of unknown length into.
+const (
+	firstChunk = 4 << 10
+	maxChunk   = 1 << 20
+)
+
+// readBody reads a body whole: into one buffer when its length is
+// announced, else into chunks of growing size joined once at the end. A
+// body thus costs at most twice its size, and one that fails (cut short,
+// or past MaxResponseBytes) at most once.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	if length >= 0 && length <= MaxResponseBytes {
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var chunks [][]byte
+	buf := make([]byte, 0, firstChunk)
+	for {
+		if len(buf) == cap(buf) {
+			chunks = append(chunks, buf)
+			buf = make([]byte, 0, min(2*cap(buf), maxChunk))
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return bytes.Join(append(chunks, buf), nil), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // exchange is what the transport saw of one API call: the SDK's errors
@@ -127,6 +205,9 @@ type exchange struct {
 	status   int
 	header   http.Header
 	attempts int
+	// into, when set, receives the decoded body of a successful answer
+	// in place of the SDK's result (see decodeAnswer).
+	into any
 }
 
 type exchangeKey struct{}

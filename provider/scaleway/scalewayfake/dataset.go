@@ -132,6 +132,49 @@ func served(skus []SKU, keep func(*SKU) bool) []SKU {
 	return out
 }
 
+// Projects of Sample's organization.
+const (
+	SampleProjectApp  = "aaaaaaaa-0000-4000-8000-000000000001"
+	SampleProjectData = "bbbbbbbb-0000-4000-8000-000000000002"
+)
+
+// Sample returns a small organization for tests: in each of months, two
+// projects with SKUs in zones and SKUs tied to a region, one product that
+// runs in two zones of one region (its SKUs make one record), and one
+// SKU without a product category. Every month is listed as available;
+// the values differ from month to month.
+func Sample(org string, months ...provider.Month) Dataset {
+	ds := Dataset{OrganizationID: org, Available: slices.Clone(months)}
+	for i, m := range months {
+		f := 1 + 0.125*float64(i)
+		sku := func(project, region, zone, id, service, product string, kg, m3 float64) SKU {
+			return SKU{Project: project, Region: region, Zone: zone, ID: id, ServiceCategory: service,
+				ProductCategory: product, Month: m, KgCO2e: kg * f, M3Water: m3 * f}
+		}
+		ds.SKUs = append(ds.SKUs,
+			sku(SampleProjectApp, "fr-par", "fr-par-1", "instance/pro2-s/fr-par-1", "compute", "instances", 3.5, 0.0712),
+			sku(SampleProjectApp, "fr-par", "fr-par-2", "instance/pro2-m/fr-par-2", "compute", "instances", 12.25, 0.2718),
+			sku(SampleProjectApp, "fr-par", "", "object-storage/standard/fr-par", "storage", "object_storage", 1.0625, 0.0231),
+			sku(SampleProjectData, "nl-ams", "", "kubernetes/kapsule/nl-ams", "containers", "kubernetes", 0.75, 0.0111),
+			sku(SampleProjectData, "pl-waw", "pl-waw-1", "instance/gp1-xs/pl-waw-1", "", "", 2.375, 0.0787),
+		)
+	}
+	return ds
+}
+
+// NegateEmissions makes the CO2e of month m's first SKU in a zone
+// negative, as a broken answer might carry. In Sample's data that SKU's
+// product runs in a second zone of its region: a client that sums SKUs
+// without looking hides the negative value in a positive total.
+func (d *Dataset) NegateEmissions(m provider.Month) {
+	for i := range d.SKUs {
+		if s := &d.SKUs[i]; s.Month == m && s.Zone != "" {
+			s.KgCO2e = -s.KgCO2e
+			return
+		}
+	}
+}
+
 // LatestPublished returns the latest month Scaleway has published by now,
 // by the fake's reading.
 func LatestPublished(now time.Time) provider.Month {

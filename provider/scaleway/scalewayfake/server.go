@@ -65,17 +65,6 @@ func ServerError(status int) Fault {
 	return Fault{Status: status, Body: `{"message":"internal error","type":"internal_error"}`}
 }
 
-// Truncated is a 200 answer whose body stops short: its Content-Length
-// promises more bytes than body holds, so the server closes the
-// connection after body and the client's read ends early, as when a proxy
-// drops a connection mid-answer.
-func Truncated(body string) Fault {
-	return Fault{Status: http.StatusOK, Body: body, Header: http.Header{
-		"Content-Type":   {"application/json"},
-		"Content-Length": {strconv.Itoa(len(body) + 512)},
-	}}
-}
-
 // Server is the fake API. It is safe for concurrent use.
 type Server struct {
 	mu        sync.Mutex
@@ -171,12 +160,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token := r.Header.Get("X-Auth-Token")
 	switch {
 	case token == "":
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"message": "authentication is denied", "method": "api_key", "reason": "invalid_argument", "type": "denied_authentication"})
+		writeJSON(w, http.StatusUnauthorized, deniedAuthentication("invalid_argument"))
 		return
 	case subtle.ConstantTimeCompare([]byte(token), []byte(secretKey)) != 1:
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"message": "authentication is denied", "method": "api_key", "reason": "not_found", "type": "denied_authentication"})
+		writeJSON(w, http.StatusUnauthorized, deniedAuthentication("not_found"))
 		return
 	}
 	switch op {
@@ -198,9 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case denied || org != ds.OrganizationID:
 		// Scaleway answers an organization the key may not read as it
 		// answers a missing permission.
-		writeJSON(w, http.StatusForbidden, map[string]any{
-			"details": []map[string]string{{"action": "read", "resource": "environmental_footprint"}},
-			"message": "insufficient permissions", "type": "permissions_denied"})
+		writeJSON(w, http.StatusForbidden, permissionsDenied())
 		return
 	}
 	start, end, ok := period(w, q, now)
@@ -412,6 +397,39 @@ func availability(ds Dataset, start, end time.Time) availabilityResponse {
 		}
 	}
 	return resp
+}
+
+// deniedAuthentication is Scaleway's answer to a missing or unknown key;
+// reason says which.
+func deniedAuthentication(reason string) map[string]string {
+	return map[string]string{"message": "authentication is denied", "method": "api_key", "reason": reason, "type": "denied_authentication"}
+}
+
+// permissionsDenied is Scaleway's answer to a key whose principal may not
+// read the organization's footprint.
+func permissionsDenied() map[string]any {
+	return map[string]any{
+		"details": []map[string]string{{"action": "read", "resource": "environmental_footprint"}},
+		"message": "insufficient permissions", "type": "permissions_denied"}
+}
+
+// ErrorFault is Scaleway's error answer with status: its standard error
+// bodies for 401 and 403, its gateway's empty 429 (RateLimited), and the
+// JSON body of other statuses (ServerError).
+func ErrorFault(status int) Fault {
+	var body any
+	switch status {
+	case http.StatusTooManyRequests:
+		return RateLimited()
+	case http.StatusUnauthorized:
+		body = deniedAuthentication("not_found")
+	case http.StatusForbidden:
+		body = permissionsDenied()
+	default:
+		return ServerError(status)
+	}
+	text, _ := json.Marshal(body)
+	return Fault{Status: status, Body: string(text)}
 }
 
 // invalid answers 400 as Scaleway does for a bad argument.
