@@ -201,3 +201,35 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestReadBody: a body reads whole into one buffer of its announced
+// length, or in chunks; one cut short is truncated, not short.
+func TestReadBody(t *testing.T) {
+	text := strings.Repeat("0123456789", 1000)
+	for _, tt := range []struct {
+		name   string
+		length int64
+		body   string
+		want   string
+		cut    bool
+	}{
+		{"announced", int64(len(text)), text, text, false},
+		{"unknown length", -1, text, text, false},
+		{"empty", 0, "", "", false},
+		{"announced beyond the limit is not trusted", 1 << 40, text, text, false},
+		{"cut short", int64(len(text)) + 10, text, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := httpx.ReadBody(strings.NewReader(tt.body), tt.length, 1<<20)
+			if tt.cut {
+				if !errors.Is(err, httpx.ErrTruncatedBody) {
+					t.Errorf("err = %v, want a truncated body", err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("ReadBody = %d bytes, %v; want %d bytes", len(got), err, len(tt.want))
+			}
+		})
+	}
+}

@@ -516,7 +516,7 @@ func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int6
 			}
 			return nil, p.transportFailure(ctx, what, err)
 		}
-		return p.readPage(ctx, what, body)
+		return p.readPage(ctx, what, body, resp)
 	}
 }
 
@@ -554,9 +554,15 @@ func (p *Provider) send(ctx context.Context, tok string, q url.Values, offset, l
 	return body, resp, nil
 }
 
-func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser) (*wirePage, error) {
+func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser, resp *core.DetailedResponse) (*wirePage, error) {
 	defer func() { _ = body.Close() }()
-	data, err := io.ReadAll(body)
+	length := int64(-1)
+	if resp != nil {
+		if n, err := strconv.ParseInt(resp.Headers.Get("Content-Length"), 10, 64); err == nil {
+			length = n
+		}
+	}
+	data, err := httpx.ReadBody(body, length, MaxResponseBytes)
 	if err != nil {
 		if errors.Is(err, httpx.ErrResponseTooLarge) {
 			return nil, p.fail(provider.ReasonMalformed, 0, malformed(what, err))

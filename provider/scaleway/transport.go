@@ -1,7 +1,6 @@
 package scaleway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,7 +149,7 @@ const maxErrorBytes = 64 << 10
 // buffer holds the whole answer and grows by doubling: an answer cut at
 // MaxResponseBytes cost three times that in allocations.
 func decodeAnswer(resp *http.Response, v any) (*http.Response, error) {
-	body, err := readBody(resp.Body, resp.ContentLength)
+	body, err := httpx.ReadBody(resp.Body, resp.ContentLength, MaxResponseBytes)
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, err
@@ -160,42 +159,6 @@ func decodeAnswer(resp *http.Response, v any) (*http.Response, error) {
 	}
 	resp.Body, resp.ContentLength = http.NoBody, 0
 	return resp, nil
-}
-
-// Sizes of the chunks readBody reads a body of unknown length into.
-const (
-	firstChunk = 4 << 10
-	maxChunk   = 1 << 20
-)
-
-// readBody reads a body whole: into one buffer when its length is
-// announced, else into chunks of growing size joined once at the end. A
-// body thus costs at most twice its size, and one that fails (cut short,
-// or past MaxResponseBytes) at most once.
-func readBody(body io.Reader, length int64) ([]byte, error) {
-	if length >= 0 && length <= MaxResponseBytes {
-		buf := make([]byte, length)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
-	}
-	var chunks [][]byte
-	buf := make([]byte, 0, firstChunk)
-	for {
-		if len(buf) == cap(buf) {
-			chunks = append(chunks, buf)
-			buf = make([]byte, 0, min(2*cap(buf), maxChunk))
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return bytes.Join(append(chunks, buf), nil), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // exchange is what the transport saw of one API call: the SDK's errors
