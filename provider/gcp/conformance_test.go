@@ -53,8 +53,9 @@ func TestConformance(t *testing.T) {
 				return map[string]any{"project": project, "carbon_table": carbonTable, "billing_table": billingTable,
 					"location": "US", "endpoint": url + gcpfake.BasePath, "credentials_file": key}
 			},
-			Data: gcpfake.RowRequests(gcpfake.KindCarbon), Error: gcpfake.ErrorFault, Permission: "roles/bigquery.dataViewer",
-			EmptyPage: gcpfake.EmptyPage, ResponseCap: gcp.MaxResponseBytes, Restate: fake.Restate,
+			Data: gcpfake.RowRequests(gcpfake.KindCarbon), Error: gcpfake.ErrorFault, EmptyPage: gcpfake.EmptyPage,
+			Permission:  "roles/bigquery.jobUser on project test-project and roles/bigquery.dataViewer on dataset test-project.carbon_export",
+			ResponseCap: gcp.MaxResponseBytes, Restate: fake.Restate,
 		}
 	}})
 }

@@ -12,7 +12,6 @@
 package gcp_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -23,7 +22,6 @@ import (
 	"os/exec"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,24 +36,6 @@ const (
 	emuBillingTable = "emu-project.billing_export.gcp_billing_export_v1_0A1B2C_3D4E5F_6A7B8C"
 	emuBilling      = "0A1B2C-3D4E5F-6A7B8C"
 )
-
-// lockedBuffer collects the emulator's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -85,7 +65,7 @@ func startEmulator(t *testing.T) string {
 		"--data-from-yaml=testdata/emulator/fixture.yaml",
 		"--log-level=warn",
 	)
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -132,8 +112,8 @@ func TestEmulator(t *testing.T) {
 	t.Logf("emulator ready in %v", time.Since(start).Round(time.Millisecond))
 
 	logs := &logbuf.Buffer{}
-	newProvider := func(t *testing.T, edit func(*gcp.Options)) *gcp.Provider {
-		opts := gcp.Options{
+	emuProvider := func(t *testing.T, edit func(*gcp.Options)) *gcp.Provider {
+		return newProvider(t, gcp.Options{
 			Project:               emuProject,
 			CarbonTable:           emuCarbonTable,
 			BillingTable:          emuBillingTable,
@@ -141,16 +121,7 @@ func TestEmulator(t *testing.T) {
 			Endpoint:              endpoint,
 			WithoutAuthentication: true,
 			Logger:                slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		}
-		if edit != nil {
-			edit(&opts)
-		}
-		p, err := gcp.New(t.Context(), opts)
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = p.Close() })
-		return p
+		}, edit)
 	}
 	fetchAll := func(t *testing.T, p *gcp.Provider, months ...provider.Month) provider.Result {
 		t.Helper()
@@ -169,7 +140,7 @@ func TestEmulator(t *testing.T) {
 	feb24 := provider.NewMonth(2024, time.February)
 
 	t.Run("records", func(t *testing.T) {
-		p := newProvider(t, nil)
+		p := emuProvider(t, nil)
 		// January and February 2024 are one run (one billing query),
 		// December 2022 and January 2023 another.
 		res := fetchAll(t, p, dec22, jan23, jan24, feb24)
@@ -284,7 +255,7 @@ func TestEmulator(t *testing.T) {
 	})
 
 	t.Run("only the requested months", func(t *testing.T) {
-		p := newProvider(t, func(o *gcp.Options) { o.BillingTable = "" })
+		p := emuProvider(t, func(o *gcp.Options) { o.BillingTable = "" })
 		res := fetchAll(t, p, feb24)
 		for _, r := range res.Records {
 			if r.Month != feb24 || r.Has(provider.Cost) {
@@ -297,7 +268,7 @@ func TestEmulator(t *testing.T) {
 	})
 
 	t.Run("a month alone counts as in a run", func(t *testing.T) {
-		p := newProvider(t, nil)
+		p := emuProvider(t, nil)
 		cost := func(res provider.Result) float64 {
 			for _, r := range res.Records {
 				if r.Month == jan24 && r.Account == "web-prod" && r.Has(provider.Cost) {
@@ -315,7 +286,7 @@ func TestEmulator(t *testing.T) {
 	})
 
 	t.Run("missing table", func(t *testing.T) {
-		p := newProvider(t, func(o *gcp.Options) { o.CarbonTable = "emu-project.carbon_export.no_such_table" })
+		p := emuProvider(t, func(o *gcp.Options) { o.CarbonTable = "emu-project.carbon_export.no_such_table" })
 		_, err := p.Fetch(t.Context(), []provider.Month{jan24})
 		if err == nil {
 			t.Fatal("Fetch succeeded on a missing table")
