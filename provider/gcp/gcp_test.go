@@ -362,25 +362,32 @@ func TestObserversAndDebugLog(t *testing.T) {
 	}
 }
 
-func TestFailures(t *testing.T) {
-	type check func(t *testing.T, perr *provider.Error)
-	contains := func(parts ...string) check {
-		return func(t *testing.T, perr *provider.Error) {
-			t.Helper()
-			for _, s := range parts {
-				if !strings.Contains(perr.Error(), s) {
-					t.Errorf("error %q lacks %q", perr.Error(), s)
-				}
+// failureCase is a fetch that fails: faults the fake answers with, or
+// options that do not fit its dataset, and what the error must be.
+type failureCase struct {
+	name   string
+	faults []gcpfake.Fault
+	edit   func(*gcp.Options)
+	reason provider.Reason
+	check  func(t *testing.T, perr *provider.Error)
+}
+
+// contains checks that an error says every one of parts.
+func contains(parts ...string) func(*testing.T, *provider.Error) {
+	return func(t *testing.T, perr *provider.Error) {
+		t.Helper()
+		for _, s := range parts {
+			if !strings.Contains(perr.Error(), s) {
+				t.Errorf("error %q lacks %q", perr.Error(), s)
 			}
 		}
 	}
-	tests := []struct {
-		name   string
-		faults []gcpfake.Fault
-		edit   func(*gcp.Options)
-		reason provider.Reason
-		check  check
-	}{
+}
+
+// failureCases are BigQuery's own errors: its error reasons and the hints
+// for what a user can fix.
+func failureCases() []failureCase {
+	return []failureCase{
 		{
 			name:   "carbon table missing",
 			edit:   func(o *gcp.Options) { o.CarbonTable = "test-project.carbon_export" + "_typo" },
@@ -445,7 +452,10 @@ func TestFailures(t *testing.T) {
 			check:  contains("malformed response"),
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestFailures(t *testing.T) {
+	for _, tt := range failureCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, handDataset())
