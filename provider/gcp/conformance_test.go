@@ -45,7 +45,7 @@ func TestConformance(t *testing.T) {
 		}
 		key := filepath.Join(t.TempDir(), "key.json")
 		return &providertest.Fake{
-			Handler: fake, Now: now, Secret: acct.PrivateKey, Derived: []string{acct.AccessToken}, Expected: expected,
+			Handler: fake, Now: now, Secret: acct.PrivateKey, Derived: acct.Leaks(), Expected: expected,
 			Entry: func(url string) map[string]any {
 				if err := os.WriteFile(key, acct.KeyFile(url+gcpfake.TokenPath), 0o600); err != nil {
 					t.Fatal(err)

@@ -51,6 +51,14 @@ func NewServiceAccount(project string) (*ServiceAccount, error) {
 	}, nil
 }
 
+// Leaks returns the strings whose presence in an output would betray the
+// account: the access token, and each line of the key's PEM body, which a
+// key file holds between escaped newlines.
+func (a *ServiceAccount) Leaks() []string {
+	lines := strings.Split(strings.TrimSpace(a.PrivateKey), "\n")
+	return append([]string{a.AccessToken}, lines[1:len(lines)-1]...)
+}
+
 // KeyFile returns the account's JSON key file, as the console downloads
 // it, naming tokenURL as its token endpoint.
 func (a *ServiceAccount) KeyFile(tokenURL string) []byte {
