@@ -158,17 +158,8 @@ func TestEmulator(t *testing.T) {
 
 	t.Run("a month alone counts as in a run", func(t *testing.T) {
 		p := emuProvider(t, nil)
-		cost := func(res provider.Result) float64 {
-			for _, r := range res.Records {
-				if r.Month == jan24 && r.Account == "web-prod" && r.Has(provider.Cost) {
-					return r.CostUSD
-				}
-			}
-			t.Fatal("no January cost of web-prod")
-			return 0
-		}
-		alone := cost(fetchAll(t, p, jan24))
-		inRun := cost(fetchAll(t, p, jan24, feb24))
+		alone := costOf(t, fetchAll(t, p, jan24), "web-prod", jan24)
+		inRun := costOf(t, fetchAll(t, p, jan24, feb24), "web-prod", jan24)
 		if alone != inRun {
 			t.Errorf("January cost alone %v, in a run with February %v", alone, inRun)
 		}

@@ -96,6 +96,18 @@ func fetch(t *testing.T, p *gcp.Provider, months ...provider.Month) provider.Res
 
 func ptr(f float64) *float64 { return &f }
 
+// costOf returns the cost of account in month m.
+func costOf(t *testing.T, res provider.Result, account string, m provider.Month) float64 {
+	t.Helper()
+	for _, r := range res.Records {
+		if r.Month == m && r.Account == account && r.Has(provider.Cost) {
+			return r.CostUSD
+		}
+	}
+	t.Fatalf("no cost of %s in %s", account, m)
+	return 0
+}
+
 // handDataset is small enough to compute every expectation by hand.
 func handDataset() gcpfake.Dataset {
 	ce := "Compute Engine"
@@ -300,18 +312,8 @@ func TestQueriesAreBounded(t *testing.T) {
 // A billing row counts in its invoice month's own partition window,
 // whether the month is fetched alone or in a run with the next month.
 func TestBillingWindowPerMonth(t *testing.T) {
-	e := newEnv(t, handDataset())
-	p := e.provider(t, nil)
-	cost := func(res provider.Result) float64 {
-		for _, r := range res.Records {
-			if r.Month == jan24 && r.Account == "web" && r.Has(provider.Cost) {
-				return r.CostUSD
-			}
-		}
-		t.Fatal("no January cost")
-		return 0
-	}
-	alone, inRun := cost(fetch(t, p, jan24)), cost(fetch(t, p, jan24, feb24))
+	p := newEnv(t, handDataset()).provider(t, nil)
+	alone, inRun := costOf(t, fetch(t, p, jan24), "web", jan24), costOf(t, fetch(t, p, jan24, feb24), "web", jan24)
 	if alone != inRun || alone > 10 {
 		t.Errorf("January cost alone %v, in a run %v; the row exported 8 days after January must not count", alone, inRun)
 	}
