@@ -101,7 +101,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a := s.account
 	s.mu.Unlock()
-	if err := r.ParseForm(); err != nil || a == nil || r.PostForm.Get("grant_type") != jwtBearer {
+	if a == nil {
+		writeOAuthError(w, "invalid_client", "gcpfake: no service account is set (RequireServiceAccount).")
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != jwtBearer {
 		writeOAuthError(w, "unsupported_grant_type", "Invalid grant_type.")
 		return
 	}
