@@ -132,7 +132,7 @@ type billingRow struct {
 // max_bytes_billed) leaves the emissions served, cost absent for those
 // months rather than zero, and the failure in Result.Partial.
 //
-// The collector asks for the months of a partial fetch again at its next
+// The refresher asks for the months of a partial fetch again at its next
 // attempt. Only the billing query failed, so the carbon rows of the
 // partial fetch are kept (see partialFetch), and an attempt within
 // CarbonReuse that asks for no other month runs the billing query alone:
