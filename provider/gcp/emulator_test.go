@@ -12,7 +12,6 @@
 package gcp_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -23,7 +22,6 @@ import (
 	"os/exec"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,24 +36,6 @@ const (
 	emuBillingTable = "emu-project.billing_export.gcp_billing_export_v1_0A1B2C_3D4E5F_6A7B8C"
 	emuBilling      = "0A1B2C-3D4E5F-6A7B8C"
 )
-
-// lockedBuffer collects the emulator's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -85,7 +65,7 @@ func startEmulator(t *testing.T) string {
 		"--data-from-yaml=testdata/emulator/fixture.yaml",
 		"--log-level=warn",
 	)
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -132,8 +112,8 @@ func TestEmulator(t *testing.T) {
 	t.Logf("emulator ready in %v", time.Since(start).Round(time.Millisecond))
 
 	logs := &logbuf.Buffer{}
-	newProvider := func(t *testing.T, edit func(*gcp.Options)) *gcp.Provider {
-		opts := gcp.Options{
+	emuProvider := func(t *testing.T, edit func(*gcp.Options)) *gcp.Provider {
+		return newProvider(t, gcp.Options{
 			Project:               emuProject,
 			CarbonTable:           emuCarbonTable,
 			BillingTable:          emuBillingTable,
@@ -141,16 +121,7 @@ func TestEmulator(t *testing.T) {
 			Endpoint:              endpoint,
 			WithoutAuthentication: true,
 			Logger:                slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		}
-		if edit != nil {
-			edit(&opts)
-		}
-		p, err := gcp.New(t.Context(), opts)
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = p.Close() })
-		return p
+		}, edit)
 	}
 	fetchAll := func(t *testing.T, p *gcp.Provider, months ...provider.Month) provider.Result {
 		t.Helper()
@@ -163,128 +134,17 @@ func TestEmulator(t *testing.T) {
 		return res
 	}
 
-	dec22 := provider.NewMonth(2022, time.December)
-	jan23 := provider.NewMonth(2023, time.January)
-	jan24 := provider.NewMonth(2024, time.January)
-	feb24 := provider.NewMonth(2024, time.February)
-
 	t.Run("records", func(t *testing.T) {
-		p := newProvider(t, nil)
+		p := emuProvider(t, nil)
 		// January and February 2024 are one run (one billing query),
 		// December 2022 and January 2023 another.
 		res := fetchAll(t, p, dec22, jan23, jan24, feb24)
 
-		const lb, both = provider.Emissions, provider.Emissions | provider.EmissionsMarketBased
-		type emissions struct {
-			g, mb float64
-			k     provider.Quantity
-		}
-		type key struct {
-			acct, svc, loc string
-			m              provider.Month
-			sc             provider.Scope
-		}
-		// Hand-computed from the fixture, kgCO2e × 1000.
-		wantEmissions := map[key]emissions{
-			// Before 2023: market-based is NULL, so absent (not zero).
-			{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope1}: {500, 0, lb},
-			{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope2}: {10250, 0, lb},
-			{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope3}: {4000, 0, lb},
-			// NULL project, multi-region EU.
-			{"none", "Cloud Storage", "eu", dec22, provider.Scope1}: {125, 0, lb},
-			{"none", "Cloud Storage", "eu", dec22, provider.Scope2}: {1500, 0, lb},
-			{"none", "Cloud Storage", "eu", dec22, provider.Scope3}: {750, 0, lb},
-			// 2023: market-based present; scopes 1 and 3 repeat their value.
-			{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope1}: {500, 500, both},
-			{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope2}: {8000, 2000, both},
-			{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope3}: {4000, 4000, both},
-			// Region and its zone merged: 0.25+0.125, 6.5+0.5 (1.25+0.25), 3+0.375.
-			{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope1}: {375, 375, both},
-			{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope2}: {7000, 1500, both},
-			{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope3}: {3375, 3375, both},
-			// Two rows of one group: 0.0625×2, 2+1 (1+0.5), 1.5+0.5.
-			{"data-prod", "BigQuery", "us", jan24, provider.Scope1}: {125, 125, both},
-			{"data-prod", "BigQuery", "us", jan24, provider.Scope2}: {3000, 1500, both},
-			{"data-prod", "BigQuery", "us", jan24, provider.Scope3}: {2000, 2000, both},
-			// A deleted project in 2024.
-			{"none", "Compute Engine", "europe-west1", jan24, provider.Scope1}: {1000, 1000, both},
-			{"none", "Compute Engine", "europe-west1", jan24, provider.Scope2}: {2000, 500, both},
-			{"none", "Compute Engine", "europe-west1", jan24, provider.Scope3}: {3000, 3000, both},
-			{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope1}:  {250, 250, both},
-			{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope2}:  {1000, 125, both},
-			{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope3}:  {500, 500, both},
-		}
-		// Net cost in exact micros of EUR per conversion rate, from the
-		// fixture's comments. A truncating CAST would be one micro off
-		// in several of them; a float sum would drift.
-		type micros map[float64]int64
-		wantCost := map[key]micros{
-			{"web-prod", "Compute Engine", "us-central1", dec22, ""}: {0.95: 11345677},
-			// 1003747 + 8200000 + 0 + 200000; the row exported after the
-			// partition window (500 EUR) is not counted.
-			{"web-prod", "Compute Engine", "us-central1", jan24, ""}: {0.9: 9403747},
-			{"data-prod", "BigQuery", "us", jan24, ""}:               {0.9: 3000000, 0.8: 720000},
-			{"none", "Cloud Support", "global", jan24, ""}:           {0.9: 29000000},
-			{"web-prod", "Compute Engine", "us-central1", feb24, ""}: {0.9: 7000000},
-		}
-
-		gotEmissions := map[key]emissions{}
-		gotCost := map[key]float64{}
-		for _, r := range res.Records {
-			k := key{r.Account, r.Service, r.Location, r.Month, r.Scope}
-			if r.Scope == provider.ScopeNone {
-				if r.Known != provider.Cost {
-					t.Errorf("%v: cost record with Known %b", k, r.Known)
-				}
-				gotCost[k] = r.CostUSD
-				continue
-			}
-			gotEmissions[k] = emissions{r.EmissionsGrams, r.MarketBasedGrams, r.Known}
-		}
-		// The fixture's kg values are dyadic fractions: sums and the
-		// conversion to grams are exact.
-		if !reflect.DeepEqual(gotEmissions, wantEmissions) {
-			t.Errorf("emissions:\n got %v\nwant %v", gotEmissions, wantEmissions)
-		}
-		if len(gotCost) != len(wantCost) {
-			t.Errorf("cost records:\n got %v\nwant %v", gotCost, wantCost)
-		}
-		for k, byRate := range wantCost {
-			var want float64
-			for rate, n := range byRate {
-				want += float64(n) / 1e6 / rate
-			}
-			got, ok := gotCost[k]
-			// One micro is at least 1e-6/rate USD; the tolerance is six
-			// orders of magnitude below it.
-			if !ok || math.Abs(got-want) > 1e-12*want {
-				t.Errorf("%v: cost %v USD, want %v", k, got, want)
-			}
-			if len(byRate) == 1 {
-				for rate, n := range byRate {
-					if back := int64(math.Round(got * rate * 1e6)); back != n {
-						t.Errorf("%v: %d micros, want %d", k, back, n)
-					}
-				}
-			}
-		}
-
-		wantAccounts := []provider.Account{
-			{Provider: "gcp", ID: "data-prod", Name: "Data (prod)", ParentType: "billing_account", ParentID: emuBilling},
-			{Provider: "gcp", ID: "none", ParentType: "billing_account", ParentID: emuBilling},
-			{Provider: "gcp", ID: "web-prod", Name: "Web (prod)", ParentType: "billing_account", ParentID: emuBilling},
-		}
-		if !reflect.DeepEqual(res.Accounts, wantAccounts) {
-			t.Errorf("accounts:\n got %+v\nwant %+v", res.Accounts, wantAccounts)
-		}
-		wantRevisions := map[provider.Month]string{dec22: "9", jan23: "9", jan24: "12", feb24: "12"}
-		if !reflect.DeepEqual(res.Revisions, wantRevisions) {
-			t.Errorf("revisions = %v, want %v", res.Revisions, wantRevisions)
-		}
+		checkEmulatorRecords(t, res)
 	})
 
 	t.Run("only the requested months", func(t *testing.T) {
-		p := newProvider(t, func(o *gcp.Options) { o.BillingTable = "" })
+		p := emuProvider(t, func(o *gcp.Options) { o.BillingTable = "" })
 		res := fetchAll(t, p, feb24)
 		for _, r := range res.Records {
 			if r.Month != feb24 || r.Has(provider.Cost) {
@@ -297,25 +157,16 @@ func TestEmulator(t *testing.T) {
 	})
 
 	t.Run("a month alone counts as in a run", func(t *testing.T) {
-		p := newProvider(t, nil)
-		cost := func(res provider.Result) float64 {
-			for _, r := range res.Records {
-				if r.Month == jan24 && r.Account == "web-prod" && r.Has(provider.Cost) {
-					return r.CostUSD
-				}
-			}
-			t.Fatal("no January cost of web-prod")
-			return 0
-		}
-		alone := cost(fetchAll(t, p, jan24))
-		inRun := cost(fetchAll(t, p, jan24, feb24))
+		p := emuProvider(t, nil)
+		alone := costOf(t, fetchAll(t, p, jan24), "web-prod", jan24)
+		inRun := costOf(t, fetchAll(t, p, jan24, feb24), "web-prod", jan24)
 		if alone != inRun {
 			t.Errorf("January cost alone %v, in a run with February %v", alone, inRun)
 		}
 	})
 
 	t.Run("missing table", func(t *testing.T) {
-		p := newProvider(t, func(o *gcp.Options) { o.CarbonTable = "emu-project.carbon_export.no_such_table" })
+		p := emuProvider(t, func(o *gcp.Options) { o.CarbonTable = "emu-project.carbon_export.no_such_table" })
 		_, err := p.Fetch(t.Context(), []provider.Month{jan24})
 		if err == nil {
 			t.Fatal("Fetch succeeded on a missing table")
@@ -328,4 +179,128 @@ func TestEmulator(t *testing.T) {
 			t.Errorf("error %v does not name the table", err)
 		}
 	})
+}
+
+// emuKey identifies an emulator record; emuEmissions are its figures.
+type emuKey struct {
+	acct, svc, loc string
+	m              provider.Month
+	sc             provider.Scope
+}
+
+type emuEmissions struct {
+	g, mb float64
+	k     provider.Quantity
+}
+
+var jan23 = provider.NewMonth(2023, time.January)
+
+// checkEmulatorRecords compares the records of December 2022, January
+// 2023, January and February 2024 with the fixture's.
+func checkEmulatorRecords(t *testing.T, res provider.Result) {
+	t.Helper()
+	wantEmissions, wantCost := emulatorEmissions(), emulatorCost()
+	gotEmissions := map[emuKey]emuEmissions{}
+	gotCost := map[emuKey]float64{}
+	for _, r := range res.Records {
+		k := emuKey{r.Account, r.Service, r.Location, r.Month, r.Scope}
+		if r.Scope == provider.ScopeNone {
+			if r.Known != provider.Cost {
+				t.Errorf("%v: cost record with Known %b", k, r.Known)
+			}
+			gotCost[k] = r.CostUSD
+			continue
+		}
+		gotEmissions[k] = emuEmissions{r.EmissionsGrams, r.MarketBasedGrams, r.Known}
+	}
+	// The fixture's kg values are dyadic fractions: sums and the
+	// conversion to grams are exact.
+	if !reflect.DeepEqual(gotEmissions, wantEmissions) {
+		t.Errorf("emissions:\n got %v\nwant %v", gotEmissions, wantEmissions)
+	}
+	if len(gotCost) != len(wantCost) {
+		t.Errorf("cost records:\n got %v\nwant %v", gotCost, wantCost)
+	}
+	for k, byRate := range wantCost {
+		var want float64
+		for rate, n := range byRate {
+			want += float64(n) / 1e6 / rate
+		}
+		got, ok := gotCost[k]
+		// One micro is at least 1e-6/rate USD; the tolerance is six
+		// orders of magnitude below it.
+		if !ok || math.Abs(got-want) > 1e-12*want {
+			t.Errorf("%v: cost %v USD, want %v", k, got, want)
+		}
+		if len(byRate) == 1 {
+			for rate, n := range byRate {
+				if back := int64(math.Round(got * rate * 1e6)); back != n {
+					t.Errorf("%v: %d micros, want %d", k, back, n)
+				}
+			}
+		}
+	}
+
+	wantAccounts := []provider.Account{
+		{Provider: "gcp", ID: "data-prod", Name: "Data (prod)", ParentType: "billing_account", ParentID: emuBilling},
+		{Provider: "gcp", ID: "none", ParentType: "billing_account", ParentID: emuBilling},
+		{Provider: "gcp", ID: "web-prod", Name: "Web (prod)", ParentType: "billing_account", ParentID: emuBilling},
+	}
+	if !reflect.DeepEqual(res.Accounts, wantAccounts) {
+		t.Errorf("accounts:\n got %+v\nwant %+v", res.Accounts, wantAccounts)
+	}
+	wantRevisions := map[provider.Month]string{dec22: "9", jan23: "9", jan24: "12", feb24: "12"}
+	if !reflect.DeepEqual(res.Revisions, wantRevisions) {
+		t.Errorf("revisions = %v, want %v", res.Revisions, wantRevisions)
+	}
+}
+
+// emulatorEmissions are the fixture's emission records, computed by hand
+// from it: kgCO2e × 1000.
+func emulatorEmissions() map[emuKey]emuEmissions {
+	const lb, both = provider.Emissions, provider.Emissions | provider.EmissionsMarketBased
+	return map[emuKey]emuEmissions{
+		// Before 2023: market-based is NULL, so absent (not zero).
+		{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope1}: {500, 0, lb},
+		{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope2}: {10250, 0, lb},
+		{"web-prod", "Compute Engine", "us-central1", dec22, provider.Scope3}: {4000, 0, lb},
+		// NULL project, multi-region EU.
+		{"none", "Cloud Storage", "eu", dec22, provider.Scope1}: {125, 0, lb},
+		{"none", "Cloud Storage", "eu", dec22, provider.Scope2}: {1500, 0, lb},
+		{"none", "Cloud Storage", "eu", dec22, provider.Scope3}: {750, 0, lb},
+		// 2023: market-based present; scopes 1 and 3 repeat their value.
+		{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope1}: {500, 500, both},
+		{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope2}: {8000, 2000, both},
+		{"web-prod", "Compute Engine", "us-central1", jan23, provider.Scope3}: {4000, 4000, both},
+		// Region and its zone merged: 0.25+0.125, 6.5+0.5 (1.25+0.25), 3+0.375.
+		{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope1}: {375, 375, both},
+		{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope2}: {7000, 1500, both},
+		{"web-prod", "Compute Engine", "us-central1", jan24, provider.Scope3}: {3375, 3375, both},
+		// Two rows of one group: 0.0625×2, 2+1 (1+0.5), 1.5+0.5.
+		{"data-prod", "BigQuery", "us", jan24, provider.Scope1}: {125, 125, both},
+		{"data-prod", "BigQuery", "us", jan24, provider.Scope2}: {3000, 1500, both},
+		{"data-prod", "BigQuery", "us", jan24, provider.Scope3}: {2000, 2000, both},
+		// A deleted project in 2024.
+		{"none", "Compute Engine", "europe-west1", jan24, provider.Scope1}: {1000, 1000, both},
+		{"none", "Compute Engine", "europe-west1", jan24, provider.Scope2}: {2000, 500, both},
+		{"none", "Compute Engine", "europe-west1", jan24, provider.Scope3}: {3000, 3000, both},
+		{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope1}:  {250, 250, both},
+		{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope2}:  {1000, 125, both},
+		{"web-prod", "Cloud Run", "europe-west4", feb24, provider.Scope3}:  {500, 500, both},
+	}
+}
+
+// emulatorCost is the fixture's net cost by cost record, in exact micros
+// of EUR per conversion rate, from the fixture's comments. A truncating
+// CAST would be one micro off in several of them; a float sum would drift.
+func emulatorCost() map[emuKey]map[float64]int64 {
+	return map[emuKey]map[float64]int64{
+		{"web-prod", "Compute Engine", "us-central1", dec22, ""}: {0.95: 11345677},
+		// 1003747 + 8200000 + 0 + 200000; the row exported after the
+		// partition window (500 EUR) is not counted.
+		{"web-prod", "Compute Engine", "us-central1", jan24, ""}: {0.9: 9403747},
+		{"data-prod", "BigQuery", "us", jan24, ""}:               {0.9: 3000000, 0.8: 720000},
+		{"none", "Cloud Support", "global", jan24, ""}:           {0.9: 29000000},
+		{"web-prod", "Compute Engine", "us-central1", feb24, ""}: {0.9: 7000000},
+	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -46,47 +44,38 @@ type query struct {
 // failure classifies an error of a query. The BigQuery client retries
 // rate limits, backend errors and 5xx answers itself until the caller's
 // deadline, and then returns the last server error: that error, not the
-// deadline, is what the user needs to see, so server errors are
-// classified before context errors.
+// deadline, is what the user needs to see, so BigQuery's own answers are
+// classified before the failures of the transport (httpx.Classify, the
+// caller's context first). A refresh over its budget is reported as such
+// whatever the client or the token source made of the read that passed it.
 func (p *Provider) failure(ctx context.Context, q query, err error) *provider.Error {
 	what := fmt.Sprintf("gcp: %s query on %s", q.kind, q.table)
+	if over := httpx.Overrun(ctx); over != nil {
+		err = over
+	}
 	if gerr, ok := errors.AsType[*googleapi.Error](err); ok {
 		return p.apiFailure(what, q, gerr)
 	}
-	if ce := httpx.CertificateFailure(err); ce != nil {
-		return &provider.Error{Reason: provider.ReasonNetwork, Err: fmt.Errorf("%s: %w", what, ce)}
-	}
-	if errors.Is(err, httpx.ErrTruncatedBody) || errors.Is(err, httpx.ErrResponseTooLarge) {
-		return &provider.Error{Reason: provider.ReasonMalformed, Err: fmt.Errorf("%s: malformed response: %w", what, err)}
+	if perr, ok := httpx.Classify(ctx, what, err); ok {
+		return perr
 	}
 	if aerr, ok := errors.AsType[*auth.Error](err); ok {
-		reason := provider.ReasonAuth
-		if aerr.Response != nil && (aerr.Response.StatusCode == http.StatusTooManyRequests || aerr.Response.StatusCode >= 500) {
-			reason = httpx.ReasonForStatus(aerr.Response.StatusCode)
-		}
-		return &provider.Error{Reason: reason, Err: fmt.Errorf("%s: getting an access token: %w", what, err)}
+		return tokenFailure(what, aerr)
 	}
-	if cerr := ctx.Err(); cerr != nil {
-		reason := provider.ReasonCanceled
-		if errors.Is(cerr, context.DeadlineExceeded) {
-			reason = provider.ReasonTimeout
-		}
-		return &provider.Error{Reason: reason, Err: fmt.Errorf("%s: %w", what, err)}
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &provider.Error{Reason: provider.ReasonTimeout, Err: fmt.Errorf("%s: %w", what, err)}
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || isJSONError(err) {
+	if isJSONError(err) {
 		return &provider.Error{Reason: provider.ReasonMalformed, Err: fmt.Errorf("%s: malformed response: %w", what, err)}
 	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return &provider.Error{Reason: reason, Err: fmt.Errorf("%s: %w", what, err)}
-	}
 	return &provider.Error{Reason: provider.ReasonOther, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// tokenFailure classifies the token endpoint's error answer: the
+// credentials' fault, unless the endpoint was throttled or failing.
+func tokenFailure(what string, aerr *auth.Error) *provider.Error {
+	reason := provider.ReasonAuth
+	if aerr.Response != nil && (aerr.Response.StatusCode == http.StatusTooManyRequests || aerr.Response.StatusCode >= 500) {
+		reason = httpx.ReasonForStatus(aerr.Response.StatusCode)
+	}
+	return &provider.Error{Reason: reason, Err: fmt.Errorf("%s: getting an access token: %w", what, aerr)}
 }
 
 func isJSONError(err error) bool {

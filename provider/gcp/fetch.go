@@ -132,7 +132,7 @@ type billingRow struct {
 // max_bytes_billed) leaves the emissions served, cost absent for those
 // months rather than zero, and the failure in Result.Partial.
 //
-// The collector asks for the months of a partial fetch again at its next
+// The refresher asks for the months of a partial fetch again at its next
 // attempt. Only the billing query failed, so the carbon rows of the
 // partial fetch are kept (see partialFetch), and an attempt within
 // CarbonReuse that asks for no other month runs the billing query alone:
@@ -392,131 +392,178 @@ type accountSeen struct {
 	month provider.Month
 }
 
-// build turns query rows into the result.
-func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []billingRow) (provider.Result, error) {
-	want := make(map[provider.Month]bool, len(months))
-	for _, m := range months {
-		want[m] = true
-	}
-	records := make(map[recordKey]*provider.Record)
+// builder turns the query rows of one fetch into its result.
+type builder struct {
+	p       *Provider
+	want    map[provider.Month]bool
+	records map[recordKey]*provider.Record
 	// noMarket marks records some contributing row lacked a market-based
 	// figure for: their market-based value is unknown, not partial.
-	noMarket := make(map[recordKey]bool)
-	accounts := make(map[string]accountSeen)
-	revisions := make(map[provider.Month]int64)
+	noMarket  map[recordKey]bool
+	accounts  map[string]accountSeen
+	revisions map[provider.Month]int64
+}
 
-	get := func(k recordKey) *provider.Record {
-		r := records[k]
-		if r == nil {
-			r = &provider.Record{Provider: Name, Account: k.account, Service: k.service,
-				Location: k.location, Scope: k.scope, Month: k.month}
-			records[k] = r
-		}
-		return r
+// build turns query rows into the result.
+func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []billingRow) (provider.Result, error) {
+	b := &builder{
+		p:         p,
+		want:      make(map[provider.Month]bool, len(months)),
+		records:   make(map[recordKey]*provider.Record),
+		noMarket:  make(map[recordKey]bool),
+		accounts:  make(map[string]accountSeen),
+		revisions: make(map[provider.Month]int64),
 	}
-	// seen notes a project. Its parent is the billing account of its
-	// latest month (the smallest id if several), its name the latest
-	// one the billing export gave.
-	seen := func(project, name, billingAccount string, m provider.Month) {
-		a, ok := accounts[project]
-		if !ok || m > a.month || (m == a.month && billingAccount != "" && (a.ParentID == "" || billingAccount < a.ParentID)) {
-			a.month = m
-			a.Provider, a.ID = Name, project
-			if billingAccount != "" {
-				a.ParentType, a.ParentID = "billing_account", billingAccount
-			}
-		}
-		if name != "" {
-			a.Name = name
-		}
-		accounts[project] = a
+	for _, m := range months {
+		b.want[m] = true
 	}
+	if err := b.addCarbon(carbon); err != nil {
+		return provider.Result{}, err
+	}
+	if err := b.addBilling(billing); err != nil {
+		return provider.Result{}, err
+	}
+	return b.result()
+}
 
-	slices.SortFunc(carbon, compareCarbonRows)
-	for i := range carbon {
-		row := &carbon[i]
+// record returns the record of k, new if need be.
+func (b *builder) record(k recordKey) *provider.Record {
+	r := b.records[k]
+	if r == nil {
+		r = &provider.Record{Provider: Name, Account: k.account, Service: k.service,
+			Location: k.location, Scope: k.scope, Month: k.month}
+		b.records[k] = r
+	}
+	return r
+}
+
+// seen notes a project. Its parent is the billing account of its latest
+// month (the smallest id if several), its name the latest one the
+// billing export gave.
+func (b *builder) seen(project, name, billingAccount string, m provider.Month) {
+	a, ok := b.accounts[project]
+	if !ok || m > a.month || (m == a.month && billingAccount != "" && (a.ParentID == "" || billingAccount < a.ParentID)) {
+		a.month = m
+		a.Provider, a.ID = Name, project
+		if billingAccount != "" {
+			a.ParentType, a.ParentID = "billing_account", billingAccount
+		}
+	}
+	if name != "" {
+		a.Name = name
+	}
+	b.accounts[project] = a
+}
+
+// addCarbon adds the carbon rows of the months asked for: three records
+// per row, scopes 1, 2 and 3.
+func (b *builder) addCarbon(rows []carbonRow) error {
+	slices.SortFunc(rows, compareCarbonRows)
+	for i := range rows {
+		row := &rows[i]
 		if !row.UsageMonth.Valid {
-			return provider.Result{}, malformed(kindCarbon, p.carbon, errors.New("row without usage_month"))
+			return malformed(kindCarbon, b.p.carbon, errors.New("row without usage_month"))
 		}
 		m := provider.NewMonth(row.UsageMonth.Date.Year, row.UsageMonth.Date.Month)
-		if !want[m] {
+		if !b.want[m] {
 			continue
 		}
-		if row.ModelVersion.Valid && row.ModelVersion.Int64 > revisions[m] {
-			revisions[m] = row.ModelVersion.Int64
+		if row.ModelVersion.Valid && row.ModelVersion.Int64 > b.revisions[m] {
+			b.revisions[m] = row.ModelVersion.Int64
 		}
 		account := accountLabel(row.ProjectID)
-		seen(account, "", row.BillingAccountID.StringVal, m)
+		b.seen(account, "", row.BillingAccountID.StringVal, m)
 		base := recordKey{account: account, service: serviceLabel(row.Service), location: locationLabel(row.Region, row.Location), month: m}
-		for _, s := range []struct {
-			scope      provider.Scope
-			loc, mkt   bigquery.NullFloat64
-			mktMissing bool
-		}{
-			{provider.Scope1, row.Scope1, row.Scope1, !row.Scope2Market.Valid},
-			{provider.Scope2, row.Scope2Location, row.Scope2Market, !row.Scope2Market.Valid},
-			{provider.Scope3, row.Scope3, row.Scope3, !row.Scope2Market.Valid},
-		} {
-			k := base
-			k.scope = s.scope
-			if !s.loc.Valid && (s.mktMissing || !s.mkt.Valid) {
-				continue
-			}
-			// BigQuery's FLOAT64 has NaN and infinities, and its JSON
-			// carries them ("NaN", "Infinity"): none is an emission.
-			if (s.loc.Valid && !finite(s.loc.Float64)) || (s.mkt.Valid && !finite(s.mkt.Float64)) {
-				return provider.Result{}, malformed(kindCarbon, p.carbon, fmt.Errorf(
-					"usage month %s, project %q: scope %s figure %v / %v is not a finite number", m, account, s.scope, s.loc, s.mkt))
-			}
-			r := get(k)
-			if s.loc.Valid {
-				r.EmissionsGrams += s.loc.Float64 * GramsPerKilogram
-				r.Known |= provider.Emissions
-			}
-			if s.mktMissing || !s.mkt.Valid {
-				noMarket[k] = true
-				continue
-			}
-			r.MarketBasedGrams += s.mkt.Float64 * GramsPerKilogram
-			r.Known |= provider.EmissionsMarketBased
+		if err := b.addScopes(base, row); err != nil {
+			return err
 		}
 	}
-	for k := range noMarket {
-		if r := records[k]; r != nil {
+	for k := range b.noMarket {
+		if r := b.records[k]; r != nil {
 			r.MarketBasedGrams = 0
 			r.Known &^= provider.EmissionsMarketBased
 		}
 	}
+	return nil
+}
 
-	slices.SortFunc(billing, compareBillingRows)
-	for i := range billing {
-		row := &billing[i]
+// addScopes adds one carbon row's figures to the records of its three
+// scopes. Only scope 2 has a market-based figure of its own; scopes 1
+// and 3 repeat their location-based one, and none of them has one when
+// the row lacks scope 2's.
+func (b *builder) addScopes(base recordKey, row *carbonRow) error {
+	missing := !row.Scope2Market.Valid
+	for _, s := range []struct {
+		scope    provider.Scope
+		loc, mkt bigquery.NullFloat64
+	}{
+		{provider.Scope1, row.Scope1, row.Scope1},
+		{provider.Scope2, row.Scope2Location, row.Scope2Market},
+		{provider.Scope3, row.Scope3, row.Scope3},
+	} {
+		k := base
+		k.scope = s.scope
+		if !s.loc.Valid && (missing || !s.mkt.Valid) {
+			continue
+		}
+		// BigQuery's FLOAT64 has NaN and infinities, and its JSON
+		// carries them ("NaN", "Infinity"): none is an emission.
+		if (s.loc.Valid && !finite(s.loc.Float64)) || (s.mkt.Valid && !finite(s.mkt.Float64)) {
+			return malformed(kindCarbon, b.p.carbon, fmt.Errorf(
+				"usage month %s, project %q: scope %s figure %v / %v is not a finite number", k.month, k.account, s.scope, s.loc, s.mkt))
+		}
+		r := b.record(k)
+		if s.loc.Valid {
+			r.EmissionsGrams += s.loc.Float64 * GramsPerKilogram
+			r.Known |= provider.Emissions
+		}
+		if missing || !s.mkt.Valid {
+			b.noMarket[k] = true
+			continue
+		}
+		r.MarketBasedGrams += s.mkt.Float64 * GramsPerKilogram
+		r.Known |= provider.EmissionsMarketBased
+	}
+	return nil
+}
+
+// addBilling adds the billing rows of the months asked for, as cost
+// records (provider.ScopeNone) in US dollars.
+func (b *builder) addBilling(rows []billingRow) error {
+	slices.SortFunc(rows, compareBillingRows)
+	for i := range rows {
+		row := &rows[i]
 		m, err := parseInvoiceMonth(row.InvoiceMonth.StringVal)
 		if err != nil {
-			return provider.Result{}, malformed(kindBilling, *p.billing, err)
+			return malformed(kindBilling, *b.p.billing, err)
 		}
-		if !want[m] || !row.NetMicros.Valid {
+		if !b.want[m] || !row.NetMicros.Valid {
 			continue
 		}
 		rate := row.ConversionRate
 		if !rate.Valid || !(rate.Float64 > 0) || !finite(rate.Float64) {
-			return provider.Result{}, malformed(kindBilling, *p.billing, fmt.Errorf(
+			return malformed(kindBilling, *b.p.billing, fmt.Errorf(
 				"invoice month %s, project %q: currency_conversion_rate %v is not a positive number", m, row.ProjectID.StringVal, rate))
 		}
 		account := accountLabel(row.ProjectID)
-		seen(account, row.ProjectName.StringVal, row.BillingAccountID.StringVal, m)
-		k := recordKey{account: account, service: serviceLabel(row.Service), location: locationLabel(row.Region, row.Location), month: m, scope: provider.ScopeNone}
-		r := get(k)
+		b.seen(account, row.ProjectName.StringVal, row.BillingAccountID.StringVal, m)
+		r := b.record(recordKey{account: account, service: serviceLabel(row.Service),
+			location: locationLabel(row.Region, row.Location), month: m, scope: provider.ScopeNone})
 		r.CostUSD += float64(row.NetMicros.Int64) / microsPerUnit / rate.Float64
 		r.Known |= provider.Cost
 	}
+	return nil
+}
 
-	res := provider.Result{Records: make([]provider.Record, 0, len(records))}
-	for _, r := range records {
+// result returns the records, accounts and model versions, in a stable
+// order.
+func (b *builder) result() (provider.Result, error) {
+	res := provider.Result{Records: make([]provider.Record, 0, len(b.records))}
+	for _, r := range b.records {
 		if !finite(r.EmissionsGrams) || !finite(r.MarketBasedGrams) || !finite(r.CostUSD) {
-			what, table := kindCarbon, p.carbon
+			what, table := kindCarbon, b.p.carbon
 			if r.Has(provider.Cost) {
-				what, table = kindBilling, *p.billing
+				what, table = kindBilling, *b.p.billing
 			}
 			return provider.Result{}, malformed(what, table, fmt.Errorf(
 				"the figures of month %s, project %q, %s, %s sum beyond range", r.Month, r.Account, r.Service, r.Location))
@@ -527,13 +574,13 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
 			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope))
 	})
-	for _, a := range accounts {
+	for _, a := range b.accounts {
 		res.Accounts = append(res.Accounts, a.Account)
 	}
 	slices.SortFunc(res.Accounts, func(a, b provider.Account) int { return cmp.Compare(a.ID, b.ID) })
-	if len(revisions) > 0 {
-		res.Revisions = make(map[provider.Month]string, len(revisions))
-		for m, v := range revisions {
+	if len(b.revisions) > 0 {
+		res.Revisions = make(map[provider.Month]string, len(b.revisions))
+		for m, v := range b.revisions {
 			res.Revisions[m] = strconv.FormatInt(v, 10)
 		}
 	}

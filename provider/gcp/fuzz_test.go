@@ -1,11 +1,10 @@
 package gcp_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -21,58 +20,31 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 )
 
-// queryRecorder keeps the jobs.query and jobs.getQueryResults answers
-// that pass through it, by query kind, so that fuzz seeds are the fake's
-// real answers.
+// queryRecorder serves the fake and keeps its answers to the requests for
+// each query kind's rows, so that fuzz seeds are the fake's real answers.
 type queryRecorder struct {
-	base http.RoundTripper
+	fake http.Handler
 	mu   sync.Mutex
-	// answers[kind] are the bodies of that kind's queries.
+	// answers[kind] are the bodies of that kind's answers.
 	answers map[string][][]byte
-	jobs    map[string]string // job id → kind, from the jobs.query bodies
 }
 
-func (r *queryRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	kind := ""
-	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/queries") && req.Body != nil {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, err
+func (q *queryRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, kind := range []string{gcpfake.KindCarbon, gcpfake.KindBilling} {
+		if !gcpfake.RowRequests(kind)(r) {
+			continue
 		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		kind = gcpfake.KindCarbon
-		if bytes.Contains(body, []byte("cloudcarbon:billing")) {
-			kind = gcpfake.KindBilling
-		}
+		rec := httptest.NewRecorder()
+		q.fake.ServeHTTP(rec, r)
+		q.mu.Lock()
+		q.answers[kind] = append(q.answers[kind], rec.Body.Bytes())
+		q.mu.Unlock()
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
 	}
-	resp, err := r.base.RoundTrip(req)
-	if err != nil {
-		return resp, err
-	}
-	if kind == "" && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/queries/") {
-		r.mu.Lock()
-		kind = r.jobs[req.URL.Path[strings.LastIndex(req.URL.Path, "/")+1:]]
-		r.mu.Unlock()
-	}
-	if kind == "" {
-		return resp, nil
-	}
-	data, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.answers[kind] = append(r.answers[kind], data)
-	if i := bytes.Index(data, []byte(`"jobId":"`)); i >= 0 {
-		id := data[i+len(`"jobId":"`):]
-		if j := bytes.IndexByte(id, '"'); j >= 0 {
-			r.jobs[string(id[:j])] = kind
-		}
-	}
-	return resp, nil
+	q.fake.ServeHTTP(w, r)
 }
 
 // fakeAnswers returns the answers gcpfake gives the provider's queries of
@@ -84,13 +56,12 @@ func fakeAnswers(tb testing.TB, month provider.Month, now time.Time) map[string]
 	ds.Project, ds.CarbonTable, ds.BillingTable, ds.Location = project, carbonTable, billingTable, "US"
 	fake := gcpfake.NewServer(ds)
 	fake.SetPageSize(3)
-	ts := httptest.NewServer(fake)
+	rec := &queryRecorder{fake: fake, answers: map[string][][]byte{}}
+	ts := httptest.NewServer(rec)
 	defer ts.Close()
-	rec := &queryRecorder{base: ts.Client().Transport, answers: map[string][][]byte{}, jobs: map[string]string{}}
 	p, err := gcp.New(context.Background(), gcp.Options{
 		Project: project, CarbonTable: carbonTable, BillingTable: billingTable, Location: "US",
-		Endpoint: ts.URL + gcpfake.BasePath, WithoutAuthentication: true,
-		HTTPClient: &http.Client{Transport: rec},
+		Endpoint: ts.URL + gcpfake.BasePath, WithoutAuthentication: true, HTTPClient: ts.Client(),
 	})
 	if err != nil {
 		tb.Fatal(err)

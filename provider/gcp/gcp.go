@@ -287,6 +287,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		noAuth:        opts.WithoutAuthentication,
 		scopes:        []string{bigquery.Scope},
 		endpointNamer: bigQueryEndpoint,
+		pages:         true,
 	})
 	if err != nil {
 		return nil, err

@@ -1,53 +1,15 @@
 package gcp_test
 
 import (
-	"context"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 )
-
-// TestTruncatedBodyIsMalformed: an answer that ends before its
-// Content-Length (a dropped connection) is a malformed response, at once;
-// the BigQuery client would otherwise retry it until the refresh's
-// deadline and report a timeout.
-func TestTruncatedBodyIsMalformed(t *testing.T) {
-	for _, endpoint := range []string{gcpfake.EndpointQuery, gcpfake.EndpointQueryResults} {
-		t.Run(endpoint, func(t *testing.T) {
-			e := newEnv(t, handDataset())
-			if endpoint == gcpfake.EndpointQueryResults {
-				e.fake.SetIncompletePolls(1)
-			}
-			f := gcpfake.Truncated(endpoint, "", `{"kind":"bigquery#queryResponse","jobComplete":true,"rows":[{"f":[{"v":`)
-			f.Times = 1000
-			e.fake.Inject(f)
-			p := e.provider(t, nil)
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err := p.Fetch(ctx, []provider.Month{jan24})
-			if got := provider.ReasonOf(err); got != provider.ReasonMalformed {
-				t.Errorf("reason = %s (%v), want %s", got, err, provider.ReasonMalformed)
-			}
-			if err != nil && !strings.Contains(err.Error(), "malformed response") {
-				t.Errorf("error %q does not say malformed response", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %v, want at once", d)
-			}
-		})
-	}
-}
 
 // TestBillingRetryRunsOnlyBilling: while the billing query keeps failing,
 // each retry of the fetch runs the billing query alone; the carbon rows
@@ -83,35 +45,6 @@ func TestBillingRetryRunsOnlyBilling(t *testing.T) {
 	fetch(t, p, jan24, feb24)
 	if n := e.fake.Queries(gcpfake.KindCarbon); n != 2 {
 		t.Errorf("carbon queries after a complete fetch = %d, want 2", n)
-	}
-}
-
-// TestUntrustedCertificate: an endpoint whose TLS certificate the client
-// does not trust is a network problem and says so.
-func TestUntrustedCertificate(t *testing.T) {
-	fake := gcpfake.NewServer(handDataset())
-	ts := httptest.NewUnstartedServer(fake)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	p := newEnv(t, handDataset()).provider(t, func(o *gcp.Options) {
-		o.Endpoint = ts.URL + gcpfake.BasePath
-		o.HTTPClient = &http.Client{} // the system's roots
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err := p.Fetch(ctx, []provider.Month{jan24})
-	if got := provider.ReasonOf(err); got != provider.ReasonNetwork {
-		t.Errorf("reason = %s (%v), want %s", got, err, provider.ReasonNetwork)
-	}
-	for _, want := range []string{"certificate", "not trusted", "HTTPS_PROXY"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error %v does not say %q", err, want)
-		}
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
 	}
 }
 

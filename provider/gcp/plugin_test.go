@@ -5,15 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
@@ -193,60 +190,6 @@ func TestSetupCommandFlags(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(t.Context(), &out); err == nil || !strings.HasPrefix(err.Error(), "--backfill-from: ") {
 		t.Errorf("run = %v, want a --backfill-from error", err)
-	}
-}
-
-// TestDemo builds the demo's source as the exporter does, from its entry
-// through YAML and Check, and reads the latest month's totals the fake
-// promises.
-func TestDemo(t *testing.T) {
-	now := time.Now()
-	p := gcp.Plugin()
-	d, err := p.Demo(t.Context(), now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("Demo: %v", err)
-	}
-	t.Cleanup(d.Close)
-	if len(d.Entries) != 1 {
-		t.Fatalf("entries = %v", d.Entries)
-	}
-	b, err := yaml.Marshal(d.Entries[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := p.NewConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		t.Fatalf("demo entry does not decode strictly: %v\n%s", err, b)
-	}
-	c := &checker{}
-	cfg.Check(c)
-	if len(c.errors) != 0 {
-		t.Fatalf("demo entry: %q", c.errors)
-	}
-	name := *cfg.SourceName()
-	src, err := cfg.New(t.Context(), provider.Env{Name: name, Logger: slog.New(slog.DiscardHandler), Connection: d.Connections[name]})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = src.Close() })
-
-	latest := gcpfake.LatestPublished(now)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	res, err := src.Fetch(ctx, []provider.Month{latest})
-	if err != nil {
-		t.Fatalf("Fetch: %v", err)
-	}
-	var grams, usd float64
-	for _, r := range res.Records {
-		grams += r.EmissionsGrams
-		usd += r.CostUSD
-	}
-	want := gcpfake.DemoLatestTotals(now)
-	if math.Abs(grams-want.LocationGrams) > 1e-9*want.LocationGrams || math.Abs(usd-want.CostUSD) > 1e-9*want.CostUSD {
-		t.Errorf("latest month: %v g, %v USD; want %v g, %v USD", grams, usd, want.LocationGrams, want.CostUSD)
 	}
 }
 

@@ -142,6 +142,40 @@ func (d Dataset) Totals(m provider.Month) Totals {
 	return t
 }
 
+// Served returns what the exporter must serve for month m, summed over
+// every series, by quantity: location-based and (when every row has one)
+// market-based grams of a month the carbon export holds, and US dollars
+// of an invoice month the billing export holds rows of. A quantity the
+// month lacks is absent, not zero.
+func (d Dataset) Served(m provider.Month) map[provider.Quantity]float64 {
+	t := d.Totals(m)
+	out := map[provider.Quantity]float64{}
+	if slices.ContainsFunc(d.Carbon, func(r CarbonRow) bool { return r.Month == m }) {
+		out[provider.Emissions] = t.LocationGrams
+	}
+	if t.MarketKnown {
+		out[provider.EmissionsMarketBased] = t.MarketGrams
+	}
+	start, end := billingWindow(m, m)
+	if slices.ContainsFunc(d.Billing, func(r BillingRow) bool { return r.InvoiceMonth == m && inWindow(r.ExportTime, start, end) }) {
+		out[provider.Cost] = t.CostUSD
+	}
+	return out
+}
+
+// Months returns the months that either export holds rows of, in order.
+func (d Dataset) Months() []provider.Month {
+	var ms []provider.Month
+	for _, r := range d.Carbon {
+		ms = append(ms, r.Month)
+	}
+	for _, r := range d.Billing {
+		ms = append(ms, r.InvoiceMonth)
+	}
+	slices.Sort(ms)
+	return slices.Compact(ms)
+}
+
 func (r BillingRow) netMicros() int64 {
 	n := r.CostMicros
 	for _, c := range r.CreditMicros {

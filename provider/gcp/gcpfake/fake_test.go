@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -191,5 +192,31 @@ func TestWireFormat(t *testing.T) {
 	}
 	if n := fake.Queries(gcpfake.KindCarbon); n != 2 {
 		t.Errorf("carbon queries = %d, want 2", n)
+	}
+}
+
+// TestServiceAccount: the token endpoint refuses an assertion the key did
+// not sign, and BigQuery requests without the issued token get 401.
+func TestServiceAccount(t *testing.T) {
+	acct, err := gcpfake.NewServiceAccount("my-project")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := gcpfake.NewServer(gcpfake.Dataset{})
+	fake.RequireServiceAccount(acct)
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	unsigned := "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIifQ.c2ln" // {"alg":"RS256"}.{"iss":""}.sig
+	resp, err := http.PostForm(ts.URL+gcpfake.TokenPath, url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {unsigned}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if code, body := decode(t, resp); code != 400 || body["error"] != "invalid_grant" {
+		t.Errorf("unsigned assertion: %d %v", code, body)
+	}
+	if code, _ := get(t, ts.URL+gcpfake.BasePath+"projects/p/queries/j"); code != 401 {
+		t.Errorf("query without the token: %d, want 401", code)
 	}
 }

@@ -91,18 +91,6 @@ func (f Fault) queue(fs *fakehttp.Faults[faultKey], contentType string, force bo
 	fs.Inject(faultKey{f.Endpoint, f.Kind}, fakehttp.Fault{Status: f.Status, Header: h, Body: f.Body, Times: f.Times})
 }
 
-// ErrorBody returns a BigQuery error answer, e.g.
-// ErrorBody(403, "accessDenied", "Access Denied: ...").
-func ErrorBody(code int, reason, message string) string {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"code":    code,
-		"message": message,
-		"errors":  []any{map[string]any{"message": message, "domain": "global", "reason": reason}},
-		"status":  statusName(code),
-	}})
-	return string(b)
-}
-
 func statusName(code int) string {
 	switch code {
 	case http.StatusBadRequest:
@@ -149,6 +137,7 @@ type Server struct {
 	queries    []QueryInfo
 	requests   fakehttp.Counter[string]
 	faults     fakehttp.Faults[faultKey]
+	account    *ServiceAccount
 }
 
 type field struct{ name, typ string }
@@ -180,11 +169,30 @@ func (s *Server) SetDataset(ds Dataset) {
 	s.ds = ds
 }
 
-// SetPageSize sets how many rows each answer carries at most (default 500).
+// SetPageSize sets how many rows each answer carries at most, whatever
+// the client asks for, as BigQuery bounds its pages; n <= 0 restores the
+// default of 500.
 func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pageSize = max(n, 1)
+	s.pageSize = n
+	if n <= 0 {
+		s.pageSize = defaultPageSize
+	}
+}
+
+// Restate makes the fake serve every month under the next carbon model
+// version, as the export does once Google re-exports its months under a
+// new model.
+func (s *Server) Restate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := s.ds
+	ds.Carbon = slices.Clone(ds.Carbon)
+	for i := range ds.Carbon {
+		ds.Carbon[i].ModelVersion++
+	}
+	s.ds = ds
 }
 
 // SetIncompletePolls makes every new job report jobComplete:false to
@@ -239,6 +247,13 @@ var (
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if r.Method == http.MethodPost && path == TokenPath {
+		s.serveToken(w, r)
+		return
+	}
+	if !s.authorized(w, r) {
+		return
+	}
 	var m []string
 	switch {
 	case r.Method == http.MethodPost && queriesRoute.MatchString(path):
@@ -373,7 +388,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project stri
 
 	s.mu.Lock()
 	s.seq++
-	j.info.JobID = fmt.Sprintf("gcpfake_job_%d", s.seq)
+	j.info.JobID = jobID(kind, s.seq)
 	j.pollsLeft = s.incomplete
 	s.jobs[j.info.JobID] = j
 	s.queries = append(s.queries, j.info)
