@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,8 @@ import (
 type shardMetrics struct {
 	shard               Shard
 	sources, configured prometheus.Gauge
+	// configuredN is the configured gauge's value, for GET /report.
+	configuredN atomic.Int64
 }
 
 func newShardMetrics(reg prometheus.Registerer, s Shard) *shardMetrics {
@@ -42,6 +45,7 @@ func newShardMetrics(reg prometheus.Registerer, s Shard) *shardMetrics {
 func (m *shardMetrics) applied(logger *slog.Logger, owned, configured int) {
 	m.sources.Set(float64(owned))
 	m.configured.Set(float64(configured))
+	m.configuredN.Store(int64(configured))
 	if !m.shard.Sharded() {
 		logger.Info("Configuration applied", "sources", owned)
 		return
@@ -56,3 +60,7 @@ func (m *shardMetrics) applied(logger *slog.Logger, owned, configured int) {
 	}
 	logger.Info("Configuration applied", args...)
 }
+
+// configuredSources is the number of sources of the configuration last
+// applied, whichever shard holds them.
+func (m *shardMetrics) configuredSources() int { return int(m.configuredN.Load()) }
