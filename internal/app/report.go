@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -84,6 +85,11 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 		var buf bytes.Buffer
 		if err := write(&buf); err != nil {
 			return err
+		}
+		// The directory may be new, such as reports/ on a volume that
+		// holds only state files so far.
+		if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+			return fmt.Errorf("--output: %w", err)
 		}
 		if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("--output: %w", err)

@@ -123,7 +123,7 @@ func TestMergedShardStateEqualsUnsharded(t *testing.T) {
 	// The command: --state.merge, repeatable, each a path or a glob.
 	kp := kingpin.New("t", "")
 	run := ReportCommand(kp.Command("report", ""))
-	out := filepath.Join(t.TempDir(), "report.csv")
+	out := filepath.Join(t.TempDir(), "reports", "report.csv") // a new directory
 	args := []string{"report", "--output=" + out, "--state.merge=" + filepath.Join(dir, "state.shard-0-of-3.json"),
 		"--state.merge=" + filepath.Join(dir, "state.shard-[12]-of-3.json")}
 	if _, err := kp.Parse(args); err != nil {
