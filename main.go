@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests; more are answered 503 at once. 0 disables the limit.").Default("40").IntVar(&o.MaxRequests)
 	kp.Flag("web.timeout", "Write deadline of one scrape response.").Default("30s").DurationVar(&o.ScrapeTimeout)
 	kp.Flag("web.enable-pprof", "Serve Go profiles on /debug/pprof/ (off by default: they are not for the metrics port of every deployment).").BoolVar(&o.Pprof)
-	kp.Flag("shard.total", "Number of replicas the sources are split over; each source belongs to one, by a hash of its name.").Default("1").IntVar(&shardTotal)
+	kp.Flag("shard.total", "Number of replicas the sources are split over; each source belongs to one, each replica holding as many as the others give or take one, dealt from the configuration alone.").Default("1").IntVar(&shardTotal)
 	kp.Flag("shard.index", "This replica's shard, from 0 to --shard.total - 1; -1 takes it from the ordinal ending $POD_NAME or the host name, as in a StatefulSet.").Default("0").IntVar(&shardIndex)
 	o.Web = kingpinflag.AddFlags(kp, ":9874")
 	promslogflag.AddFlags(kp, logConfig)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -53,9 +54,8 @@ const (
 	unitIntensity = "suffix:gCO2e/USD" // Grafana adds the space
 	unitWater     = "suffix:m³"
 
-	// targetFilter selects the exporter instances, in every query: two
-	// exporters reporting the same accounts (or one both scraped and
-	// pushed over OTLP into the same Prometheus) would count twice.
+	// targetFilter narrows every query to the exporters picked in the job
+	// and instance variables (All by default).
 	targetFilter = `job=~"$job",instance=~"$instance"`
 	// dataFilter applies the overview's variables to a data family.
 	dataFilter = targetFilter + `,provider=~"$provider",account=~"$account",service=~"$service",location=~"$location"`
@@ -63,7 +63,27 @@ const (
 	sourceFilter = targetFilter + `,provider=~"$provider",source=~"$source"`
 	// last12 selects the last 12 months of a history family.
 	last12 = `months_ago=~"[0-9]|1[01]"`
+
+	// The data labels of the families, which identify a series whoever
+	// scraped it: see dedup.
+	dataLabels    = "provider, account, service, location"
+	scopeLabels   = dataLabels + ", scope"
+	monthLabels   = ", month, months_ago"
+	sourceLabels  = "provider, source"
+	requestLabels = sourceLabels + ", endpoint, code"
+	errorLabels   = sourceLabels + ", reason"
 )
+
+// dedup keeps one of the copies of each series of expr, by the family's
+// data labels, before anything sums or counts them: the same series
+// scraped by two jobs, by both Prometheus servers of an HA pair behind one
+// query layer, by an old and a new shard during a reshard, or also pushed
+// over OTLP, would otherwise count twice. labels must be all the family's
+// labels but the target ones (job, instance and what the scrape adds), or
+// max would merge distinct series.
+func dedup(labels, expr string) string {
+	return "max by (" + labels + ") (" + expr + ")"
+}
 
 func datasource() common.DataSourceRef {
 	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
@@ -257,12 +277,12 @@ func withNames(v string) string {
 }
 
 func overview() *dashboard.DashboardBuilder {
-	emissions := sel("cloudcarbon_emissions_grams", dataFilter)
-	market := sel("cloudcarbon_emissions_market_based_grams", dataFilter)
-	energy := sel("cloudcarbon_energy_joules", dataFilter)
-	cost := sel("cloudcarbon_billing_cost_usd", dataFilter)
+	emissions := dedup(scopeLabels, sel("cloudcarbon_emissions_grams", dataFilter))
+	market := dedup(scopeLabels, sel("cloudcarbon_emissions_market_based_grams", dataFilter))
+	energy := dedup(dataLabels, sel("cloudcarbon_energy_joules", dataFilter))
+	cost := dedup(dataLabels, sel("cloudcarbon_billing_cost_usd", dataFilter))
 	history := func(ago string) string {
-		return sel("cloudcarbon_history_emissions_grams", dataFilter, `months_ago="`+ago+`"`)
+		return dedup(scopeLabels+monthLabels, sel("cloudcarbon_history_emissions_grams", dataFilter, `months_ago="`+ago+`"`))
 	}
 	// change compares the latest month with the one ago months before,
 	// per provider and, over the providers that have both months, in total.
@@ -313,7 +333,7 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(instant("B", "{{provider}}", yoyProvider))).
 		WithRow(row("Last 12 months")).
 		WithPanel(monthlyBars("Emissions per month", "Location-based emissions of the last 12 published months per provider, from cloudcarbon_history_emissions_grams: a fresh install shows the whole year, whatever the Prometheus retention.", unitTonnes, 24, 9,
-			"sum by (provider, month) ("+sel("cloudcarbon_history_emissions_grams", dataFilter, last12)+") / 1e6")).
+			"sum by (provider, month) ("+dedup(scopeLabels+monthLabels, sel("cloudcarbon_history_emissions_grams", dataFilter, last12))+") / 1e6")).
 		WithRow(row("Top emitters, latest month")).
 		WithPanel(tablePanel("Top accounts", "The 10 accounts (GCP project, Azure subscription, IBM account) with the most emissions, with their names from cloudcarbon_account_info.", unitGrams, 8, 10).
 			WithTarget(tabular("A", "topk(10, "+withNames("sum by (provider, account) ("+emissions+")")+")")).
@@ -335,16 +355,16 @@ func overview() *dashboard.DashboardBuilder {
 		WithPanel(statPanel("Energy by provider", "Energy of the latest published month, for providers that report it (IBM). "+latest, unitWh, 8, 8).
 			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+energy+") / 3600"))).
 		WithPanel(monthlyBars("Energy per month", "Energy of the last 12 published months per provider, from cloudcarbon_history_energy_joules.", unitWh, 16, 8,
-			"sum by (provider, month) ("+sel("cloudcarbon_history_energy_joules", dataFilter, last12)+") / 3600")).
+			"sum by (provider, month) ("+dedup(dataLabels+monthLabels, sel("cloudcarbon_history_energy_joules", dataFilter, last12))+") / 3600")).
 		WithRow(row("Water")).
 		WithPanel(statPanel("Water by provider", "Water of the latest published month, for providers that report it per month (Scaleway: water usage). "+latest, unitWater, 6, 7).
 			Decimals(1).
-			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+sel("cloudcarbon_water_cubic_meters", dataFilter)+")"))).
+			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+dedup(dataLabels, sel("cloudcarbon_water_cubic_meters", dataFilter))+")"))).
 		WithPanel(monthlyBars("Water per month", "Monthly water of the last 12 published months per provider, from cloudcarbon_history_water_cubic_meters.", unitWater, 9, 7,
-			"sum by (provider, month) ("+sel("cloudcarbon_history_water_cubic_meters", dataFilter, last12)+")")).
+			"sum by (provider, month) ("+dedup(dataLabels+monthLabels, sel("cloudcarbon_history_water_cubic_meters", dataFilter, last12))+")")).
 		WithPanel(barGauge("Water per calendar year", "Water that providers report per calendar year only (AWS: water withdrawals), from cloudcarbon_water_yearly_cubic_meters, per provider and year. A yearly figure: never compare it with a month's.", unitWater, 9, 7).
 			Decimals(0).
-			WithTarget(instant("A", "{{provider}} {{year}}", "sum by (provider, year) ("+sel("cloudcarbon_water_yearly_cubic_meters", dataFilter)+")"))).
+			WithTarget(instant("A", "{{provider}} {{year}}", "sum by (provider, year) ("+dedup(dataLabels+", year", sel("cloudcarbon_water_yearly_cubic_meters", dataFilter))+")"))).
 		WithRow(row("Cost and carbon intensity of spend")).
 		WithPanel(statPanel("Billing cost by provider", "Cost net of credits in USD for the same month as the emissions, for providers whose billing data the exporter reads (GCP).", unitUSD, 6, 10).
 			Decimals(0).
@@ -367,14 +387,20 @@ func overview() *dashboard.DashboardBuilder {
 
 func health() *dashboard.DashboardBuilder {
 	s := func(metric string, extra ...string) string { return sel(metric, sourceFilter, extra...) }
-	inRange := func(by, metric string, extra ...string) string {
-		return fmt.Sprintf("sum by (%s) (increase(%s[$__range]))", by, s(metric, extra...))
+	// latest is a per-source gauge, one copy of each.
+	latest := func(metric string) string { return dedup(sourceLabels, s(metric)) }
+	// inRange sums a counter's increase over the time range by the labels
+	// by, from one copy of each series (labels are the counter's).
+	inRange := func(by, labels, metric string, extra ...string) string {
+		return fmt.Sprintf("sum by (%s) (%s)", by, dedup(labels, "increase("+s(metric, extra...)+"[$__range])"))
 	}
-	errors := inRange("provider, source, reason", "cloudcarbon_refresh_errors_total")
-	noErrors := `label_replace(` + inRange("provider, source", "cloudcarbon_refresh_errors_total") + ` * 0, "reason", "none", "", "")`
-	apiErrors := inRange("provider, endpoint", "cloudcarbon_api_requests_total", `code!~"2.."`)
-	apiAll := inRange("provider, endpoint", "cloudcarbon_api_requests_total")
+	errors := inRange(errorLabels, errorLabels, "cloudcarbon_refresh_errors_total")
+	noErrors := `label_replace(` + inRange(sourceLabels, errorLabels, "cloudcarbon_refresh_errors_total") + ` * 0, "reason", "none", "", "")`
+	apiErrors := inRange("provider, endpoint", requestLabels, "cloudcarbon_api_requests_total", `code!~"2.."`)
+	apiAll := inRange("provider, endpoint", requestLabels, "cloudcarbon_api_requests_total")
 	deniedNames := "max by (provider, source, account, reason) (" + s("cloudcarbon_account_access_denied", `account=~"$account"`) + ")"
+	// Exporter-wide series (no source label) are per exporter instance.
+	perInstance := func(labels, expr string) string { return dedup("instance"+labels, expr) }
 
 	return dashboard.NewDashboardBuilder("Cloud carbon exporter health").
 		Uid("cloudcarbon-exporter-health").Readonly().
@@ -393,21 +419,21 @@ func health() *dashboard.DashboardBuilder {
 		WithRow(row("Refresh")).
 		WithPanel(statPanel("Latest refresh", "Whether each source's latest refresh succeeded (cloudcarbon_refresh_success). A failed refresh keeps serving the last good data.", "none", 4, 6).
 			Mappings(okFailed()).ColorMode(common.BigValueColorModeBackground).Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green"))).
-			WithTarget(instant("A", "{{provider}} / {{source}}", s("cloudcarbon_refresh_success")))).
+			WithTarget(instant("A", "{{provider}} / {{source}}", "min by ("+sourceLabels+") ("+s("cloudcarbon_refresh_success")+")"))).
 		WithPanel(statPanel("Last successful refresh", "When each source last refreshed successfully.", unitFromNow, 5, 6).
-			WithTarget(instant("A", "{{provider}} / {{source}}", s("cloudcarbon_last_refresh_success_timestamp_seconds")+" * 1000"))).
+			WithTarget(instant("A", "{{provider}} / {{source}}", latest("cloudcarbon_last_refresh_success_timestamp_seconds")+" * 1000"))).
 		WithPanel(statPanel("Next planned refresh", "When each source refreshes next: often around the provider's publication date, rarely otherwise.", unitFromNow, 5, 6).
-			WithTarget(instant("A", "{{provider}} / {{source}}", s("cloudcarbon_next_refresh_timestamp_seconds")+" * 1000"))).
+			WithTarget(instant("A", "{{provider}} / {{source}}", latest("cloudcarbon_next_refresh_timestamp_seconds")+" * 1000"))).
 		WithPanel(statPanel("Data month", "The month the data families describe, per source.", unitMonth, 5, 6).
-			WithTarget(instant("A", "{{provider}} / {{source}}", s("cloudcarbon_data_month_timestamp_seconds")+" * 1000"))).
+			WithTarget(instant("A", "{{provider}} / {{source}}", latest("cloudcarbon_data_month_timestamp_seconds")+" * 1000"))).
 		WithPanel(statPanel("Months stored", "Months held for each source, with or without data.", "none", 5, 6).
-			WithTarget(instant("A", "{{provider}} / {{source}}", s("cloudcarbon_months_stored")))).
+			WithTarget(instant("A", "{{provider}} / {{source}}", latest("cloudcarbon_months_stored")))).
 		WithPanel(timeSeries("Refresh duration", "Duration of each source's latest refresh.", "s", 12, 8).
-			WithTarget(ranged("A", "{{provider}} / {{source}}", s("cloudcarbon_refresh_duration_seconds")))).
+			WithTarget(ranged("A", "{{provider}} / {{source}}", latest("cloudcarbon_refresh_duration_seconds")))).
 		WithPanel(timeSeries("Refreshes and failures", "Refreshes that called the provider, and those that failed.", "none", 12, 8).
 			DrawStyle(common.GraphDrawStyleBars).FillOpacity(60).Decimals(0).
-			WithTarget(ranged("A", "{{provider}} / {{source}} refreshes", "sum by (provider, source) (increase("+s("cloudcarbon_refreshes_total")+"[$__rate_interval]))")).
-			WithTarget(ranged("B", "{{provider}} / {{source}} failures", "sum by (provider, source) (increase("+s("cloudcarbon_refresh_errors_total")+"[$__rate_interval]))"))).
+			WithTarget(ranged("A", "{{provider}} / {{source}} refreshes", dedup(sourceLabels, "increase("+s("cloudcarbon_refreshes_total")+"[$__rate_interval])"))).
+			WithTarget(ranged("B", "{{provider}} / {{source}} failures", "sum by (provider, source) ("+dedup(errorLabels, "increase("+s("cloudcarbon_refresh_errors_total")+"[$__rate_interval])")+")"))).
 		WithPanel(barGauge("Refresh failures by reason", "Failed refreshes in the time range by reason (auth, permission, throttled, server_error, timeout, …); \"none\" when a source had no failure.", "none", 12, 8).
 			Decimals(0).Thresholds(badAbove(1)).
 			WithTarget(instant("A", "{{provider}} / {{source}}: {{reason}}", errors+" > 0 or on (provider, source) "+noErrors))).
@@ -417,19 +443,19 @@ func health() *dashboard.DashboardBuilder {
 		WithRow(row("Data coverage")).
 		WithPanel(statPanel("Accounts with data", "Accounts with emissions in the latest month, per provider: a drop means an account stopped reporting or lost access.", "none", 8, 6).
 			Decimals(0).
-			WithTarget(instant("A", "{{provider}}", "count by (provider) (count by (provider, account) ("+sel("cloudcarbon_emissions_grams", dataFilter)+"))"))).
+			WithTarget(instant("A", "{{provider}}", "count by (provider) (count by (provider, account) ("+dedup(scopeLabels, sel("cloudcarbon_emissions_grams", dataFilter))+"))"))).
 		WithPanel(statPanel("Months with data", "Months in the history window with emissions, per provider (--history.months, default 13; Azure serves at most 12).", "none", 8, 6).
 			Decimals(0).
-			WithTarget(instant("A", "{{provider}}", "count by (provider) (count by (provider, month) ("+sel("cloudcarbon_history_emissions_grams", dataFilter)+"))"))).
+			WithTarget(instant("A", "{{provider}}", "count by (provider) (count by (provider, month) ("+dedup(scopeLabels+monthLabels, sel("cloudcarbon_history_emissions_grams", dataFilter))+"))"))).
 		WithPanel(statPanel("Series exposed", "Emissions series of the latest month and of the history window, per provider: the exporter's cardinality.", "none", 8, 6).
 			Decimals(0).
-			WithTarget(instant("A", "{{provider}} latest month", "count by (provider) ("+sel("cloudcarbon_emissions_grams", dataFilter)+")")).
-			WithTarget(instant("B", "{{provider}} history", "count by (provider) ("+sel("cloudcarbon_history_emissions_grams", dataFilter)+")"))).
+			WithTarget(instant("A", "{{provider}} latest month", "count by (provider) ("+dedup(scopeLabels, sel("cloudcarbon_emissions_grams", dataFilter))+")")).
+			WithTarget(instant("B", "{{provider}} history", "count by (provider) ("+dedup(scopeLabels+monthLabels, sel("cloudcarbon_history_emissions_grams", dataFilter))+")"))).
 		WithRow(row("Provider APIs")).
 		WithPanel(tablePanel("API requests by endpoint and code", "HTTP requests to provider APIs, every attempt and retry counted; code 0 when no response arrived. In the time range, and since the exporter started (the refresh at start lands before the first scrape, so only the second count has it).", "none", 12, 9).
 			Decimals(0).
-			WithTarget(tabular("A", inRange("provider, source, endpoint, code", "cloudcarbon_api_requests_total"))).
-			WithTarget(tabular("B", "sum by (provider, source, endpoint, code) ("+s("cloudcarbon_api_requests_total")+")")).
+			WithTarget(tabular("A", inRange(requestLabels, requestLabels, "cloudcarbon_api_requests_total"))).
+			WithTarget(tabular("B", dedup(requestLabels, s("cloudcarbon_api_requests_total")))).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
 			WithTransformation(organize([]string{"provider", "source", "endpoint", "code", "Value #A", "Value #B"},
 				map[string]string{"Value #A": "In time range", "Value #B": "Since start"})).
@@ -438,29 +464,36 @@ func health() *dashboard.DashboardBuilder {
 			Decimals(0).Thresholds(badAbove(1)).
 			WithTarget(instant("A", "{{provider}} {{endpoint}}", apiErrors+" or on (provider, endpoint) "+apiAll+" * 0"))).
 		WithPanel(timeSeries("API request rate", "Requests per second to provider APIs by endpoint and status code.", "reqps", 24, 8).
-			WithTarget(ranged("A", "{{provider}} {{endpoint}} {{code}}", "sum by (provider, endpoint, code) (rate("+s("cloudcarbon_api_requests_total")+"[$__rate_interval]))"))).
+			WithTarget(ranged("A", "{{provider}} {{endpoint}} {{code}}", "sum by (provider, endpoint, code) ("+dedup(requestLabels, "rate("+s("cloudcarbon_api_requests_total")+"[$__rate_interval])")+")"))).
 		WithRow(row("BigQuery and restatements")).
 		WithPanel(statPanel("BigQuery bytes processed", "Bytes processed by the exporter's BigQuery queries, which is what BigQuery bills (GCP): in the time range, and since the exporter started.", "bytes", 12, 6).
-			WithTarget(instant("A", "{{provider}} / {{source}} in time range", inRange("provider, source", "cloudcarbon_bigquery_bytes_processed_total"))).
-			WithTarget(instant("B", "{{provider}} / {{source}} since start", "sum by (provider, source) ("+s("cloudcarbon_bigquery_bytes_processed_total")+")"))).
+			WithTarget(instant("A", "{{provider}} / {{source}} in time range", inRange(sourceLabels, sourceLabels, "cloudcarbon_bigquery_bytes_processed_total"))).
+			WithTarget(instant("B", "{{provider}} / {{source}} since start", latest("cloudcarbon_bigquery_bytes_processed_total")))).
 		WithPanel(statPanel("Restatements", "Months the provider published again under another model or data revision in the time range (GCP carbon_model_version).", "none", 12, 6).
 			Decimals(0).
-			WithTarget(instant("A", "{{provider}} / {{source}}", inRange("provider, source", "cloudcarbon_restatements_total")))).
-		WithRow(row("Exporter")).
-		WithPanel(statPanel("State file errors", "State file loads rejected (corrupt or foreign file, ignored) and writes that failed, in the time range.", "none", 6, 6).
-			Decimals(0).Thresholds(badAbove(1)).
-			WithTarget(instant("A", "{{operation}}", "sum by (operation) (increase(cloudcarbon_state_file_errors_total{"+targetFilter+"}[$__range]))"))).
-		WithPanel(statPanel("OTLP pushes", "OTLP pushes in the time range by result, when OTLP is enabled.", "none", 6, 6).
+			WithTarget(instant("A", "{{provider}} / {{source}}", inRange(sourceLabels, sourceLabels, "cloudcarbon_restatements_total")))).
+		WithRow(row("Shards")).
+		WithPanel(statPanel("Shards reporting", "Shards that report, per number of shards configured (--shard.total, the chart's shards; 1 without sharding). Fewer than configured: the missing shards' sources are missing from every total (alert CloudCarbonShardsMissing).", "none", 12, 5).
 			Decimals(0).
-			WithTarget(instant("A", "{{result}}", "sum by (result) (increase(cloudcarbon_otlp_pushes_total{"+targetFilter+"}[$__range]))"))).
+			WithTarget(instant("A", "of {{shards}}", "count by (shards) (max by (shard, shards) (cloudcarbon_shard_info{"+targetFilter+"}))"))).
+		WithPanel(statPanel("Sources per shard", "Sources each shard refreshes and exposes; 0 on a shard with nothing to do (fewer sources than shards, alert CloudCarbonShardEmpty).", "none", 12, 5).
+			Decimals(0).
+			WithTarget(instant("A", "shard {{shard}} of {{shards}}", "max by (shard, shards) (cloudcarbon_shard_sources{"+targetFilter+"})"))).
+		WithRow(row("Exporter")).
+		WithPanel(statPanel("State file errors", "State file loads rejected (corrupt or foreign file, ignored) and writes that failed, in the time range, per exporter instance.", "none", 6, 6).
+			Decimals(0).Thresholds(badAbove(1)).
+			WithTarget(instant("A", "{{instance}} {{operation}}", perInstance(", operation", "increase(cloudcarbon_state_file_errors_total{"+targetFilter+"}[$__range])")))).
+		WithPanel(statPanel("OTLP pushes", "OTLP pushes in the time range by result, per exporter instance, when OTLP is enabled.", "none", 6, 6).
+			Decimals(0).
+			WithTarget(instant("A", "{{instance}} {{result}}", perInstance(", result", "increase(cloudcarbon_otlp_pushes_total{"+targetFilter+"}[$__range])")))).
 		WithPanel(statPanel("Last successful OTLP push", "When an OTLP push last succeeded, per exporter instance.", unitFromNow, 6, 6).
-			WithTarget(instant("A", "{{instance}}", "(cloudcarbon_otlp_last_push_success_timestamp_seconds{"+targetFilter+"} > 0) * 1000"))).
+			WithTarget(instant("A", "{{instance}}", "("+perInstance("", "cloudcarbon_otlp_last_push_success_timestamp_seconds{"+targetFilter+"}")+" > 0) * 1000"))).
 		WithPanel(statPanel("Configuration", "Whether the last configuration load or reload succeeded, per exporter instance.", "none", 6, 6).
 			Mappings(okFailed()).ColorMode(common.BigValueColorModeBackground).Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green"))).
-			WithTarget(instant("A", "{{instance}}", "cloudcarbon_config_last_reload_successful{"+targetFilter+"}"))).
+			WithTarget(instant("A", "{{instance}}", "min by (instance) (cloudcarbon_config_last_reload_successful{"+targetFilter+"})"))).
 		WithPanel(tablePanel("Build", "Exporter version per instance.", "none", 24, 5).
-			WithTarget(tabular("A", "cloudcarbon_build_info{"+targetFilter+"}")).
-			WithTransformation(organize([]string{"instance", "version", "revision", "branch", "goversion", "goos", "goarch", "tags"}, nil, "Value", "__name__", "job")))
+			WithTarget(tabular("A", perInstance(", version, revision, branch, goversion, goos, goarch, tags", "cloudcarbon_build_info{"+targetFilter+"}"))).
+			WithTransformation(organize([]string{"instance", "version", "revision", "branch", "goversion", "goos", "goarch", "tags"}, nil, "Value")))
 }
 
 // render builds a dashboard and encodes it as the committed JSON.
@@ -946,5 +979,148 @@ func TestExamples(t *testing.T) {
 	}
 	if !regexp.MustCompile(`\b[1-9][0-9]* rule files found`).Match(out) {
 		t.Errorf("examples/prometheus.yml loads no rule file:\n%s", out)
+	}
+}
+
+// aggregation is an aggregation operator that encloses a selector.
+type aggregation struct {
+	op     string
+	labels []string // of by (…); nil without
+}
+
+// idempotent operators give the same result whether a series comes once
+// or several times.
+func (a aggregation) idempotent() bool { return a.op == "max" || a.op == "min" }
+
+var aggregationOps = map[string]bool{
+	"sum": true, "count": true, "avg": true, "max": true, "min": true, "group": true, "stddev": true,
+	"stdvar": true, "topk": true, "bottomk": true, "quantile": true, "count_values": true,
+}
+
+// enclosing lists the aggregations around position i of expr, innermost
+// first. It reads the generated expressions, not any PromQL: calls are
+// name(…), aggregations op(…) or op by (…) (…).
+func enclosing(expr string, i int) []aggregation {
+	var out []aggregation
+	for {
+		depth, open := 0, -1
+		for j := i - 1; j >= 0; j-- {
+			switch expr[j] {
+			case ')':
+				depth++
+			case '(':
+				if depth == 0 {
+					open = j
+				} else {
+					depth--
+				}
+			}
+			if open >= 0 {
+				break
+			}
+		}
+		if open < 0 {
+			return out
+		}
+		pre := strings.TrimRight(expr[:open], " ")
+		var labels []string
+		if m := regexp.MustCompile(`\b(by|without) *\(([^()]*)\) *$`).FindStringSubmatchIndex(pre); m != nil {
+			for _, l := range strings.Split(pre[m[4]:m[5]], ",") {
+				labels = append(labels, strings.TrimSpace(l))
+			}
+			pre = strings.TrimRight(pre[:m[0]], " ")
+		}
+		name := regexp.MustCompile(`[a-z_]*$`).FindString(pre)
+		if aggregationOps[name] {
+			out = append(out, aggregation{op: name, labels: labels})
+		}
+		i = open
+	}
+}
+
+// TestQueriesDeduplicate: every dashboard query and rule that sums,
+// counts or ranks series of the exporter first keeps one copy of each by
+// its labels (max or min by all of the family's labels but the target
+// ones), so that two jobs, an HA pair, a reshard's overlap or an OTLP copy
+// change no figure. Series shown one by one need no such step.
+func TestQueriesDeduplicate(t *testing.T) {
+	families := readmeFamilies(t)
+	var exprs []target
+	for _, b := range loadBoards(t) {
+		exprs = append(exprs, b.targets()...)
+	}
+	raw, err := os.ReadFile(filepath.Join("rules", "cloudcarbon.rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Record string `yaml:"record"`
+				Alert  string `yaml:"alert"`
+				Expr   string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			exprs = append(exprs, target{"rules", r.Record + r.Alert, "", r.Expr})
+		}
+	}
+	// A family name not preceded by ":" (recorded series are already
+	// deduplicated).
+	selector := regexp.MustCompile(`(?:^|[^:a-z_])(cloudcarbon_[a-z0-9_]+)`)
+	checked := 0
+	for _, q := range exprs {
+		for _, m := range selector.FindAllStringSubmatchIndex(q.expr, -1) {
+			name := q.expr[m[2]:m[3]]
+			f, ok := families[name]
+			if !ok {
+				t.Errorf("%s: %s is not in the README metric table", q, name)
+				continue
+			}
+			aggs := enclosing(q.expr, m[2])
+			if len(aggs) == 0 {
+				continue // one series per result row
+			}
+			checked++
+			first := aggs[0]
+			if !first.idempotent() {
+				t.Errorf("%s: %s goes into %s before a max or min by its labels keeps one copy of each series", q, name, first.op)
+				continue
+			}
+			if len(aggs) == 1 || strings.HasSuffix(name, "_info") {
+				// A max or min alone counts nothing twice; an info
+				// family only lends its labels to a join.
+				continue
+			}
+			for l := range f.labels {
+				if !slices.Contains(first.labels, l) {
+					t.Errorf("%s: %s by (%s) lacks label %s of %s, merging distinct series before %s", q, first.op,
+						strings.Join(first.labels, ", "), l, name, aggs[1].op)
+				}
+			}
+		}
+	}
+	if checked < 50 {
+		t.Errorf("only %d aggregated selectors checked: is the test reading the expressions?", checked)
+	}
+}
+
+func TestEnclosing(t *testing.T) {
+	expr := `sum by (provider) (max by (provider, source, reason) (increase(x{a="b"}[1m]))) / count(y)`
+	got := enclosing(expr, strings.Index(expr, "x{"))
+	want := []aggregation{{"max", []string{"provider", "source", "reason"}}, {"sum", []string{"provider"}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("enclosing x: %v, want %v", got, want)
+	}
+	if got := enclosing(expr, strings.Index(expr, "(y)")+1); fmt.Sprint(got) != fmt.Sprint([]aggregation{{"count", nil}}) {
+		t.Errorf("enclosing y: %v", got)
+	}
+	if got := enclosing("topk(10, label_replace(z, \"a\", \"b\", \"\", \"\"))", 23); len(got) != 1 || got[0].op != "topk" {
+		t.Errorf("enclosing z: %v", got)
 	}
 }

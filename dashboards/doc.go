@@ -11,7 +11,8 @@
 // The other tests check every committed file: grafana-foundation-sdk's
 // strict unmarshal and Validate, the variables, that every metric a query
 // names is documented in the README metric table, that every selector
-// applies the dashboard's variables, and (with promtool on PATH) that every
-// expression parses. e2e/dashboards_test.go runs every query against a real
+// applies the dashboard's variables, that every sum or count (here and in
+// rules/) first keeps one copy of each series by its labels, and (with
+// promtool on PATH) that every expression parses. e2e/dashboards_test.go runs every query against a real
 // Prometheus that scraped the exporter in demo mode.
 package dashboards

@@ -14,7 +14,6 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +86,7 @@ type App struct {
 	demo    *demo.Env
 
 	reloadOK, reloadTime prometheus.Gauge
+	shard                *shardMetrics
 
 	// mu serialises reloads with each other and with Close; it guards the
 	// fields below.
@@ -119,14 +119,7 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 		Help: "When the configuration was last loaded successfully, as a Unix timestamp.",
 	})
 	a.reg.MustRegister(a.reloadOK, a.reloadTime)
-	shards := max(o.Shard.Total, 1)
-	shard := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "cloudcarbon_shard_info",
-		Help:        "The shard of the sources this replica refreshes and exposes (--shard.index of --shard.total); always 1.",
-		ConstLabels: prometheus.Labels{"shard": strconv.Itoa(o.Shard.Index), "shards": strconv.Itoa(shards)},
-	})
-	shard.Set(1)
-	a.reg.MustRegister(shard)
+	a.shard = newShardMetrics(a.reg, o.Shard)
 
 	var cfg *config.Config
 	var err error
@@ -256,12 +249,7 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 	a.hash = cfg.Hash()
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
-	if a.opts.Shard.Sharded() {
-		a.logger.Info("Configuration applied", "sources", len(sources), "sources_configured", len(cfg.Sources),
-			"shard", a.opts.Shard.Index, "shards", a.opts.Shard.Total)
-	} else {
-		a.logger.Info("Configuration applied", "sources", len(sources))
-	}
+	a.shard.applied(a.logger, len(sources), len(cfg.Sources))
 	return nil
 }
 
@@ -273,9 +261,14 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (out []refresh.Sour
 			out = nil
 		}
 	}()
+	names := make([]string, len(cfg.Sources))
+	for i, src := range cfg.Sources {
+		names[i] = src.Name()
+	}
+	owned := a.opts.Shard.Owned(names)
 	for _, src := range cfg.Sources {
 		name := src.Name()
-		if !a.opts.Shard.Owns(name) {
+		if !slices.Contains(owned, name) {
 			continue
 		}
 		env := provider.Env{

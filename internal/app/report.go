@@ -3,12 +3,16 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +39,7 @@ const (
 // the same parser, so that both give the same report.
 func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, stdout io.Writer, logger *slog.Logger) error {
 	var period, fiscal, from, to, unit, format, output string
-	var by []string
+	var by, merge []string
 	var refresh bool
 	cmd.Flag("period", "month, quarter or year.").Default("year").StringVar(&period)
 	cmd.Flag("fiscal-year-start", "First month of the fiscal year, 1 to 12; fiscal years are named by the year they end in (FY2026).").Default("1").StringVar(&fiscal)
@@ -46,6 +50,7 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 	cmd.Flag("format", "csv, json or markdown.").Default("csv").StringVar(&format)
 	cmd.Flag("output", "File to write; default standard output.").StringVar(&output)
 	cmd.Flag("refresh", "Refresh the configured sources first (calls the clouds); default: the state file alone.").BoolVar(&refresh)
+	cmd.Flag("state.merge", "State files to merge into one report instead of --state.file, such as every shard's: a path or a glob (state.shard-*-of-3.json), repeatable.").PlaceHolder("PATTERN").StringsVar(&merge)
 	return func(ctx context.Context, o Options, stdout io.Writer, logger *slog.Logger) error {
 		q := url.Values{"period": {period}, "fiscal_year_start": {fiscal}, "unit": {unit}, "format": {format}, "by": {strings.Join(by, ",")}}
 		if from != "" {
@@ -65,14 +70,26 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 		case refresh:
 			src = FromRefresh
 		}
+		write := func(w io.Writer) error { return Report(ctx, o, src, ro, w, logger) }
+		if len(merge) > 0 {
+			if src != FromStateFile {
+				return errors.New("--state.merge reports the state files alone: it takes neither --refresh nor --demo")
+			}
+			write = func(w io.Writer) error { return ReportStateFiles(ctx, o, merge, ro, w, logger) }
+		}
 		if output == "" {
-			return Report(ctx, o, src, ro, stdout, logger)
+			return write(stdout)
 		}
 		// The file is written only once the report is whole, so that a
 		// failed run leaves an earlier report in place.
 		var buf bytes.Buffer
-		if err := Report(ctx, o, src, ro, &buf, logger); err != nil {
+		if err := write(&buf); err != nil {
 			return err
+		}
+		// The directory may be new, such as reports/ on a volume that
+		// holds only state files so far.
+		if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+			return fmt.Errorf("--output: %w", err)
 		}
 		if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("--output: %w", err)
@@ -85,6 +102,7 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 // of the configured sources (or the demo) refreshed first.
 func Report(ctx context.Context, o Options, from ReportSource, ro report.Options, w io.Writer, logger *slog.Logger) error {
 	var sources map[string]*store.SourceData
+	var notes []string
 	switch from {
 	case FromStateFile:
 		path := o.Shard.statePath(o.StateFile)
@@ -96,6 +114,9 @@ func Report(ctx context.Context, o Options, from ReportSource, ro report.Options
 			return fmt.Errorf("no state file at %s: run the exporter first, or pass --refresh (calls the clouds) or --demo", path)
 		}
 		sources = data
+		if o.Shard.Sharded() {
+			notes = append(notes, shardReportNote(o.Shard, slices.Sorted(maps.Keys(data)), 0))
+		}
 	default:
 		o.Demo = from == FromDemo
 		o.oneShot = true
@@ -119,6 +140,7 @@ func Report(ctx context.Context, o Options, from ReportSource, ro report.Options
 	if err != nil {
 		return err
 	}
+	r.Notes = append(r.Notes, notes...)
 	return r.Write(w)
 }
 
@@ -145,10 +167,16 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro.Now = a.opts.Now()
-	rep, err := report.Build(report.Input{Sources: a.store.Snapshot().Sources, Schedules: schedules(a.opts.Plugins)}, ro)
+	sources := a.store.Snapshot().Sources
+	rep, err := report.Build(report.Input{Sources: sources, Schedules: schedules(a.opts.Plugins)}, ro)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if s := a.opts.Shard; s.Sharded() {
+		names := slices.Sorted(maps.Keys(sources))
+		rep.Notes = append(rep.Notes, shardReportNote(s, names, a.shard.configuredSources()))
+		shardHeaders(w.Header(), s, names, a.shard.configuredSources())
 	}
 	w.Header().Set("Content-Type", rep.ContentType())
 	if err := rep.Write(w); err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -10,21 +11,109 @@ import (
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
-func TestShardOwnsEachSourceOnce(t *testing.T) {
-	for total := 1; total <= 5; total++ {
-		for i := range 200 {
-			name := fmt.Sprintf("source-%d", i)
-			owners := 0
-			for index := range total {
-				if (Shard{Index: index, Total: total}).Owns(name) {
-					owners++
+// TestAssignShardsBalanced deals many configurations and checks that every
+// source has exactly one shard, that each shard holds ⌊N/S⌋ or ⌈N/S⌉
+// sources, that the assignment does not depend on the order of the
+// configuration, and that Owned agrees with it.
+func TestAssignShardsBalanced(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 1))
+	type shape struct{ names, shards int }
+	// Every small estate, and a few large ones.
+	shapes := []shape{{100, 7}, {1000, 16}, {3, 1000}, {4096, 64}}
+	for names := range 41 {
+		for shards := 1; shards <= 9; shards++ {
+			shapes = append(shapes, shape{names, shards})
+		}
+	}
+	for _, shape := range shapes {
+		for run := range 4 {
+			names := make([]string, shape.names)
+			for i := range names {
+				// Names alike in all but a suffix, and random ones.
+				if run%2 == 0 {
+					names[i] = fmt.Sprintf("ibm-%d", i)
+				} else {
+					names[i] = fmt.Sprintf("src-%x", rng.Uint64())
 				}
 			}
-			if owners != 1 {
-				t.Fatalf("%s has %d owners among %d shards", name, owners, total)
+			assigned := AssignShards(names, shape.shards)
+			if len(assigned) != len(names) {
+				t.Fatalf("%d names on %d shards: %d assigned", len(names), shape.shards, len(assigned))
 			}
+			count := make([]int, shape.shards)
+			for name, shard := range assigned {
+				if shard < 0 || shard >= shape.shards {
+					t.Fatalf("%s on shard %d of %d", name, shard, shape.shards)
+				}
+				count[shard]++
+			}
+			lo, hi := shape.names/shape.shards, (shape.names+shape.shards-1)/shape.shards
+			for shard, n := range count {
+				if n < lo || n > hi {
+					t.Fatalf("%d names on %d shards: shard %d holds %d, want %d or %d (counts %v)",
+						shape.names, shape.shards, shard, n, lo, hi, count)
+				}
+			}
+			shuffled := slices.Clone(names)
+			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			if again := AssignShards(shuffled, shape.shards); !maps.Equal(again, assigned) {
+				t.Fatalf("%d names on %d shards: the assignment depends on the order of the names", shape.names, shape.shards)
+			}
+			owners := map[string]int{}
+			for index := range shape.shards {
+				for _, name := range (Shard{Index: index, Total: shape.shards}).Owned(shuffled) {
+					owners[name]++
+					if assigned[name] != index {
+						t.Fatalf("Owned puts %s on shard %d, AssignShards on %d", name, index, assigned[name])
+					}
+				}
+			}
+			for _, name := range names {
+				if owners[name] != 1 {
+					t.Fatalf("%s is owned by %d shards", name, owners[name])
+				}
+			}
+		}
+	}
+}
+
+// TestAssignShardsMovesFew: adding a source to an estate moves few of the
+// others, since every moved source is fetched again by its new shard.
+// Dealing the sorted names round-robin would move about half of them.
+func TestAssignShardsMovesFew(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 2))
+	moved, runs := 0, 0
+	for _, shards := range []int{2, 3, 4, 8} {
+		for range 50 {
+			names := make([]string, 40+rng.IntN(60))
+			for i := range names {
+				names[i] = fmt.Sprintf("src-%x", rng.Uint64())
+			}
+			before := AssignShards(names, shards)
+			after := AssignShards(append(slices.Clone(names), fmt.Sprintf("src-%x", rng.Uint64())), shards)
+			for _, name := range names {
+				if before[name] != after[name] {
+					moved++
+				}
+			}
+			runs++
+		}
+	}
+	avg := float64(moved) / float64(runs)
+	t.Logf("adding a source moved %.2f others on average", avg)
+	if avg > 3 {
+		t.Errorf("adding a source moves %.1f others on average, want at most 3", avg)
+	}
+}
+
+func TestUnshardedOwnsEverything(t *testing.T) {
+	names := []string{"b", "a", "c"}
+	for _, s := range []Shard{{}, {Index: 0, Total: 1}} {
+		if got := s.Owned(names); !slices.Equal(got, names) {
+			t.Errorf("%+v owns %v, want %v", s, got, names)
 		}
 	}
 }
@@ -133,7 +222,7 @@ func TestShardsSplitTheSources(t *testing.T) {
 			union[s] = true
 		}
 		for name, n := range called {
-			if owned := shard.Owns(name); owned != (n > 0) {
+			if owned := slices.Contains(shard.Owned(names), name); owned != (n > 0) {
 				t.Errorf("shard %d: fake of %s called %d times; the shard owns it: %v", index, name, n, owned)
 			}
 		}
@@ -155,19 +244,59 @@ func TestShardsSplitTheSources(t *testing.T) {
 }
 
 // shardedNames returns source names such that each of total shards owns
-// perShard of them.
+// perShard of them: the assignment is balanced.
 func shardedNames(total, perShard int) []string {
-	count := make([]int, total)
 	var names []string
-	for i := 0; len(names) < total*perShard; i++ {
-		name := fmt.Sprintf("ibm-%d", i)
-		for index := range total {
-			if (Shard{Index: index, Total: total}).Owns(name) && count[index] < perShard {
-				count[index]++
-				names = append(names, name)
-			}
-		}
+	for i := range total * perShard {
+		names = append(names, fmt.Sprintf("ibm-%d", i))
 	}
 	slices.Sort(names)
 	return names
+}
+
+// TestEmptyShardWarns: with fewer sources than shards some shard holds
+// none. It still starts and reports ready, but says so at WARN and in
+// cloudcarbon_shard_sources, which the rules alert on.
+func TestEmptyShardWarns(t *testing.T) {
+	_, ds, url := fakeIBM(t, time.Now(), "k")
+	var cfg strings.Builder
+	cfg.WriteString("ibm:\n")
+	names := []string{"ibm-a", "ibm-b"}
+	for _, name := range names {
+		fmt.Fprintf(&cfg, "  - name: %s\n    api_key: k\n    enterprise_id: %s\n    api_url: %s\n    iam_url: %s\n", name, ds.EnterpriseID, url, url)
+	}
+	assigned := AssignShards(names, 3)
+	for index := range 3 {
+		t.Run(fmt.Sprint(index), func(t *testing.T) {
+			o := testOptions(t)
+			o.Shard = Shard{Index: index, Total: 3}
+			writeConfig(t, o.ConfigFile, cfg.String())
+			logs := &logbuf.Buffer{}
+			a := startApp(t, o, logs, false)
+			waitReady(t, a)
+			owned := 0
+			for _, shard := range assigned {
+				if shard == index {
+					owned++
+				}
+			}
+			want := fmt.Sprintf(`# HELP cloudcarbon_shard_sources Sources this replica refreshes and exposes; 0 on a shard that the assignment left empty.
+# TYPE cloudcarbon_shard_sources gauge
+cloudcarbon_shard_sources{shard="%d",shards="3"} %d
+# HELP cloudcarbon_shards_configured Number of shards the sources are split over (--shard.total): how many replicas should report.
+# TYPE cloudcarbon_shards_configured gauge
+cloudcarbon_shards_configured{shard="%d",shards="3"} 3
+# HELP cloudcarbon_sources_configured Sources in the configuration, whichever shard holds them.
+# TYPE cloudcarbon_sources_configured gauge
+cloudcarbon_sources_configured{shard="%d",shards="3"} 2
+`, index, owned, index, index)
+			if got := gatherText(t, a.gatherer(), "cloudcarbon_shard_sources", "cloudcarbon_shards_configured", "cloudcarbon_sources_configured"); got != want {
+				t.Errorf("shard metrics:\n%s\nwant:\n%s", got, want)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "This shard holds no source")
+			if warned != (owned == 0) {
+				t.Errorf("shard %d holds %d sources; warned: %v\n%s", index, owned, warned, logs.String())
+			}
+		})
+	}
 }

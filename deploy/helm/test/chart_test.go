@@ -49,6 +49,11 @@ type expect struct {
 	webConfig      bool
 	probeScheme    corev1.URIScheme // "" for tcpSocket probes
 	scrapeScheme   string
+	podMonitor     bool
+	pdb            bool
+	sharedClaim    bool   // one claim for every shard
+	reportCronJob  int    // reports the CronJob writes; 0: no CronJob
+	namespace      string // namespaceOverride; "": the release's
 }
 
 // ciCases lists every values file under the chart's ci/ directory; a test
@@ -61,6 +66,8 @@ var ciCases = map[string]expect{
 		probeScheme: corev1.URISchemeHTTP, scrapeScheme: "http"},
 	"secrets-values.yaml": {shards: 1, networkPolicy: true, webConfig: true, serviceMonitor: true,
 		probeScheme: corev1.URISchemeHTTPS, scrapeScheme: "https"},
+	"operator-values.yaml": {shards: 3, persistence: true, sharedClaim: true, podMonitor: true, prometheusRule: true,
+		pdb: true, reportCronJob: 2, namespace: "carbon-accounting", probeScheme: corev1.URISchemeHTTP, scrapeScheme: "http"},
 }
 
 // moreCases are renderings beyond the ci files: inline values added to a
@@ -94,6 +101,10 @@ secretFiles:
 		name: "web-basic-auth",
 		base: "secrets-values.yaml",
 		values: `
+startupProbe:
+  httpGet: null
+  tcpSocket:
+    port: http
 livenessProbe:
   httpGet: null
   tcpSocket:
@@ -118,6 +129,39 @@ serviceMonitor:
 		base:   "monitoring-values.yaml",
 		values: "demo: false\nshards: 2\n",
 		want: expect{shards: 2, serviceMonitor: true, prometheusRule: true, dashboards: true,
+			probeScheme: corev1.URISchemeHTTP, scrapeScheme: "http"},
+	},
+	{
+		// One shared claim and the report CronJob without sharding: the
+		// job reads state.json.
+		name: "unsharded-report",
+		base: "default-values.yaml",
+		values: `
+persistence:
+  enabled: true
+  shared: true
+  accessModes: [ReadWriteMany]
+reportCronJob:
+  enabled: true
+config:
+  scaleway:
+    - name: scaleway
+podDisruptionBudget:
+  maxUnavailable: 1
+serviceMonitor:
+  enabled: true
+  honorLabels: false
+  jobLabel: ""
+`,
+		want: expect{shards: 1, persistence: true, sharedClaim: true, reportCronJob: 2, pdb: true, serviceMonitor: true,
+			probeScheme: corev1.URISchemeHTTP, scrapeScheme: "http"},
+	},
+	{
+		// The Operator objects in another namespace than the exporter's.
+		name:   "monitoring-namespaces",
+		base:   "monitoring-values.yaml",
+		values: "namespaceOverride: cloudcarbon\nconfigCheck:\n  enabled: false\nrollOnSecretChange: false\n",
+		want: expect{shards: 1, demo: true, serviceMonitor: true, prometheusRule: true, dashboards: true, namespace: "cloudcarbon",
 			probeScheme: corev1.URISchemeHTTP, scrapeScheme: "http"},
 	},
 }
@@ -177,7 +221,11 @@ func runCase(t *testing.T, files []string, want expect) {
 	checkPod(t, r, pod, podMeta, want, values)
 	checkConfigMap(t, r, pod, want, values)
 	checkServices(t, r, podMeta, want)
-	checkServiceMonitor(t, r, want)
+	checkMonitors(t, r, want, values)
+	checkInitContainer(t, pod, want, values)
+	checkPDB(t, r, podMeta, want, values)
+	checkReportCronJob(t, r, pod, podMeta, want, values)
+	checkNamespaces(t, r, want, values)
 	checkPrometheusRule(t, r, want)
 	checkDashboards(t, r, want)
 	checkNetworkPolicy(t, r, want, values)
@@ -232,6 +280,24 @@ func checkWorkload(t *testing.T, r rendering, want expect) (corev1.PodSpec, meta
 			if !labels.SelectorFromSet(governing.Spec.Selector).Matches(labels.Set(s.Spec.Template.Labels)) {
 				t.Errorf("headless Service %s does not select the StatefulSet's pods", governing.Name)
 			}
+		}
+		if want.sharedClaim {
+			if len(claims) != 1 || len(s.Spec.VolumeClaimTemplates) != 0 {
+				t.Fatalf("shared claim: %d claims and %d volumeClaimTemplates, want one claim and no template", len(claims), len(s.Spec.VolumeClaimTemplates))
+			}
+			if !slices.Contains(claims[0].typed.(*corev1.PersistentVolumeClaim).Spec.AccessModes, corev1.ReadWriteMany) {
+				t.Errorf("the shared claim is not ReadWriteMany")
+			}
+			found := false
+			for _, v := range s.Spec.Template.Spec.Volumes {
+				if v.Name == "state" && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claims[0].name {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("the shards do not mount the shared claim %s as volume state", claims[0].name)
+			}
+			return s.Spec.Template.Spec, s.Spec.Template.ObjectMeta
 		}
 		if len(claims) != 0 {
 			t.Errorf("sharded: a PersistentVolumeClaim is rendered; every shard needs its own (volumeClaimTemplates)")
@@ -290,7 +356,7 @@ func checkWorkload(t *testing.T, r rendering, want expect) (corev1.PodSpec, meta
 		if !found {
 			t.Errorf("state volume claims %q, which is not rendered", state.PersistentVolumeClaim.ClaimName)
 		}
-		if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType && !want.sharedClaim {
 			t.Errorf("strategy %q with a ReadWriteOnce claim: want Recreate", d.Spec.Strategy.Type)
 		}
 	} else {
@@ -382,7 +448,7 @@ func checkPod(t *testing.T, r rendering, pod corev1.PodSpec, meta metav1.ObjectM
 		name  string
 		probe *corev1.Probe
 		path  string
-	}{{"liveness", c.LivenessProbe, "/-/healthy"}, {"readiness", c.ReadinessProbe, "/-/ready"}} {
+	}{{"startup", c.StartupProbe, "/-/healthy"}, {"liveness", c.LivenessProbe, "/-/healthy"}, {"readiness", c.ReadinessProbe, "/-/ready"}} {
 		switch {
 		case p.probe == nil:
 			t.Errorf("no %s probe", p.name)
@@ -503,6 +569,10 @@ func checkPod(t *testing.T, r rendering, pod corev1.PodSpec, meta metav1.ObjectM
 	if !want.demo && meta.Annotations["checksum/config"] == "" {
 		t.Error("no checksum/config annotation: a config change would not roll the pods")
 	}
+	secrets := len(list(values["secretEnv"]))+len(list(values["secretFiles"])) > 0 || str(values["webConfig"].(map[string]any)["existingSecret"]) != ""
+	if roll, _ := values["rollOnSecretChange"].(bool); (meta.Annotations["checksum/secrets"] != "") != (roll && secrets) {
+		t.Errorf("checksum/secrets annotation %q; rollOnSecretChange %v, Secrets used: %v", meta.Annotations["checksum/secrets"], roll, secrets)
+	}
 }
 
 // checkConfigMap checks the exporter's configuration: one ConfigMap whose
@@ -568,57 +638,6 @@ func checkServices(t *testing.T, r rendering, podMeta metav1.ObjectMeta, want ex
 		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Name != "http" || s.Spec.Ports[0].TargetPort.String() != "http" {
 			t.Errorf("%s: ports %+v, want one named http to the http port", o, s.Spec.Ports)
 		}
-	}
-}
-
-func checkServiceMonitor(t *testing.T, r rendering, want expect) {
-	monitors := r.ofKind("ServiceMonitor")
-	if !want.serviceMonitor {
-		if len(monitors) != 0 {
-			t.Errorf("unexpected ServiceMonitor")
-		}
-		return
-	}
-	if len(monitors) != 1 {
-		t.Fatalf("want one ServiceMonitor, got %d", len(monitors))
-	}
-	sm := monitors[0].typed.(*monitoringv1.ServiceMonitor)
-	sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// It selects exactly one Service (not the headless one, which would
-	// scrape every shard twice), in the release's namespace.
-	var selected []*corev1.Service
-	for _, o := range r.ofKind("Service") {
-		s := o.typed.(*corev1.Service)
-		nsOK := sm.Spec.NamespaceSelector.Any || slices.Contains(sm.Spec.NamespaceSelector.MatchNames, s.Namespace) ||
-			(len(sm.Spec.NamespaceSelector.MatchNames) == 0 && s.Namespace == sm.Namespace)
-		if nsOK && sel.Matches(labels.Set(s.Labels)) {
-			selected = append(selected, s)
-		}
-	}
-	if len(selected) != 1 || selected[0].Spec.ClusterIP == corev1.ClusterIPNone {
-		t.Fatalf("ServiceMonitor selects %d Services, want the one non-headless Service", len(selected))
-	}
-	if len(sm.Spec.Endpoints) != 1 {
-		t.Fatalf("want one endpoint, got %d", len(sm.Spec.Endpoints))
-	}
-	ep := sm.Spec.Endpoints[0]
-	if ep.Port != selected[0].Spec.Ports[0].Name || ep.Path != "/metrics" {
-		t.Errorf("endpoint port %q path %q, want %q /metrics", ep.Port, ep.Path, selected[0].Spec.Ports[0].Name)
-	}
-	if ep.Scheme == nil || strings.ToLower(string(*ep.Scheme)) != want.scrapeScheme {
-		t.Errorf("endpoint scheme %v, want %s", ep.Scheme, want.scrapeScheme)
-	}
-	job := false
-	for _, rc := range ep.RelabelConfigs {
-		if rc.TargetLabel == "job" && rc.Replacement != nil && *rc.Replacement == "cloudcarbon" {
-			job = true
-		}
-	}
-	if !job {
-		t.Errorf("no relabeling to job=\"cloudcarbon\", which the rules and dashboards assume: %+v", ep.RelabelConfigs)
 	}
 }
 
@@ -867,7 +886,7 @@ func TestChartRejectsSecretValues(t *testing.T) {
 		{"config.otlp.headers.authorization=Bearer " + value},
 		{"config.scaleway[0].secret_key=" + value},
 		{"config.aws[0].secret_access_key=" + value},
-		{"config.oci[0].private_key=" + value},
+		{"config.oci[0].private_key_passphrase=" + value},
 	} {
 		t.Run(strings.SplitN(set[len(set)-1], "=", 2)[0], func(t *testing.T) {
 			t.Parallel()

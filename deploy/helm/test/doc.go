@@ -14,7 +14,11 @@
 // `helm template`, decode every rendered object strictly (an unknown field
 // fails) into the k8s.io/api types and the Prometheus Operator's
 // monitoring/v1 types, and check the security context, the probes, the
-// sharding flags, that no Secret is rendered and no secret reaches a
-// ConfigMap, and that the chart's copies of the rules and dashboards equal
-// the originals under dashboards/.
+// sharding flags, the configuration check, the ServiceMonitor or
+// PodMonitor (honorLabels, jobLabel, no forced job), the
+// PodDisruptionBudget, the report CronJob, namespaceOverride, that no
+// Secret is rendered and no secret reaches a ConfigMap, that the
+// configuration's schema rejects a misspelt key with its path, and that the
+// chart's copies of the rules and dashboards equal the originals under
+// dashboards/.
 package helmtest

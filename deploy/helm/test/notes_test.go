@@ -46,7 +46,10 @@ func TestChartNotes(t *testing.T) {
 		{file: "sharded-values.yaml", want: []string{"running as 3 shards", "pods -0 to -2", "scrape every pod"}, notWant: []string{"WARNING"}},
 		{file: "monitoring-values.yaml", want: []string{"DEMO dataset"}, notWant: []string{"serviceMonitor.enabled=true", "WARNING"}},
 		{file: "secrets-values.yaml", want: []string{"running (Deployment"}},
-		{file: "monitoring-values.yaml", set: []string{"serviceMonitor.jobName=other"}, want: []string{"WARNING: the bundled alerts select job=\"cloudcarbon\""}},
+		{file: "monitoring-values.yaml", set: []string{"serviceMonitor.honorLabels=false"}, want: []string{"WARNING: serviceMonitor.honorLabels is false", "exported_service"}},
+		{file: "sharded-values.yaml", want: []string{"covers its sources only", "see reportCronJob"}},
+		{file: "operator-values.yaml", want: []string{"running as 3 shards", "(the PodMonitor does)", "cc-cloudcarbon-exporter-report writes whole-estate"}, notWant: []string{"WARNING"}},
+		{file: "default-values.yaml", want: []string{"honor_labels: true"}},
 	} {
 		out, err := templateChart(t, dir, []string{filepath.Join(chartDir, "ci", c.file)}, c.set, "--show-only", "templates/notes-check.yaml")
 		if err != nil {

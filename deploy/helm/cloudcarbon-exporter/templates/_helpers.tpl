@@ -23,6 +23,13 @@ Service adds "-headless" and StatefulSet pods add "-N", so names stay short.
 {{- end }}
 
 {{/*
+Namespace of every object: namespaceOverride, or the release's.
+*/}}
+{{- define "cloudcarbon-exporter.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
 Chart name and version, for the helm.sh/chart label.
 */}}
 {{- define "cloudcarbon-exporter.chart" -}}
@@ -148,6 +155,83 @@ The exporter's command-line flags.
 {{- end }}
 
 {{/*
+Environment of the exporter and of its configuration check.
+*/}}
+{{- define "cloudcarbon-exporter.env" -}}
+# The pod's name; a shard (--shard.index=-1) takes its index from the
+# name's ordinal suffix.
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- range $name, $value := .Values.env }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- range .Values.secretEnv }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .key }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Read-only mounts of the exporter and of its configuration check: the
+configuration, the web configuration, the Secrets and the extra mounts.
+*/}}
+{{- define "cloudcarbon-exporter.configMounts" -}}
+{{- if not .Values.demo }}
+- name: config
+  mountPath: {{ include "cloudcarbon-exporter.configDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.webConfig.existingSecret }}
+- name: web-config
+  mountPath: {{ include "cloudcarbon-exporter.webConfigDir" . }}
+  readOnly: true
+{{- end }}
+{{- range $i, $f := .Values.secretFiles }}
+- name: secret-{{ $i }}
+  mountPath: {{ $f.mountPath }}
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Names of the existing Secrets the pods use, sorted, once each.
+*/}}
+{{- define "cloudcarbon-exporter.secretNames" -}}
+{{- $names := list }}
+{{- range .Values.secretEnv }}{{ $names = append $names .secretName }}{{ end }}
+{{- range .Values.secretFiles }}{{ $names = append $names .secretName }}{{ end }}
+{{- with .Values.webConfig.existingSecret }}{{ $names = append $names . }}{{ end }}
+{{- $names | uniq | sortAlpha | join "," }}
+{{- end }}
+
+{{/*
+Hash of the resource versions of the Secrets the pods use, looked up in the
+cluster (empty under helm template): a changed Secret changes it and rolls
+the pods. The Secrets' data never takes part.
+*/}}
+{{- define "cloudcarbon-exporter.secretsChecksum" -}}
+{{- $ns := include "cloudcarbon-exporter.namespace" . }}
+{{- $versions := list }}
+{{- range (include "cloudcarbon-exporter.secretNames" . | splitList ",") }}
+{{- $s := lookup "v1" "Secret" $ns . }}
+{{- $versions = append $versions (printf "%s=%s/%s" . (dig "metadata" "uid" "" $s) (dig "metadata" "resourceVersion" "" $s)) }}
+{{- end }}
+{{- $versions | join "," | sha256sum }}
+{{- end }}
+
+{{/*
 Pod template of the Deployment and of the StatefulSet.
 */}}
 {{- define "cloudcarbon-exporter.podTemplate" -}}
@@ -159,6 +243,9 @@ metadata:
     {{- end }}
   annotations:
     checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- if and .Values.rollOnSecretChange (include "cloudcarbon-exporter.secretNames" .) }}
+    checksum/secrets: {{ include "cloudcarbon-exporter.secretsChecksum" . }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -176,6 +263,31 @@ spec:
   securityContext:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- if and .Values.configCheck.enabled (not .Values.demo) }}
+  initContainers:
+    # Refuses a configuration the exporter would refuse, before it starts:
+    # the error, with its line, is in this container's log.
+    - name: config-check
+      image: {{ include "cloudcarbon-exporter.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - --config.check
+        - --config.file={{ include "cloudcarbon-exporter.configFile" . }}
+        - --log.level={{ .Values.log.level }}
+        - --log.format={{ .Values.log.format }}
+      env:
+        {{- include "cloudcarbon-exporter.env" . | nindent 8 }}
+      {{- with .Values.securityContext }}
+      securityContext:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.configCheck.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      volumeMounts:
+        {{- include "cloudcarbon-exporter.configMounts" . | trim | nindent 8 }}
+  {{- end }}
   containers:
     - name: exporter
       image: {{ include "cloudcarbon-exporter.image" . }}
@@ -183,27 +295,15 @@ spec:
       args:
         {{- include "cloudcarbon-exporter.args" . | trim | nindent 8 }}
       env:
-        # The pod's name; a shard (--shard.index=-1) takes its index from
-        # the name's ordinal suffix.
-        - name: POD_NAME
-          valueFrom:
-            fieldRef:
-              fieldPath: metadata.name
-        {{- range $name, $value := .Values.env }}
-        - name: {{ $name }}
-          value: {{ $value | toString | quote }}
-        {{- end }}
-        {{- range .Values.secretEnv }}
-        - name: {{ .name }}
-          valueFrom:
-            secretKeyRef:
-              name: {{ .secretName }}
-              key: {{ .key }}
-        {{- end }}
+        {{- include "cloudcarbon-exporter.env" . | nindent 8 }}
       ports:
         - name: http
           containerPort: 9874
           protocol: TCP
+      {{- with .Values.startupProbe }}
+      startupProbe:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- with .Values.livenessProbe }}
       livenessProbe:
         {{- toYaml . | nindent 8 }}
@@ -221,27 +321,12 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       volumeMounts:
-        {{- if not .Values.demo }}
-        - name: config
-          mountPath: {{ include "cloudcarbon-exporter.configDir" . }}
-          readOnly: true
-        {{- end }}
         - name: state
           mountPath: {{ include "cloudcarbon-exporter.stateDir" . }}
         - name: tmp
           mountPath: /tmp
-        {{- if .Values.webConfig.existingSecret }}
-        - name: web-config
-          mountPath: {{ include "cloudcarbon-exporter.webConfigDir" . }}
-          readOnly: true
-        {{- end }}
-        {{- range $i, $f := .Values.secretFiles }}
-        - name: secret-{{ $i }}
-          mountPath: {{ $f.mountPath }}
-          readOnly: true
-        {{- end }}
-        {{- with .Values.extraVolumeMounts }}
-        {{- toYaml . | nindent 8 }}
+        {{- with include "cloudcarbon-exporter.configMounts" . | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
   volumes:
     {{- if not .Values.demo }}
@@ -249,11 +334,11 @@ spec:
       configMap:
         name: {{ include "cloudcarbon-exporter.fullname" . }}
     {{- end }}
-    {{- if not (and .Values.persistence.enabled (include "cloudcarbon-exporter.sharded" .)) }}
+    {{- if not (include "cloudcarbon-exporter.claimPerShard" .) }}
     - name: state
       {{- if .Values.persistence.enabled }}
       persistentVolumeClaim:
-        claimName: {{ .Values.persistence.existingClaim | default (printf "%s-state" (include "cloudcarbon-exporter.fullname" .)) }}
+        claimName: {{ include "cloudcarbon-exporter.claimName" . }}
       {{- else }}
       emptyDir: {{- toYaml .Values.persistence.emptyDir | nindent 8 }}
       {{- end }}
@@ -300,6 +385,36 @@ spec:
 {{- end }}
 
 {{/*
+Whether each shard gets a claim of its own (volumeClaimTemplates).
+*/}}
+{{- define "cloudcarbon-exporter.claimPerShard" -}}
+{{- if and .Values.persistence.enabled (include "cloudcarbon-exporter.sharded" .) (not .Values.persistence.shared) }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the one state claim (not per shard).
+*/}}
+{{- define "cloudcarbon-exporter.claimName" -}}
+{{- .Values.persistence.existingClaim | default (printf "%s-state" (include "cloudcarbon-exporter.fullname" .)) }}
+{{- end }}
+
+{{/*
+Fails on persistence settings that cannot work.
+*/}}
+{{- define "cloudcarbon-exporter.checkPersistence" -}}
+{{- $p := .Values.persistence }}
+{{- if and $p.existingClaim (include "cloudcarbon-exporter.sharded" .) (not $p.shared) }}
+{{- fail "persistence.existingClaim cannot be shared by shards: with shards > 1 every shard gets its own claim, or set persistence.shared (a ReadWriteMany claim)" }}
+{{- end }}
+{{- if and $p.shared (not $p.enabled) }}
+{{- fail "persistence.shared needs persistence.enabled" }}
+{{- end }}
+{{- if and $p.shared (not $p.existingClaim) (not (has "ReadWriteMany" $p.accessModes)) }}
+{{- fail "persistence.shared mounts one claim in several pods: set persistence.accessModes to [ReadWriteMany] (a storage class that supports it), or give persistence.existingClaim" }}
+{{- end }}
+{{- end }}
+
+{{/*
 Spec of the state file's claim (PVC or volumeClaimTemplate).
 */}}
 {{- define "cloudcarbon-exporter.pvcSpec" -}}
@@ -322,4 +437,45 @@ Name of the StatefulSet's headless Service.
 */}}
 {{- define "cloudcarbon-exporter.headlessName" -}}
 {{- printf "%s-headless" (include "cloudcarbon-exporter.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+The scrape endpoint of the ServiceMonitor and of the PodMonitor.
+*/}}
+{{- define "cloudcarbon-exporter.scrapeEndpoint" -}}
+port: http
+path: /metrics
+scheme: {{ .Values.serviceMonitor.scheme }}
+# The exporter's service label (the cloud service) wins over the
+# Operator's (the Kubernetes Service's name).
+honorLabels: {{ .Values.serviceMonitor.honorLabels }}
+{{- with .Values.serviceMonitor.interval }}
+interval: {{ . }}
+{{- end }}
+{{- with .Values.serviceMonitor.scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+{{- with .Values.serviceMonitor.tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.serviceMonitor.basicAuth }}
+basicAuth:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if or .Values.serviceMonitor.jobName .Values.serviceMonitor.relabelings }}
+relabelings:
+  {{- with .Values.serviceMonitor.jobName }}
+  - action: replace
+    targetLabel: job
+    replacement: {{ . | quote }}
+  {{- end }}
+  {{- with .Values.serviceMonitor.relabelings }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- with .Values.serviceMonitor.metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
