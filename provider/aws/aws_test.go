@@ -319,20 +319,67 @@ func TestQueries(t *testing.T) {
 	}
 }
 
-// TestErrors drives the documented failures over the wire: each gives a
-// clear, classified error after the right number of attempts.
+// errorCase is an error answer, or an answer AWS should not give, and
+// what the provider makes of it.
+type errorCase struct {
+	name         string
+	setup        func(*awsfake.Server)
+	opts         func(*awsp.Options)
+	wantReason   provider.Reason
+	wantIn       []string
+	wantRequests int
+	wantBackoffs int
+	retryAfter   time.Duration
+}
+
+// TestErrors drives AWS's own failures over the wire: each gives a clear,
+// classified error after the right number of attempts.
 func TestErrors(t *testing.T) {
+	for _, tt := range errorCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, dataset())
+			if tt.setup != nil {
+				tt.setup(e.fake)
+			}
+			opts := e.options()
+			opts.Organizations = false
+			if tt.opts != nil {
+				tt.opts(&opts)
+			}
+			_, err := fetch(t, e.provider(t, opts), jan26)
+			if n := e.fake.Requests(awsfake.OpCarbon); n != tt.wantRequests {
+				t.Errorf("%d carbon requests, want %d", n, tt.wantRequests)
+			}
+			e.mu.Lock()
+			backoffs := len(e.backoffs)
+			e.mu.Unlock()
+			if backoffs != tt.wantBackoffs {
+				t.Errorf("the retryer's backoff was asked %d times, want %d", backoffs, tt.wantBackoffs)
+			}
+			if err == nil {
+				t.Fatalf("no error; want %s", tt.wantReason)
+			}
+			if got := provider.ReasonOf(err); got != tt.wantReason {
+				t.Errorf("reason %s, want %s (%v)", got, tt.wantReason, err)
+			}
+			if got := provider.RetryAfterOf(err); got != tt.retryAfter {
+				t.Errorf("retry after %s, want %s", got, tt.retryAfter)
+			}
+			if !utf8.ValidString(err.Error()) {
+				t.Errorf("error %q is not valid UTF-8", err)
+			}
+			for _, s := range tt.wantIn {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func errorCases() []errorCase {
 	throttling := awsfake.ErrorFault(http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
-	tests := []struct {
-		name         string
-		setup        func(*awsfake.Server)
-		opts         func(*awsp.Options)
-		wantReason   provider.Reason
-		wantIn       []string
-		wantRequests int
-		wantBackoffs int
-		retryAfter   time.Duration
-	}{
+	return []errorCase{
 		{
 			name: "the error code in the body",
 			setup: func(s *awsfake.Server) {
@@ -427,52 +474,6 @@ func TestErrors(t *testing.T) {
 			wantIn:       []string{"InvalidSignatureException: Credential should be scoped to a valid region"},
 			wantRequests: 1,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, dataset())
-			if tt.setup != nil {
-				tt.setup(e.fake)
-			}
-			opts := e.options()
-			opts.Organizations = false
-			if tt.opts != nil {
-				tt.opts(&opts)
-			}
-			res, err := fetch(t, e.provider(t, opts), jan26)
-			if n := e.fake.Requests(awsfake.OpCarbon); n != tt.wantRequests {
-				t.Errorf("%d carbon requests, want %d", n, tt.wantRequests)
-			}
-			e.mu.Lock()
-			backoffs := len(e.backoffs)
-			e.mu.Unlock()
-			if backoffs != tt.wantBackoffs {
-				t.Errorf("the retryer's backoff was asked %d times, want %d", backoffs, tt.wantBackoffs)
-			}
-			if tt.wantReason == "" {
-				if err != nil || len(res.Records) == 0 {
-					t.Fatalf("err %v, %d records; want the data", err, len(res.Records))
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no error; want %s", tt.wantReason)
-			}
-			if got := provider.ReasonOf(err); got != tt.wantReason {
-				t.Errorf("reason %s, want %s (%v)", got, tt.wantReason, err)
-			}
-			if got := provider.RetryAfterOf(err); got != tt.retryAfter {
-				t.Errorf("retry after %s, want %s", got, tt.retryAfter)
-			}
-			if !utf8.ValidString(err.Error()) {
-				t.Errorf("error %q is not valid UTF-8", err)
-			}
-			for _, s := range tt.wantIn {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not say %q", err, s)
-				}
-			}
-		})
 	}
 }
 
@@ -589,23 +590,69 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
+// Identities of the credential chain's tests.
+const (
+	roleARN  = "arn:aws:iam::111111111111:role/cloudcarbon-reader"
+	webToken = "eyJhbGciOiJSUzI1NiJ9.web-identity.token"
+)
+
+// chainCase is one way the SDK finds credentials.
+type chainCase struct {
+	name string
+	// setup writes files and environment, given the temporary directory
+	// and the fake's URL, and returns the options.
+	setup   func(t *testing.T, dir, url string, o *awsp.Options)
+	wantSTS string
+	// observedSTS counts the STS requests the provider's own clients
+	// make (role_arn); the chain's go through the SDK's client.
+	observedSTS int
+}
+
 // TestCredentialChain fetches with each way the SDK finds credentials,
 // the fake checking every signature, its STS issuing session keys.
 func TestCredentialChain(t *testing.T) {
-	const (
-		roleARN  = "arn:aws:iam::111111111111:role/cloudcarbon-reader"
-		webToken = "eyJhbGciOiJSUzI1NiJ9.web-identity.token"
-	)
-	tests := []struct {
-		name string
-		// setup writes files and environment, given the temporary
-		// directory and the fake's URL, and returns the options.
-		setup   func(t *testing.T, dir, url string, o *awsp.Options)
-		wantSTS string
-		// observedSTS counts the STS requests the provider's own clients
-		// make (role_arn); the chain's go through the SDK's client.
-		observedSTS int
-	}{
+	for _, tt := range chainCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, dataset())
+			e.fake.AllowRole(roleARN, "")
+			if tt.name == "role_arn with an external id" {
+				e.fake.AllowRole(roleARN, "cloudcarbon-external")
+			}
+			e.fake.AllowWebIdentity(webToken, roleARN)
+			dir := filepath.Dir(os.Getenv("AWS_CONFIG_FILE"))
+			opts := e.options()
+			tt.setup(t, dir, e.ts.URL, &opts)
+			p := e.provider(t, opts)
+			for range 2 {
+				res, err := fetch(t, p, jan26)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Records) != 9 || len(res.Accounts) != 2 {
+					t.Errorf("%d records, %d accounts; want 9 and 2", len(res.Records), len(res.Accounts))
+				}
+			}
+			for _, op := range []string{awsfake.OpAssumeRole, awsfake.OpAssumeRoleWithWebIdentity} {
+				want := 0
+				if op == tt.wantSTS {
+					want = 1 // cached across fetches and clients
+				}
+				if got := e.fake.Requests(op); got != want {
+					t.Errorf("%d %s requests, want %d", got, op, want)
+				}
+			}
+			e.mu.Lock()
+			n := e.requests["sts"]
+			e.mu.Unlock()
+			if n != tt.observedSTS {
+				t.Errorf("%d observed sts requests, want %d", n, tt.observedSTS)
+			}
+		})
+	}
+}
+
+func chainCases() []chainCase {
+	return []chainCase{
 		{
 			name:  "static keys",
 			setup: func(*testing.T, string, string, *awsp.Options) {},
@@ -656,44 +703,6 @@ func TestCredentialChain(t *testing.T) {
 			wantSTS:     awsfake.OpAssumeRole,
 			observedSTS: 1,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, dataset())
-			e.fake.AllowRole(roleARN, "")
-			if tt.name == "role_arn with an external id" {
-				e.fake.AllowRole(roleARN, "cloudcarbon-external")
-			}
-			e.fake.AllowWebIdentity(webToken, roleARN)
-			dir := filepath.Dir(os.Getenv("AWS_CONFIG_FILE"))
-			opts := e.options()
-			tt.setup(t, dir, e.ts.URL, &opts)
-			p := e.provider(t, opts)
-			for range 2 {
-				res, err := fetch(t, p, jan26)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(res.Records) != 9 || len(res.Accounts) != 2 {
-					t.Errorf("%d records, %d accounts; want 9 and 2", len(res.Records), len(res.Accounts))
-				}
-			}
-			for _, op := range []string{awsfake.OpAssumeRole, awsfake.OpAssumeRoleWithWebIdentity} {
-				want := 0
-				if op == tt.wantSTS {
-					want = 1 // cached across fetches and clients
-				}
-				if got := e.fake.Requests(op); got != want {
-					t.Errorf("%d %s requests, want %d", got, op, want)
-				}
-			}
-			e.mu.Lock()
-			n := e.requests["sts"]
-			e.mu.Unlock()
-			if n != tt.observedSTS {
-				t.Errorf("%d observed sts requests, want %d", n, tt.observedSTS)
-			}
-		})
 	}
 }
 

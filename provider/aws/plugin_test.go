@@ -20,15 +20,45 @@ func parse(t *testing.T, text string) (*config.Config, error) {
 	return config.Parse([]byte(text), "c.yml", getenv, []provider.Plugin{awsp.Plugin()})
 }
 
+// configCase is an aws section as a user writes it, and what it gives.
+type configCase struct {
+	name, text string
+	want       awsp.Config
+	wantErr    string
+}
+
 // TestConfig checks the aws section as users write it, through the real
 // configuration parser: defaults, and a clear message at the right line
 // for every mistake.
 func TestConfig(t *testing.T) {
-	tests := []struct {
-		name, text string
-		want       awsp.Config
-		wantErr    string
-	}{
+	for _, tt := range configCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(t, tt.text)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err %v, want %s", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Errorf("the secret is in the message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *c.Sources[0].Config.(*awsp.Config)
+			if got != tt.want {
+				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if s := c.String(); strings.Contains(s, canary) {
+				t.Errorf("the printed configuration holds the secret:\n%s", s)
+			}
+		})
+	}
+}
+
+func configCases() []configCase {
+	return []configCase{
 		{
 			name: "defaults: the default credential chain",
 			text: "aws:\n  - {}\n",
@@ -106,30 +136,6 @@ func TestConfig(t *testing.T) {
 			text:    "aws:\n  - role: x\n",
 			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parse(t, tt.text)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("err %v, want %s", err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), canary) {
-					t.Errorf("the secret is in the message: %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := *c.Sources[0].Config.(*awsp.Config)
-			if got != tt.want {
-				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
-			}
-			if s := c.String(); strings.Contains(s, canary) {
-				t.Errorf("the printed configuration holds the secret:\n%s", s)
-			}
-		})
 	}
 }
 

@@ -272,7 +272,13 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// errorCases are OCI's error answers, and answers it should not give.
 func errorCases() []errorCase {
+	return append(answerCases(), malformedCases()...)
+}
+
+// answerCases are OCI's error answers.
+func answerCases() []errorCase {
 	throttled := ocifake.ErrorFault(http.StatusTooManyRequests, "TooManyRequests", "Too many requests for the tenancy")
 	return []errorCase{
 		{
@@ -338,6 +344,12 @@ func errorCases() []errorCase {
 			wantIn:       []string{"éé…"},
 			wantRequests: 1,
 		},
+	}
+}
+
+// malformedCases are answers OCI should not give.
+func malformedCases() []errorCase {
+	return []errorCase{
 		{
 			name:         "a complete body that is not JSON",
 			setup:        func(s *ocifake.Server) { s.Inject(ocifake.OpCarbon, ocifake.Fault{Status: 200, Body: `{"items":[`}) },

@@ -26,6 +26,14 @@ func parse(dir, text string) (*config.Config, error) {
 	return config.Parse([]byte(text), filepath.Join(dir, "c.yml"), getenv, []provider.Plugin{oci.Plugin()})
 }
 
+// configCase is an oci section as a user writes it, and what it gives:
+// want edits the defaults into the configuration expected.
+type configCase struct {
+	name, text string
+	want       func(c *oci.Config)
+	wantErr    string
+}
+
 // TestConfig checks the oci section as users write it, through the real
 // configuration parser: defaults, and a clear message at the right line
 // for every mistake.
@@ -39,11 +47,41 @@ func TestConfig(t *testing.T) {
 	defaults := oci.Config{Name: "oci", Auth: "config_file", ConfigFile: filepath.Join(home, ".oci", "config"), Profile: "DEFAULT",
 		EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
 
-	tests := []struct {
-		name, text string
-		want       func(c *oci.Config)
-		wantErr    string
-	}{
+	for _, tt := range configCases(dir) {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(dir, tt.text)
+			if tt.wantErr != "" {
+				if want := filepath.Join(dir, tt.wantErr); err == nil || err.Error() != want {
+					t.Fatalf("err %v\nwant %s", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Errorf("the secret is in the message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tt.want(&want)
+			if got := *c.Sources[0].Config.(*oci.Config); got != want {
+				t.Errorf("got\n%+v\nwant\n%+v", got, want)
+			}
+			if s := c.String(); strings.Contains(s, canary) {
+				t.Errorf("the printed configuration holds the secret:\n%s", s)
+			}
+		})
+	}
+}
+
+// configCases are the cases of TestConfig, whose files lie in dir.
+func configCases(dir string) []configCase {
+	return append(goodConfigs(dir), badConfigs(dir)...)
+}
+
+// goodConfigs are sections that load.
+func goodConfigs(dir string) []configCase {
+	return []configCase{
 		{
 			name: "defaults: ~/.oci/config, profile DEFAULT, power-based, every compartment",
 			text: "oci:\n  - {}\n",
@@ -80,6 +118,12 @@ func TestConfig(t *testing.T) {
 				*c = oci.Config{Name: "oci", Auth: "workload_identity", Region: "iad", EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
 			},
 		},
+	}
+}
+
+// badConfigs are mistakes, each with its message.
+func badConfigs(dir string) []configCase {
+	return []configCase{
 		{
 			name:    "unknown auth",
 			text:    "oci:\n  - auth: api_key\n",
@@ -145,31 +189,6 @@ func TestConfig(t *testing.T) {
 			text:    "oci:\n  - key_file: ~/.oci/key.pem\n",
 			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parse(dir, tt.text)
-			if tt.wantErr != "" {
-				if want := filepath.Join(dir, tt.wantErr); err == nil || err.Error() != want {
-					t.Fatalf("err %v\nwant %s", err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), canary) {
-					t.Errorf("the secret is in the message: %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := defaults
-			tt.want(&want)
-			if got := *c.Sources[0].Config.(*oci.Config); got != want {
-				t.Errorf("got\n%+v\nwant\n%+v", got, want)
-			}
-			if s := c.String(); strings.Contains(s, canary) {
-				t.Errorf("the printed configuration holds the secret:\n%s", s)
-			}
-		})
 	}
 }
 
