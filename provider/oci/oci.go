@@ -334,7 +334,7 @@ func (p *Provider) client(ctx context.Context) (*usageapi.UsageapiClient, string
 		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
-	hc.Transport = callerContext{base: hc.Transport}
+	hc.Transport = callerContext{base: compactJSON{base: hc.Transport}}
 	api.HTTPClient = hc
 	// The Usage API client comes with a circuit breaker that, after a few
 	// failures, refuses to send requests for 30 seconds with a message of
