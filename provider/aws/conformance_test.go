@@ -28,8 +28,7 @@ func TestConformance(t *testing.T) {
 		fake.SetPageLimit(s.PageSize)
 		expected := map[provider.Month]providertest.Totals{}
 		for _, m := range ds.Months() {
-			lbm, mbm := ds.TotalBase(m)
-			expected[m] = providertest.Totals{provider.Emissions: lbm, provider.EmissionsMarketBased: mbm}
+			expected[m] = ds.Reported(m)
 		}
 		return &providertest.Fake{
 			Handler: fake, Now: now, Secret: canary, Expected: expected, Yearly: map[int]float64{last.Year() - 1: ds.WaterTotal(last.Year() - 1)},

@@ -2,6 +2,7 @@ package oci_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,23 +28,18 @@ func TestConformance(t *testing.T) {
 		if s.Negative {
 			ds.Rows[0].PowerLocation = -5
 		}
-		key := testKey()
-		fake := ocifake.NewServer(ds, ocifake.Key{ID: ocifake.KeyID(tenancy, user, &key.PublicKey), PublicKey: &key.PublicKey})
+		fake := ocifake.NewServer(ds, fakeKey())
 		fake.SetPageLimit(s.PageSize)
 		configFile, _ := writeConfig(t, t.TempDir())
 		expected := map[provider.Month]providertest.Totals{}
 		for _, m := range ds.Months() {
-			l, mb := ds.TotalBase(m, method)
-			expected[m] = providertest.Totals{provider.Emissions: l, provider.EmissionsMarketBased: mb}
-			if method == ocifake.SpendBased {
-				delete(expected[m], provider.Emissions)
-			}
+			expected[m] = ds.Reported(m, method)
 		}
 		return &providertest.Fake{
 			Handler: fake, Now: now, Secret: canary, Expected: expected,
 			Entry: func(url string) map[string]any {
 				return map[string]any{"config_file": configFile, "private_key_passphrase": canary, "endpoint": url,
-					"emission_calculation_method": map[string]string{ocifake.PowerBased: oci.MethodPowerBased, ocifake.SpendBased: oci.MethodSpendBased}[method]}
+					"emission_calculation_method": strings.ToLower(method)}
 			},
 			Data:        func(r *http.Request) bool { return r.URL.Path == ocifake.CarbonPath },
 			Error:       ocifake.StatusFault,

@@ -80,11 +80,16 @@ type env struct {
 	requests map[string]int // by self-metric endpoint name
 }
 
+// fakeKey is testKey as the fake knows it: the test user's API key.
+func fakeKey() ocifake.Key {
+	pub := &testKey().PublicKey
+	return ocifake.Key{ID: ocifake.KeyID(tenancy, user, pub), PublicKey: pub}
+}
+
 func newEnv(t *testing.T, ds ocifake.Dataset) *env {
 	t.Helper()
-	key := testKey()
 	e := &env{
-		fake:     ocifake.NewServer(ds, ocifake.Key{ID: ocifake.KeyID(tenancy, user, &key.PublicKey), PublicKey: &key.PublicKey}),
+		fake:     ocifake.NewServer(ds, fakeKey()),
 		dir:      t.TempDir(),
 		logs:     &logbuf.Buffer{},
 		requests: make(map[string]int),
