@@ -299,7 +299,7 @@ func (c *restClient) attempt(ctx context.Context, path string, body []byte, out 
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		return responseError(resp)
 	}
-	// A truncated or invalid body is not retried (see finalErrors): a
+	// A truncated or invalid body is not retried (see finalError): a
 	// server that sent one may well send it again, and the caller's
 	// backoff is the better place to wait.
 	if err := out.decode(resp.Body); err != nil {
