@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"strings"
 	"time"
 
@@ -232,7 +231,7 @@ func (c *restClient) GetEstimatedWaterAllocation(ctx context.Context, in *getEst
 // invoke runs one operation: the retry loop of the SDK's retry middleware,
 // with the retryer's own classification, backoff and retry quota, plus the
 // server's Retry-After, which the SDK ignores but this exporter honours.
-func (c *restClient) invoke(ctx context.Context, op, path string, in, out any) error {
+func (c *restClient) invoke(ctx context.Context, op, path string, in any, out pageDecoder) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return &smithy.OperationError{ServiceID: serviceID, OperationName: op, Err: &smithy.SerializationError{Err: err}}
@@ -278,7 +277,7 @@ func (c *restClient) invoke(ctx context.Context, op, path string, in, out any) e
 }
 
 // attempt sends one signed request and decodes its answer into out.
-func (c *restClient) attempt(ctx context.Context, path string, body []byte, out any) error {
+func (c *restClient) attempt(ctx context.Context, path string, body []byte, out pageDecoder) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		return &smithy.SerializationError{Err: err}
@@ -300,13 +299,10 @@ func (c *restClient) attempt(ctx context.Context, path string, body []byte, out 
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		return responseError(resp)
 	}
-	// A truncated or invalid body is not retried: a server that sent one
-	// may well send it again, and the caller's backoff is the better place
-	// to wait.
-	// A retried attempt decodes afresh: a field an earlier, broken answer
-	// set (a NextToken) must not survive into this one.
-	reflect.ValueOf(out).Elem().SetZero()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	// A truncated or invalid body is not retried (see finalError): a
+	// server that sent one may well send it again, and the caller's
+	// backoff is the better place to wait.
+	if err := out.decode(resp.Body); err != nil {
 		return &smithy.DeserializationError{Err: fmt.Errorf("failed to decode response body, %w", err)}
 	}
 	return nil

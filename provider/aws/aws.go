@@ -201,92 +201,23 @@ var _ provider.Provider = (*Provider)(nil)
 // New loads the SDK configuration (shared files and environment; no
 // request is made) and prepares the clients.
 func New(ctx context.Context, opts Options) (*Provider, error) {
-	opts.Partition = cmp.Or(opts.Partition, PartitionAWS)
-	part, ok := partitionNamed(opts.Partition)
-	if !ok {
-		return nil, fmt.Errorf("aws: unknown partition %q: want %s, %s or %s", opts.Partition, PartitionAWS, PartitionUSGov, PartitionChina)
-	}
-	opts.Endpoint = strings.TrimRight(cmp.Or(opts.Endpoint, part.endpoint), "/")
-	for _, u := range []struct{ what, v string }{{"endpoint", opts.Endpoint}, {"organizations endpoint", opts.OrganizationsEndpoint}} {
-		if u.v == "" {
-			continue
-		}
-		if err := provider.CheckURL(u.v); err != nil {
-			// The URL is not quoted: user info could hold a password.
-			return nil, fmt.Errorf("aws: %s %w", u.what, err)
-		}
-	}
-	switch {
-	case (opts.AccessKeyID == "") != (opts.SecretAccessKey == ""):
-		return nil, errors.New("aws: set both the access key id and the secret access key, or neither")
-	case opts.AccessKeyID != "" && opts.Profile != "":
-		return nil, errors.New("aws: set static keys or a profile, not both")
-	case opts.ExternalID != "" && opts.RoleARN == "":
-		return nil, errors.New("aws: an external id needs a role ARN to assume")
-	case opts.PageSize < 0 || opts.PageSize > MaxPageSize:
-		return nil, fmt.Errorf("aws: page size %d: want 1 to %d", opts.PageSize, MaxPageSize)
-	case opts.MaxBackoff < 0:
-		return nil, fmt.Errorf("aws: max backoff %s is negative", opts.MaxBackoff)
-	}
-	opts.PageSize = cmp.Or(opts.PageSize, MaxPageSize)
-	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, retry.DefaultMaxBackoff)
-	switch {
-	case opts.MaxAttempts == 0:
-		opts.MaxAttempts = retry.DefaultMaxAttempts
-	case opts.MaxAttempts < 0:
-		opts.MaxAttempts = 1
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	part, err := opts.resolve()
+	if err != nil {
+		return nil, err
 	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-
-	newRetryer := func() *retry.Standard {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = opts.MaxAttempts
-			o.MaxBackoff = opts.MaxBackoff
-			if opts.Backoff != nil {
-				o.Backoff = opts.Backoff
-			}
-		})
-	}
-	load := []func(*config.LoadOptions) error{
-		config.WithRegion(part.region),
-		config.WithRetryer(func() aws.Retryer { return newRetryer() }),
-		// The SDK's few warnings go to the source's log instead of stderr.
-		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-			level := slog.LevelDebug
-			if c == logging.Warn {
-				level = slog.LevelWarn
-			}
-			logger.Log(context.Background(), level, "AWS SDK: "+httpx.Scrub(fmt.Sprintf(format, v...), opts.SecretAccessKey))
-		})),
-	}
-	if opts.HTTPClient == nil {
-		// The SDK's own client, so that it can apply a custom CA bundle
-		// (AWS_CA_BUNDLE, a profile's ca_bundle), which it refuses to do
-		// to any other.
-		load = append(load, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(defaultHTTPTimeout)))
-	}
-	if opts.Profile != "" {
-		load = append(load, config.WithSharedConfigProfile(opts.Profile))
-	}
-	if opts.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := config.LoadDefaultConfig(ctx, opts.loadOptions(part, logger)...)
 	if err != nil {
 		return nil, fmt.Errorf("aws: loading the SDK configuration: %s", httpx.Scrub(err.Error(), opts.SecretAccessKey))
 	}
 	// One client below the SDK's clients created from here on and the
-	// hand-written one, so that every attempt is observed and every body
-	// bounded. The credential chain's own requests (web identity, SSO,
-	// instance and task roles) keep the SDK's client: it was built while
-	// loading the configuration.
+	// hand-written one, so that every attempt is observed, every body
+	// bounded and every request paused by a Retry-After. The credential
+	// chain's own requests (web identity, SSO, instance and task roles)
+	// keep the SDK's client: it was built while loading the configuration.
 	base := opts.HTTPClient
 	if base == nil {
 		base = &http.Client{Transport: doer{cfg.HTTPClient}}
@@ -295,6 +226,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		Observe:          opts.Observe,
 		Endpoint:         methodOf,
 		MaxResponseBytes: MaxResponseBytes,
+		FailFast:         true,
 	})
 	cfg.HTTPClient = hc
 	if opts.RoleARN != "" {
@@ -309,19 +241,11 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if cfg.Credentials == nil {
 		return nil, errors.New("aws: the SDK configuration has no credential provider")
 	}
-
 	p := &Provider{
 		opts: opts,
 		log:  logger,
-		api: &restClient{
-			endpoint: opts.Endpoint,
-			region:   part.region,
-			http:     hc,
-			creds:    cfg.Credentials,
-			signer:   v4.NewSigner(),
-			retryer:  newRetryer(),
-			maxWait:  opts.MaxBackoff,
-		},
+		api: &restClient{endpoint: opts.Endpoint, region: part.region, http: hc, creds: cfg.Credentials,
+			signer: v4.NewSigner(), retryer: opts.retryer(), maxWait: opts.MaxBackoff},
 		secrets:      []string{opts.SecretAccessKey},
 		deniedLogged: make(map[string]bool),
 	}
@@ -333,6 +257,105 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		})
 	}
 	return p, nil
+}
+
+// resolve checks o and fills in its defaults, and returns its partition.
+func (o *Options) resolve() (partition, error) {
+	o.Partition = cmp.Or(o.Partition, PartitionAWS)
+	part, ok := partitionNamed(o.Partition)
+	if !ok {
+		return part, fmt.Errorf("aws: unknown partition %q: want %s, %s or %s", o.Partition, PartitionAWS, PartitionUSGov, PartitionChina)
+	}
+	o.Endpoint = strings.TrimRight(cmp.Or(o.Endpoint, part.endpoint), "/")
+	for _, u := range []struct{ what, v string }{{"endpoint", o.Endpoint}, {"organizations endpoint", o.OrganizationsEndpoint}} {
+		if u.v == "" {
+			continue
+		}
+		if err := provider.CheckURL(u.v); err != nil {
+			// The URL is not quoted: user info could hold a password.
+			return part, fmt.Errorf("aws: %s %w", u.what, err)
+		}
+	}
+	switch {
+	case (o.AccessKeyID == "") != (o.SecretAccessKey == ""):
+		return part, errors.New("aws: set both the access key id and the secret access key, or neither")
+	case o.AccessKeyID != "" && o.Profile != "":
+		return part, errors.New("aws: set static keys or a profile, not both")
+	case o.ExternalID != "" && o.RoleARN == "":
+		return part, errors.New("aws: an external id needs a role ARN to assume")
+	case o.PageSize < 0 || o.PageSize > MaxPageSize:
+		return part, fmt.Errorf("aws: page size %d: want 1 to %d", o.PageSize, MaxPageSize)
+	case o.MaxBackoff < 0:
+		return part, fmt.Errorf("aws: max backoff %s is negative", o.MaxBackoff)
+	}
+	o.PageSize = cmp.Or(o.PageSize, MaxPageSize)
+	o.MaxBackoff = cmp.Or(o.MaxBackoff, retry.DefaultMaxBackoff)
+	switch {
+	case o.MaxAttempts == 0:
+		o.MaxAttempts = retry.DefaultMaxAttempts
+	case o.MaxAttempts < 0:
+		o.MaxAttempts = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return part, nil
+}
+
+// loadOptions are the options of config.LoadDefaultConfig for o.
+func (o *Options) loadOptions(part partition, logger *slog.Logger) []func(*config.LoadOptions) error {
+	load := []func(*config.LoadOptions) error{
+		config.WithRegion(part.region),
+		config.WithRetryer(func() aws.Retryer { return o.retryer() }),
+		// The SDK's few warnings go to the source's log instead of stderr.
+		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			level := slog.LevelDebug
+			if c == logging.Warn {
+				level = slog.LevelWarn
+			}
+			logger.Log(context.Background(), level, "AWS SDK: "+httpx.Scrub(fmt.Sprintf(format, v...), o.SecretAccessKey))
+		})),
+	}
+	if o.HTTPClient == nil {
+		// The SDK's own client, so that it can apply a custom CA bundle
+		// (AWS_CA_BUNDLE, a profile's ca_bundle), which it refuses to do
+		// to any other.
+		load = append(load, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(defaultHTTPTimeout)))
+	}
+	if o.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.AccessKeyID != "" {
+		load = append(load, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, "")))
+	}
+	return load
+}
+
+// retryer is the SDK's standard retryer as o configures it, which never
+// retries what httpx marks final: a body cut short or too large, a
+// refresh over its budget, an untrusted certificate, a Retry-After longer
+// than the request may wait. The SDK would retry some of them (a
+// certificate error is a connection error to it) until the attempts run
+// out, to the same end.
+func (o *Options) retryer() *retry.Standard {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = o.MaxAttempts
+		so.MaxBackoff = o.MaxBackoff
+		if o.Backoff != nil {
+			so.Backoff = o.Backoff
+		}
+		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(finalError)}, so.Retryables...)
+	})
+}
+
+// finalError tells the retryer not to retry the failures httpx marks
+// final, and leaves every other error to its other rules.
+func finalError(err error) aws.Ternary {
+	if _, ok := errors.AsType[provider.Classified](err); ok || httpx.IsCertificateError(err) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
 }
 
 // doer turns the SDK's HTTP client into a transport, so that the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -38,25 +37,20 @@ func (p *Provider) fail(reason provider.Reason, retryAfter time.Duration, err er
 
 // classify turns the error of operation op into a *provider.Error whose
 // message names the operation, what AWS said, and what the user can do
-// about it.
+// about it. Failures that are not AWS's answer (the caller's deadline, a
+// body cut short or too large, the refresh's budget, certificates, the
+// network) are httpx's to classify; a refresh over its budget says so
+// whatever the SDK made of the read that passed it.
 func (p *Provider) classify(ctx context.Context, op string, err error) *provider.Error {
 	what := "aws: " + op
-	if cerr := ctx.Err(); cerr != nil {
-		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("%s: %w", what, cerr))
+	if ce, ok := errors.AsType[*credentialsError](err); ok && ctx.Err() == nil {
+		return p.credentialsFailure(ctx, what, ce)
 	}
-	if ce, ok := errors.AsType[*credentialsError](err); ok {
-		reason := provider.ReasonAuth
-		if ne, ok := errors.AsType[net.Error](ce.err); ok {
-			reason = provider.ReasonNetwork
-			if ne.Timeout() {
-				reason = provider.ReasonTimeout
-			}
-		}
-		return p.fail(reason, 0, fmt.Errorf("%s: no usable AWS credentials (check the entry's profile, static keys or role_arn, "+
-			"or the environment's AWS_* variables, web identity token and instance or task role): %w", what, ce.err))
+	if over := httpx.Overrun(ctx); over != nil {
+		err = over
 	}
-	if tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, tl))
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, what, err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}
 	if de, ok := errors.AsType[*smithy.DeserializationError](err); ok {
 		return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("%s: malformed response: %w", what, de.Err))
@@ -74,14 +68,19 @@ func (p *Provider) classify(ctx context.Context, op string, err error) *provider
 		}
 		return p.apiFailure(op, status, header, code, msg)
 	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("%s: %w", what, ne))
-	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("%s: %w", what, err))
+}
+
+// credentialsFailure classifies a failure of the credential chain: no
+// request was sent. The chain's own requests (STS, SSO, the instance
+// metadata service) fail on the network too, which httpx classifies.
+func (p *Provider) credentialsFailure(ctx context.Context, what string, ce *credentialsError) *provider.Error {
+	reason := provider.ReasonAuth
+	if r, _, ok := httpx.TransportFailure(ctx, what, ce.err); ok {
+		reason = r
+	}
+	return p.fail(reason, 0, fmt.Errorf("%s: no usable AWS credentials (check the entry's profile, static keys or role_arn, "+
+		"or the environment's AWS_* variables, web identity token and instance or task role): %w", what, ce.err))
 }
 
 // apiFailure classifies an error answer by its code first, the status

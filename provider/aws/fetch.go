@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // ParentTypeOrganization is the parent type of accounts listed by
@@ -152,15 +153,20 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	return res, nil
 }
 
-// pages runs page for each NextToken until the API gives none, bounded
-// and guarded against a server that repeats a token.
-func (p *Provider) pages(op string, page func(token *string) (next *string, err error)) error {
+// pages runs page for each NextToken until the API gives none, charging
+// every page's results to the refresh's budget (httpx.Page), which ends
+// a run of empty pages that link to more; it also stops a server that
+// repeats a token.
+func (p *Provider) pages(ctx context.Context, op string, page func(token *string) (next *string, results int, err error)) error {
 	var token *string
 	seen := make(map[string]bool)
 	for n := 1; n <= maxPages; n++ {
-		next, err := page(token)
+		next, results, err := page(token)
 		if err != nil {
 			return err
+		}
+		if err := httpx.Page(ctx, results); err != nil {
+			return p.classify(ctx, op, err)
 		}
 		if next == nil || *next == "" {
 			return nil
@@ -204,18 +210,18 @@ func (p *Provider) carbon(ctx context.Context, runs [][2]provider.Month, want ma
 			Granularity:    granularityMonthly,
 			MaxResults:     aws.Int32(int32(p.opts.PageSize)),
 		}
-		err := p.pages(opCarbon, func(token *string) (*string, error) {
+		err := p.pages(ctx, opCarbon, func(token *string) (*string, int, error) {
 			in.NextToken = token
 			out, err := p.api.GetEstimatedCarbonEmissions(ctx, in)
 			if err != nil {
-				return nil, p.classify(ctx, opCarbon, err)
+				return nil, 0, p.classify(ctx, opCarbon, err)
 			}
 			for i := range out.Results {
 				if err := d.add(&out.Results[i], want); err != nil {
-					return nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: %w", opCarbon, err))
+					return nil, 0, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: %w", opCarbon, err))
 				}
 			}
-			return out.NextToken, nil
+			return out.NextToken, len(out.Results), nil
 		})
 		if err != nil {
 			return nil, err
@@ -247,9 +253,6 @@ func (d *carbonData) add(r *estimatedCarbonEmissions, want map[provider.Month]bo
 		}
 		if q.Unit != unitMTCO2e {
 			return fmt.Errorf("%s is in %q; only %s is understood", t, q.Unit, unitMTCO2e)
-		}
-		if math.IsNaN(*q.Value) || math.IsInf(*q.Value, 0) {
-			return fmt.Errorf("%s is not a number", t)
 		}
 		vals[i], have[i] = *q.Value, true
 	}
@@ -335,66 +338,79 @@ func (d *carbonData) revisions() map[provider.Month]string {
 // water fetches the WaterYears calendar years ending with the latest
 // published month's.
 func (p *Provider) water(ctx context.Context, latest provider.Month) ([]provider.YearlyWater, error) {
-	firstYear := latest.Year() - (WaterYears - 1)
+	w := waterData{first: latest.Year() - (WaterYears - 1), last: latest.Year(), sums: make(map[waterKey]float64)}
 	// A year is included when its first instant lies in the period, so
 	// the period starts on a 1 January and ends after the latest month.
 	in := &getEstimatedWaterAllocationInput{
-		TimePeriod:      &timePeriod{Start: aws.Time(provider.NewMonth(firstYear, time.January).Start()), End: aws.Time(latest.End())},
+		TimePeriod:      &timePeriod{Start: aws.Time(provider.NewMonth(w.first, time.January).Start()), End: aws.Time(latest.End())},
 		GroupBy:         groupBy(),
 		AllocationTypes: []string{waterWithdrawals},
 		Granularity:     granularityYearlyCalendar,
 		MaxResults:      aws.Int32(int32(p.opts.PageSize)),
 	}
-	type key struct {
-		account, service, location string
-		year                       int
-	}
-	sums := make(map[key]float64)
-	err := p.pages(opWater, func(token *string) (*string, error) {
+	err := p.pages(ctx, opWater, func(token *string) (*string, int, error) {
 		in.NextToken = token
 		out, err := p.api.GetEstimatedWaterAllocation(ctx, in)
 		if err != nil {
-			return nil, p.classify(ctx, opWater, err)
+			return nil, 0, p.classify(ctx, opWater, err)
 		}
-		for _, r := range out.Results {
-			malformed := func(format string, args ...any) error {
-				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: "+format, append([]any{opWater}, args...)...))
+		for i := range out.Results {
+			if err := w.add(&out.Results[i]); err != nil {
+				return nil, 0, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: %w", opWater, err))
 			}
-			if r.TimePeriod == nil || r.TimePeriod.Start == nil {
-				return nil, malformed("a result has no time period")
-			}
-			start := r.TimePeriod.Start.UTC()
-			if !start.Equal(provider.NewMonth(start.Year(), time.January).Start()) {
-				return nil, malformed("a yearly result starts at %s, not on 1 January", start.Format(time.RFC3339))
-			}
-			if start.Year() < firstYear || start.Year() > latest.Year() {
-				continue
-			}
-			q, ok := r.AllocationValues[waterWithdrawals]
-			if !ok || q.Value == nil {
-				continue
-			}
-			if q.Unit != unitCubicMeters {
-				return nil, malformed("%s is in %q; only %s is understood", waterWithdrawals, q.Unit, unitCubicMeters)
-			}
-			if math.IsNaN(*q.Value) || math.IsInf(*q.Value, 0) {
-				return nil, malformed("%s is not a number", waterWithdrawals)
-			}
-			sums[key{
-				account:  cmp.Or(r.DimensionsValues[dimensionUsageAccountID], provider.AccountPlaceholder),
-				service:  cmp.Or(r.DimensionsValues[dimensionService], Unknown),
-				location: cmp.Or(r.DimensionsValues[dimensionRegion], Unknown),
-				year:     start.Year(),
-			}] += *q.Value
 		}
-		return out.NextToken, nil
+		return out.NextToken, len(out.Results), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Not nil even when empty: the fetch learned that there is no water.
-	out := make([]provider.YearlyWater, 0, len(sums))
-	for k, v := range sums {
+	return w.sorted(), nil
+}
+
+type waterKey struct {
+	account, service, location string
+	year                       int
+}
+
+// waterData accumulates the water query's results of the years first to
+// last.
+type waterData struct {
+	first, last int
+	sums        map[waterKey]float64
+}
+
+func (w *waterData) add(r *estimatedWaterAllocation) error {
+	if r.TimePeriod == nil || r.TimePeriod.Start == nil {
+		return errors.New("a result has no time period")
+	}
+	start := r.TimePeriod.Start.UTC()
+	if !start.Equal(provider.NewMonth(start.Year(), time.January).Start()) {
+		return fmt.Errorf("a yearly result starts at %s, not on 1 January", start.Format(time.RFC3339))
+	}
+	if start.Year() < w.first || start.Year() > w.last {
+		return nil
+	}
+	q, ok := r.AllocationValues[waterWithdrawals]
+	if !ok || q.Value == nil {
+		return nil
+	}
+	if q.Unit != unitCubicMeters {
+		return fmt.Errorf("%s is in %q; only %s is understood", waterWithdrawals, q.Unit, unitCubicMeters)
+	}
+	w.sums[waterKey{
+		account:  cmp.Or(r.DimensionsValues[dimensionUsageAccountID], provider.AccountPlaceholder),
+		service:  cmp.Or(r.DimensionsValues[dimensionService], Unknown),
+		location: cmp.Or(r.DimensionsValues[dimensionRegion], Unknown),
+		year:     start.Year(),
+	}] += *q.Value
+	return nil
+}
+
+// sorted returns the sums, not nil even when empty: the fetch learned
+// that there is no water.
+func (w *waterData) sorted() []provider.YearlyWater {
+	out := make([]provider.YearlyWater, 0, len(w.sums))
+	for k, v := range w.sums {
 		out = append(out, provider.YearlyWater{Provider: Name, Account: k.account, Service: k.service,
 			Location: k.location, Year: k.year, CubicMeters: v})
 	}
@@ -402,7 +418,7 @@ func (p *Provider) water(ctx context.Context, latest provider.Month) ([]provider
 		return cmp.Or(cmp.Compare(a.Year, b.Year), cmp.Compare(a.Account, b.Account),
 			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location))
 	})
-	return out, nil
+	return out
 }
 
 // orgListing is what ListAccounts tells: the organization, its management
@@ -421,6 +437,9 @@ func (p *Provider) organization(ctx context.Context) (*orgListing, error) {
 		}
 		out, err := pager.NextPage(ctx)
 		if err != nil {
+			return nil, p.classify(ctx, opListAccounts, err)
+		}
+		if err := httpx.Page(ctx, len(out.Accounts)); err != nil {
 			return nil, p.classify(ctx, opListAccounts, err)
 		}
 		for _, a := range out.Accounts {

@@ -105,6 +105,31 @@ func TestTimePeriodWire(t *testing.T) {
 	}
 }
 
+// TestDecodePage: answers decode as the generated deserializers read
+// them, whitespace inside strings kept, members the model does not know
+// skipped, and an answer that is not a page refused.
+func TestDecodePage(t *testing.T) {
+	body := " {\n \"Extra\": {\"a\": [1, {\"b\": \"}\"}]},\t\"Results\": [ {\"Dimension\": \"SERVICE\", " +
+		"\"Value\": \"Amazon \\\" EC2 \"} , {\"Dimension\":\"REGION\",\"Value\":\"us-east-1\"} ], \"NextToken\": \"t 1\" }\n"
+	var out getEstimatedCarbonEmissionsDimensionValuesOutput
+	out.NextToken = aws.String("stale")
+	if err := out.decode(strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	want := []dimensionEntry{{Dimension: "SERVICE", Value: `Amazon " EC2 `}, {Dimension: "REGION", Value: "us-east-1"}}
+	if !slices.Equal(out.Results, want) || aws.ToString(out.NextToken) != "t 1" {
+		t.Errorf("decoded %+v %q, want %+v %q", out.Results, aws.ToString(out.NextToken), want, "t 1")
+	}
+	if err := out.decode(strings.NewReader(`{"Results":null}`)); err != nil || out.Results != nil || out.NextToken != nil {
+		t.Errorf("a page of no results: %+v, %v", out, err)
+	}
+	for _, bad := range []string{`[]`, `{"Results":{}}`, `{"Results":[`, `{"NextToken":1}`, ``} {
+		if err := out.decode(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}
+
 func TestParseAccountARN(t *testing.T) {
 	for _, tt := range []struct{ arn, org, mgmt string }{
 		{"arn:aws:organizations::111111111111:account/o-exampleorgid/222222222222", "o-exampleorgid", "111111111111"},

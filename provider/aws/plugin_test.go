@@ -1,20 +1,12 @@
 package aws_test
 
 import (
-	"context"
-	"log/slog"
-	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 func parse(t *testing.T, text string) (*config.Config, error) {
@@ -28,15 +20,45 @@ func parse(t *testing.T, text string) (*config.Config, error) {
 	return config.Parse([]byte(text), "c.yml", getenv, []provider.Plugin{awsp.Plugin()})
 }
 
+// configCase is an aws section as a user writes it, and what it gives.
+type configCase struct {
+	name, text string
+	want       awsp.Config
+	wantErr    string
+}
+
 // TestConfig checks the aws section as users write it, through the real
 // configuration parser: defaults, and a clear message at the right line
 // for every mistake.
 func TestConfig(t *testing.T) {
-	tests := []struct {
-		name, text string
-		want       awsp.Config
-		wantErr    string
-	}{
+	for _, tt := range configCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(t, tt.text)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err %v, want %s", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Errorf("the secret is in the message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *c.Sources[0].Config.(*awsp.Config)
+			if got != tt.want {
+				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if s := c.String(); strings.Contains(s, canary) {
+				t.Errorf("the printed configuration holds the secret:\n%s", s)
+			}
+		})
+	}
+}
+
+func configCases() []configCase {
+	return []configCase{
 		{
 			name: "defaults: the default credential chain",
 			text: "aws:\n  - {}\n",
@@ -115,30 +137,6 @@ func TestConfig(t *testing.T) {
 			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint`,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parse(t, tt.text)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("err %v, want %s", err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), canary) {
-					t.Errorf("the secret is in the message: %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := *c.Sources[0].Config.(*awsp.Config)
-			if got != tt.want {
-				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
-			}
-			if s := c.String(); strings.Contains(s, canary) {
-				t.Errorf("the printed configuration holds the secret:\n%s", s)
-			}
-		})
-	}
 }
 
 func TestIdentity(t *testing.T) {
@@ -150,89 +148,5 @@ func TestIdentity(t *testing.T) {
 	}
 	if strings.Contains(got, canary) {
 		t.Error("the identity holds the secret")
-	}
-}
-
-// TestDemo runs the demo source as the exporter does: its entry parsed
-// and checked like a user's, the client built from it, a fetch over HTTP.
-func TestDemo(t *testing.T) {
-	isolate(t)
-	ctx := context.Background()
-	now := time.Now()
-	var logs logbuf.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	d, err := awsp.Plugin().Demo(ctx, now, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	text, err := yaml.Marshal(map[string]any{"aws": d.Entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := parse(t, string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := c.Sources[0]
-	p, err := src.Config.New(ctx, provider.Env{Name: src.Name(), Logger: logger, Connection: d.Connections[src.Name()]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := awsfake.Demo(now)
-	latest := awsfake.LatestPublished(now)
-	if got := p.Schedule().LatestPublished(now); got != latest {
-		t.Errorf("the provider expects %s as the latest month, the fake %s", got, latest)
-	}
-	months := provider.Range(latest.Add(-12), latest)
-	res, err := p.Fetch(ctx, months)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Partial != nil {
-		t.Fatal(res.Partial)
-	}
-	scopes := map[provider.Scope]bool{}
-	locations := map[string]bool{}
-	var lbm, mbm float64
-	for _, r := range res.Records {
-		scopes[r.Scope] = true
-		locations[r.Location] = true
-		if r.Month == latest {
-			lbm += r.EmissionsGrams
-			mbm += r.MarketBasedGrams
-		}
-	}
-	if len(scopes) != 3 || !locations["global"] || len(locations) < 5 {
-		t.Errorf("scopes %v, locations %v; want 1, 2, 3 and global among several", scopes, locations)
-	}
-	if wl, wm := ds.TotalBase(latest); !near(lbm, wl) || !near(mbm, wm) || mbm >= lbm {
-		t.Errorf("latest month: %g g location-based, %g g market-based; want %g and %g", lbm, mbm, wl, wm)
-	}
-	if len(res.Revisions) != len(months) {
-		t.Errorf("revisions for %d months, want %d", len(res.Revisions), len(months))
-	}
-	years := map[int]float64{}
-	for _, w := range res.YearlyWater {
-		years[w.Year] += w.CubicMeters
-	}
-	if len(years) == 0 {
-		t.Error("no yearly water")
-	}
-	for y, v := range years {
-		if !near(v, ds.WaterTotal(y)) {
-			t.Errorf("water %d: %g m3, want %g", y, v, ds.WaterTotal(y))
-		}
-	}
-	if len(res.Accounts) != len(ds.Accounts) || slices.ContainsFunc(res.Accounts, func(a provider.Account) bool {
-		return a.Name == "" || a.ParentID != awsfake.DemoOrganizationID || a.ParentName != "acme-management"
-	}) {
-		t.Errorf("accounts %+v, want every member named, in the organization", res.Accounts)
-	}
-	if n := len(ds.Months()); n != awsfake.DemoMonths {
-		t.Errorf("the demo has %d months, want %d", n, awsfake.DemoMonths)
-	}
-	if strings.Contains(logs.String(), "WARN") {
-		t.Errorf("warnings:\n%s", logs.String())
 	}
 }

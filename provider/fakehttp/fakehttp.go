@@ -44,6 +44,10 @@ type Fault struct {
 // application/json unless f.Header has one, f.Status and f.Body. If r's
 // context ends during the delay, it writes nothing.
 func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
+	// net/http notices a client that went away, and ends r's context,
+	// only once the request's body is read: unread, a delayed answer to
+	// a POST would hold its connection, and the server's Close, forever.
+	_, _ = io.Copy(io.Discard, r.Body)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {

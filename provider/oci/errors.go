@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -54,14 +53,11 @@ func (e flatError) Unwrap() error { return e.err }
 
 // credentialsError classifies a failure to build the SDK's client, before
 // any Usage API request: the principal's configuration is unusable, or
-// its token could not be had.
-func (p *Provider) credentialsError(err error) *provider.Error {
+// its token could not be had, which can fail on the network too.
+func (p *Provider) credentialsError(ctx context.Context, err error) *provider.Error {
 	reason := provider.ReasonAuth
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason = provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
+	if r, _, ok := httpx.TransportFailure(ctx, "oci", err); ok {
+		reason = r
 	}
 	var hint string
 	switch p.opts.Auth {
@@ -81,6 +77,11 @@ func (p *Provider) credentialsError(err error) *provider.Error {
 // do about it. resp is the last answer, if any.
 func (p *Provider) classify(ctx context.Context, err error, resp *http.Response) *provider.Error {
 	what := "oci: " + opCarbon
+	// The SDK turns an error answer whose body it cannot read into a
+	// ServiceError of its own; a refresh over its budget says so instead.
+	if over := httpx.Overrun(ctx); over != nil {
+		err = over
+	}
 	if reason, wrapped, ok := httpx.TransportFailure(ctx, what, err); ok {
 		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
 	}

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/oracle/oci-go-sdk/v65/common"
@@ -64,8 +62,10 @@ func (p *Provider) method() usageapi.RequestUsageCarbonEmissionsDetailsEmissionC
 // midnight UTC on the day after it (timeUsageEnded is exclusive); pages
 // follow opc-next-page. Power-based, a refresh of the usual one or two
 // recent months is therefore two requests, spend-based one, plus one per
-// further page. The two emission types of a run are queried at once;
-// pages follow one another, as the API has no other way to reach them.
+// further page. The queries run one after another: the Usage API limits
+// requests per tenancy, so a second query at once would only earn its
+// own 429, and a refresh holds one answer in memory at a time (the SDK
+// reads answers whole).
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
 	runs := split(provider.Runs(months), maxMonthsPerQuery)
 	if len(runs) == 0 {
@@ -79,50 +79,13 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 	if err != nil {
 		return provider.Result{}, err
 	}
-
-	type job struct {
-		run [2]provider.Month
-		typ usageapi.RequestUsageCarbonEmissionsDetailsEmissionTypeEnum
-	}
-	var jobs []job
+	d := &carbonData{records: make(map[recordKey]*provider.Record), accounts: make(map[string]string)}
 	for _, run := range runs {
 		for _, typ := range p.emissionTypes() {
-			jobs = append(jobs, job{run, typ})
+			if err := p.query(ctx, api, tenancy, run, typ, want, d); err != nil {
+				return provider.Result{}, err
+			}
 		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d := &carbonData{records: make(map[recordKey]*provider.Record), accounts: make(map[string]string)}
-	var (
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, maxParallel)
-		errMu    sync.Mutex
-		firstErr error
-	)
-	for _, j := range jobs {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				return
-			}
-			if err := p.query(ctx, api, tenancy, j.run, j.typ, want, d); err != nil {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				errMu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return provider.Result{}, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return provider.Result{}, p.classify(ctx, err, nil)
 	}
 	return provider.Result{Records: d.sorted(), Accounts: d.accountList(tenancy)}, nil
 }
@@ -170,6 +133,11 @@ func (p *Provider) query(ctx context.Context, api *usageapi.UsageapiClient, tena
 				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", opCarbon, err))
 			}
 		}
+		// Charged to the refresh's budget, which ends a run of empty
+		// pages that link to more.
+		if err := httpx.Page(ctx, len(resp.Items)); err != nil {
+			return p.classify(ctx, err, nil)
+		}
 		next := resp.OpcNextPage
 		if next == nil || *next == "" {
 			return nil
@@ -199,8 +167,7 @@ func (p *Provider) retryPolicy(ctx context.Context) common.RetryPolicy {
 	sdk := common.DefaultRetryPolicyWithoutEventualConsistency()
 	var wait time.Duration // set by should, used by next: the SDK calls them in turn
 	should := func(r common.OCIOperationResponse) bool {
-		if ctx.Err() != nil || r.AttemptNumber >= uint(p.opts.MaxAttempts) || !common.DefaultShouldRetryOperation(r) ||
-			provider.ReasonOf(r.Error) == provider.ReasonMalformed || httpx.IsCertificateError(r.Error) {
+		if ctx.Err() != nil || r.AttemptNumber >= uint(p.opts.MaxAttempts) || !common.DefaultShouldRetryOperation(r) || final(ctx, r.Error) {
 			return false
 		}
 		d := sdk.NextDuration(r)
@@ -237,6 +204,16 @@ func (p *Provider) retryPolicy(ctx context.Context) common.RetryPolicy {
 	)
 }
 
+// final reports whether err is one of the failures httpx marks final (a
+// body cut short or too large, an untrusted certificate, a Retry-After
+// past the deadline), which another attempt does not mend, or the
+// refresh is over its budget, whatever the SDK made of the read that
+// passed it.
+func final(ctx context.Context, err error) bool {
+	_, classified := errors.AsType[provider.Classified](err)
+	return classified || httpx.IsCertificateError(err) || httpx.Overrun(ctx) != nil
+}
+
 // retryAfter returns the Retry-After of an answer.
 func retryAfter(r common.OCIResponse) (time.Duration, bool) {
 	if r == nil {
@@ -254,10 +231,8 @@ type recordKey struct {
 	month                      provider.Month
 }
 
-// carbonData accumulates the queries' items. Queries run at once, so it
-// holds its own lock.
+// carbonData accumulates the queries' items.
 type carbonData struct {
-	mu      sync.Mutex
 	records map[recordKey]*provider.Record
 	// accounts maps each compartment path to the tenancy's name, when
 	// an item named it.
@@ -280,9 +255,6 @@ func (d *carbonData) add(it *usageapi.UsageCarbonEmissionSummary, typ usageapi.R
 		return errors.New("an item has no computedCarbonEmission")
 	}
 	v := *it.ComputedCarbonEmission
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return errors.New("computedCarbonEmission is not a number")
-	}
 	// An item of another type or method than asked for would be counted
 	// twice, or in the wrong family.
 	if it.EmissionType != "" && !strings.EqualFold(string(it.EmissionType), string(typ)) {
@@ -300,8 +272,6 @@ func (d *carbonData) add(it *usageapi.UsageCarbonEmissionSummary, typ usageapi.R
 		location: strings.ToLower(cmp.Or(strings.TrimSpace(deref(it.Region)), Unknown)),
 		month:    m,
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if name, ok := d.accounts[k.account]; !ok || name == "" {
 		d.accounts[k.account] = deref(it.TenantName)
 	}

@@ -80,17 +80,32 @@ type env struct {
 	requests map[string]int // by self-metric endpoint name
 }
 
+// fakeKey is testKey as the fake knows it: the test user's API key.
+func fakeKey() ocifake.Key {
+	pub := &testKey().PublicKey
+	return ocifake.Key{ID: ocifake.KeyID(tenancy, user, pub), PublicKey: pub}
+}
+
 func newEnv(t *testing.T, ds ocifake.Dataset) *env {
 	t.Helper()
-	key := testKey()
 	e := &env{
-		fake:     ocifake.NewServer(ds, ocifake.Key{ID: ocifake.KeyID(tenancy, user, &key.PublicKey), PublicKey: &key.PublicKey}),
+		fake:     ocifake.NewServer(ds, fakeKey()),
 		dir:      t.TempDir(),
 		logs:     &logbuf.Buffer{},
 		requests: make(map[string]int),
 	}
 	e.ts = httptest.NewServer(e.fake)
 	t.Cleanup(e.ts.Close)
+	e.configFile, e.keyPEM = writeConfig(t, e.dir)
+	return e
+}
+
+// writeConfig writes testKey to dir, its PEM encrypted with the canary
+// passphrase, and an OCI config file whose DEFAULT profile signs with it
+// as the test user of the test tenancy.
+func writeConfig(t testing.TB, dir string) (configFile string, keyPEM []byte) {
+	t.Helper()
+	key := testKey()
 	// The OCI CLI writes passphrase-protected keys in the legacy
 	// encrypted PEM format, which the SDK decrypts with
 	// x509.DecryptPEMBlock.
@@ -99,14 +114,14 @@ func newEnv(t *testing.T, ds ocifake.Dataset) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.keyPEM = pem.EncodeToMemory(block)
-	keyFile := filepath.Join(e.dir, "key.pem")
-	write(t, keyFile, string(e.keyPEM))
-	e.configFile = filepath.Join(e.dir, "config")
-	write(t, e.configFile, fmt.Sprintf("[DEFAULT]\nuser=%s\nfingerprint=%s\ntenancy=%s\nregion=us-ashburn-1\nkey_file=%s\n\n"+
+	keyPEM = pem.EncodeToMemory(block)
+	keyFile := filepath.Join(dir, "key.pem")
+	write(t, keyFile, string(keyPEM))
+	configFile = filepath.Join(dir, "config")
+	write(t, configFile, fmt.Sprintf("[DEFAULT]\nuser=%s\nfingerprint=%s\ntenancy=%s\nregion=us-ashburn-1\nkey_file=%s\n\n"+
 		"[OTHER]\nuser=ocid1.user.oc1..aaaaaaaaother\nfingerprint=00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00\ntenancy=%s\nregion=us-ashburn-1\nkey_file=%s\n",
 		user, ocifake.Fingerprint(&key.PublicKey), tenancy, keyFile, tenancy, keyFile))
-	return e
+	return configFile, keyPEM
 }
 
 // options are a provider's options against the fake, with fast retries.
@@ -153,7 +168,7 @@ func fetch(t *testing.T, p *oci.Provider, months ...provider.Month) (provider.Re
 	return p.Fetch(ctx, months)
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)

@@ -111,12 +111,8 @@ const (
 	// backfill, into queries of a year at most: Oracle documents no limit
 	// on a query's range, and a year keeps every answer small.
 	maxMonthsPerQuery = 12
-	// maxParallel bounds the queries of one fetch under way at once, so
-	// that the two emission types of a run are read together while a
-	// long backfill stays gentle on the API.
-	maxParallel      = 2
-	maxPages         = 1000
-	MaxResponseBytes = 32 << 20
+	maxPages          = 1000
+	MaxResponseBytes  = 32 << 20
 	// maxMessageBytes bounds what an error quotes of the server's message.
 	maxMessageBytes = 512
 
@@ -304,16 +300,16 @@ func (p *Provider) client(ctx context.Context) (*usageapi.UsageapiClient, string
 	}
 	cp, err := p.configurationProvider()
 	if err != nil {
-		return nil, "", p.credentialsError(err)
+		return nil, "", p.credentialsError(ctx, err)
 	}
 	api, err := usageapi.NewUsageapiClientWithConfigurationProvider(cp)
 	if err != nil {
-		return nil, "", p.credentialsError(err)
+		return nil, "", p.credentialsError(ctx, err)
 	}
 	tenancy := p.opts.TenancyID
 	if tenancy == "" {
 		if tenancy, err = cp.TenancyOCID(); err != nil {
-			return nil, "", p.credentialsError(err)
+			return nil, "", p.credentialsError(ctx, err)
 		}
 	}
 	if p.opts.Region != "" {
@@ -338,7 +334,7 @@ func (p *Provider) client(ctx context.Context) (*usageapi.UsageapiClient, string
 		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
-	hc.Transport = callerContext{base: hc.Transport}
+	hc.Transport = callerContext{base: compactJSON{base: hc.Transport}}
 	api.HTTPClient = hc
 	// The Usage API client comes with a circuit breaker that, after a few
 	// failures, refuses to send requests for 30 seconds with a message of

@@ -9,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 )
 
 // parse parses text as the file dir/c.yml, with the oci plug-in only and
@@ -28,6 +24,14 @@ func parse(dir, text string) (*config.Config, error) {
 		return ""
 	}
 	return config.Parse([]byte(text), filepath.Join(dir, "c.yml"), getenv, []provider.Plugin{oci.Plugin()})
+}
+
+// configCase is an oci section as a user writes it, and what it gives:
+// want edits the defaults into the configuration expected.
+type configCase struct {
+	name, text string
+	want       func(c *oci.Config)
+	wantErr    string
 }
 
 // TestConfig checks the oci section as users write it, through the real
@@ -43,11 +47,41 @@ func TestConfig(t *testing.T) {
 	defaults := oci.Config{Name: "oci", Auth: "config_file", ConfigFile: filepath.Join(home, ".oci", "config"), Profile: "DEFAULT",
 		EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
 
-	tests := []struct {
-		name, text string
-		want       func(c *oci.Config)
-		wantErr    string
-	}{
+	for _, tt := range configCases(dir) {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(dir, tt.text)
+			if tt.wantErr != "" {
+				if want := filepath.Join(dir, tt.wantErr); err == nil || err.Error() != want {
+					t.Fatalf("err %v\nwant %s", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Errorf("the secret is in the message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tt.want(&want)
+			if got := *c.Sources[0].Config.(*oci.Config); got != want {
+				t.Errorf("got\n%+v\nwant\n%+v", got, want)
+			}
+			if s := c.String(); strings.Contains(s, canary) {
+				t.Errorf("the printed configuration holds the secret:\n%s", s)
+			}
+		})
+	}
+}
+
+// configCases are the cases of TestConfig, whose files lie in dir.
+func configCases(dir string) []configCase {
+	return append(goodConfigs(dir), badConfigs(dir)...)
+}
+
+// goodConfigs are sections that load.
+func goodConfigs(dir string) []configCase {
+	return []configCase{
 		{
 			name: "defaults: ~/.oci/config, profile DEFAULT, power-based, every compartment",
 			text: "oci:\n  - {}\n",
@@ -84,6 +118,12 @@ func TestConfig(t *testing.T) {
 				*c = oci.Config{Name: "oci", Auth: "workload_identity", Region: "iad", EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
 			},
 		},
+	}
+}
+
+// badConfigs are mistakes, each with its message.
+func badConfigs(dir string) []configCase {
+	return []configCase{
 		{
 			name:    "unknown auth",
 			text:    "oci:\n  - auth: api_key\n",
@@ -150,31 +190,6 @@ func TestConfig(t *testing.T) {
 			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth`,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parse(dir, tt.text)
-			if tt.wantErr != "" {
-				if want := filepath.Join(dir, tt.wantErr); err == nil || err.Error() != want {
-					t.Fatalf("err %v\nwant %s", err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), canary) {
-					t.Errorf("the secret is in the message: %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := defaults
-			tt.want(&want)
-			if got := *c.Sources[0].Config.(*oci.Config); got != want {
-				t.Errorf("got\n%+v\nwant\n%+v", got, want)
-			}
-			if s := c.String(); strings.Contains(s, canary) {
-				t.Errorf("the printed configuration holds the secret:\n%s", s)
-			}
-		})
-	}
 }
 
 // TestKeyRotation: the config file takes part in the configuration's
@@ -212,72 +227,19 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
-// TestDemo runs the demo source as the exporter does: its entry parsed
-// and checked like a user's, the client built from it, a fetch over HTTP
-// with every signature verified.
-func TestDemo(t *testing.T) {
-	ctx := context.Background()
-	now := time.Now()
-	var logs logbuf.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	d, err := oci.Plugin().Demo(ctx, now, logger)
+// TestDemoClose: the demo's API key lives in a directory of its own,
+// which Close removes.
+func TestDemoClose(t *testing.T) {
+	d, err := oci.Plugin().Demo(context.Background(), time.Now(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := yaml.Marshal(map[string]any{"oci": d.Entries})
-	if err != nil {
+	dir := filepath.Dir(d.Entries[0]["config_file"].(string))
+	if _, err := os.Stat(filepath.Join(dir, "demo_api_key.pem")); err != nil {
 		t.Fatal(err)
 	}
-	c, err := parse(t.TempDir(), string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := c.Sources[0]
-	p, err := src.Config.New(ctx, provider.Env{Name: src.Name(), Logger: logger, Connection: d.Connections[src.Name()]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := ocifake.Demo(now)
-	latest := ocifake.LatestPublished(now)
-	if got := p.Schedule().LatestPublished(now); got != latest {
-		t.Errorf("the provider expects %s as the latest month, the fake %s", got, latest)
-	}
-	months := provider.Range(latest.Add(-13), latest)
-	res, err := p.Fetch(ctx, months)
-	if err != nil {
-		t.Fatal(err)
-	}
-	locations := map[string]bool{}
-	byMonth := map[provider.Month][2]float64{}
-	for _, r := range res.Records {
-		locations[r.Location] = true
-		s := byMonth[r.Month]
-		byMonth[r.Month] = [2]float64{s[0] + r.EmissionsGrams, s[1] + r.MarketBasedGrams}
-		if r.Scope != provider.ScopeUnspecified || r.Known != provider.Emissions|provider.EmissionsMarketBased {
-			t.Errorf("record %+v: want both methods, scope unspecified", r)
-		}
-	}
-	if len(locations) != 4 || len(byMonth) != len(months) {
-		t.Errorf("%d locations and %d months, want 4 and %d", len(locations), len(byMonth), len(months))
-	}
-	for m, got := range byMonth {
-		if wl, wm := ds.TotalBase(m, ocifake.PowerBased); !near(got[0], wl) || !near(got[1], wm) || got[1] >= got[0] {
-			t.Errorf("%s: %g g location-based, %g g market-based; want %g and %g", m, got[0], got[1], wl, wm)
-		}
-	}
-	if len(res.Accounts) != len(ds.Compartments()) {
-		t.Errorf("%d accounts, want %d", len(res.Accounts), len(ds.Compartments()))
-	}
-	if n := len(ds.Months()); n != ocifake.DemoMonths {
-		t.Errorf("the demo has %d months, want %d", n, ocifake.DemoMonths)
-	}
-	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
-		t.Errorf("warnings:\n%s", logs.String())
-	}
-	// Close removes the key.
-	configFile := d.Entries[0]["config_file"].(string)
 	d.Close()
-	if _, err := os.Stat(filepath.Dir(configFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the demo's key directory is still there: %v", err)
 	}
 }

@@ -125,6 +125,13 @@ func (d Dataset) TotalBase(m provider.Month) (lbmGrams, mbmGrams float64) {
 	return lbm * gramsPerMetricTon, mbm * gramsPerMetricTon
 }
 
+// Reported is TotalBase by quantity: the API reports every result in
+// both methods.
+func (d Dataset) Reported(m provider.Month) map[provider.Quantity]float64 {
+	lbm, mbm := d.TotalBase(m)
+	return map[provider.Quantity]float64{provider.Emissions: lbm, provider.EmissionsMarketBased: mbm}
+}
+
 // ScopeBase sums one scope of month m in grams of CO2e, location-based
 // and market-based; scope 1 has one figure, reported as both.
 func (d Dataset) ScopeBase(m provider.Month, scope int) (lbmGrams, mbmGrams float64) {

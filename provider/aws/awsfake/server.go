@@ -290,9 +290,7 @@ func (s *Server) serveSustainability(w http.ResponseWriter, r *http.Request, op 
 	limit := s.pageLimit
 	s.mu.Unlock()
 	if denied {
-		restError(w, &apiError{http.StatusForbidden, code, "User: arn:aws:iam::" + DemoManagementAccount +
-			":user/cloudcarbon is not authorized to perform: sustainability:" + op +
-			" because no identity-based policy allows the sustainability:" + op + " action"})
+		restError(w, accessDenied(code, op))
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -320,6 +318,14 @@ func (s *Server) serveSustainability(w http.ResponseWriter, r *http.Request, op 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amzn-Requestid", requestID())
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// accessDenied is AWS's answer to an identity that lacks the permission
+// of operation op.
+func accessDenied(code, op string) *apiError {
+	return &apiError{http.StatusForbidden, code, "User: arn:aws:iam::" + DemoManagementAccount +
+		":user/cloudcarbon is not authorized to perform: sustainability:" + op +
+		" because no identity-based policy allows the sustainability:" + op + " action"}
 }
 
 // restError answers as restJson1 services do: the code in X-Amzn-ErrorType,

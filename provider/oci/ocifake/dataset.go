@@ -115,6 +115,17 @@ func (d Dataset) TotalBase(m provider.Month, method string) (locationGrams, mark
 	return l * gramsPerMetricTon, mb * gramsPerMetricTon
 }
 
+// Reported sums month m as the API reports it for a method, in grams of
+// CO2e by quantity: power-based calculations give location-based and
+// market-based figures, spend-based ones market-based figures only.
+func (d Dataset) Reported(m provider.Month, method string) map[provider.Quantity]float64 {
+	l, mb := d.TotalBase(m, method)
+	if method == SpendBased {
+		return map[provider.Quantity]float64{provider.EmissionsMarketBased: mb}
+	}
+	return map[provider.Quantity]float64{provider.Emissions: l, provider.EmissionsMarketBased: mb}
+}
+
 // Compartments returns the compartment paths that have rows, sorted.
 func (d Dataset) Compartments() []string {
 	var cs []string

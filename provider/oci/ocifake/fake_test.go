@@ -20,6 +20,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/common"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
 )
 
@@ -320,7 +321,7 @@ func TestSignature(t *testing.T) {
 func TestFaults(t *testing.T) {
 	c := newClient(t)
 	c.fake.Inject(ocifake.OpCarbon, ocifake.ErrorFault(429, "TooManyRequests", "slow down"))
-	c.fake.Inject(ocifake.OpCarbon, ocifake.Truncated(`{"items":[`))
+	c.fake.Inject(ocifake.OpCarbon, fakehttp.Truncated(`{"items":[`))
 	body := query("POWER_BASED", "LOCATION_BASED", "")
 	if code, h, b := c.do(c.signed("", body), nil); code != 429 || !strings.Contains(b, `"code":"TooManyRequests"`) || h.Get("Opc-Request-Id") == "" {
 		t.Errorf("%d %s", code, b)

@@ -53,16 +53,6 @@ func ErrorFault(status int, code, message string) Fault {
 	return Fault{Status: status, Body: string(body), Header: http.Header{"Opc-Request-Id": {newRequestID()}}}
 }
 
-// Truncated is a 200 answer whose body stops short: its Content-Length
-// promises more bytes than body holds, so the server closes the
-// connection after body and the client's read ends early, as when a proxy
-// or a load balancer drops a connection mid-answer.
-func Truncated(body string) Fault {
-	return Fault{Status: http.StatusOK, Body: body, Header: http.Header{
-		"Content-Length": {strconv.Itoa(len(body) + 512)},
-	}}
-}
-
 // Server is the fake Usage API. It is safe for concurrent use.
 type Server struct {
 	mu        sync.Mutex

@@ -1,0 +1,46 @@
+package aws_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest"
+)
+
+func TestConformance(t *testing.T) {
+	providertest.Run(t, providertest.Cloud{Plugin: awsp.Plugin(), Start: func(t testing.TB, s providertest.Scenario) *providertest.Fake {
+		if s.Only != 0 {
+			return nil // AWS reports both methods of emissions together, and water by calendar year only
+		}
+		last := awsfake.LatestPublished(now)
+		ds := awsfake.Dataset{Water: []awsfake.WaterRow{{Account: mgmt, Region: "us-east-1", Service: "AmazonEC2", Year: last.Year() - 1, Withdrawals: 12.5}}}
+		for i := range 6 {
+			ds.Rows = append(ds.Rows, awsfake.Row{Account: mgmt, Region: []string{"us-east-1", "eu-west-1"}[i%2], Service: "AmazonEC2",
+				Month: last - provider.Month(i/2), Scope1: 0.001 * float64(i+1), Scope2LBM: 0.5, Scope2MBM: 0.05, Scope3LBM: 0.2, Scope3MBM: 0.21})
+		}
+		if s.Negative {
+			ds.Rows[0].Scope2LBM = -5
+		}
+		fake := awsfake.NewServer(ds, awsfake.Credentials{AccessKeyID: keyID, SecretAccessKey: canary})
+		fake.SetPageLimit(s.PageSize)
+		expected := map[provider.Month]providertest.Totals{}
+		for _, m := range ds.Months() {
+			expected[m] = ds.Reported(m)
+		}
+		return &providertest.Fake{
+			Handler: fake, Now: now, Secret: canary, Expected: expected, Yearly: map[int]float64{last.Year() - 1: ds.WaterTotal(last.Year() - 1)},
+			Entry: func(url string) map[string]any {
+				return map[string]any{"access_key_id": keyID, "secret_access_key": canary, "endpoint": url}
+			},
+			Data:        func(r *http.Request) bool { return r.URL.Path == awsfake.CarbonPath },
+			Error:       awsfake.StatusFault,
+			Permission:  "sustainability:GetEstimatedCarbonEmissions",
+			EmptyPage:   awsfake.EmptyPage,
+			ResponseCap: awsp.MaxResponseBytes,
+			Restate:     func() { ds.ModelVersion = "v9.0.0"; fake.SetDataset(ds) },
+		}
+	}})
+}
