@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // pageDecoder is an operation's output, which decodes itself from the
@@ -34,7 +36,7 @@ func (o *getEstimatedWaterAllocationOutput) decode(body io.Reader) error {
 // broken answer set (a NextToken) must not survive into this one.
 func decodePage[T any](body io.Reader, results *[]T, next **string) error {
 	*results, *next = nil, nil
-	dec := json.NewDecoder(&compactReader{r: body})
+	dec := json.NewDecoder(httpx.CompactJSON(body))
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -104,46 +106,6 @@ func skipValue(dec *json.Decoder) error {
 		}
 		if depth == 0 {
 			return nil
-		}
-	}
-}
-
-// compactReader drops the whitespace JSON allows between tokens.
-// encoding/json's decoder keeps in its buffer every byte of whitespace
-// that precedes a token, so a body padded with it would cost its whole
-// size, twice over as the buffer grows.
-type compactReader struct {
-	r                 io.Reader
-	inString, escaped bool
-}
-
-func (c *compactReader) Read(p []byte) (int, error) {
-	for empty := 0; ; {
-		n, err := c.r.Read(p)
-		k := 0
-		for _, b := range p[:n] {
-			switch {
-			case c.escaped:
-				c.escaped = false
-			case b == '\\':
-				c.escaped = c.inString
-			case b == '"':
-				c.inString = !c.inString
-			case !c.inString && (b == ' ' || b == '\t' || b == '\n' || b == '\r'):
-				continue
-			}
-			p[k] = b
-			k++
-		}
-		if k > 0 || err != nil {
-			return k, err
-		}
-		// A run of whitespace reads as nothing; a reader that keeps
-		// returning nothing at all is broken.
-		if n == 0 {
-			if empty++; empty == 100 {
-				return 0, io.ErrNoProgress
-			}
 		}
 	}
 }

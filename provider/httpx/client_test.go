@@ -233,3 +233,16 @@ func TestReadBody(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactJSON: whitespace between tokens goes, whitespace inside
+// strings (escaped quotes included) stays.
+func TestCompactJSON(t *testing.T) {
+	in := " {\n\t\"a b\" : [ 1 , \"x\\\" y\" ] ,\r\n \"c\":\"\\\\\" }  "
+	got, err := io.ReadAll(httpx.CompactJSON(strings.NewReader(in)))
+	if want := `{"a b":[1,"x\" y"],"c":"\\"}`; err != nil || string(got) != want {
+		t.Errorf("CompactJSON = %q, %v; want %q", got, err, want)
+	}
+	if _, err := io.ReadAll(httpx.CompactJSON(strings.NewReader(strings.Repeat(" ", 1<<20)))); err != nil {
+		t.Errorf("a body of whitespace: %v", err)
+	}
+}

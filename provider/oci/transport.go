@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // The SDK's common.Retry runs each operation in a goroutine and, when the
@@ -80,7 +82,7 @@ func (t compactJSON) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.Body == nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		return resp, err
 	}
-	resp.Body = compactBody{Reader: &compactReader{r: resp.Body}, Closer: resp.Body}
+	resp.Body = compactBody{Reader: httpx.CompactJSON(resp.Body), Closer: resp.Body}
 	// The length no longer holds.
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
@@ -90,41 +92,4 @@ func (t compactJSON) RoundTrip(req *http.Request) (*http.Response, error) {
 type compactBody struct {
 	io.Reader
 	io.Closer
-}
-
-// compactReader reads r without the whitespace between JSON tokens.
-type compactReader struct {
-	r                 io.Reader
-	inString, escaped bool
-}
-
-func (c *compactReader) Read(p []byte) (int, error) {
-	for empty := 0; ; {
-		n, err := c.r.Read(p)
-		k := 0
-		for _, b := range p[:n] {
-			switch {
-			case c.escaped:
-				c.escaped = false
-			case b == '\\':
-				c.escaped = c.inString
-			case b == '"':
-				c.inString = !c.inString
-			case !c.inString && (b == ' ' || b == '\t' || b == '\n' || b == '\r'):
-				continue
-			}
-			p[k] = b
-			k++
-		}
-		if k > 0 || err != nil {
-			return k, err
-		}
-		// A run of whitespace reads as nothing; a reader that keeps
-		// returning nothing at all is broken.
-		if n == 0 {
-			if empty++; empty == 100 {
-				return 0, io.ErrNoProgress
-			}
-		}
-	}
 }
