@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,10 @@ type App struct {
 	demo    *demo.Env
 
 	reloadOK, reloadTime prometheus.Gauge
+
+	// digest identifies the configuration in reports, which read it
+	// without waiting for a reload (configDigest).
+	digest atomic.Pointer[string]
 
 	// mu serialises reloads with each other and with Close; it guards the
 	// fields below.
@@ -254,6 +259,10 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 		Now:            a.opts.Now,
 	}, seed)
 	a.hash = cfg.Hash()
+	if !a.opts.Demo {
+		digest := digestOf(cfg)
+		a.digest.Store(&digest)
+	}
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
 	if a.opts.Shard.Sharded() {
