@@ -39,6 +39,51 @@ type Plugin struct {
 	// with the section key. The example file is these sections in the
 	// order of the list of plug-ins, after the exporter's own.
 	Example string
+	// Methodology is what the cloud's figures are, for the methodology
+	// section of greenhouse-gas reports.
+	Methodology Methodology
+}
+
+// Methodology is what an analyst filing a cloud's figures must say of
+// them: where they come from, what they cover, in which unit the cloud
+// publishes them and what its model versions mean. Reports print it next
+// to the figures, so that a disclosure can cite each cloud's method.
+type Methodology struct {
+	// Source names the cloud's tool or API the figures come from.
+	Source string
+	// Includes says what the figures cover: scopes, methods, boundaries.
+	Includes string
+	// Unit is the unit the cloud publishes, and how the exporter converts
+	// it to its base units.
+	Unit string
+	// URL is the cloud's published methodology.
+	URL string
+	// ModelVersion says what the version behind a month (Result.Revisions)
+	// names, or that the cloud names none.
+	ModelVersion string
+	// Water is what the cloud's water figure measures, WaterUsage or
+	// WaterWithdrawal; empty when it reports none. Reports never add
+	// figures of different measures.
+	Water string
+	// Caveats are known limits of the figures; reports flag every row the
+	// cloud contributes to with each one's Flag.
+	Caveats []Caveat
+}
+
+// What a cloud's water figure measures, in the terms of GRI 303: water
+// drawn from any source, or water used up.
+const (
+	WaterWithdrawal = "withdrawal"
+	WaterUsage      = "usage"
+)
+
+// Caveat is a known limit of a cloud's figures.
+type Caveat struct {
+	// Flag names it in the flags of report rows: lower-case words joined
+	// by underscores, such as unit_unconfirmed.
+	Flag string
+	// Text explains it to the reader of a report.
+	Text string
 }
 
 // Counter is a self-metric a cloud declares: a counter per source.

@@ -457,10 +457,10 @@ func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[
 			if old := d.Months[m]; old != nil {
 				md.Records = keepMissing(old.Records, md.Records)
 			}
-			d.Months[m] = md
+			d.Replace(m, md, start)
 			continue
 		}
-		d.Months[m] = &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}
+		d.Replace(m, &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}, start)
 	}
 	switch {
 	case restated && !d.Refetching:
@@ -529,7 +529,9 @@ func refetch(d *store.SourceData, fetched map[provider.Month]bool) int {
 	n := 0
 	for m, md := range d.Months {
 		if !fetched[m] {
-			d.Months[m] = &store.MonthData{Records: md.Records, Revision: md.Revision}
+			due := *md
+			due.FetchedAt = time.Time{}
+			d.Months[m] = &due
 			n++
 		}
 	}

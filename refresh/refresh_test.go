@@ -433,6 +433,54 @@ func TestRestatementRefetchesStoredMonthsOnce(t *testing.T) {
 	}
 }
 
+// TestRestatementsGoToTheLedger: every stored month the provider serves
+// again under a new model version leaves its superseded figures, both
+// versions and the time in the source's ledger, and the months keep the
+// time they were first published.
+func TestRestatementsGoToTheLedger(t *testing.T) {
+	now := date("2027-01-10T10:00:00Z")
+	o := testOptions(now)
+	o.History = 6
+	o.Now = func() time.Time { return now }
+	scale := 1.0
+	fp := &fakeProvider{revision: "v1", records: func(m provider.Month) []provider.Record {
+		recs := sampleRecords(m)
+		for i := range recs {
+			recs[i].EmissionsGrams *= scale
+		}
+		return recs
+	}}
+	s, m, _ := newTestStore(t, 3, nil)
+	r := newTestRefresher(s, m, fp, &o)
+	r.refresh(t.Context())
+	first := now
+	before := s.Snapshot().Sources["ibm"]
+
+	fp.revision, scale = "v2", 2
+	now = now.Add(25 * time.Hour)
+	restated := now
+	r.refresh(t.Context())
+	now = now.Add(time.Minute)
+	r.refresh(t.Context()) // the other stored months, again
+	d := s.Snapshot().Sources["ibm"]
+	if d.Ledger == nil || len(d.Ledger.Entries) != len(before.Months) {
+		t.Fatalf("ledger %+v, want an entry for each of the %d months", d.Ledger, len(before.Months))
+	}
+	for _, e := range d.Ledger.Entries {
+		old := before.Months[e.Month]
+		if e.Cause != store.CauseModelVersion || e.OldRevision != "v1" || e.NewRevision != "v2" || e.At.Before(restated) ||
+			!slices.Equal(e.Superseded, store.Summarize(old.Records)) || !e.OldFirstSeen.Equal(first) {
+			t.Errorf("entry %+v", e)
+		}
+		if got := d.Months[e.Month].FirstSeen; !got.Equal(first) {
+			t.Errorf("%s first seen %v, want %v", e.Month, got, first)
+		}
+	}
+	if before.Ledger != nil {
+		t.Error("the ledger of an earlier snapshot changed")
+	}
+}
+
 func TestRegainedAccessRefetchesStoredMonths(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)

@@ -70,13 +70,30 @@ type Options struct {
 	Unit string
 	// Format is "csv" (default), "json" or "markdown".
 	Format string
-	// Now decides which months can still change; required by Build.
+	// MarketBasedFallback fills the market-based figures of the records
+	// that carry none with their location-based ones, flagged.
+	MarketBasedFallback bool
+	// IncludeProvisional adds provisional estimates to the totals; they
+	// have rows of their own either way.
+	IncludeProvisional bool
+	// AsOf, when set, shows the data as it stood then (see the package
+	// documentation); at most Now.
+	AsOf time.Time
+	// Now is the report's time; with no AsOf, it decides which months can
+	// still change. Required by Build.
 	Now time.Time
 }
 
+// parameters are the query parameters of GET /report, in the order
+// messages list them; by alone may be repeated.
+var parameters = []string{"period", "fiscal_year_start", "from", "to", "by", "unit", "format",
+	"market_based_fallback", "include_provisional", "as_of"}
+
 // ParseOptions reads the query string of GET /report: period,
-// fiscal_year_start, from, to, by (comma-separated, or repeated), unit and
-// format. Unknown or repeated parameters are errors rather than ignored,
+// fiscal_year_start, from, to, by (comma-separated, or repeated), unit,
+// format, market_based_fallback and include_provisional (true or false),
+// and as_of (a date, 2026-02-15, for its start in UTC, or an RFC 3339
+// time). Unknown or repeated parameters are errors rather than ignored,
 // so that a typo never yields a report other than the one asked for. Now
 // is left for the caller to set.
 func ParseOptions(values url.Values) (Options, error) {
@@ -86,42 +103,88 @@ func ParseOptions(values url.Values) (Options, error) {
 		if len(vs) == 0 {
 			continue
 		}
-		switch k {
-		case "period", "fiscal_year_start", "from", "to", "unit", "format":
-			if len(vs) > 1 {
-				return Options{}, fmt.Errorf("%s: given %d times; give it once", k, len(vs))
-			}
-		case "by":
-		default:
-			return Options{}, fmt.Errorf("unknown parameter %q: want period, fiscal_year_start, from, to, by, unit or format", k)
+		if !slices.Contains(parameters, k) {
+			return Options{}, fmt.Errorf("unknown parameter %q: want %s or %s", k,
+				strings.Join(parameters[:len(parameters)-1], ", "), parameters[len(parameters)-1])
+		}
+		if k != "by" && len(vs) > 1 {
+			return Options{}, fmt.Errorf("%s: given %d times; give it once", k, len(vs))
 		}
 		v := strings.TrimSpace(vs[0])
-		switch k {
-		case "period":
-			o.Period = v
-		case "fiscal_year_start":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 12 {
-				return Options{}, fmt.Errorf("fiscal_year_start: %q is not a month number from 1 (calendar years) to 12", v)
-			}
-			o.FiscalYearStart = time.Month(n)
-		case "from":
-			o.From = v
-		case "to":
-			o.To = v
-		case "unit":
-			o.Unit = v
-		case "format":
-			o.Format = v
-		case "by":
-			for _, v := range vs {
-				for d := range strings.SplitSeq(v, ",") {
-					o.By = append(o.By, strings.TrimSpace(d))
-				}
-			}
+		if err := o.set(k, v, vs); err != nil {
+			return Options{}, err
 		}
 	}
 	return o.normalize()
+}
+
+// set sets the option of parameter k to v (vs: every value given).
+func (o *Options) set(k, v string, vs []string) error {
+	var err error
+	switch k {
+	case "market_based_fallback":
+		o.MarketBasedFallback, err = parseBool(k, v)
+	case "include_provisional":
+		o.IncludeProvisional, err = parseBool(k, v)
+	case "as_of":
+		o.AsOf, err = ParseAsOf(v)
+		if err != nil {
+			err = fmt.Errorf("as_of: %w", err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch k {
+	case "period":
+		o.Period = v
+	case "fiscal_year_start":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 12 {
+			return fmt.Errorf("fiscal_year_start: %q is not a month number from 1 (calendar years) to 12", v)
+		}
+		o.FiscalYearStart = time.Month(n)
+	case "from":
+		o.From = v
+	case "to":
+		o.To = v
+	case "unit":
+		o.Unit = v
+	case "format":
+		o.Format = v
+	case "by":
+		for _, v := range vs {
+			for d := range strings.SplitSeq(v, ",") {
+				o.By = append(o.By, strings.TrimSpace(d))
+			}
+		}
+	}
+	return nil
+}
+
+func parseBool(k, v string) (bool, error) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %q is not true or false", k, v)
+}
+
+// ParseAsOf reads the time a report is as of: a date (2026-02-15), which
+// stands for its start in UTC, or an RFC 3339 time
+// (2026-02-15T09:30:00Z), such as the generated_at of the report to
+// reproduce.
+func ParseAsOf(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date like 2026-02-15 nor a time like 2026-02-15T09:30:00Z", s)
+	}
+	return t, nil
 }
 
 // normalize returns o with its defaults filled in, or the first problem

@@ -28,6 +28,10 @@ func TestParseOptions(t *testing.T) {
 			By: defaultBy, Unit: UnitTonnes, Format: FormatCSV}},
 		{"period=year&fiscal_year_start=1&from=2000&to=2599", Options{Period: PeriodYear, FiscalYearStart: 1, From: "2000", To: "2599",
 			By: defaultBy, Unit: UnitTonnes, Format: FormatCSV}},
+		{"market_based_fallback=true&include_provisional=false&as_of=2026-02-15", Options{Period: PeriodYear, FiscalYearStart: 1,
+			By: defaultBy, Unit: UnitTonnes, Format: FormatCSV, MarketBasedFallback: true, AsOf: time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC)}},
+		{"include_provisional=true&as_of=2026-02-15T09:30:00%2B01:00", Options{Period: PeriodYear, FiscalYearStart: 1,
+			By: defaultBy, Unit: UnitTonnes, Format: FormatCSV, IncludeProvisional: true, AsOf: time.Date(2026, 2, 15, 8, 30, 0, 0, time.UTC)}},
 	} {
 		v, err := url.ParseQuery(tc.query)
 		if err != nil {
@@ -39,7 +43,8 @@ func TestParseOptions(t *testing.T) {
 			continue
 		}
 		if got.Period != tc.want.Period || got.FiscalYearStart != tc.want.FiscalYearStart || got.From != tc.want.From ||
-			got.To != tc.want.To || !slices.Equal(got.By, tc.want.By) || got.Unit != tc.want.Unit || got.Format != tc.want.Format {
+			got.To != tc.want.To || !slices.Equal(got.By, tc.want.By) || got.Unit != tc.want.Unit || got.Format != tc.want.Format ||
+			got.MarketBasedFallback != tc.want.MarketBasedFallback || got.IncludeProvisional != tc.want.IncludeProvisional || !got.AsOf.Equal(tc.want.AsOf) {
 			t.Errorf("ParseOptions(%q) = %+v, want %+v", tc.query, got, tc.want)
 		}
 	}
@@ -49,7 +54,12 @@ func TestParseOptionsErrors(t *testing.T) {
 	for _, tc := range []struct{ query, want string }{
 		{"period=week", `period: "week" is not one of month, quarter, year`},
 		{"period=year&period=month", "period: given 2 times; give it once"},
-		{"peroid=year", `unknown parameter "peroid": want period, fiscal_year_start, from, to, by, unit or format`},
+		{"peroid=year", `unknown parameter "peroid": want period, fiscal_year_start, from, to, by, unit, format, market_based_fallback, include_provisional or as_of`},
+		{"market_based_fallback=yes", `market_based_fallback: "yes" is not true or false`},
+		{"include_provisional=1", `include_provisional: "1" is not true or false`},
+		{"as_of=2026-13-01", `as_of: "2026-13-01" is neither a date like 2026-02-15 nor a time like 2026-02-15T09:30:00Z`},
+		{"as_of=yesterday", `as_of: "yesterday" is neither a date like 2026-02-15 nor a time like 2026-02-15T09:30:00Z`},
+		{"as_of=2026-01-01&as_of=2026-02-01", "as_of: given 2 times; give it once"},
 		{"fiscal_year_start=13", `fiscal_year_start: "13" is not a month number from 1 (calendar years) to 12`},
 		{"fiscal_year_start=april", `fiscal_year_start: "april" is not a month number from 1 (calendar years) to 12`},
 		{"by=provider,region", `by: "region" is not one of provider, account, service, location, scope`},

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 // ContentType returns the media type of the report's format.
@@ -38,116 +42,268 @@ func (r *Report) Write(w io.Writer) error {
 	return r.writeCSV(w)
 }
 
-// Period labels of the CSV rows that are not data rows.
+// Values of the CSV's record column.
 const (
-	TotalLocationBased = "TOTAL location-based"
-	TotalMarketBased   = "TOTAL market-based"
-	NoteRow            = "NOTE"
+	RecordMeta        = "meta"
+	RecordRow         = "row"
+	RecordTotal       = "total"
+	RecordRestatement = "restatement"
+	RecordMethodology = "methodology"
+	RecordNote        = "note"
 )
 
-// column is one column of the table: its CSV header, Markdown header,
-// whether it is numeric, and its cell of a row.
-type column struct {
-	csv, md string
-	numeric bool
-	cell    func(r *Row, human bool) string
+// line is one CSV record.
+type line struct {
+	record, period string
+	// dims are the dimension values in the order of dimensions, then the
+	// account name.
+	dims   [6]string
+	fig    *Figures
+	values map[string]*float64
+	note   string
 }
 
-// columns returns the table's columns for the report's options.
-func (r *Report) columns() []column {
-	u := r.Options.Unit
-	ed := emissionDecimals[u]
-	text := func(f func(*Row) string) func(*Row, bool) string {
-		return func(row *Row, _ bool) string { return f(row) }
-	}
-	num := func(f func(*Row) *float64, dec, humanDec int) func(*Row, bool) string {
-		return func(row *Row, human bool) string {
-			if human {
-				return formatHuman(f(row), humanDec)
-			}
-			return formatNumber(f(row), dec)
-		}
-	}
-	cols := []column{{csv: "period", md: "Period", cell: text(func(r *Row) string { return r.Period })}}
+// header returns the CSV header for the report's options.
+func (r *Report) header() []string {
+	h := []string{"record", "period"}
 	for _, d := range r.Options.By {
-		switch d {
-		case DimProvider:
-			cols = append(cols, column{csv: d, md: "Provider", cell: text(func(r *Row) string { return r.Provider })})
-		case DimAccount:
-			cols = append(cols,
-				column{csv: d, md: "Account", cell: text(func(r *Row) string { return r.Account })},
-				column{csv: "account_name", md: "Account name", cell: text(func(r *Row) string { return r.AccountName })})
-		case DimService:
-			cols = append(cols, column{csv: d, md: "Service", cell: text(func(r *Row) string { return r.Service })})
-		case DimLocation:
-			cols = append(cols, column{csv: d, md: "Location", cell: text(func(r *Row) string { return r.Location })})
-		case DimScope:
-			cols = append(cols, column{csv: d, md: "Scope", cell: text(func(r *Row) string { return r.Scope })})
+		h = append(h, d)
+		if d == DimAccount {
+			h = append(h, "account_name")
 		}
 	}
-	humanE := map[string]int{UnitTonnes: 3, UnitKilograms: 1, UnitGrams: 0}[u]
-	return append(cols,
-		column{csv: "location_based_" + u + "co2e", md: "Location-based " + u + " CO2e", numeric: true,
-			cell: num(func(r *Row) *float64 { return r.LocationBased }, ed, humanE)},
-		column{csv: "market_based_" + u + "co2e", md: "Market-based " + u + " CO2e", numeric: true,
-			cell: num(func(r *Row) *float64 { return r.MarketBased }, ed, humanE)},
-		column{csv: "energy_kwh", md: "Energy kWh", numeric: true,
-			cell: num(func(r *Row) *float64 { return r.EnergyKWh }, otherDecimals, 1)},
-		column{csv: "water_m3", md: "Water m³", numeric: true,
-			cell: num(func(r *Row) *float64 { return r.WaterM3 }, otherDecimals, 3)},
-		column{csv: "cost_usd", md: "Cost USD", numeric: true,
-			cell: num(func(r *Row) *float64 { return r.CostUSD }, otherDecimals, 2)},
-		column{csv: "months_covered", cell: func(r *Row, _ bool) string { return countCell(r.MonthsCovered, r.MonthsExpected) }},
-		column{csv: "months_expected", cell: func(r *Row, _ bool) string { return countCell(r.MonthsExpected, r.MonthsExpected) }},
-		column{csv: "provisional", md: "Provisional", cell: func(r *Row, human bool) string {
-			switch {
-			case r.Period == NoteRow:
-				return ""
-			case human && r.Provisional:
-				return "yes"
-			case human:
-				return "no"
-			}
-			return strconv.FormatBool(r.Provisional)
-		}},
-		column{csv: "model_versions", md: "Model versions", cell: func(r *Row, human bool) string {
-			if human {
-				return strings.Join(r.ModelVersions, ", ")
-			}
-			return strings.Join(r.ModelVersions, ";")
-		}},
-		column{csv: "note", cell: text(func(r *Row) string { return r.Note })},
-	)
+	for _, c := range r.Columns {
+		h = append(h, c.Header)
+	}
+	return append(h, "market_based_fallback_"+r.Options.Unit+"co2e", "months_covered", "months_expected", "coverage",
+		"revisable", "provisional", "model_versions", "flags", "note")
 }
 
-// countCell leaves the month counts of the total and note rows, which
-// have none, empty.
-func countCell(n, expected int) string {
-	if expected == 0 {
-		return ""
+// cells returns l's fields, in the order of header.
+func (r *Report) cells(l *line) []string {
+	out := []string{l.record, defuse(l.period)}
+	for _, d := range r.Options.By {
+		i := slices.Index(dimensions, d)
+		out = append(out, defuse(l.dims[i]))
+		if d == DimAccount {
+			out = append(out, defuse(l.dims[5]))
+		}
 	}
-	return strconv.Itoa(n)
+	for _, c := range r.Columns {
+		out = append(out, formatNumber(l.values[c.Key], decimalsOf(c, r.Options.Unit)))
+	}
+	f := l.fig
+	if f == nil {
+		return append(out, "", "", "", "", "", "", "", "", defuse(l.note))
+	}
+	return append(out, formatNumber(f.MarketBasedFallback, emissionDecimals[r.Options.Unit]),
+		strconv.Itoa(f.MonthsCovered), strconv.Itoa(f.MonthsExpected), defuse(coverageText(f.Coverage, f.MonthsExpected)),
+		strconv.FormatBool(f.Revisable), strconv.FormatBool(f.Provisional),
+		defuse(strings.Join(f.ModelVersions, ";")), strings.Join(f.Flags, ";"), defuse(l.note))
 }
 
-// totalRows renders the totals as the rows that close the table.
-func (r *Report) totalRows() []Row {
-	t := &r.Totals
-	loc := Row{
-		Period: TotalLocationBased, LocationBased: t.LocationBased,
-		EnergyKWh: t.EnergyKWh, WaterM3: t.WaterM3, CostUSD: t.CostUSD,
-		Provisional: t.Provisional, ModelVersions: t.ModelVersions,
-		Note: fmt.Sprintf("totals of all %d rows (location-based emissions, energy, water, cost); providers: %s", t.Rows, list(t.LocationBasedProviders)),
+// decimalsOf returns the decimals of column c in CSV and JSON.
+func decimalsOf(c Column, unit string) int {
+	if c.Key == KeyLocationBased || c.Key == KeyMarketBased {
+		return emissionDecimals[unit]
 	}
-	mkt := Row{
-		Period: TotalMarketBased, MarketBased: t.MarketBased,
-		Provisional: t.Provisional, ModelVersions: []string{},
-		Note: "no row has a market-based figure",
+	return otherDecimals
+}
+
+// humanDecimalsOf returns the decimals of column c in Markdown.
+func humanDecimalsOf(c Column, unit string) int {
+	switch {
+	case c.Key == KeyLocationBased || c.Key == KeyMarketBased:
+		return humanEmissions[unit]
+	case c.Unit == "kWh":
+		return 1
+	case c.Unit == "m3":
+		return 3
 	}
-	if t.MarketBasedRows > 0 {
-		mkt.Note = fmt.Sprintf("market-based total covers: %s (%d of %d rows; rows without a market-based figure are left out)",
-			list(t.MarketBasedProviders), t.MarketBasedRows, t.Rows)
+	return 2
+}
+
+// lines returns every CSV record but the header: metadata, rows, totals,
+// restatements, methodology, notes.
+func (r *Report) lines() []line {
+	var out []line
+	for _, n := range r.metaLines() {
+		out = append(out, line{record: RecordMeta, note: n})
 	}
-	return []Row{loc, mkt}
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		out = append(out, line{record: RecordRow, period: row.Period, fig: &row.Figures, values: row.Values, note: row.Note,
+			dims: [6]string{row.Provider, row.Account, row.Service, row.Location, row.Scope, row.AccountName}})
+	}
+	for i := range r.Totals {
+		t := &r.Totals[i]
+		out = append(out, line{record: RecordTotal, period: t.Period, fig: &t.Figures, values: t.Values,
+			dims: [6]string{t.Provider}, note: r.methodsText(t, false)})
+	}
+	for _, s := range r.Restatements {
+		out = append(out, line{record: RecordRestatement, period: s.Month, values: s.Superseded,
+			dims: [6]string{s.Provider}, note: r.restatementText(&s)})
+	}
+	for _, m := range r.Methodology {
+		for _, n := range methodologyLines(&m) {
+			out = append(out, line{record: RecordMethodology, dims: [6]string{m.Provider}, note: n})
+		}
+	}
+	for _, n := range r.Notes {
+		out = append(out, line{record: RecordNote, note: n})
+	}
+	return out
+}
+
+func (r *Report) writeCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(r.header()); err != nil {
+		return err
+	}
+	for _, l := range r.lines() {
+		if err := cw.Write(r.cells(&l)); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// metaLines are the metadata as "key: value" lines.
+func (r *Report) metaLines() []string {
+	m, o := &r.Metadata, &r.Options
+	out := []string{
+		"schema: " + r.Schema,
+		"exporter: " + strings.TrimSpace(m.Exporter+" "+m.Version),
+		"generated_at: " + dataTime(m.GeneratedAt),
+	}
+	if !m.AsOf.IsZero() {
+		out = append(out, "as_of: "+dataTime(m.AsOf))
+	}
+	out = append(out, "config_hash: "+orUnknown(m.ConfigHash),
+		fmt.Sprintf("options: period=%s fiscal_year_start=%d from=%s to=%s by=%s unit=%s market_based_fallback=%t include_provisional=%t",
+			o.Period, o.FiscalYearStart, o.From, o.To, strings.Join(o.By, ","), o.Unit, o.MarketBasedFallback, o.IncludeProvisional))
+	for _, s := range m.Sources {
+		out = append(out, "source "+sourceText(&s))
+	}
+	for _, prov := range slices.Sorted(maps.Keys(m.ModelVersions)) {
+		out = append(out, fmt.Sprintf("model_versions %s: %s", prov, list(m.ModelVersions[prov])))
+	}
+	return out
+}
+
+// sourceText describes a source's data in one line.
+func sourceText(s *SourceMeta) string {
+	asOf := "never refreshed"
+	if !s.DataAsOf.IsZero() {
+		asOf = "data as of " + dataTime(s.DataAsOf)
+	}
+	refresh := "latest refresh failed"
+	if s.LastRefreshOK {
+		refresh = "latest refresh succeeded"
+	}
+	months := "no published month"
+	if s.FirstMonth != "" {
+		months = "published months " + s.FirstMonth + " to " + s.LatestMonth
+	}
+	return fmt.Sprintf("%s (%s): %s; %s; %s; empty months: %s; denied accounts: %d; restatements: %d",
+		clean(s.Name), s.Provider, asOf, refresh, months, monthSpans(s.EmptyMonths), s.DeniedAccounts, s.Restatements)
+}
+
+// methodologyLines describe a provider's methodology, a line per field.
+func methodologyLines(m *Methodology) []string {
+	if m.Source == "" && m.Includes == "" && m.URL == "" {
+		return []string{m.Provider + " methodology: not declared by its plug-in"}
+	}
+	out := []string{
+		m.Provider + " source: " + m.Source,
+		m.Provider + " includes: " + m.Includes,
+		m.Provider + " unit: " + m.Unit,
+		m.Provider + " methodology: " + m.URL,
+		m.Provider + " model version: " + m.ModelVersion,
+	}
+	if m.Water != "" {
+		out = append(out, m.Provider+" water: "+m.Water)
+	}
+	for _, c := range m.Caveats {
+		out = append(out, m.Provider+" caveat "+c.Flag+": "+c.Text)
+	}
+	return out
+}
+
+// coverageText writes a coverage as "aws 12/12 [aws-demo]; azure 2/12
+// [azure-demo]"; of expected months.
+func coverageText(cs []Coverage, expected int) string {
+	var parts []string
+	for _, c := range cs {
+		var b strings.Builder
+		b.WriteString(c.Provider)
+		switch {
+		case c.CalendarYear && c.Months == 0:
+			b.WriteString(" calendar year")
+		case c.CalendarYear:
+			fmt.Fprintf(&b, " %d/%d + calendar year", c.Months, expected)
+		default:
+			fmt.Fprintf(&b, " %d/%d", c.Months, expected)
+		}
+		src := strings.Join(c.Sources, ", ")
+		if len(c.SourcesWithoutData) > 0 {
+			src = strings.TrimPrefix(src+"; no data: "+strings.Join(c.SourcesWithoutData, ", "), "; ")
+		}
+		b.WriteString(" [" + src + "]")
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// methodsText says what a total's emissions cover.
+func (r *Report) methodsText(t *Total, human bool) string {
+	m := &t.Methods
+	unit := r.Options.Unit
+	num := func(v *float64) string {
+		if human {
+			return formatHuman(v, humanEmissions[unit])
+		}
+		return formatNumber(v, emissionDecimals[unit])
+	}
+	s := "location-based: " + list(m.LocationBased) + "; market-based: " + list(m.MarketBased)
+	if r.Options.MarketBasedFallback {
+		s += "; filled with location-based: " + list(m.MarketBasedFallback)
+	}
+	s += "; left out of market-based: " + list(m.MarketBasedLeftOut)
+	if c := m.Comparable; len(c.Providers) > 0 {
+		s += fmt.Sprintf("; both methods over %s: location-based %s, market-based %s %s CO2e",
+			list(c.Providers), num(c.LocationBased), num(c.MarketBased), unit)
+	}
+	return s
+}
+
+// restatementText describes a restatement in one line.
+func (r *Report) restatementText(s *Restatement) string {
+	cause := "figures changed"
+	if s.Cause == store.CauseModelVersion {
+		cause = "model version " + orNone(s.OldRevision) + " → " + orNone(s.NewRevision)
+	} else if s.OldRevision != "" {
+		cause += " under model version " + s.OldRevision
+	}
+	unit := r.Options.Unit
+	return fmt.Sprintf("source %s, restated at %s (%s); the values are the superseded figures; replaced by location-based %s, market-based %s %s CO2e",
+		clean(s.Source), dataTime(s.RestatedAt), cause, orNone(formatNumber(s.Replacement[KeyLocationBased], emissionDecimals[unit])),
+		orNone(formatNumber(s.Replacement[KeyMarketBased], emissionDecimals[unit])), unit)
+}
+
+// monthSpans writes months ("2025-01") as runs, "none" for none.
+func monthSpans(months []string) string {
+	var ms []provider.Month
+	for _, s := range months {
+		if m, err := provider.ParseMonth(s); err == nil {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return "none"
+	}
+	return spans(ms)
 }
 
 func list(s []string) string {
@@ -157,34 +313,18 @@ func list(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func (r *Report) writeCSV(w io.Writer) error {
-	cols := r.columns()
-	cw := csv.NewWriter(w)
-	rec := make([]string, len(cols))
-	for i, c := range cols {
-		rec[i] = c.csv
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
-	if err := cw.Write(rec); err != nil {
-		return err
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
 	}
-	rows := append(r.Rows[:len(r.Rows):len(r.Rows)], r.totalRows()...)
-	for _, n := range r.Notes {
-		rows = append(rows, Row{Period: NoteRow, Note: n})
-	}
-	for i := range rows {
-		for j, c := range cols {
-			v := c.cell(&rows[i], false)
-			if !c.numeric {
-				v = defuse(v)
-			}
-			rec[j] = v
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
+	return s
 }
 
 // defuse keeps a text cell from being read as a formula by a spreadsheet
@@ -231,117 +371,4 @@ func formatHuman(v *float64, dec int) string {
 		b.WriteString(frac)
 	}
 	return b.String()
-}
-
-func (r *Report) periodTitle() string {
-	o := &r.Options
-	years := "calendar years"
-	if o.FiscalYearStart > 1 {
-		years = fmt.Sprintf("fiscal years from %s, named by the year they end in", time.Month(o.FiscalYearStart))
-	}
-	switch o.Period {
-	case PeriodMonth:
-		return "Monthly totals"
-	case PeriodQuarter:
-		return "Quarterly totals (" + years + ")"
-	}
-	return "Yearly totals (" + years + ")"
-}
-
-func (r *Report) writeMarkdown(w *bufio.Writer) {
-	o := &r.Options
-	fmt.Fprintf(w, "# Greenhouse-gas report\n\n")
-	span := "no data"
-	if o.From != "" {
-		span = o.From + " to " + o.To
-	}
-	fmt.Fprintf(w, "%s, %s, by %s; emissions in %s CO2e; as of %s.\n\n",
-		r.periodTitle(), span, strings.Join(o.By, ", "), o.Unit, o.Now.Format(time.RFC3339))
-
-	var cols []column
-	notes := false
-	for _, row := range r.Rows {
-		notes = notes || row.Note != ""
-	}
-	for _, c := range r.columns() {
-		switch c.csv {
-		case "months_covered":
-			c.md = "Months"
-			c.cell = func(r *Row, _ bool) string {
-				if r.MonthsExpected == 0 {
-					return ""
-				}
-				return fmt.Sprintf("%d/%d", r.MonthsCovered, r.MonthsExpected)
-			}
-		case "months_expected":
-			continue
-		case "note":
-			if !notes {
-				continue
-			}
-			c.md = "Note"
-		}
-		cols = append(cols, c)
-	}
-	line := func(cells []string) {
-		w.WriteString("|")
-		for _, c := range cells {
-			w.WriteString(" " + c + " |")
-		}
-		w.WriteString("\n")
-	}
-	cells := make([]string, len(cols))
-	for i, c := range cols {
-		cells[i] = c.md
-	}
-	line(cells)
-	for i, c := range cols {
-		cells[i] = "---"
-		if c.numeric {
-			cells[i] = "---:"
-		}
-	}
-	line(cells)
-	for i := range r.Rows {
-		for j, c := range cols {
-			cells[j] = escapeMarkdown(c.cell(&r.Rows[i], true))
-		}
-		line(cells)
-	}
-	totals := r.totalRows()
-	for i := range totals {
-		totals[i].Note = ""
-		for j, c := range cols {
-			v := escapeMarkdown(c.cell(&totals[i], true))
-			if v != "" && (j == 0 || c.numeric) {
-				v = "**" + v + "**"
-			}
-			cells[j] = v
-		}
-		line(cells)
-	}
-
-	t := &r.Totals
-	covers := "no row has a market-based figure"
-	if t.MarketBasedRows > 0 {
-		covers = fmt.Sprintf("it covers %s (%d of %d rows)", list(t.MarketBasedProviders), t.MarketBasedRows, t.Rows)
-	}
-	foot := []string{
-		"Location-based and market-based emissions follow the GHG Protocol Scope 2 Guidance: two figures for the same emissions, never to be added together.",
-		"An empty market-based cell means that the provider reports no market-based figure for at least one month or record of the row (IBM Cloud and Azure report none, GCP none before 2023); a partial sum is never shown. The market-based total sums only the rows with a figure: " + covers + ".",
-		"Scope is the provider's GHG Protocol scope; a customer books its cloud provider's scopes 1-3 as its own Scope 3, category 1 (purchased goods and services). Scope none: figures without a scope (billing cost, yearly water).",
-		"Months: months of the period with data for the row / months in the period; fewer means the period is incomplete (not yet published, or outside the months held).",
-		"Provisional: a month of the period can still change: the period is not over, or the provider may still publish or restate it.",
-		"Model versions: the provider's model or data versions of the months summed; a new version means the provider restated its figures.",
-		"The location-based total row also carries the totals of energy, water and cost.",
-	}
-	w.WriteString("\nNotes:\n\n")
-	for i, n := range append(foot, r.Notes...) {
-		fmt.Fprintf(w, "%d. %s\n", i+1, escapeMarkdown(n))
-	}
-}
-
-// escapeMarkdown keeps a cell's text inside its cell.
-func escapeMarkdown(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "|", `\|`, "\n", " ", "\r", " ").Replace(s)
 }

@@ -9,7 +9,7 @@ import (
 // never panic, and what it accepts must be usable (every source named after
 // its key, every month present).
 func FuzzStateFileLoad(f *testing.F) {
-	for _, name := range []string{"testdata/state_v1.json", "../internal/app/testdata/state-v1.json"} {
+	for _, name := range []string{"testdata/state_v1.json", "testdata/state_v2.json", "../internal/app/testdata/state-v1.json"} {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)
 		}

@@ -13,9 +13,13 @@ import (
 	"path/filepath"
 )
 
+// The state file's format and version. Version 2 adds the restatement
+// ledger and the months' first-seen times; version 1 files load as they
+// are, without them.
 const (
-	stateFormat  = "cloudcarbon_exporter/state"
-	stateVersion = 1
+	stateFormat        = "cloudcarbon_exporter/state"
+	stateVersion       = 2
+	oldestStateVersion = 1
 )
 
 // ErrStateInvalid marks a state file that exists but cannot be used: not
@@ -65,8 +69,9 @@ func (f *StateFile) decode(raw []byte) (map[string]*SourceData, error) {
 	if env.Format != stateFormat {
 		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file (format %q)", ErrStateInvalid, f.path, env.Format)
 	}
-	if env.Version != stateVersion {
-		return nil, fmt.Errorf("%w: %s has format version %d, this build reads version %d", ErrStateInvalid, f.path, env.Version, stateVersion)
+	if env.Version < oldestStateVersion || env.Version > stateVersion {
+		return nil, fmt.Errorf("%w: %s has format version %d, this build reads versions %d to %d",
+			ErrStateInvalid, f.path, env.Version, oldestStateVersion, stateVersion)
 	}
 	sum := sha256.Sum256(env.Data)
 	if hex.EncodeToString(sum[:]) != env.Checksum {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -81,35 +84,80 @@ func TestStateRoundTripSeedsAConfiguredSource(t *testing.T) {
 	}
 }
 
-// TestStateFileFormatIsStable: a file written by an earlier build (the
-// fixture) loads, and saving what it holds writes the same bytes.
+var update = flag.Bool("update", false, "rewrite the state file fixture of the current version")
+
+// TestStateFileFormatIsStable: a file of every version (the fixtures)
+// loads; saving what it holds writes the current version with the same
+// payload, byte for byte.
 func TestStateFileFormatIsStable(t *testing.T) {
-	fixture := filepath.Join("testdata", "state_v1.json")
-	want, err := os.ReadFile(fixture)
+	for _, tc := range []struct {
+		fixture string
+		check   func(data map[string]*SourceData) bool
+	}{
+		{"state_v1.json", func(data map[string]*SourceData) bool {
+			d := data["ibm"]
+			return d != nil && len(d.Months) == 2 && d.Months[month("2026-10")].Revision == "7" && len(d.Denied) == 1 && d.Ledger == nil
+		}},
+		{"state_v2.json", func(data map[string]*SourceData) bool {
+			d := data["ibm"]
+			return d != nil && d.Ledger != nil && len(d.Ledger.Entries) == 1 && d.Ledger.Entries[0].Cause == CauseModelVersion &&
+				d.Months[month("2026-10")].FirstSeen.Equal(date("2026-11-22T10:00:00Z"))
+		}},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			fixture := filepath.Join("testdata", tc.fixture)
+			if *update && tc.fixture == "state_v2.json" {
+				if err := NewStateFile(fixture).Save(restatedState()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			raw, err := os.ReadFile(fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := NewStateFile(fixture).Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(data) {
+				t.Fatalf("fixture loaded as %+v", data["ibm"])
+			}
+			for _, d := range data {
+				d.Generation = 42 // in memory only
+			}
+			path := filepath.Join(t.TempDir(), "state.json")
+			if err := NewStateFile(path).Save(data); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := regexp.MustCompile(`"version":[0-9]+`).ReplaceAll(raw, []byte(fmt.Sprintf(`"version":%d`, stateVersion)))
+			if !bytes.Equal(got, want) {
+				t.Errorf("saved state differs from %s:\n%s", fixture, got)
+			}
+		})
+	}
+}
+
+// restatedState is the v2 fixture's data: the v1 fixture's IBM source
+// after its October was restated under model version 8.
+func restatedState() map[string]*SourceData {
+	data, err := NewStateFile(filepath.Join("testdata", "state_v1.json")).Load()
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	data, err := NewStateFile(fixture).Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := data["ibm"]; d == nil || len(d.Months) != 2 || d.Months[month("2026-10")].Revision != "7" || len(d.Denied) != 1 {
-		t.Fatalf("fixture loaded as %+v", data["ibm"])
-	}
-	for _, d := range data {
-		d.Generation = 42 // in memory only
-	}
-	path := filepath.Join(t.TempDir(), "state.json")
-	if err := NewStateFile(path).Save(data); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("saved state differs from %s:\n%s", fixture, got)
-	}
+	d := data["ibm"]
+	oct := month("2026-10")
+	d.Months[oct].FirstSeen = d.Months[oct].FetchedAt
+	restated := *d.Months[oct]
+	restated.Records = slices.Clone(restated.Records)
+	restated.Records[0].EmissionsGrams *= 1.25
+	restated.Revision = "8"
+	restated.FetchedAt = date("2026-12-18T06:00:00Z")
+	d.Replace(oct, &restated, restated.FetchedAt)
+	return data
 }
 
 func TestStateFileRejectsDamage(t *testing.T) {
@@ -130,7 +178,8 @@ func TestStateFileRejectsDamage(t *testing.T) {
 		{"truncated", string(raw[:len(raw)/2]), "is not a cloudcarbon_exporter state file"},
 		{"garbage", "\x00\x01garbage", "is not a cloudcarbon_exporter state file"},
 		{"foreign JSON", `{"groups":[{"name":"x"}]}`, `format ""`},
-		{"other version", strings.Replace(string(raw), `"version":1`, `"version":99`, 1), "format version 99, this build reads version 1"},
+		{"newer version", strings.Replace(string(raw), `"version":2`, `"version":99`, 1), "format version 99, this build reads versions 1 to 2"},
+		{"version 0", strings.Replace(string(raw), `"version":2`, `"version":0`, 1), "format version 0, this build reads versions 1 to 2"},
 		{"edited payload", strings.Replace(string(raw), `"provider":"ibm"`, `"provider":"gcp"`, 1), "fails its checksum"},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,9 @@ type MonthData struct {
 	// Revision is the provider's model or data version of the month, if
 	// it names one.
 	Revision string `json:"revision,omitempty"`
+	// FirstSeen is when the month was first stored published (see
+	// SourceData.Replace); zero for months stored before it was kept.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 }
 
 // carries returns the quantities the month's records carry, stopping at
@@ -53,6 +56,10 @@ type SourceData struct {
 	// Refetching is set while the stored months are fetched again after
 	// the provider restated one, so that the restatement counts once.
 	Refetching bool `json:"refetching,omitempty"`
+	// Ledger holds the figures of published months the provider
+	// replaced; nil until the first restatement. Shared between
+	// snapshots: Replace copies it before appending.
+	Ledger *Ledger `json:"ledger,omitempty"`
 
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`

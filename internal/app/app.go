@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,10 @@ type App struct {
 
 	reloadOK, reloadTime prometheus.Gauge
 	shard                *shardMetrics
+
+	// digest identifies the configuration in reports, which read it
+	// without waiting for a reload (configDigest).
+	digest atomic.Pointer[string]
 
 	// mu serialises reloads with each other and with Close; it guards the
 	// fields below.
@@ -247,6 +252,10 @@ func (a *App) apply(ctx context.Context, cfg *config.Config, seed map[string]*st
 		Now:            a.opts.Now,
 	}, seed)
 	a.hash = cfg.Hash()
+	if !a.opts.Demo {
+		digest := digestOf(cfg)
+		a.digest.Store(&digest)
+	}
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
 	a.shard.applied(a.logger, len(sources), len(cfg.Sources))

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/report"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
@@ -38,9 +43,9 @@ const (
 // runs it. The flags are the query parameters of GET /report, checked by
 // the same parser, so that both give the same report.
 func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, stdout io.Writer, logger *slog.Logger) error {
-	var period, fiscal, from, to, unit, format, output string
+	var period, fiscal, from, to, unit, format, output, asOf string
 	var by, merge []string
-	var refresh bool
+	var refresh, fallback, provisional bool
 	cmd.Flag("period", "month, quarter or year.").Default("year").StringVar(&period)
 	cmd.Flag("fiscal-year-start", "First month of the fiscal year, 1 to 12; fiscal years are named by the year they end in (FY2026).").Default("1").StringVar(&fiscal)
 	cmd.Flag("from", "First period, e.g. 2025, 2025-Q1, 2025-03, FY2026; default the first with data.").StringVar(&from)
@@ -51,13 +56,16 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 	cmd.Flag("output", "File to write; default standard output.").StringVar(&output)
 	cmd.Flag("refresh", "Refresh the configured sources first (calls the clouds); default: the state file alone.").BoolVar(&refresh)
 	cmd.Flag("state.merge", "State files to merge into one report instead of --state.file, such as every shard's: a path or a glob (state.shard-*-of-3.json), repeatable.").PlaceHolder("PATTERN").StringsVar(&merge)
+	cmd.Flag("market-based-fallback", "Fill market-based figures with location-based ones where a provider reports none, flagged.").BoolVar(&fallback)
+	cmd.Flag("include-provisional", "Add provisional estimates of unpublished months to the totals; they are flagged either way.").BoolVar(&provisional)
+	cmd.Flag("as-of", "Show the data as it stood then: a date (2026-02-15, its start in UTC) or an RFC 3339 time, such as a filed report's generated_at.").StringVar(&asOf)
 	return func(ctx context.Context, o Options, stdout io.Writer, logger *slog.Logger) error {
-		q := url.Values{"period": {period}, "fiscal_year_start": {fiscal}, "unit": {unit}, "format": {format}, "by": {strings.Join(by, ",")}}
-		if from != "" {
-			q.Set("from", from)
-		}
-		if to != "" {
-			q.Set("to", to)
+		q := url.Values{"period": {period}, "fiscal_year_start": {fiscal}, "unit": {unit}, "format": {format}, "by": {strings.Join(by, ",")},
+			"market_based_fallback": {strconv.FormatBool(fallback)}, "include_provisional": {strconv.FormatBool(provisional)}}
+		for k, v := range map[string]string{"from": from, "to": to, "as_of": asOf} {
+			if v != "" {
+				q.Set(k, v)
+			}
 		}
 		ro, err := report.ParseOptions(q)
 		if err != nil {
@@ -103,6 +111,7 @@ func ReportCommand(cmd *kingpin.CmdClause) func(ctx context.Context, o Options, 
 func Report(ctx context.Context, o Options, from ReportSource, ro report.Options, w io.Writer, logger *slog.Logger) error {
 	var sources map[string]*store.SourceData
 	var notes []string
+	var digest string
 	switch from {
 	case FromStateFile:
 		path := o.Shard.statePath(o.StateFile)
@@ -117,6 +126,7 @@ func Report(ctx context.Context, o Options, from ReportSource, ro report.Options
 		if o.Shard.Sharded() {
 			notes = append(notes, shardReportNote(o.Shard, slices.Sorted(maps.Keys(data)), 0))
 		}
+		digest = fileDigest(o)
 	default:
 		o.Demo = from == FromDemo
 		o.oneShot = true
@@ -132,16 +142,56 @@ func Report(ctx context.Context, o Options, from ReportSource, ro report.Options
 			logger.Warn("Refresh failed for some sources; the report holds their last good data", "sources", failed)
 		}
 		sources = a.store.Snapshot().Sources
+		digest = a.configDigest()
 	}
 	if ro.Now.IsZero() {
 		ro.Now = o.Now()
 	}
-	r, err := report.Build(report.Input{Sources: sources, Schedules: schedules(o.Plugins)}, ro)
+	r, err := report.Build(reportInput(sources, o.Plugins, digest), ro)
 	if err != nil {
 		return err
 	}
 	r.Notes = append(r.Notes, notes...)
 	return r.Write(w)
+}
+
+// reportInput is what a report of sources is built from: the clouds'
+// schedules and methodologies, the exporter's version and the digest of
+// its configuration.
+func reportInput(sources map[string]*store.SourceData, plugins []provider.Plugin, digest string) report.Input {
+	methodology := make(map[string]provider.Methodology, len(plugins))
+	for _, pl := range plugins {
+		methodology[pl.Name] = pl.Methodology
+	}
+	return report.Input{Sources: sources, Schedules: schedules(plugins), Methodology: methodology,
+		Version: version.Version, ConfigHash: digest}
+}
+
+// digestOf identifies a configuration in reports: the SHA-256 of the
+// configuration as --config.check prints it, secrets redacted, so that it
+// reveals none and stays the same when a key is rotated.
+func digestOf(cfg *config.Config) string {
+	sum := sha256.Sum256([]byte(cfg.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// fileDigest is the digest of the configuration file, "" when it does not
+// load. The configuration is only described, not needed: a report of state
+// files is made where its secrets may not resolve.
+func fileDigest(o Options) string {
+	if cfg, err := config.Load(o.ConfigFile, o.Plugins); err == nil {
+		return digestOf(cfg)
+	}
+	return ""
+}
+
+// configDigest returns the running configuration's digest; empty in demo
+// mode, which has no configuration file.
+func (a *App) configDigest() string {
+	if d := a.digest.Load(); d != nil {
+		return *d
+	}
+	return ""
 }
 
 // schedules are the clouds' publication schedules, by provider label.
@@ -168,7 +218,7 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	ro.Now = a.opts.Now()
 	sources := a.store.Snapshot().Sources
-	rep, err := report.Build(report.Input{Sources: sources, Schedules: schedules(a.opts.Plugins)}, ro)
+	rep, err := report.Build(reportInput(sources, a.opts.Plugins, a.configDigest()), ro)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -57,7 +57,7 @@ func ReportStateFiles(_ context.Context, o Options, patterns []string, ro report
 	if ro.Now.IsZero() {
 		ro.Now = o.Now()
 	}
-	r, err := report.Build(report.Input{Sources: sources, Schedules: schedules(o.Plugins)}, ro)
+	r, err := report.Build(reportInput(sources, o.Plugins, fileDigest(o)), ro)
 	if err != nil {
 		return err
 	}

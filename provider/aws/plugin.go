@@ -31,6 +31,16 @@ func Plugin() provider.Plugin {
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
 		Example:   example,
+		Methodology: provider.Methodology{
+			Source: "AWS Sustainability API (GetEstimatedCarbonEmissions, GetEstimatedWaterAllocation)",
+			Includes: "AWS's scope 1, scope 2 and scope 3 emissions allocated to the usage accounts' usage, location-based and market-based, per usage account, region and service; " +
+				"water withdrawals allocated to the usage, per calendar year",
+			Unit: "MTCO2e (metric tonnes), converted to grams (x 1,000,000); water in cubic metres",
+			URL:  "https://docs.aws.amazon.com/sustainability/latest/userguide/methodology.html",
+			ModelVersion: "ModelVersion of each result (such as v3.0.0): AWS serves every month under its latest model only, " +
+				"so a month under another version is a restatement, and the stored months are fetched again",
+			Water: provider.WaterWithdrawal,
+		},
 	}
 }
 

@@ -34,6 +34,14 @@ func Plugin() provider.Plugin {
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
 		Example:   example,
+		Methodology: provider.Methodology{
+			Source: "Azure Carbon Optimization API (carbonEmissionReports, item details per resource)",
+			Includes: "Microsoft's scope 1, scope 2 (location-based) and scope 3 emissions of the subscriptions' resources, per subscription, resource type and region; " +
+				"no market-based figure; subscriptions the identity may not read are left out and listed as denied",
+			Unit:         "kgCO2e, converted to grams (x 1000)",
+			URL:          "https://learn.microsoft.com/en-us/industry/sustainability/api-calculation-method",
+			ModelVersion: "none named by the API; Microsoft recalculates past months when it updates its methodology",
+		},
 	}
 }
 

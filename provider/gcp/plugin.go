@@ -35,6 +35,15 @@ func Plugin() provider.Plugin {
 		Example:   example,
 		Commands:  []provider.Command{setupCommand()},
 		Counters:  []provider.Counter{{Name: bytesProcessedTotal, Help: "Bytes processed by BigQuery queries, as reported by the jobs; BigQuery bills by this figure."}},
+		Methodology: provider.Methodology{
+			Source: "Google Cloud Carbon Footprint export in BigQuery (carbon_footprint table); cost from the standard billing export",
+			Includes: "Google Cloud's scope 1, scope 2 and scope 3 emissions allocated to the billing account's usage, per project, service and region: " +
+				"scope 2 location-based and, from January 2023, market-based; billing cost net of credits",
+			Unit: "kgCO2e, converted to grams (x 1000); cost in the billing currency, converted to US dollars with the export's currency_conversion_rate",
+			URL:  "https://cloud.google.com/carbon-footprint/docs/methodology",
+			ModelVersion: "carbon_model_version, an integer Google raises when it changes its model (twice a year since 2024): " +
+				"a month served under another version is a restatement, and the stored months are fetched again",
+		},
 	}
 }
 

@@ -30,6 +30,17 @@ func Plugin() provider.Plugin {
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
 		Example:   example,
+		Methodology: provider.Methodology{
+			Source: "IBM Cloud Carbon Calculator API (/v1/carbon_emissions)",
+			Includes: "Emissions of the account's (or enterprise's) services from their metered or estimated electricity and the data centres' location and efficiency, " +
+				"per account, service and location, not split by scope; the energy consumed; only the services IBM tracks",
+			Unit:         "not stated by IBM's API reference: carbon_emission is read as grams CO2e and energy_consumption as watt-hours (x 3600 to joules)",
+			URL:          "https://cloud.ibm.com/docs/account?topic=account-what-is-cloud-calc",
+			ModelVersion: "none named by the API",
+			Caveats: []provider.Caveat{{Flag: "unit_unconfirmed", Text: "IBM documents no unit for carbon_emission and energy_consumption, and its pages contradict each other " +
+				"(\"metric tons ... (kgCO2e)\"); the exporter reads grams CO2e and watt-hours, as a third-party client does. " +
+				"Confirm the unit with IBM before filing: another unit scales every IBM figure."}},
+		},
 	}
 }
 

@@ -38,6 +38,15 @@ func Plugin() provider.Plugin {
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
 		Example:   example,
+		Methodology: provider.Methodology{
+			Source: "OCI Usage API (RequestUsageCarbonEmissions)",
+			Includes: "Estimated emissions of the tenancy's usage per compartment path, service and region, not split by scope. " +
+				"power_based (the default): allocated energy times the region's grid factor, location-based and market-based, for the services Oracle meters by power; " +
+				"spend_based: spend before discounts times a regional factor, market-based only",
+			Unit:         "metric tonnes (MTCO2e in Oracle's documentation, MTCO2 in the SDK's), converted to grams (x 1,000,000)",
+			URL:          "https://docs.oracle.com/en-us/iaas/Content/General/Concepts/emissions-management.htm",
+			ModelVersion: "none named by the API",
+		},
 	}
 }
 

@@ -58,7 +58,7 @@ func checkOnly(h *harness, q provider.Quantity) {
 	rep := h.report(report.Options{Period: "month", Format: "json"})
 	found := false
 	for _, row := range rep.Rows {
-		if row.Period == latest.String() && row.MonthsCovered > 0 && rowHas(row, q) {
+		if row.Period == latest.String() && row.MonthsCovered > 0 && rep.Has(&row, q) {
 			found = true
 		}
 	}
@@ -70,22 +70,6 @@ func checkOnly(h *harness, q provider.Quantity) {
 			h.t.Errorf("the report says %q", note)
 		}
 	}
-}
-
-func rowHas(row report.Row, q provider.Quantity) bool {
-	switch q {
-	case provider.Emissions:
-		return row.LocationBased != nil
-	case provider.EmissionsMarketBased:
-		return row.MarketBased != nil
-	case provider.Energy:
-		return row.EnergyKWh != nil
-	case provider.Water:
-		return row.WaterM3 != nil
-	case provider.Cost:
-		return row.CostUSD != nil
-	}
-	return false
 }
 
 // report builds a report of the store at the harness's clock and keeps

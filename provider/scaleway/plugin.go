@@ -33,6 +33,17 @@ func Plugin() provider.Plugin {
 		NewConfig: func() provider.SourceConfig { return &Config{} },
 		Demo:      demo,
 		Example:   example,
+		Methodology: provider.Methodology{
+			Source: "Scaleway Environmental Footprint API (GetImpactData)",
+			Includes: "Life-cycle footprint of the organization's resources (manufacturing and use of the hardware, per the ADEME PCR for data centres and cloud services), " +
+				"per project, product category and region, not split by scope; water the data centres use for that electricity, per month",
+			Unit:         "kgCO2e, converted to grams (x 1000); water in cubic metres; values served as 32-bit floats (about seven significant digits)",
+			URL:          "https://www.scaleway.com/en/docs/environmental-footprint/environmental-footprint/additional-content/environmental-footprint-calculator/",
+			ModelVersion: "none named by the API",
+			Water:        provider.WaterUsage,
+			Caveats: []provider.Caveat{{Flag: "life_cycle_assessment", Text: "Scaleway's figure is a life-cycle assessment (ADEME PCR), not a GHG Protocol inventory: " +
+				"it is not split by scope and includes the manufacturing of the hardware, which GHG Protocol inventories count in scope 3."}},
+		},
 	}
 }
 
