@@ -45,6 +45,10 @@ type Fault struct {
 // context ends during the delay, it writes nothing.
 func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
 	if f.Delay > 0 {
+		// The server notices a client that gives up only once the
+		// request's body is read: unread, a POST holds the handler (and
+		// the test server's Close) for the whole delay.
+		_, _ = io.Copy(io.Discard, r.Body)
 		t := time.NewTimer(f.Delay)
 		select {
 		case <-t.C:
