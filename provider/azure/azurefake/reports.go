@@ -338,11 +338,17 @@ func (s *Server) serveReports(w http.ResponseWriter, r *http.Request, body []byt
 		}
 	default:
 		items := s.details(q, allowed)
-		if q.offset < len(items) {
-			res.Value = items[q.offset:min(q.offset+q.pageSize, len(items))]
+		size := q.pageSize
+		s.mu.Lock()
+		if s.pageMax > 0 {
+			size = min(size, s.pageMax)
 		}
-		if q.offset+q.pageSize < len(items) {
-			res.SkipToken = s.skipToken(q, q.offset+q.pageSize)
+		s.mu.Unlock()
+		if q.offset < len(items) {
+			res.Value = items[q.offset:min(q.offset+size, len(items))]
+		}
+		if q.offset+size < len(items) {
+			res.SkipToken = s.skipToken(q, q.offset+size)
 		}
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -81,6 +81,7 @@ type Server struct {
 	clientID     string
 	clientSecret string
 	signKey      []byte
+	marker       string
 	first, last  provider.Month
 	subs         map[string]Subscription
 	// byKey indexes items by lower-case resource id and month, for the
@@ -94,6 +95,7 @@ type Server struct {
 	certs     []*x509.Certificate
 	audiences map[string]bool
 	subsPage  int
+	pageMax   int // the most items a report page holds; 0: pageSize
 	bodies    map[string][]string
 	requests  fakehttp.Counter[string]
 	faults    fakehttp.Faults[string]
@@ -122,6 +124,7 @@ func NewServer(ds Dataset, clientID, clientSecret string) *Server {
 		clientID:     clientID,
 		clientSecret: clientSecret,
 		signKey:      signKey,
+		marker:       rand.Text(),
 		subs:         map[string]Subscription{},
 		byKey:        map[itemKey]*Item{},
 		ttl:          defaultTokenTTL,
@@ -176,6 +179,19 @@ func (s *Server) SetSubscriptionsPageSize(n int) {
 	defer s.mu.Unlock()
 	s.subsPage = max(n, 1)
 }
+
+// SetPageMax makes report pages hold at most n items, whatever pageSize
+// the client asks for, as a server may; 0 restores pages of pageSize.
+func (s *Server) SetPageMax(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageMax = max(n, 0)
+}
+
+// TokenMarker returns the random id that every access token this server
+// issues carries (in its uti claim), so that a test can find a token, or
+// any part of it, in whatever the client writes.
+func (s *Server) TokenMarker() string { return s.marker }
 
 // ExpireTokens revokes every token issued so far, as a critical event
 // (password reset, disabled service principal) does. ARM answers tokens
@@ -546,7 +562,7 @@ func (s *Server) jwt(iat, exp time.Time, seq int, audience string, cae bool) str
 		"tid":   s.ds.TenantID,
 		"idtyp": "app",
 		"ver":   "1.0",
-		"uti":   fmt.Sprintf("fake-%d", seq),
+		"uti":   fmt.Sprintf("%s-%d", s.marker, seq),
 	}
 	if cae {
 		claims["xms_cc"] = []string{"CP1"}
@@ -674,7 +690,11 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 
 // armError answers in ARM's error shape.
 func armError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	writeJSON(w, status, armErrorBody(code, msg))
+}
+
+func armErrorBody(code, msg string) map[string]any {
+	return map[string]any{"error": map[string]string{"code": code, "message": msg}}
 }
 
 // entraError answers in Entra's OAuth error shape.
