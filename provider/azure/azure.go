@@ -17,6 +17,7 @@
 package azure
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -477,7 +478,7 @@ func (p *Provider) newClients() (*clients, error) {
 		// anyway; Microsoft.Carbon's operations are tenant-level.
 		DisableRPRegistration: true,
 	}
-	armOpts.PerRetryPolicies = []policy.Policy{budgetPolicy{}}
+	armOpts.PerRetryPolicies = []policy.Policy{requestBudgetPolicy{}}
 	tagged := taggedCredential{cred: cred}
 	carbon, err := armcarbonoptimization.NewCarbonServiceClient(tagged, armOpts)
 	if err != nil {
@@ -519,6 +520,28 @@ func (p *Provider) renew(used *clients) (*clients, error) {
 	}
 	p.cl = cl
 	return cl, nil
+}
+
+// call runs one SDK call with the current clients. A 401 that survives
+// azcore's own handling (it answers CAE claims challenges itself) is
+// retried once with renewed clients; see renew.
+func (p *Provider) call(ctx context.Context, what string, fn func(context.Context, *clients) error) error {
+	cl := p.current()
+	for attempt := 0; ; attempt++ {
+		var raw *http.Response
+		err := fn(policy.WithCaptureResponse(ctx, &raw), cl)
+		if err == nil {
+			return nil
+		}
+		if re, ok := errors.AsType[*azcore.ResponseError](err); ok && re.StatusCode == http.StatusUnauthorized && attempt == 0 && ctx.Err() == nil {
+			p.log.DebugContext(ctx, "azure token rejected; renewing the credential", "request", what)
+			if cl, err = p.renew(cl); err != nil {
+				return p.fail(provider.ReasonAuth, 0, err)
+			}
+			continue
+		}
+		return p.classify(ctx, what, err, raw)
+	}
 }
 
 // Close implements provider.Provider; the client holds nothing that needs

@@ -53,7 +53,7 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 	if cerr := ctx.Err(); cerr != nil {
 		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("azure: %s: %w", what, cerr))
 	}
-	if be, ok := errors.AsType[*budgetError](err); ok {
+	if be, ok := errors.AsType[*requestBudgetError](err); ok {
 		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
 	}
 	if tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err); ok {

@@ -115,36 +115,37 @@ func endpointName(req *http.Request) string {
 	return EndpointOther
 }
 
-// budgetKey carries a fetch's *budget in the request context, from Fetch
-// to budgetPolicy.
-type budgetKey struct{}
+// requestBudgetKey carries a fetch's *requestBudget in the request
+// context, from Fetch to requestBudgetPolicy.
+type requestBudgetKey struct{}
 
-// budget counts the ARM requests of one fetch.
-type budget struct {
+// requestBudget counts the ARM requests of one fetch against
+// Options.RequestBudget.
+type requestBudget struct {
 	limit int64
 	used  atomic.Int64
 }
 
-// budgetError is returned when a fetch has used its request budget.
-type budgetError struct{ limit int64 }
+// requestBudgetError is returned when a fetch has used its request budget.
+type requestBudgetError struct{ limit int64 }
 
-func (e *budgetError) Error() string {
+func (e *requestBudgetError) Error() string {
 	return fmt.Sprintf("request budget of %d ARM requests per refresh exhausted; raise the request budget or report on fewer subscriptions or months", e.limit)
 }
 
 // NonRetriable tells azcore's retry policy not to retry: it matches the
 // SDK's errorinfo.NonRetriable interface, which lives in an internal
 // package.
-func (*budgetError) NonRetriable() {}
+func (*requestBudgetError) NonRetriable() {}
 
-// budgetPolicy charges every ARM attempt to the fetch's budget. It is a
-// per-retry policy, so retries are charged too: the budget bounds the
-// requests ARM sees, which is what throttling counts.
-type budgetPolicy struct{}
+// requestBudgetPolicy charges every ARM attempt to the fetch's request
+// budget. It is a per-retry policy, so retries are charged too: the budget
+// bounds the requests ARM sees, which is what throttling counts.
+type requestBudgetPolicy struct{}
 
-func (budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
-	if b, ok := req.Raw().Context().Value(budgetKey{}).(*budget); ok && b.used.Add(1) > b.limit {
-		return nil, &budgetError{limit: b.limit}
+func (requestBudgetPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if b, ok := req.Raw().Context().Value(requestBudgetKey{}).(*requestBudget); ok && b.used.Add(1) > b.limit {
+		return nil, &requestBudgetError{limit: b.limit}
 	}
 	return req.Next()
 }
