@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/carbonoptimization/armcarbonoptimization"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // dateRange returns the first and last month the API has data for.
@@ -76,7 +77,9 @@ func (p *Provider) filter(t *task) *armcarbonoptimization.ItemDetailsQueryFilter
 
 // runTask runs one paged report query, following skipToken until the API
 // stops sending one. The token goes back in the next request's body; the
-// API has no nextLink. A token seen twice is an error, not a loop.
+// API has no nextLink. A token seen twice is an error, not a loop; pages
+// that keep coming empty, or too many items, end at the refresh's budget
+// (httpx.Page).
 func (p *Provider) runTask(ctx context.Context, t *task) (*taskResult, error) {
 	filter := p.filter(t)
 	res := newTaskResult()
@@ -98,6 +101,9 @@ func (p *Provider) runTask(ctx context.Context, t *task) (*taskResult, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if err := httpx.Page(ctx, len(resp.Value)); err != nil {
+			return nil, p.classify(ctx, what, err, nil)
 		}
 		if err := p.addPage(res, t, what, resp.CarbonEmissionDataListResult); err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armsubscriptions"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // subscription is a subscription to report on, with what listing told us.
@@ -149,6 +150,9 @@ func (p *Provider) listSubscriptions(ctx context.Context) ([]subscription, error
 			}
 			page, err := pager.NextPage(ctx)
 			if err != nil {
+				return err
+			}
+			if err := httpx.Page(ctx, len(page.Value)); err != nil {
 				return err
 			}
 			for _, s := range page.Value {
