@@ -51,15 +51,16 @@ type recordKey struct {
 	scope                      provider.Scope
 }
 
-// taskResult is what one task read: kgCO2e per record key, and the
-// subscriptions the API denied with their reasons.
+// taskResult is what one task read: kgCO2e per record key, the negative
+// figures apart (see addItem), and the subscriptions the API denied with
+// their reasons.
 type taskResult struct {
-	kg     map[recordKey]float64
-	denied map[string]string
+	kg, negative map[recordKey]float64
+	denied       map[string]string
 }
 
 func newTaskResult() *taskResult {
-	return &taskResult{kg: map[recordKey]float64{}, denied: map[string]string{}}
+	return &taskResult{kg: map[recordKey]float64{}, negative: map[recordKey]float64{}, denied: map[string]string{}}
 }
 
 // Fetch implements provider.Provider.
@@ -185,12 +186,17 @@ func (p *Provider) runTasks(ctx context.Context, tasks []*task) ([]*taskResult, 
 
 // merge turns the tasks' sums into records and their denials into one
 // map. It merges in task order, so that sums are the same at every fetch.
+// Negative sums become records of their own, which the refresher leaves
+// out and counts as values that are not measurements.
 func (p *Provider) merge(results []*taskResult) ([]provider.Record, map[string]string, error) {
-	kg := map[recordKey]float64{}
+	kg, negative := map[recordKey]float64{}, map[recordKey]float64{}
 	denied := map[string]string{}
 	for _, r := range results {
 		for k, v := range r.kg {
 			kg[k] += v
+		}
+		for k, v := range r.negative {
+			negative[k] += v
 		}
 		for s, reason := range r.denied {
 			if old, ok := denied[s]; !ok || old == "" {
@@ -198,18 +204,20 @@ func (p *Provider) merge(results []*taskResult) ([]provider.Record, map[string]s
 			}
 		}
 	}
-	records := make([]provider.Record, 0, len(kg))
-	for k, v := range kg {
-		if !finite(v * GramsPerKilogram) {
-			return nil, nil, p.fail(provider.ReasonMalformed, 0, malformed("POST carbonEmissionReports", fmt.Errorf(
-				"the emissions of subscription %s, %s, %s, %s sum beyond range", k.account, k.service, k.location, k.month)))
+	records := make([]provider.Record, 0, len(kg)+len(negative))
+	for _, sums := range []map[recordKey]float64{kg, negative} {
+		for k, v := range sums {
+			if !finite(v * GramsPerKilogram) {
+				return nil, nil, p.fail(provider.ReasonMalformed, 0, malformed("POST carbonEmissionReports", fmt.Errorf(
+					"the emissions of subscription %s, %s, %s, %s sum beyond range", k.account, k.service, k.location, k.month)))
+			}
+			records = append(records, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
+				Scope: k.scope, Month: k.month, EmissionsGrams: v * GramsPerKilogram, Known: provider.Emissions})
 		}
-		records = append(records, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
-			Scope: k.scope, Month: k.month, EmissionsGrams: v * GramsPerKilogram, Known: provider.Emissions})
 	}
 	slices.SortFunc(records, func(a, b provider.Record) int {
 		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Service, b.Service),
-			cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope))
+			cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.EmissionsGrams, b.EmissionsGrams))
 	})
 	return records, denied, nil
 }

@@ -76,8 +76,8 @@ func fakeAnswers(tb testing.TB) [][]byte {
 // FuzzReportPage feeds arbitrary bodies of carbonEmissionReports answers
 // to the SDK's decoding and to the folding of items and access decisions
 // into records. Every failure must be a classified malformed response;
-// every sum must be finite in grams, every label and denial reason valid
-// UTF-8, reasons bounded.
+// every sum must be finite in grams, no negative figure summed with
+// others, every label and denial reason valid UTF-8, reasons bounded.
 func FuzzReportPage(f *testing.F) {
 	for _, b := range fakeAnswers(f) {
 		f.Add(b)
@@ -90,6 +90,7 @@ func FuzzReportPage(f *testing.F) {
 	for _, s := range []string{
 		`{"value":[` + item(`"latestMonthEmissions":1e308`) + `,` + item(`"latestMonthEmissions":1e308`) + `]}`,
 		`{"value":[` + item(`"latestMonthEmissions":1,"subscriptionId":""`) + `],"skipToken":"abc"}`,
+		`{"value":[` + item(`"latestMonthEmissions":2`) + `,` + item(`"latestMonthEmissions":-1`) + `]}`,
 		`{"value":[],"subscriptionAccessDecisionList":[{"subscriptionId":"00000000-0000-0000-0000-000000000002","decision":"Denied","denialReason":"` +
 			strings.Repeat("a", 511) + `é and more"}]}`,
 		`{"value":[{"dataType":"ItemDetailsData","itemName":"east us","categoryType":"Location","latestMonthEmissions":1}]}`,
@@ -121,18 +122,25 @@ func FuzzReportPage(f *testing.F) {
 			checkMalformed(t, p.classify(context.Background(), what, err, ok200))
 			return
 		}
-		res := &taskResult{kg: map[recordKey]float64{}, denied: map[string]string{}}
+		res := newTaskResult()
 		if err := p.addPage(res, tk, what, page); err != nil {
 			checkMalformed(t, err)
 			return
 		}
 		for k, v := range res.kg {
-			if !finite(v * GramsPerKilogram) {
-				t.Fatalf("non-finite emissions %g for %+v", v, k)
+			if v < 0 {
+				t.Fatalf("a negative figure is summed into %+v: %g", k, v)
 			}
-			for _, l := range []string{k.account, k.service, k.location} {
-				if l == "" || !utf8.ValidString(l) {
-					t.Fatalf("empty or invalid label in %+v", k)
+		}
+		for _, sums := range []map[recordKey]float64{res.kg, res.negative} {
+			for k, v := range sums {
+				if !finite(v * GramsPerKilogram) {
+					t.Fatalf("non-finite emissions %g for %+v", v, k)
+				}
+				for _, l := range []string{k.account, k.service, k.location} {
+					if l == "" || !utf8.ValidString(l) {
+						t.Fatalf("empty or invalid label in %+v", k)
+					}
 				}
 			}
 		}

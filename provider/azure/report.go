@@ -155,6 +155,11 @@ func (p *Provider) addPage(res *taskResult, t *task, what string, page armcarbon
 // resource type are recovered from resourceId when possible, else the
 // subscription becomes provider.AccountPlaceholder and the resource type or
 // location Unknown.
+//
+// A negative figure is not a measurement. Summed into the other resources
+// of its record it would lower their figure unseen, so it is summed apart
+// and reported in a record of its own, which the refresher leaves out and
+// counts (provider.Record.Sanitize).
 func (p *Provider) addItem(res *taskResult, t *task, what string, item armcarbonoptimization.CarbonEmissionDataClassification) error {
 	it, err := p.resourceItem(what, item)
 	if err != nil {
@@ -168,14 +173,18 @@ func (p *Provider) addItem(res *taskResult, t *task, what string, item armcarbon
 		service:  service,
 		location: LocationName(deref(it.Location)),
 	}
+	sums := res.kg
+	if *it.LatestMonthEmissions < 0 {
+		sums = res.negative
+	}
 	// JSON has no NaN or infinity, but a huge figure overflows once
 	// summed or converted to grams, and must never reach a metric.
-	sum := res.kg[k] + *it.LatestMonthEmissions
+	sum := sums[k] + *it.LatestMonthEmissions
 	if !finite(sum * GramsPerKilogram) {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf(
 			"item %q: latestMonthEmissions %g, or its sum, is out of range", deref(it.ResourceID), *it.LatestMonthEmissions)))
 	}
-	res.kg[k] = sum
+	sums[k] = sum
 	return nil
 }
 
