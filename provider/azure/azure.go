@@ -168,7 +168,9 @@ type Options struct {
 	// Retry-After (0 selects 4s); MaxRetryDelay caps every wait (0 selects
 	// 60s). A Retry-After longer than MaxRetryDelay is not waited for: the
 	// fetch fails at once with provider.ReasonThrottled and the server's
-	// delay, so that the collector's backoff does the waiting.
+	// delay, so that the collector's backoff does the waiting. Nor is any
+	// wait that would outlast the fetch's deadline: the fetch fails with
+	// the answer in hand rather than a timeout.
 	RetryDelay, MaxRetryDelay time.Duration
 	// RequestBudget caps the ARM requests (every attempt, retries
 	// included; token requests excluded) of one Fetch: 0 selects 500. A
@@ -447,8 +449,10 @@ func (p *Provider) newClients() (*clients, error) {
 			MaxRetries:    int32(o.MaxRetries),
 			RetryDelay:    o.RetryDelay,
 			MaxRetryDelay: o.MaxRetryDelay,
+			ShouldRetry:   p.shouldRetry,
 		},
-		Telemetry: policy.TelemetryOptions{ApplicationID: "cloudcarbon-exporter"},
+		PerCallPolicies: []policy.Policy{triesPolicy{}},
+		Telemetry:       policy.TelemetryOptions{ApplicationID: "cloudcarbon-exporter"},
 	}
 	noDiscovery := !knownAuthority(p.cloud.ActiveDirectoryAuthorityHost)
 

@@ -166,15 +166,23 @@ func (p *Provider) plan(rb *requestBudget, months []provider.Month, subs []subsc
 	return tasks, nil
 }
 
-// runTasks runs the report queries, at most Concurrency at once.
+// runTasks runs the report queries, at most Concurrency at once, the
+// first one alone: when the API throttles or fails, that one request
+// learns it and the source-wide pause (Retry-After) holds the others
+// back, instead of a burst in which each earns its own 429 and spends its
+// retries, or reads its own oversized answer.
 func (p *Provider) runTasks(ctx context.Context, tasks []*task) ([]*taskResult, error) {
 	results := make([]*taskResult, len(tasks))
+	var err error
+	if results[0], err = p.runTask(ctx, tasks[0]); err != nil {
+		return nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
-	for i, t := range tasks {
+	for i, t := range tasks[1:] {
 		g.Go(func() error {
 			r, err := p.runTask(gctx, t)
-			results[i] = r
+			results[i+1] = r
 			return err
 		})
 	}
