@@ -83,6 +83,13 @@ const (
 // 100 ids and pageSize at 5000 items, and serves the last 12 months. The
 // page and size bounds only stop a broken or hostile server from holding
 // us forever or exhausting memory.
+//
+// MaxResponseBytes bounds every answer. The largest the API sends is a
+// page of 5000 items of about 600 bytes, 3 MB. azcore reads an answer
+// whole before decoding it, at about 2.5 times its size (io.ReadAll's
+// chunks and its final copy), and Concurrency answers are read at once,
+// so the bound is what keeps a hostile answer from costing more than
+// about 40 MiB each.
 const (
 	MaxSubscriptionsPerRequest = 100
 	MaxPageSize                = 5000
@@ -95,7 +102,7 @@ const (
 	defaultHTTPTimeout   = 2 * time.Minute
 	maxConcurrency       = 16
 	maxPages             = 1000
-	MaxResponseBytes     = 64 << 20
+	MaxResponseBytes     = 16 << 20
 )
 
 // DefaultRequestBudget is Options.RequestBudget and the configuration's
