@@ -17,6 +17,7 @@
 package azure
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -82,6 +83,13 @@ const (
 // 100 ids and pageSize at 5000 items, and serves the last 12 months. The
 // page and size bounds only stop a broken or hostile server from holding
 // us forever or exhausting memory.
+//
+// MaxResponseBytes bounds every answer. The largest the API sends is a
+// page of 5000 items of about 600 bytes, 3 MB. azcore reads an answer
+// whole before decoding it, at about 2.5 times its size (io.ReadAll's
+// chunks and its final copy), and Concurrency answers are read at once,
+// so the bound is what keeps a hostile answer from costing more than
+// about 40 MiB each.
 const (
 	MaxSubscriptionsPerRequest = 100
 	MaxPageSize                = 5000
@@ -94,7 +102,7 @@ const (
 	defaultHTTPTimeout   = 2 * time.Minute
 	maxConcurrency       = 16
 	maxPages             = 1000
-	MaxResponseBytes     = 64 << 20
+	MaxResponseBytes     = 16 << 20
 )
 
 // DefaultRequestBudget is Options.RequestBudget and the configuration's
@@ -167,7 +175,9 @@ type Options struct {
 	// Retry-After (0 selects 4s); MaxRetryDelay caps every wait (0 selects
 	// 60s). A Retry-After longer than MaxRetryDelay is not waited for: the
 	// fetch fails at once with provider.ReasonThrottled and the server's
-	// delay, so that the collector's backoff does the waiting.
+	// delay, so that the collector's backoff does the waiting. Nor is any
+	// wait that would outlast the fetch's deadline: the fetch fails with
+	// the answer in hand rather than a timeout.
 	RetryDelay, MaxRetryDelay time.Duration
 	// RequestBudget caps the ARM requests (every attempt, retries
 	// included; token requests excluded) of one Fetch: 0 selects 500. A
@@ -446,8 +456,10 @@ func (p *Provider) newClients() (*clients, error) {
 			MaxRetries:    int32(o.MaxRetries),
 			RetryDelay:    o.RetryDelay,
 			MaxRetryDelay: o.MaxRetryDelay,
+			ShouldRetry:   p.shouldRetry,
 		},
-		Telemetry: policy.TelemetryOptions{ApplicationID: "cloudcarbon-exporter"},
+		PerCallPolicies: []policy.Policy{triesPolicy{}},
+		Telemetry:       policy.TelemetryOptions{ApplicationID: "cloudcarbon-exporter"},
 	}
 	noDiscovery := !knownAuthority(p.cloud.ActiveDirectoryAuthorityHost)
 
@@ -477,7 +489,7 @@ func (p *Provider) newClients() (*clients, error) {
 		// anyway; Microsoft.Carbon's operations are tenant-level.
 		DisableRPRegistration: true,
 	}
-	armOpts.PerRetryPolicies = []policy.Policy{budgetPolicy{}}
+	armOpts.PerRetryPolicies = []policy.Policy{requestBudgetPolicy{}}
 	tagged := taggedCredential{cred: cred}
 	carbon, err := armcarbonoptimization.NewCarbonServiceClient(tagged, armOpts)
 	if err != nil {
@@ -519,6 +531,28 @@ func (p *Provider) renew(used *clients) (*clients, error) {
 	}
 	p.cl = cl
 	return cl, nil
+}
+
+// call runs one SDK call with the current clients. A 401 that survives
+// azcore's own handling (it answers CAE claims challenges itself) is
+// retried once with renewed clients; see renew.
+func (p *Provider) call(ctx context.Context, what string, fn func(context.Context, *clients) error) error {
+	cl := p.current()
+	for attempt := 0; ; attempt++ {
+		var raw *http.Response
+		err := fn(policy.WithCaptureResponse(ctx, &raw), cl)
+		if err == nil {
+			return nil
+		}
+		if re, ok := errors.AsType[*azcore.ResponseError](err); ok && re.StatusCode == http.StatusUnauthorized && attempt == 0 && ctx.Err() == nil {
+			p.log.DebugContext(ctx, "azure token rejected; renewing the credential", "request", what)
+			if cl, err = p.renew(cl); err != nil {
+				return p.fail(provider.ReasonAuth, 0, err)
+			}
+			continue
+		}
+		return p.classify(ctx, what, err, raw)
+	}
 }
 
 // Close implements provider.Provider; the client holds nothing that needs

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -55,32 +54,37 @@ const (
 // authentication), which TestMain turns on before any test runs.
 var logs logbuf.Buffer
 
+// TestMain turns on azcore's and azidentity's log, which a process may,
+// and checks after every test, the conformance suite's included, that it
+// holds neither the client secret nor a token. The exporter's own outputs
+// are the suite's to check; this log is Azure's.
 func TestMain(m *testing.M) {
 	azlog.SetListener(func(ev azlog.Event, msg string) { fmt.Fprintf(&logs, "[%s] %s\n", ev, msg) })
 	code := m.Run()
 	azlog.SetListener(nil)
-	out := logs.String()
-	if strings.Contains(out, canary) {
-		fmt.Fprintln(os.Stderr, "FAIL: the client secret appears in log output")
-		for l := range strings.Lines(out) {
-			if strings.Contains(l, canary) {
-				fmt.Fprint(os.Stderr, "  ", l)
-			}
-		}
-		code = 1
-	}
-	if strings.Contains(out, jwtMarker) {
-		fmt.Fprintln(os.Stderr, "FAIL: an access token appears in log output")
-		code = 1
-	}
-	// A run filtered to a few tests or fuzz targets need not log what the
-	// check looks for; the full run must, or the capture is broken.
-	filtered := flag.Lookup("test.run").Value.String() != ""
-	if !filtered && (!strings.Contains(out, "azure report page") || !strings.Contains(out, "[Request]") || !strings.Contains(out, "[Retry]")) {
-		fmt.Fprintln(os.Stderr, "FAIL: log capture did not work; the leak check above proves nothing")
+	if err := checkLog(logs.String(), flag.Lookup("test.run").Value.String() != ""); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// checkLog returns what is wrong with the log of a run, filtered or not.
+func checkLog(out string, filtered bool) error {
+	for _, leak := range []struct{ what, text string }{{"the client secret", canary}, {"an access token", jwtMarker}} {
+		if _, after, found := strings.Cut(out, leak.text); found {
+			line, _, _ := strings.Cut(after, "\n")
+			return fmt.Errorf("%s appears in the log, before %q", leak.what, line)
+		}
+	}
+	// A run filtered to a few tests or fuzz targets need not log what the
+	// check looks for; the full run must, or the capture is broken.
+	for _, want := range []string{"azure report page", "[Request]", "[Retry]"} {
+		if !filtered && !strings.Contains(out, want) {
+			return fmt.Errorf("the log has no %q: its capture is broken, and the leak check proves nothing", want)
+		}
+	}
+	return nil
 }
 
 var (
@@ -170,10 +174,11 @@ func (e *env) options() azure.Options {
 	}
 }
 
-func (e *env) provider(t *testing.T, edit func(*azure.Options)) *azure.Provider {
+// provider builds a Provider for the fake with the options edits change.
+func (e *env) provider(t *testing.T, edits ...func(*azure.Options)) *azure.Provider {
 	t.Helper()
 	opts := e.options()
-	if edit != nil {
+	for _, edit := range edits {
 		edit(&opts)
 	}
 	p, err := azure.New(opts)
@@ -183,47 +188,43 @@ func (e *env) provider(t *testing.T, edit func(*azure.Options)) *azure.Provider 
 	return p
 }
 
+// fetch runs a fetch of months that must succeed.
 func fetch(t *testing.T, p *azure.Provider, months ...provider.Month) provider.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := p.Fetch(ctx, months)
+	res, err := fetchWithin(t, p, months)
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
 	return res
 }
 
-// fetchErr runs a fetch that must fail, and checks what every failure must
-// satisfy: a *provider.Error without the client secret.
-func fetchErr(t *testing.T, ctx context.Context, p *azure.Provider, months ...provider.Month) *provider.Error {
+// fetchErr runs a fetch of months that must fail, and checks what every
+// failure must satisfy: a *provider.Error that holds neither the client
+// secret nor a token.
+func fetchErr(t *testing.T, p *azure.Provider, months ...provider.Month) *provider.Error {
 	t.Helper()
-	_, err := p.Fetch(ctx, months)
-	if err == nil {
+	_, err := fetchWithin(t, p, months)
+	perr, ok := errors.AsType[*provider.Error](err)
+	switch {
+	case err == nil:
 		t.Fatal("Fetch succeeded, want an error")
-	}
-	var perr *provider.Error
-	if !errors.As(err, &perr) {
+	case !ok:
 		t.Fatalf("Fetch error %T (%v) is not a *provider.Error", err, err)
-	}
-	if strings.Contains(err.Error(), canary) {
-		t.Fatalf("error leaks the client secret: %v", err)
-	}
-	if strings.Contains(err.Error(), jwtMarker) {
-		t.Fatalf("error leaks a token: %v", err)
+	case strings.Contains(err.Error(), canary) || strings.Contains(err.Error(), jwtMarker):
+		t.Fatalf("error leaks the client secret or a token: %v", err)
 	}
 	return perr
 }
 
-func item(sub, rg, name, typ, loc string, m provider.Month, s1, s2, s3 float64) azurefake.Item {
-	return azurefake.Item{SubscriptionID: sub, ResourceGroup: rg, Name: name, ResourceType: typ, Location: loc, Month: m, Scope1: s1, Scope2: s2, Scope3: s3}
+// fetchWithin runs a fetch under a deadline, as the refresher does.
+func fetchWithin(t *testing.T, p *azure.Provider, months []provider.Month) (provider.Result, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	return p.Fetch(ctx, months)
 }
 
-func rec(account, service, location string, scope provider.Scope, m provider.Month, grams float64) provider.Record {
-	return provider.Record{
-		Provider: "azure", Account: account, Service: service, Location: location,
-		Scope: scope, Month: m, EmissionsGrams: grams, Known: provider.Emissions,
-	}
+func item(sub, rg, name, typ, loc string, m provider.Month, s1, s2, s3 float64) azurefake.Item {
+	return azurefake.Item{SubscriptionID: sub, ResourceGroup: rg, Name: name, ResourceType: typ, Location: loc, Month: m, Scope1: s1, Scope2: s2, Scope3: s3}
 }
 
 const (
@@ -263,19 +264,22 @@ func TestAggregatesResources(t *testing.T) {
 	})
 	res := fetch(t, p, mar)
 
-	want := []provider.Record{
-		rec(sub1, vms, "eastus", provider.Scope1, mar, 750),
-		rec(sub1, vms, "eastus", provider.Scope2, mar, 3250),
-		rec(sub1, vms, "eastus", provider.Scope3, mar, 6000),
-		rec(sub1, stor, "westeurope", provider.Scope1, mar, 0),
-		rec(sub1, stor, "westeurope", provider.Scope2, mar, 125),
-		rec(sub1, stor, "westeurope", provider.Scope3, mar, 1500),
-		rec(sub2, aks, "westus2", provider.Scope1, mar, 1000),
-		rec(sub2, aks, "westus2", provider.Scope2, mar, 8000),
-		rec(sub2, aks, "westus2", provider.Scope3, mar, 16000),
-		rec(sub2, sqld, "uksouth", provider.Scope1, mar, 62.5),
-		rec(sub2, sqld, "uksouth", provider.Scope2, mar, 500),
-		rec(sub2, sqld, "uksouth", provider.Scope3, mar, 750),
+	// Resources summed per subscription, type and ARM location; kgCO2e
+	// of scopes 1, 2 and 3 in grams.
+	var want []provider.Record
+	for _, r := range []struct {
+		account, service, location string
+		grams                      [3]float64
+	}{
+		{sub1, vms, "eastus", [3]float64{750, 3250, 6000}},
+		{sub1, stor, "westeurope", [3]float64{0, 125, 1500}},
+		{sub2, aks, "westus2", [3]float64{1000, 8000, 16000}},
+		{sub2, sqld, "uksouth", [3]float64{62.5, 500, 750}},
+	} {
+		for i, scope := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
+			want = append(want, provider.Record{Provider: azure.Name, Account: r.account, Service: r.service, Location: r.location,
+				Scope: scope, Month: mar, EmissionsGrams: r.grams[i], Known: provider.Emissions})
+		}
 	}
 	if !reflect.DeepEqual(res.Records, want) {
 		t.Errorf("records:\n got %+v\nwant %+v", res.Records, want)
@@ -362,52 +366,6 @@ func pagingDataset(n int) azurefake.Dataset {
 	return ds
 }
 
-func TestPaging(t *testing.T) {
-	ds := pagingDataset(25)
-	run := func(pageSize int) (provider.Result, *env) {
-		e := newEnv(t, ds)
-		res := fetch(t, e.provider(t, func(o *azure.Options) { o.PageSize = pageSize }), mar)
-		return res, e
-	}
-	one, e1 := run(0)
-	three, e3 := run(9)
-	if got := e1.fake.Requests(azurefake.OpReports); got != 3 {
-		t.Errorf("one page: report requests = %d, want 3 (one per scope)", got)
-	}
-	if got := e3.fake.Requests(azurefake.OpReports); got != 9 {
-		t.Errorf("three pages: report requests = %d, want 9", got)
-	}
-	if !reflect.DeepEqual(one.Records, three.Records) {
-		t.Errorf("paged records differ:\n one   %+v\n three %+v", one.Records, three.Records)
-	}
-	for _, sc := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
-		var got float64
-		for _, r := range three.Records {
-			if r.Scope == sc {
-				got += r.EmissionsGrams
-			}
-		}
-		if want := ds.TotalGrams(mar, sc); got != want {
-			t.Errorf("scope %s: %v g, want %v g", sc, got, want)
-		}
-	}
-
-	// Each scope's pages: the first without a skipToken, the others
-	// with the token of the page before, which the fake validates.
-	byScope := map[string][]string{}
-	for _, q := range e3.fake.Queries() {
-		if *q.PageSize != 9 {
-			t.Errorf("pageSize = %d, want 9", *q.PageSize)
-		}
-		byScope[q.CarbonScopeList[0]] = append(byScope[q.CarbonScopeList[0]], q.SkipToken)
-	}
-	for sc, toks := range byScope {
-		if len(toks) != 3 || toks[0] != "" || toks[1] == "" || toks[2] == "" || toks[1] == toks[2] {
-			t.Errorf("%s skipTokens = %q", sc, toks)
-		}
-	}
-}
-
 func TestSubscriptionBatches(t *testing.T) {
 	ds := azurefake.Dataset{TenantID: tenant}
 	for i := range 230 {
@@ -416,7 +374,7 @@ func TestSubscriptionBatches(t *testing.T) {
 		ds.Items = append(ds.Items, item(id, "rg", "vm", vms, "east us", mar, 1, 2, 3))
 	}
 	e := newEnv(t, ds)
-	res := fetch(t, e.provider(t, nil), mar)
+	res := fetch(t, e.provider(t), mar)
 
 	qs := e.fake.Queries()
 	if len(qs) != 9 {
@@ -468,7 +426,7 @@ func TestMonthSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, ds)
-			res := fetch(t, e.provider(t, nil), tt.months...)
+			res := fetch(t, e.provider(t), tt.months...)
 			var got []provider.Month
 			for _, r := range res.Records {
 				if r.Scope == provider.Scope2 {
@@ -504,7 +462,7 @@ func TestRequestBudget(t *testing.T) {
 	t.Run("known up front", func(t *testing.T) {
 		e := newEnv(t, smallDataset())
 		p := e.provider(t, func(o *azure.Options) { o.RequestBudget = 3 })
-		perr := fetchErr(t, context.Background(), p, mar)
+		perr := fetchErr(t, p, mar)
 		if perr.Reason != provider.ReasonOther || !strings.Contains(perr.Error(), "request budget of 3") ||
 			!strings.Contains(perr.Error(), "needs at least 4 ARM requests") {
 			t.Errorf("error = %v (%s)", perr, perr.Reason)
@@ -516,7 +474,7 @@ func TestRequestBudget(t *testing.T) {
 	t.Run("paging runs out", func(t *testing.T) {
 		e := newEnv(t, pagingDataset(25))
 		p := e.provider(t, func(o *azure.Options) { o.RequestBudget = 6; o.PageSize = 9; o.Concurrency = 1 })
-		perr := fetchErr(t, context.Background(), p, mar)
+		perr := fetchErr(t, p, mar)
 		if perr.Reason != provider.ReasonOther || !strings.Contains(perr.Error(), "request budget of 6 ARM requests per refresh exhausted") {
 			t.Errorf("error = %v (%s)", perr, perr.Reason)
 		}
@@ -528,7 +486,7 @@ func TestRequestBudget(t *testing.T) {
 		e := newEnv(t, smallDataset())
 		e.fake.Inject(azurefake.OpReports, azurefake.Fault{Status: 503, Times: 10})
 		p := e.provider(t, func(o *azure.Options) { o.RequestBudget = 4; o.MaxRetries = 5; o.Concurrency = 1 })
-		perr := fetchErr(t, context.Background(), p, mar)
+		perr := fetchErr(t, p, mar)
 		if perr.Reason != provider.ReasonOther || !strings.Contains(perr.Error(), "budget") {
 			t.Errorf("error = %v (%s)", perr, perr.Reason)
 		}
@@ -630,7 +588,7 @@ func TestDeniedSubscription(t *testing.T) {
 		}
 		ds.Subscriptions[0].DenialReason = "no role"
 		e := newEnv(t, ds)
-		perr := fetchErr(t, context.Background(), e.provider(t, nil), mar)
+		perr := fetchErr(t, e.provider(t), mar)
 		if perr.Reason != provider.ReasonPermission || !strings.Contains(perr.Error(), "no role") ||
 			!strings.Contains(perr.Error(), "Carbon Optimization Reader") || !strings.Contains(perr.Error(), sub2) {
 			t.Errorf("error = %v (%s)", perr, perr.Reason)
@@ -644,44 +602,83 @@ func armErr(code, msg string) string {
 	return string(b)
 }
 
-func TestFailures(t *testing.T) {
-	const itemJSON = `{"dataType":"ResourceItemDetailsData","itemName":"vm1","categoryType":"Resource","latestMonthEmissions":1,"previousMonthEmissions":1,"subscriptionId":"` + sub1 + `","resourceGroup":"rg","resourceId":"/subscriptions/` + sub1 + `/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1","resourceType":"microsoft.compute/virtualmachines","location":"east us"}`
-	tests := []struct {
-		name       string
-		op         string
-		fault      azurefake.Fault
-		edit       func(*azure.Options)
-		wantReason provider.Reason
-		wantRA     time.Duration
-		wantMsg    []string
-		// wantOp counts the requests of op, retries included (0: not
-		// checked).
-		wantOp int
-	}{
-		{
-			name: "forbidden", op: azurefake.OpReports,
-			fault:      azurefake.Fault{Status: 403, Body: armErr("AuthorizationFailed", "The client does not have authorization to perform action 'Microsoft.Carbon/carbonEmissionReports/action'.")},
-			wantReason: provider.ReasonPermission, wantOp: 1,
-			wantMsg: []string{"403 Forbidden", "AuthorizationFailed", "Carbon Optimization Reader role", "Scope1"},
-		},
-		{
-			name: "unauthorized twice", op: azurefake.OpReports,
-			fault:      azurefake.Fault{Status: 401, Times: 2, Body: armErr("InvalidAuthenticationToken", "The access token is invalid.")},
-			wantReason: provider.ReasonAuth, wantOp: 2,
-			wantMsg: []string{"401 Unauthorized", "InvalidAuthenticationToken", "rejected the token"},
-		},
+// failure is a fetch that must fail: op answers with fault (none when
+// its Status is 0), or the options are edited to be wrong.
+type failure struct {
+	name       string
+	op         string
+	fault      azurefake.Fault
+	edit       func(*azure.Options)
+	wantReason provider.Reason
+	wantRA     time.Duration
+	wantMsg    []string
+	// wantOp counts the requests of op, retries included (0: not
+	// checked).
+	wantOp int
+}
+
+// runFailures runs each failure against the small dataset and checks its
+// reason, its Retry-After, its message, and that Observe saw every
+// attempt the fake saw.
+func runFailures(t *testing.T, tests []failure) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, smallDataset())
+			if tt.fault.Status != 0 {
+				e.fake.Inject(tt.op, tt.fault)
+			}
+			p := e.provider(t, func(o *azure.Options) {
+				o.Concurrency = 1
+				if tt.edit != nil {
+					tt.edit(o)
+				}
+			})
+			perr := fetchErr(t, p, mar)
+			t.Logf("error: %v", perr)
+			if perr.Reason != tt.wantReason {
+				t.Errorf("reason = %s, want %s (%v)", perr.Reason, tt.wantReason, perr)
+			}
+			if perr.RetryAfter != tt.wantRA {
+				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tt.wantRA)
+			}
+			if got := provider.ReasonOf(perr); got != tt.wantReason {
+				t.Errorf("ReasonOf = %s", got)
+			}
+			for _, s := range tt.wantMsg {
+				if !strings.Contains(perr.Error(), s) {
+					t.Errorf("error %q does not mention %q", perr.Error(), s)
+				}
+			}
+			if strings.Contains(perr.Error(), "\n") {
+				t.Errorf("error spans lines: %q", perr.Error())
+			}
+			if tt.wantOp > 0 {
+				if got := e.fake.Requests(tt.op); got != tt.wantOp {
+					t.Errorf("%s requests = %d, want %d", tt.op, got, tt.wantOp)
+				}
+			}
+			// Every attempt the fake saw, Observe saw too.
+			for op, ep := range map[string]string{
+				azurefake.OpToken: azure.EndpointToken, azurefake.OpReports: azure.EndpointReports,
+				azurefake.OpDateRange: azure.EndpointDateRange, azurefake.OpSubscriptions: azure.EndpointSubscriptions,
+			} {
+				if f, o := e.fake.Requests(op), e.obs.total(ep); f != o {
+					t.Errorf("%s: fake saw %d requests, Observe %d", op, f, o)
+				}
+			}
+		})
+	}
+}
+
+// TestARMFailures: ARM's error answers, with their codes and hints.
+func TestARMFailures(t *testing.T) {
+	runFailures(t, []failure{
 		{
 			name: "throttled beyond the retry cap", op: azurefake.OpReports,
 			fault:      azurefake.Fault{Status: 429, Header: http.Header{"Retry-After": {"3600"}}, Body: armErr("TooManyRequests", "Rate limit exceeded.")},
 			wantReason: provider.ReasonThrottled, wantRA: time.Hour, wantOp: 1,
 			wantMsg: []string{"429", "throttled", "retry after 1h0m0s"},
-		},
-		{
-			name: "server error after retries", op: azurefake.OpReports,
-			fault:      azurefake.Fault{Status: 500, Times: 100, Body: armErr("InternalServerError", "Something went wrong.")},
-			edit:       func(o *azure.Options) { o.MaxRetries = 2 },
-			wantReason: provider.ReasonServer, wantOp: 3,
-			wantMsg: []string{"500 Internal Server Error", "Something went wrong."},
 		},
 		{
 			name: "date range unavailable", op: azurefake.OpDateRange,
@@ -703,11 +700,29 @@ func TestFailures(t *testing.T) {
 			wantMsg: []string{"404", "not available at this resource manager endpoint"},
 		},
 		{
-			name: "truncated body", op: azurefake.OpReports,
-			fault:      azurefake.Fault{Status: 200, Body: `{"value":[{"dataType":"ResourceItemDetailsData","latestMon`},
-			wantReason: provider.ReasonMalformed, wantOp: 1,
-			wantMsg: []string{"malformed response", "carbonEmissionReports"},
+			name: "listing nextLink leaves the endpoint", op: azurefake.OpSubscriptions,
+			fault:      azurefake.Fault{Status: 200, Body: `{"value":[],"nextLink":"https://elsewhere.invalid/subscriptions?api-version=2022-12-01"}`},
+			edit:       func(o *azure.Options) { o.ListSubscriptions = true },
+			wantReason: provider.ReasonMalformed,
+			wantMsg:    []string{"nextLink leaves the resource manager endpoint"},
 		},
+		{
+			name: "listing finds nothing", op: azurefake.OpSubscriptions,
+			fault:      azurefake.Fault{Status: 200, Body: `{"value":[]}`},
+			edit:       func(o *azure.Options) { o.ListSubscriptions = true; o.Subscriptions = nil },
+			wantReason: provider.ReasonPermission,
+			wantMsg:    []string{"can list no subscriptions"},
+		},
+	})
+}
+
+// itemJSON is a Resource item of a report page, as ARM sends it.
+const itemJSON = `{"dataType":"ResourceItemDetailsData","itemName":"vm1","categoryType":"Resource","latestMonthEmissions":1,"previousMonthEmissions":1,"subscriptionId":"` + sub1 + `","resourceGroup":"rg","resourceId":"/subscriptions/` + sub1 + `/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1","resourceType":"microsoft.compute/virtualmachines","location":"east us"}`
+
+// TestMalformedAnswers: answers of the Microsoft.Carbon operations that
+// decode but do not hold what the API defines.
+func TestMalformedAnswers(t *testing.T) {
+	runFailures(t, []failure{
 		{
 			name: "unknown dataType", op: azurefake.OpReports,
 			fault:      azurefake.Fault{Status: 200, Body: `{"value":[{"dataType":"ResourceItemDetailsDataV2","latestMonthEmissions":1,"previousMonthEmissions":1}]}`},
@@ -768,6 +783,13 @@ func TestFailures(t *testing.T) {
 			wantReason: provider.ReasonMalformed,
 			wantMsg:    []string{"before startDate"},
 		},
+	})
+}
+
+// TestTokenFailures: Entra's answers to a wrong credential or a failing
+// token endpoint.
+func TestTokenFailures(t *testing.T) {
+	runFailures(t, []failure{
 		{
 			name: "wrong client secret", op: azurefake.OpOther,
 			edit:       func(o *azure.Options) { o.ClientSecret = canary + "-old" },
@@ -798,68 +820,7 @@ func TestFailures(t *testing.T) {
 			fault:      azurefake.Fault{Status: 429, Times: 100, Header: http.Header{"Retry-After": {"120"}}, Body: `{"error":"throttled"}`},
 			wantReason: provider.ReasonThrottled, wantRA: 2 * time.Minute, wantOp: 1,
 		},
-		{
-			name: "listing nextLink leaves the endpoint", op: azurefake.OpSubscriptions,
-			fault:      azurefake.Fault{Status: 200, Body: `{"value":[],"nextLink":"https://elsewhere.invalid/subscriptions?api-version=2022-12-01"}`},
-			edit:       func(o *azure.Options) { o.ListSubscriptions = true },
-			wantReason: provider.ReasonMalformed,
-			wantMsg:    []string{"nextLink leaves the resource manager endpoint"},
-		},
-		{
-			name: "listing finds nothing", op: azurefake.OpSubscriptions,
-			fault:      azurefake.Fault{Status: 200, Body: `{"value":[]}`},
-			edit:       func(o *azure.Options) { o.ListSubscriptions = true; o.Subscriptions = nil },
-			wantReason: provider.ReasonPermission,
-			wantMsg:    []string{"can list no subscriptions"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, smallDataset())
-			if tt.fault.Status != 0 {
-				e.fake.Inject(tt.op, tt.fault)
-			}
-			p := e.provider(t, func(o *azure.Options) {
-				o.Concurrency = 1
-				if tt.edit != nil {
-					tt.edit(o)
-				}
-			})
-			perr := fetchErr(t, context.Background(), p, mar)
-			t.Logf("error: %v", perr)
-			if perr.Reason != tt.wantReason {
-				t.Errorf("reason = %s, want %s (%v)", perr.Reason, tt.wantReason, perr)
-			}
-			if perr.RetryAfter != tt.wantRA {
-				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tt.wantRA)
-			}
-			if got := provider.ReasonOf(perr); got != tt.wantReason {
-				t.Errorf("ReasonOf = %s", got)
-			}
-			for _, s := range tt.wantMsg {
-				if !strings.Contains(perr.Error(), s) {
-					t.Errorf("error %q does not mention %q", perr.Error(), s)
-				}
-			}
-			if strings.Contains(perr.Error(), "\n") {
-				t.Errorf("error spans lines: %q", perr.Error())
-			}
-			if tt.wantOp > 0 {
-				if got := e.fake.Requests(tt.op); got != tt.wantOp {
-					t.Errorf("%s requests = %d, want %d", tt.op, got, tt.wantOp)
-				}
-			}
-			// Every attempt the fake saw, Observe saw too.
-			for op, ep := range map[string]string{
-				azurefake.OpToken: azure.EndpointToken, azurefake.OpReports: azure.EndpointReports,
-				azurefake.OpDateRange: azure.EndpointDateRange, azurefake.OpSubscriptions: azure.EndpointSubscriptions,
-			} {
-				if f, o := e.fake.Requests(op), e.obs.total(ep); f != o {
-					t.Errorf("%s: fake saw %d requests, Observe %d", op, f, o)
-				}
-			}
-		})
-	}
+	})
 }
 
 // TestEchoedSecret checks the scrubbing of a secret that a server echoes
@@ -871,37 +832,16 @@ func TestEchoedSecret(t *testing.T) {
 	e.fake.Inject(azurefake.OpToken, azurefake.Fault{Status: 401,
 		Body: `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: ` + echoed + `"}`})
 	p := e.provider(t, func(o *azure.Options) { o.ClientSecret = echoed })
-	perr := fetchErr(t, context.Background(), p, mar)
+	perr := fetchErr(t, p, mar)
 	if strings.Contains(perr.Error(), echoed) || !strings.Contains(perr.Error(), "<secret>") {
 		t.Errorf("error = %v", perr)
-	}
-}
-
-func TestRetryAfterHonoured(t *testing.T) {
-	e := newEnv(t, smallDataset())
-	e.fake.Inject(azurefake.OpReports, azurefake.Fault{Status: 429, Header: http.Header{"Retry-After": {"1"}},
-		Body: armErr("TooManyRequests", "Rate limit exceeded.")})
-	p := e.provider(t, func(o *azure.Options) { o.MaxRetryDelay = 5 * time.Second; o.Concurrency = 1 })
-	start := time.Now()
-	res := fetch(t, p, mar)
-	if d := time.Since(start); d < time.Second {
-		t.Errorf("fetch took %s; the retry did not wait for Retry-After: 1", d)
-	}
-	if len(res.Records) != 12 {
-		t.Errorf("records = %d, want 12", len(res.Records))
-	}
-	if got := e.obs.count(azure.EndpointReports, http.StatusTooManyRequests); got != 1 {
-		t.Errorf("observed 429s = %d, want 1", got)
-	}
-	if got := e.fake.Requests(azurefake.OpReports); got != 4 {
-		t.Errorf("report requests = %d, want 3 + 1 retry", got)
 	}
 }
 
 func TestTokenRefresh(t *testing.T) {
 	t.Run("revoked tokens", func(t *testing.T) {
 		e := newEnv(t, smallDataset())
-		p := e.provider(t, nil)
+		p := e.provider(t)
 		fetch(t, p, mar)
 		e.fake.ExpireTokens()
 		res := fetch(t, p, mar)
@@ -918,7 +858,7 @@ func TestTokenRefresh(t *testing.T) {
 	t.Run("token rejected once", func(t *testing.T) {
 		e := newEnv(t, smallDataset())
 		e.fake.Inject(azurefake.OpDateRange, azurefake.Fault{Status: 401, Body: armErr("InvalidAuthenticationToken", "The access token is invalid.")})
-		p := e.provider(t, nil)
+		p := e.provider(t)
 		fetch(t, p, mar)
 		if n := e.fake.Requests(azurefake.OpToken); n != 2 {
 			t.Errorf("token requests = %d, want 2 (renewed credential)", n)
@@ -932,7 +872,7 @@ func TestTokenRefresh(t *testing.T) {
 		e := newEnv(t, smallDataset())
 		// An expired token is replaced before use, without a 401.
 		e.fake.SetTokenTTL(2 * time.Second)
-		p := e.provider(t, nil)
+		p := e.provider(t)
 		fetch(t, p, mar)
 		// The first fetch's subscription listing (for names) runs on
 		// its own ARM client, which asks the credential for a token of
@@ -948,25 +888,6 @@ func TestTokenRefresh(t *testing.T) {
 			t.Errorf("observed 401s = %d", n)
 		}
 	})
-}
-
-func TestTimeout(t *testing.T) {
-	e := newEnv(t, smallDataset())
-	e.fake.Inject(azurefake.OpReports, azurefake.Fault{Status: 200, Delay: 10 * time.Second})
-	p := e.provider(t, func(o *azure.Options) { o.Concurrency = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	perr := fetchErr(t, ctx, p, mar)
-	if perr.Reason != provider.ReasonTimeout || !errors.Is(perr, context.DeadlineExceeded) {
-		t.Errorf("error = %v (%s)", perr, perr.Reason)
-	}
-
-	ctx, cancel = context.WithCancel(context.Background())
-	cancel()
-	perr = fetchErr(t, ctx, e.provider(t, nil), mar)
-	if perr.Reason != provider.ReasonCanceled {
-		t.Errorf("canceled: reason = %s (%v)", perr.Reason, perr)
-	}
 }
 
 // writeCertificate writes a fresh self-signed RSA certificate and its key
@@ -1018,7 +939,7 @@ func TestClientCertificate(t *testing.T) {
 	if len(res.Records) != 12 {
 		t.Errorf("records = %d", len(res.Records))
 	}
-	perr := fetchErr(t, context.Background(), e.provider(t, certOpts(other)), mar)
+	perr := fetchErr(t, e.provider(t, certOpts(other)), mar)
 	if perr.Reason != provider.ReasonAuth || !strings.Contains(perr.Error(), "AADSTS700027") || !strings.Contains(perr.Error(), "certificate is registered") {
 		t.Errorf("unregistered certificate: %v (%s)", perr, perr.Reason)
 	}
@@ -1101,73 +1022,6 @@ func TestNewValidation(t *testing.T) {
 	}
 }
 
-// TestDemo reads the demo tenant end to end, as the exporter's --demo does:
-// listing, paging, one denied subscription, twelve months of totals.
-func TestDemo(t *testing.T) {
-	now := time.Date(2025, time.June, 20, 12, 0, 0, 0, time.UTC)
-	ds := azurefake.Demo(now)
-	last := azurefake.LatestMonth(now)
-	if last != provider.NewMonth(2025, time.May) {
-		t.Fatalf("LatestMonth = %s, want 2025-05 (published by June 19)", last)
-	}
-	fake := azurefake.NewServer(ds, azurefake.DemoClientID, azurefake.DemoClientSecret)
-	ts := newTLSServer(t, fake)
-	p, err := azure.New(azure.Options{
-		TenantID: azurefake.DemoTenantID, Credential: azure.CredentialClientSecret,
-		ClientID: azurefake.DemoClientID, ClientSecret: azurefake.DemoClientSecret,
-		AuthorityHost: ts.URL, ResourceManagerEndpoint: ts.URL, HTTPClient: ts.Client(),
-		ListSubscriptions: true, PageSize: 100,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	months := provider.Range(last-11, last)
-	res := fetch(t, p, months...)
-
-	for _, m := range months {
-		var byScope = map[provider.Scope]float64{}
-		for _, r := range res.Records {
-			if r.Month == m {
-				byScope[r.Scope] += r.EmissionsGrams
-			}
-		}
-		for _, sc := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
-			want := ds.TotalGrams(m, sc)
-			if want == 0 || math.Abs(byScope[sc]-want) > 1e-9*want {
-				t.Errorf("%s scope %s: %v g, want %v g", m, sc, byScope[sc], want)
-			}
-		}
-		if byScope[provider.Scope3] <= byScope[provider.Scope1] {
-			t.Errorf("%s: scope 3 (%v) not above scope 1 (%v)", m, byScope[provider.Scope3], byScope[provider.Scope1])
-		}
-	}
-	if len(res.Accounts) != 5 {
-		t.Errorf("accounts = %+v", res.Accounts)
-	}
-	for _, a := range res.Accounts {
-		if a.Name == "" || a.ParentID != azurefake.DemoTenantID || a.ParentType != "tenant" {
-			t.Errorf("account %+v", a)
-		}
-	}
-	if len(res.Denied) != 1 || res.Denied[0].Reason == "" {
-		t.Errorf("denied = %+v, want the one denied demo subscription with its reason", res.Denied)
-	}
-	services, locations := map[string]bool{}, map[string]bool{}
-	for _, r := range res.Records {
-		services[r.Service] = true
-		locations[r.Location] = true
-		if strings.Contains(r.Location, " ") || r.Location != strings.ToLower(r.Location) {
-			t.Errorf("location %q is not an ARM name", r.Location)
-		}
-	}
-	if len(services) < 6 || len(locations) < 5 {
-		t.Errorf("services %v, locations %v: want a varied dataset", services, locations)
-	}
-	if n := fake.Requests(azurefake.OpReports); n <= 36 {
-		t.Errorf("report requests = %d, want paging beyond 12 months × 3 scopes", n)
-	}
-}
-
 func TestConcurrentFetches(t *testing.T) {
 	e := newEnv(t, pagingDataset(30))
 	p := e.provider(t, func(o *azure.Options) { o.PageSize = 7 })
@@ -1195,7 +1049,7 @@ func TestPlaceholders(t *testing.T) {
 		`{"dataType":"ResourceItemDetailsData","itemName":"mystery","categoryType":"Resource","latestMonthEmissions":4,"previousMonthEmissions":0,"resourceGroup":"","resourceId":""}` +
 		`],"subscriptionAccessDecisionList":[{"subscriptionId":"` + sub1 + `","decision":"Allowed"}]}`
 	e.fake.Inject(azurefake.OpReports, azurefake.Fault{Status: 200, Body: body, Times: 3})
-	res := fetch(t, e.provider(t, nil), mar)
+	res := fetch(t, e.provider(t), mar)
 	var got []string
 	for _, r := range res.Records {
 		if r.Scope == provider.Scope1 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,38 +47,26 @@ func (c taggedCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 
 // classify turns the error of one SDK call into a *provider.Error. raw is
 // the response the call captured (runtime.WithCaptureResponse), if any: a
-// success status with an error means the body did not decode.
+// success status with an error means the body did not decode. Failures
+// that are not an answer of the API (the deadline, a body cut short or too
+// large, the refresh's budget, a certificate, the network) are classified
+// as every cloud's are (httpx.TransportFailure); ARM's and Entra's answers
+// here.
 func (p *Provider) classify(ctx context.Context, what string, err error, raw *http.Response) *provider.Error {
-	if cerr := ctx.Err(); cerr != nil {
-		return p.fail(provider.ReasonOf(cerr), 0, fmt.Errorf("azure: %s: %w", what, cerr))
-	}
-	if be, ok := errors.AsType[*budgetError](err); ok {
-		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
-	}
-	if tl, ok := errors.AsType[*httpx.ResponseTooLargeError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, tl))
-	}
-	if tb, ok := errors.AsType[*httpx.TruncatedBodyError](err); ok {
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, tb))
-	}
-	if ce := httpx.CertificateFailure(err); ce != nil {
-		return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: %s: %w", what, ce))
-	}
 	if te, ok := errors.AsType[*tokenError](err); ok {
 		return p.tokenFailure(ctx, te.err)
+	}
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, "azure: "+what, err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
+	}
+	if be, ok := errors.AsType[*requestBudgetError](err); ok {
+		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
 	}
 	if re, ok := errors.AsType[*azcore.ResponseError](err); ok {
 		return p.statusFailure(what, re)
 	}
 	if raw != nil && raw.StatusCode >= 200 && raw.StatusCode < 300 {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok {
-		reason := provider.ReasonNetwork
-		if ne.Timeout() {
-			reason = provider.ReasonTimeout
-		}
-		return p.fail(reason, 0, fmt.Errorf("azure: %s: %w", what, ne))
 	}
 	return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %s", what, p.oneLine(err.Error())))
 }
@@ -130,39 +117,37 @@ func statusHint(code int) string {
 	return ""
 }
 
-// tokenFailure classifies a failure to get a token. Entra's answers to a
-// bad tenant, client id, secret or certificate are 400 or 401; all of them
-// (and a failed OpenID discovery) are the credential's fault, so only
-// throttling and server errors keep their own reason. Failures without an
-// answer are the network's: an authority whose certificate is not
-// trusted (which azidentity reports as text only, hence certFailure), a
-// truncated answer, a connection error.
+// tokenFailure classifies a failure to get a token. MSAL keeps only the
+// text of a failure that came with no answer, so the fetch's own records
+// say what it was: the refresh's budget (httpx.Overrun) or an untrusted
+// certificate (certFailure); the rest of such failures are classified as
+// every cloud's are. Entra's answers are entraFailure's.
 func (p *Provider) tokenFailure(ctx context.Context, err error) *provider.Error {
 	var raw *http.Response
 	if ae, ok := errors.AsType[*azidentity.AuthenticationFailedError](err); ok {
 		raw = ae.RawResponse
 	}
 	if raw == nil {
-		ce := httpx.CertificateFailure(err)
-		if ce == nil {
-			ce = certFailure(ctx)
+		if over := httpx.Overrun(ctx); over != nil {
+			err = over
+		} else if ce := certFailure(ctx); ce != nil && httpx.CertificateFailure(err) == nil {
+			err = ce
 		}
-		if ce != nil {
-			return p.fail(provider.ReasonNetwork, 0, fmt.Errorf("azure: get token: %w", ce))
-		}
-		if tb, ok := errors.AsType[*httpx.TruncatedBodyError](err); ok {
-			return p.fail(provider.ReasonMalformed, 0, malformed("get token", tb))
-		}
-		if ne, ok := errors.AsType[net.Error](err); ok {
-			reason := provider.ReasonNetwork
-			if ne.Timeout() {
-				reason = provider.ReasonTimeout
-			}
-			return p.fail(reason, 0, fmt.Errorf("azure: get token: %w", ne))
-		}
+	}
+	if reason, wrapped, ok := httpx.TransportFailure(ctx, "azure: get token", err); ok {
+		return p.fail(reason, provider.RetryAfterOf(wrapped), wrapped)
+	}
+	if raw == nil {
 		return p.fail(provider.ReasonAuth, 0, fmt.Errorf("azure: get token: %s (%s)", p.oneLine(err.Error()), p.credentialHint()))
 	}
+	return p.entraFailure(raw)
+}
 
+// entraFailure classifies Entra's answer to a token request. Its answers
+// to a bad tenant, client id, secret or certificate are 400 or 401; all of
+// them (and a failed OpenID discovery) are the credential's fault, so only
+// throttling and server errors keep their own reason.
+func (p *Provider) entraFailure(raw *http.Response) *provider.Error {
 	code := raw.StatusCode
 	reason := provider.ReasonAuth
 	var ra time.Duration

@@ -1,11 +1,10 @@
 package azure
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,64 +19,52 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 )
 
-// recorder keeps the bodies of the report answers that pass through it,
-// so that fuzz seeds are the fake's real answers.
-type recorder struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies [][]byte
-}
-
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.base.RoundTrip(req)
-	if err != nil || endpointName(req) != EndpointReports {
-		return resp, err
-	}
-	data, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	r.bodies = append(r.bodies, data)
-	r.mu.Unlock()
-	resp.Body = io.NopCloser(bytes.NewReader(data))
-	return resp, nil
-}
-
 // fakeAnswers returns report pages azurefake serves for the demo tenant's
-// latest month, paged small so that skip tokens appear, access decisions
-// included.
+// latest month, as it sent them, paged small so that skip tokens appear,
+// access decisions included.
 func fakeAnswers(tb testing.TB) [][]byte {
 	tb.Helper()
 	now := time.Now()
-	ds := azurefake.Demo(now)
-	ts := httptest.NewTLSServer(azurefake.NewServer(ds, azurefake.DemoClientID, azurefake.DemoClientSecret))
+	fake := azurefake.NewServer(azurefake.Demo(now), azurefake.DemoClientID, azurefake.DemoClientSecret)
+	var mu sync.Mutex
+	var pages [][]byte
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := httptest.NewRecorder()
+		fake.ServeHTTP(answer, r)
+		maps.Copy(w.Header(), answer.Header())
+		w.WriteHeader(answer.Code)
+		_, _ = w.Write(answer.Body.Bytes())
+		if azurefake.IsReport(r) {
+			mu.Lock()
+			defer mu.Unlock()
+			pages = append(pages, answer.Body.Bytes())
+		}
+	}))
 	defer ts.Close()
-	rec := &recorder{base: ts.Client().Transport}
 	p, err := New(Options{
 		TenantID: azurefake.DemoTenantID, Credential: CredentialClientSecret,
 		ClientID: azurefake.DemoClientID, ClientSecret: azurefake.DemoClientSecret,
 		AuthorityHost: ts.URL, ResourceManagerEndpoint: ts.URL,
 		// Small pages: skip tokens appear, and seeds stay small, which
 		// keeps the fuzzer's minimisation of what it derives quick.
-		ListSubscriptions: true, PageSize: 2,
-		HTTPClient: &http.Client{Transport: rec},
+		ListSubscriptions: true, PageSize: 2, HTTPClient: ts.Client(),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := p.Fetch(context.Background(), []provider.Month{azurefake.LatestMonth(now)}); err != nil {
+	if _, err := p.Fetch(tb.Context(), []provider.Month{azurefake.LatestMonth(now)}); err != nil {
 		tb.Fatalf("seed fetch: %v", err)
 	}
-	return rec.bodies[:min(6, len(rec.bodies))]
+	mu.Lock()
+	defer mu.Unlock()
+	return pages[:min(6, len(pages))]
 }
 
 // FuzzReportPage feeds arbitrary bodies of carbonEmissionReports answers
 // to the SDK's decoding and to the folding of items and access decisions
 // into records. Every failure must be a classified malformed response;
-// every sum must be finite in grams, every label and denial reason valid
-// UTF-8, reasons bounded.
+// every sum must be finite in grams, no negative figure summed with
+// others, every label and denial reason valid UTF-8, reasons bounded.
 func FuzzReportPage(f *testing.F) {
 	for _, b := range fakeAnswers(f) {
 		f.Add(b)
@@ -90,6 +77,7 @@ func FuzzReportPage(f *testing.F) {
 	for _, s := range []string{
 		`{"value":[` + item(`"latestMonthEmissions":1e308`) + `,` + item(`"latestMonthEmissions":1e308`) + `]}`,
 		`{"value":[` + item(`"latestMonthEmissions":1,"subscriptionId":""`) + `],"skipToken":"abc"}`,
+		`{"value":[` + item(`"latestMonthEmissions":2`) + `,` + item(`"latestMonthEmissions":-1`) + `]}`,
 		`{"value":[],"subscriptionAccessDecisionList":[{"subscriptionId":"00000000-0000-0000-0000-000000000002","decision":"Denied","denialReason":"` +
 			strings.Repeat("a", 511) + `é and more"}]}`,
 		`{"value":[{"dataType":"ItemDetailsData","itemName":"east us","categoryType":"Location","latestMonthEmissions":1}]}`,
@@ -121,18 +109,25 @@ func FuzzReportPage(f *testing.F) {
 			checkMalformed(t, p.classify(context.Background(), what, err, ok200))
 			return
 		}
-		res := &taskResult{kg: map[recordKey]float64{}, denied: map[string]string{}}
+		res := newTaskResult()
 		if err := p.addPage(res, tk, what, page); err != nil {
 			checkMalformed(t, err)
 			return
 		}
 		for k, v := range res.kg {
-			if !finite(v * GramsPerKilogram) {
-				t.Fatalf("non-finite emissions %g for %+v", v, k)
+			if v < 0 {
+				t.Fatalf("a negative figure is summed into %+v: %g", k, v)
 			}
-			for _, l := range []string{k.account, k.service, k.location} {
-				if l == "" || !utf8.ValidString(l) {
-					t.Fatalf("empty or invalid label in %+v", k)
+		}
+		for _, sums := range []map[recordKey]float64{res.kg, res.negative} {
+			for k, v := range sums {
+				if !finite(v * GramsPerKilogram) {
+					t.Fatalf("non-finite emissions %g for %+v", v, k)
+				}
+				for _, l := range []string{k.account, k.service, k.location} {
+					if l == "" || !utf8.ValidString(l) {
+						t.Fatalf("empty or invalid label in %+v", k)
+					}
 				}
 			}
 		}
@@ -147,11 +142,7 @@ func FuzzReportPage(f *testing.F) {
 
 func checkMalformed(t *testing.T, err error) {
 	t.Helper()
-	var perr *provider.Error
-	if !errors.As(err, &perr) || perr.Reason != provider.ReasonMalformed {
-		t.Fatalf("error %v (%T) is not a malformed response", err, err)
-	}
-	if !utf8.ValidString(err.Error()) {
-		t.Fatalf("error is not valid UTF-8: %q", err.Error())
+	if perr, ok := errors.AsType[*provider.Error](err); !ok || perr.Reason != provider.ReasonMalformed || !utf8.ValidString(err.Error()) {
+		t.Fatalf("error %q (%T) is not a malformed response in valid UTF-8", err, err)
 	}
 }

@@ -1,50 +1,16 @@
 package azure_test
 
 import (
-	"context"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 )
-
-// TestUntrustedAuthorityCertificate: an authority whose TLS certificate
-// the client does not trust (a TLS-intercepting proxy, a private CA) is a
-// network problem, said so, at once: not "check the client secret" after
-// a minute of retries.
-func TestUntrustedAuthorityCertificate(t *testing.T) {
-	e := newEnv(t, smallDataset())
-	p := e.provider(t, func(o *azure.Options) {
-		o.HTTPClient = nil // the system's roots, which do not hold the test CA
-		o.RetryDelay = 500 * time.Millisecond
-		o.MaxRetryDelay = 2 * time.Second
-	})
-	start := time.Now()
-	perr := fetchErr(t, context.Background(), p, mar)
-	if perr.Reason != provider.ReasonNetwork {
-		t.Errorf("reason = %s, want %s (%v)", perr.Reason, provider.ReasonNetwork, perr)
-	}
-	for _, want := range []string{"certificate", "not trusted", "HTTPS_PROXY"} {
-		if !strings.Contains(perr.Error(), want) {
-			t.Errorf("error %q does not say %q", perr.Error(), want)
-		}
-	}
-	if strings.Contains(perr.Error(), "client secret") {
-		t.Errorf("error %q blames the credential", perr.Error())
-	}
-	if n := e.obs.total(azure.EndpointOpenID) + e.obs.total(azure.EndpointToken); n != 1 {
-		t.Errorf("authority attempts = %d, want 1: a certificate error is not retried", n)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("took %v, want at once", d)
-	}
-}
 
 // TestDenialReasonCutOnRuneBoundary: a long denial reason is bounded
 // without splitting a character, so the access-denied series keeps a
@@ -54,7 +20,7 @@ func TestDenialReasonCutOnRuneBoundary(t *testing.T) {
 	ds.Subscriptions[1].Denied = true
 	ds.Subscriptions[1].DenialReason = strings.Repeat("a", 511) + "é and more"
 	e := newEnv(t, ds)
-	res := fetch(t, e.provider(t, nil), mar)
+	res := fetch(t, e.provider(t), mar)
 	if len(res.Denied) != 1 {
 		t.Fatalf("denied = %+v", res.Denied)
 	}
@@ -96,7 +62,7 @@ func TestExplicitSubscriptionNames(t *testing.T) {
 		e := newEnv(t, smallDataset())
 		e.fake.Inject(azurefake.OpSubscriptions, azurefake.Fault{Status: http.StatusForbidden, Times: 10,
 			Body: armErr("AuthorizationFailed", "The client does not have authorization to perform action 'Microsoft.Resources/subscriptions/read'.")})
-		p := e.provider(t, nil)
+		p := e.provider(t)
 		for range 2 {
 			res := fetch(t, p, mar)
 			if len(res.Records) != 12 {

@@ -1,9 +1,12 @@
 package azure
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +123,42 @@ func TestParseAPIDate(t *testing.T) {
 		if _, err := parseAPIDate(in); err == nil {
 			t.Errorf("parseAPIDate(%q) succeeded", in)
 		}
+	}
+}
+
+// TestShouldRetry: azcore's retries, but none whose wait outlasts the
+// call's deadline.
+func TestShouldRetry(t *testing.T) {
+	p := &Provider{opts: Options{RetryDelay: 4 * time.Second, MaxRetryDelay: time.Minute}}
+	answer := func(code int, deadline time.Duration, header http.Header) *http.Response {
+		ctx := context.WithValue(t.Context(), triesKey{}, new(atomic.Int32))
+		ctx, cancel := context.WithTimeout(ctx, deadline)
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://arm.example", nil)
+		return &http.Response{StatusCode: code, Header: header, Request: req}
+	}
+	tests := []struct {
+		name string
+		resp *http.Response
+		want bool
+	}{
+		{"server error, time to wait", answer(500, time.Hour, nil), true},
+		{"server error, no time for the first backoff (4s, jitter 30%)", answer(500, 5*time.Second, nil), false},
+		{"throttled, time for Retry-After", answer(429, time.Hour, http.Header{"Retry-After": {"30"}}), true},
+		{"throttled past the deadline", answer(429, 10*time.Second, http.Header{"Retry-After": {"30"}}), false},
+		{"not found", answer(404, time.Hour, nil), false},
+	}
+	for _, tt := range tests {
+		if got := p.shouldRetry(tt.resp, nil); got != tt.want {
+			t.Errorf("%s: shouldRetry = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if !p.shouldRetry(nil, errors.New("connection reset")) {
+		t.Error("a network error is not retried")
+	}
+	// The second try waits (2^2-1) × 4s = 12s, up to 15.6s with jitter.
+	resp := answer(503, 14*time.Second, nil)
+	if !p.shouldRetry(resp, nil) || p.shouldRetry(resp, nil) {
+		t.Error("the backoff does not grow with the tries of one call")
 	}
 }

@@ -1,21 +1,13 @@
 package azure_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
-	"math"
 	"reflect"
 	"slices"
 	"testing"
-	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
 )
 
 // checker is a provider.Checker that records what Check reports, as
@@ -151,62 +143,5 @@ func TestConfigIdentity(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Subscriptions, []string{"b", "a"}) {
 		t.Errorf("Identity reordered the subscriptions: %q", c.Subscriptions)
-	}
-}
-
-// TestPluginDemo runs the demo the way the exporter does: its entry decoded
-// strictly into a Config, checked, built with its connection and fetched.
-func TestPluginDemo(t *testing.T) {
-	ctx := context.Background()
-	now := time.Date(2025, 6, 20, 12, 0, 0, 0, time.UTC)
-	plugin := azure.Plugin()
-	d, err := plugin.Demo(ctx, now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if len(d.Entries) != 1 {
-		t.Fatalf("%d entries", len(d.Entries))
-	}
-
-	data, err := yaml.Marshal(d.Entries[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := plugin.NewConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		t.Fatalf("demo entry does not decode: %v", err)
-	}
-	c := &checker{has: map[string]bool{}}
-	for k := range d.Entries[0] {
-		c.has[k] = true
-	}
-	cfg.Check(c)
-	if c.errs != nil {
-		t.Fatalf("demo entry: %q", c.errs)
-	}
-
-	name := *cfg.SourceName()
-	p, err := cfg.New(ctx, provider.Env{Name: name, Connection: d.Connections[name]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	m := azurefake.LatestMonth(now)
-	res, err := p.Fetch(ctx, []provider.Month{m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[provider.Scope]float64{}
-	for _, r := range res.Records {
-		got[r.Scope] += r.EmissionsGrams
-	}
-	ds := azurefake.Demo(now)
-	for _, sc := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
-		if want := ds.TotalGrams(m, sc); want == 0 || math.Abs(got[sc]-want) > 1e-9*want {
-			t.Errorf("scope %s: %v g, want %v g", sc, got[sc], want)
-		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -115,36 +117,103 @@ func endpointName(req *http.Request) string {
 	return EndpointOther
 }
 
-// budgetKey carries a fetch's *budget in the request context, from Fetch
-// to budgetPolicy.
-type budgetKey struct{}
+// requestBudgetKey carries a fetch's *requestBudget in the request
+// context, from Fetch to requestBudgetPolicy.
+type requestBudgetKey struct{}
 
-// budget counts the ARM requests of one fetch.
-type budget struct {
+// requestBudget counts the ARM requests of one fetch against
+// Options.RequestBudget.
+type requestBudget struct {
 	limit int64
 	used  atomic.Int64
 }
 
-// budgetError is returned when a fetch has used its request budget.
-type budgetError struct{ limit int64 }
+// requestBudgetError is returned when a fetch has used its request budget.
+type requestBudgetError struct{ limit int64 }
 
-func (e *budgetError) Error() string {
+func (e *requestBudgetError) Error() string {
 	return fmt.Sprintf("request budget of %d ARM requests per refresh exhausted; raise the request budget or report on fewer subscriptions or months", e.limit)
 }
 
 // NonRetriable tells azcore's retry policy not to retry: it matches the
 // SDK's errorinfo.NonRetriable interface, which lives in an internal
 // package.
-func (*budgetError) NonRetriable() {}
+func (*requestBudgetError) NonRetriable() {}
 
-// budgetPolicy charges every ARM attempt to the fetch's budget. It is a
-// per-retry policy, so retries are charged too: the budget bounds the
-// requests ARM sees, which is what throttling counts.
-type budgetPolicy struct{}
+// requestBudgetPolicy charges every ARM attempt to the fetch's request
+// budget. It is a per-retry policy, so retries are charged too: the budget
+// bounds the requests ARM sees, which is what throttling counts.
+type requestBudgetPolicy struct{}
 
-func (budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
-	if b, ok := req.Raw().Context().Value(budgetKey{}).(*budget); ok && b.used.Add(1) > b.limit {
-		return nil, &budgetError{limit: b.limit}
+func (requestBudgetPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if b, ok := req.Raw().Context().Value(requestBudgetKey{}).(*requestBudget); ok && b.used.Add(1) > b.limit {
+		return nil, &requestBudgetError{limit: b.limit}
 	}
 	return req.Next()
+}
+
+// triesKey carries the count of one call's tries in its context, from
+// triesPolicy to shouldRetry.
+type triesKey struct{}
+
+// triesPolicy gives every call of a pipeline (ARM's and the credential's)
+// a count of its tries. It is a per-call policy, so it sits above azcore's
+// retry policy and the count spans the call's retries.
+type triesPolicy struct{}
+
+func (triesPolicy) Do(req *policy.Request) (*http.Response, error) {
+	return req.WithContext(context.WithValue(req.Raw().Context(), triesKey{}, new(atomic.Int32))).Next()
+}
+
+// retriedStatus reports whether azcore retries an answer of status code
+// by default.
+func retriedStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// shouldRetry retries what azcore retries by default (the errors it is
+// not told are final, and retriedStatus), but never waits past the call's
+// deadline: azcore would sleep into it and report a timeout, where the
+// answer in hand says what went wrong (a server error, or throttling and
+// its Retry-After, which the refresher's backoff then honours).
+func (p *Provider) shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	if !retriedStatus(resp.StatusCode) {
+		return false
+	}
+	if resp.Request == nil {
+		return true
+	}
+	ctx := resp.Request.Context()
+	try := int32(1)
+	if n, ok := ctx.Value(triesKey{}).(*atomic.Int32); ok {
+		try = n.Add(1)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	wait := retryAfter(resp.Header, time.Now())
+	if wait <= 0 {
+		wait = p.maxBackoff(try)
+	}
+	return time.Until(deadline) > wait
+}
+
+// maxBackoff is the longest azcore waits after try when the server asks
+// for no delay: (2^try - 1) times the retry delay, plus its jitter of at
+// most 30%, up to the longest retry delay.
+func (p *Provider) maxBackoff(try int32) time.Duration {
+	d := (math.Exp2(float64(try)) - 1) * float64(p.opts.RetryDelay) * 1.3
+	if d >= float64(p.opts.MaxRetryDelay) {
+		return p.opts.MaxRetryDelay
+	}
+	return time.Duration(d)
 }

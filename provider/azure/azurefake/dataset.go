@@ -158,6 +158,12 @@ func (d Dataset) TotalGrams(m provider.Month, s provider.Scope) float64 {
 	return d.Total(m, s) * gramsPerKilogram
 }
 
+// MonthGrams is TotalGrams summed over the three scopes: the emissions
+// the exporter must report for month m.
+func (d Dataset) MonthGrams(m provider.Month) float64 {
+	return d.TotalGrams(m, provider.Scope1) + d.TotalGrams(m, provider.Scope2) + d.TotalGrams(m, provider.Scope3)
+}
+
 // The demo's identity. The fake accepts only these; they open nothing real.
 const (
 	DemoTenantID     = "5c2a7e1d-8f3b-4a6c-9d0e-1f2a3b4c5d6e"
