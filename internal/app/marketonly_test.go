@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
+	"github.com/cloudcarbon/cloudcarbon_exporter/report"
 )
 
 // TestMarketBasedOnlySourceIsServed: an Oracle Cloud source with
@@ -64,9 +65,9 @@ func TestMarketBasedOnlySourceIsServed(t *testing.T) {
 	}
 	var rep struct {
 		Rows []struct {
-			Provider      string   `json:"provider"`
-			MarketBased   *float64 `json:"market_based_co2e"`
-			MonthsCovered int      `json:"months_covered"`
+			Provider      string              `json:"provider"`
+			Values        map[string]*float64 `json:"values"`
+			MonthsCovered int                 `json:"months_covered"`
 		} `json:"rows"`
 	}
 	if err := json.Unmarshal([]byte(get("/report?period=month&format=json")), &rep); err != nil {
@@ -74,7 +75,7 @@ func TestMarketBasedOnlySourceIsServed(t *testing.T) {
 	}
 	months := 0
 	for _, row := range rep.Rows {
-		if row.Provider == oci.Name && row.MarketBased != nil && row.MonthsCovered > 0 {
+		if row.Provider == oci.Name && row.Values[report.KeyMarketBased] != nil && row.MonthsCovered > 0 {
 			months++
 		}
 	}
