@@ -47,6 +47,7 @@ func (c *Config) Check(v provider.Checker) {
 	}
 }
 func (c *Config) Identity() string { return "zz" }
+func (c *Config) Covers() []provider.Coverage { return []provider.Coverage{{Key: c.Name, What: "source " + c.Name}} }
 func (c *Config) New(context.Context, provider.Env) (provider.Provider, error) { return source{c.Grams}, nil }
 
 type source struct{ grams float64 }

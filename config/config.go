@@ -281,6 +281,10 @@ func (p *parser) validate(c *Config) {
 		p.sourceName(src.Provider, src.Config.SourceName(), path, defaultName(src.Provider, i, counts[src.Provider]), names)
 		src.Config.Check(&checker{p: p, path: path, section: src.Provider, entry: src.Name()})
 	}
+	// Overlaps are told only of entries that are right otherwise.
+	if len(p.errs) == 0 {
+		p.overlaps(c)
+	}
 }
 
 // sourceName assigns a default name or checks the given one, and keeps

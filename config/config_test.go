@@ -120,8 +120,12 @@ func TestInvalid(t *testing.T) {
 		"invalid-key-file-empty.yml":         d + `invalid-key-file-empty.yml:2: ibm.api_key_file "testdata/config/empty-key.txt" is empty; it must contain the API key`,
 		"invalid-key-env-unset.yml":          d + `invalid-key-env-unset.yml:2: ibm.api_key_env names the environment variable "UNSET_VARIABLE", which is unset or empty; set it or use api_key_file`,
 		"invalid-key-empty.yml":              d + `invalid-key-empty.yml:2: ibm.api_key is empty`,
-		"invalid-enterprise-two.yml":         d + `invalid-enterprise-two.yml:4: ibm entry "ibm" sets both enterprise_id and enterprise_account_id; set at most one of enterprise_id, enterprise_group_id and enterprise_account_id`,
-		"invalid-enterprise-id.yml":          d + `invalid-enterprise-id.yml:3: ibm.enterprise_group_id must be 32 lowercase letters and digits, as shown by the IBM Cloud console`,
+		"invalid-overlap.yml": d + `invalid-overlap.yml:5: ibm entries "prod" and "prod-again" both read enterprise 0123456789abcdef0123456789abcdef: every figure of it would be counted twice; remove one, or give each a part of its own` + "\n" +
+			d + `invalid-overlap.yml:16: gcp entries "carbon" and "carbon-3" both read the Carbon Footprint export carbon-prod.carbon.carbon_footprint: every figure of it would be counted twice; remove one, or give each a part of its own` + "\n" +
+			d + `invalid-overlap.yml:22: aws entries "one" and "two" both read the accounts of role arn:aws:iam::123456789012:role/carbon: every figure of it would be counted twice; remove one, or give each a part of its own` + "\n" +
+			d + `invalid-overlap.yml:28: azure entries "a" and "b" both read subscription 5b25ef0a-4d9d-46aa-a750-1c5e3b79cc2c: every figure of it would be counted twice; remove one, or give each a part of its own`,
+		"invalid-enterprise-two.yml": d + `invalid-enterprise-two.yml:4: ibm entry "ibm" sets both enterprise_id and enterprise_account_id; set at most one of enterprise_id, enterprise_group_id and enterprise_account_id`,
+		"invalid-enterprise-id.yml":  d + `invalid-enterprise-id.yml:3: ibm.enterprise_group_id must be 32 lowercase letters and digits, as shown by the IBM Cloud console`,
 		"invalid-url.yml": d + `invalid-url.yml:4: ibm.api_url must be an absolute http:// or https:// URL` + "\n" +
 			d + `invalid-url.yml:5: ibm.iam_url must be an absolute http:// or https:// URL` + "\n" +
 			d + `invalid-url.yml:8: ibm.api_url must not contain a user name or password` + "\n" +
@@ -237,7 +241,7 @@ func TestValid(t *testing.T) {
 		}},
 		"valid-anchors.yml": {refresh, otlp, []provider.SourceConfig{
 			ibmEntry(ibm.Config{Name: "first", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
-			ibmEntry(ibm.Config{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com"}),
+			ibmEntry(ibm.Config{Name: "second", APIKey: canary, APIKeyEnv: "IBM_CLOUD_API_KEY", IAMURL: "https://private.iam.cloud.ibm.com", EnterpriseID: "0123456789abcdef0123456789abcdef"}),
 		}},
 	}
 	for name, want := range tests {

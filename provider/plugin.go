@@ -106,8 +106,24 @@ type SourceConfig interface {
 	// scope), never a secret: persisted data is reused only while it
 	// matches.
 	Identity() string
+	// Covers names the data the source reads, after Check: two sources of
+	// one cloud that share a Coverage would count the same figures twice,
+	// and the configuration refuses them. A source whose scope the file
+	// cannot tell (the account behind a key) names what decides it.
+	Covers() []Coverage
 	// New builds the source's client. It makes no request.
 	New(ctx context.Context, env Env) (Provider, error)
+}
+
+// Coverage is one part of the data a source reads.
+type Coverage struct {
+	// Key is equal for two sources exactly when they read this part; it
+	// may be derived from a secret (a digest of a key), since it is never
+	// shown.
+	Key string
+	// What names the part in messages, such as "enterprise 0123…": never
+	// a secret.
+	What string
 }
 
 // Checker is what a SourceConfig validates itself with. Keys are relative

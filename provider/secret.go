@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 )
@@ -44,3 +46,10 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 // Value returns the key. It is the only way to read it, so that every use is
 // deliberate and easy to find.
 func (s Secret) Value() string { return string(s) }
+
+// Digest returns a one-way digest of a secret, for telling two secrets
+// apart (or the same) without keeping or showing either.
+func Digest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

@@ -155,6 +155,20 @@ func (c *Config) Identity() string {
 	return strings.Join([]string{Name, c.Partition, c.Endpoint, "role=" + c.RoleARN, "profile=" + c.Profile, "key=" + c.AccessKeyID}, "|")
 }
 
+// Covers implements provider.SourceConfig: the identity the entry reads
+// as decides which accounts it reports.
+func (c *Config) Covers() []provider.Coverage {
+	switch {
+	case c.RoleARN != "":
+		return []provider.Coverage{{Key: "role=" + c.RoleARN, What: "the accounts of role " + c.RoleARN}}
+	case c.AccessKeyID != "":
+		return []provider.Coverage{{Key: "key=" + c.AccessKeyID, What: "the accounts of access key " + c.AccessKeyID}}
+	case c.Profile != "":
+		return []provider.Coverage{{Key: "profile=" + c.Profile, What: "the accounts of profile " + c.Profile}}
+	}
+	return []provider.Coverage{{Key: "default", What: "the accounts of the default credential chain"}}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(ctx, Options{

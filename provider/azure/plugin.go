@@ -189,6 +189,21 @@ func (c *Config) Identity() string {
 		"subscriptions=" + strings.Join(subs, ","), "list=" + strconv.FormatBool(c.ListSubscriptions)}, "|")
 }
 
+// Covers implements provider.SourceConfig: each subscription listed, or
+// every subscription the credential reads.
+func (c *Config) Covers() []provider.Coverage {
+	if len(c.Subscriptions) == 0 {
+		who := c.Credential + " " + c.ClientID + "@" + c.TenantID
+		return []provider.Coverage{{Key: "all=" + who, What: "every subscription of one credential"}}
+	}
+	out := make([]provider.Coverage, 0, len(c.Subscriptions))
+	for _, s := range c.Subscriptions {
+		id := strings.ToLower(s)
+		out = append(out, provider.Coverage{Key: "subscription=" + id, What: "subscription " + id})
+	}
+	return out
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{

@@ -133,6 +133,16 @@ func (c *Config) Identity() string {
 		"account=" + c.BillingAccount}, "|")
 }
 
+// Covers implements provider.SourceConfig: one Carbon Footprint export,
+// whole or for one billing account.
+func (c *Config) Covers() []provider.Coverage {
+	what := "the Carbon Footprint export " + c.CarbonTable
+	if c.BillingAccount != "" {
+		what += " for billing account " + c.BillingAccount
+	}
+	return []provider.Coverage{{Key: c.CarbonTable + "|" + c.BillingAccount, What: what}}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(ctx, Options{

@@ -123,6 +123,21 @@ func (c *Config) Identity() string {
 		"enterprise=" + c.EnterpriseID, "group=" + c.EnterpriseGroupID, "account=" + c.EnterpriseAccountID}, "|")
 }
 
+// Covers implements provider.SourceConfig: an enterprise, account group
+// or enterprise account by its id, else the account the API key belongs
+// to, which only the key tells.
+func (c *Config) Covers() []provider.Coverage {
+	switch {
+	case c.EnterpriseID != "":
+		return []provider.Coverage{{Key: "enterprise=" + c.EnterpriseID, What: "enterprise " + c.EnterpriseID}}
+	case c.EnterpriseGroupID != "":
+		return []provider.Coverage{{Key: "group=" + c.EnterpriseGroupID, What: "account group " + c.EnterpriseGroupID}}
+	case c.EnterpriseAccountID != "":
+		return []provider.Coverage{{Key: "account=" + c.EnterpriseAccountID, What: "enterprise account " + c.EnterpriseAccountID}}
+	}
+	return []provider.Coverage{{Key: "key=" + provider.Digest(c.APIKey.Value()), What: "the account of one API key"}}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{

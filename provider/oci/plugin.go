@@ -173,6 +173,18 @@ func (c *Config) Identity() string {
 		"method="+c.EmissionCalculationMethod, "depth="+strconv.Itoa(c.CompartmentDepth)), "|")
 }
 
+// Covers implements provider.SourceConfig: the tenancy, when the entry
+// names it, else the principal that decides it.
+func (c *Config) Covers() []provider.Coverage {
+	switch {
+	case c.TenancyID != "":
+		return []provider.Coverage{{Key: "tenancy=" + c.TenancyID, What: "tenancy " + c.TenancyID}}
+	case c.Auth == AuthConfigFile:
+		return []provider.Coverage{{Key: "config=" + c.ConfigFile + "|" + c.Profile, What: "the tenancy of profile " + c.Profile + " of one configuration file"}}
+	}
+	return []provider.Coverage{{Key: "auth=" + c.Auth, What: "the tenancy of the " + strings.ReplaceAll(c.Auth, "_", " ")}}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{

@@ -157,6 +157,24 @@ func (c *Config) Identity() string {
 		"projects=" + strings.Join(projects, ","), "profile=" + c.Profile}, "|")
 }
 
+// Covers implements provider.SourceConfig: each project listed, else the
+// organization.
+func (c *Config) Covers() []provider.Coverage {
+	if len(c.ProjectIDs) > 0 {
+		out := make([]provider.Coverage, 0, len(c.ProjectIDs))
+		for _, id := range c.ProjectIDs {
+			id = strings.ToLower(id)
+			out = append(out, provider.Coverage{Key: "project=" + id, What: "project " + id})
+		}
+		return out
+	}
+	org := strings.ToLower(c.OrganizationID)
+	if org == "" {
+		return []provider.Coverage{{Key: "profile=" + c.Profile + "|" + c.AccessKey, What: "the organization of one access key"}}
+	}
+	return []provider.Coverage{{Key: "org=" + org, What: "organization " + org}}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{
