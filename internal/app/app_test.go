@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,6 +116,23 @@ func fakeIBM(t *testing.T, now time.Time, key string) (*ibmfake.Server, ibmfake.
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	return fake, ds, srv.URL
+}
+
+// ownEnterprise gives ds an enterprise id of its own, derived from name,
+// as separate enterprises have: sources of one enterprise read the same
+// data, which the configuration refuses.
+func ownEnterprise(ds *ibmfake.Dataset, name string) {
+	sum := sha256.Sum256([]byte(name))
+	id, old := hex.EncodeToString(sum[:16]), ds.EnterpriseID
+	ds.EnterpriseID = id
+	for i := range ds.Entities {
+		if ds.Entities[i].ID == old {
+			ds.Entities[i].ID = id
+		}
+		if ds.Entities[i].ParentID == old {
+			ds.Entities[i].ParentID = id
+		}
+	}
 }
 
 func ibmConfig(url, enterprise, keyLine string) string {

@@ -32,6 +32,7 @@ func shardedIBMConfig(t *testing.T, names []string) string {
 	cfg.WriteString("ibm:\n")
 	for _, name := range names {
 		ds := ibmfake.Demo(now)
+		ownEnterprise(&ds, name)
 		for i := range ds.Rows {
 			ds.Rows[i].AccountID = name + "-" + ds.Rows[i].AccountID
 		}

@@ -165,6 +165,7 @@ func TestShardsSplitTheSources(t *testing.T) {
 	datasets := map[string]ibmfake.Dataset{}
 	for _, name := range names {
 		ds := ibmfake.Demo(now)
+		ownEnterprise(&ds, name)
 		for i := range ds.Rows {
 			ds.Rows[i].AccountID = name + "-" + ds.Rows[i].AccountID
 		}
@@ -258,12 +259,15 @@ func shardedNames(total, perShard int) []string {
 // none. It still starts and reports ready, but says so at WARN and in
 // cloudcarbon_shard_sources, which the rules alert on.
 func TestEmptyShardWarns(t *testing.T) {
-	_, ds, url := fakeIBM(t, time.Now(), "k")
 	var cfg strings.Builder
 	cfg.WriteString("ibm:\n")
 	names := []string{"ibm-a", "ibm-b"}
 	for _, name := range names {
-		fmt.Fprintf(&cfg, "  - name: %s\n    api_key: k\n    enterprise_id: %s\n    api_url: %s\n    iam_url: %s\n", name, ds.EnterpriseID, url, url)
+		ds := ibmfake.Demo(time.Now())
+		ownEnterprise(&ds, name)
+		srv := httptest.NewServer(ibmfake.NewServer(ds, "k"))
+		t.Cleanup(srv.Close)
+		fmt.Fprintf(&cfg, "  - name: %s\n    api_key: k\n    enterprise_id: %s\n    api_url: %s\n    iam_url: %s\n", name, ds.EnterpriseID, srv.URL, srv.URL)
 	}
 	assigned := AssignShards(names, 3)
 	for index := range 3 {
