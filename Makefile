@@ -12,7 +12,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: all build run demo test deps lint unit rules e2e emulator-test helm-test fuzz bench scale-test golden clean
+.PHONY: all build run demo test deps lint unit rules e2e receiver receiver-generate otelcol-receiver emulator-test helm-test fuzz bench scale-test golden clean
 
 all: build
 
@@ -24,8 +24,9 @@ demo run: build
 	./$(BINARY) --demo
 
 # The full test suite: formatting, vet, staticcheck, unit tests with the
-# race detector, and the end-to-end test against a real Prometheus.
-test: deps lint unit rules e2e
+# race detector, the Collector receiver's module, and the end-to-end test
+# against a real Prometheus and two OpenTelemetry Collectors.
+test: deps lint unit rules receiver e2e
 
 # Installs Prometheus and promtool (Debian package `prometheus`) when they are
 # missing, and checks that they are 2.42 or newer. Other systems: install
@@ -49,10 +50,34 @@ rules:
 
 # Builds the binary, runs it in demo mode and has a real Prometheus scrape it,
 # and pushes it over OTLP through a real OpenTelemetry Collector (built once
-# per machine by tools/otelcol/build.sh and cached).
+# per machine by tools/otelcol/build.sh and cached); runs the Collector that
+# the builder makes with the cloudcarbon receiver (tools/otelcol/build-receiver.sh,
+# cached per source tree) in demo mode and compares its data with the
+# exporter's, across a restart on file_storage.
 e2e:
 	OTELCOL=$$(tools/otelcol/build.sh) && export OTELCOL && \
+		OTELCOL_RECEIVER=$$(tools/otelcol/build-receiver.sh) && export OTELCOL_RECEIVER && \
 		CLOUDCARBON_E2E=1 $(GO) test -count=1 -tags e2e ./e2e/
+
+# The OpenTelemetry Collector receiver, a Go module of its own so that the
+# exporter's module carries no Collector dependency: vet, staticcheck and
+# race-enabled tests (config validation, lifecycle with goleak, the
+# mdatagen-generated component tests, restart from a storage extension).
+RECEIVER_DIR := receiver/cloudcarbonreceiver
+receiver:
+	cd $(RECEIVER_DIR) && $(GO) vet ./... && \
+		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./... && \
+		$(GO) test -race -count=1 ./...
+
+# Regenerates the receiver's metadata.yaml metrics from the engine's
+# families, then mdatagen's code and documentation (tools/mdatagen).
+receiver-generate:
+	cd $(RECEIVER_DIR) && $(GO) test -count=1 -run TestMetadataDescribesEveryMetric -update . && $(GO) generate ./...
+
+# Builds the OpenTelemetry Collector distribution with the receiver and
+# prints its path.
+otelcol-receiver:
+	@tools/otelcol/build-receiver.sh
 
 # Runs the production GCP SQL through the real BigQuery client against
 # goccy/bigquery-emulator. The emulator is a cgo build over ZetaSQL that

@@ -27,6 +27,7 @@ var layers = map[string][]string{
 	".":                                {"config", "internal/app", "internal/clouds"},
 	"internal/app":                     {"config", "demo", "exposition", "otlp", "provider", "refresh", "report", "store"},
 	"internal/clouds":                  {"provider", "provider/*"},
+	"clouds":                           {"internal/clouds", "provider"},
 	"internal/configschema":            {"config", "provider"},
 	"demo":                             {"config", "provider"},
 	"config":                           {"provider"},

@@ -243,12 +243,7 @@ type monthVisitor func(f func(m provider.Month, ago int, md *store.MonthData))
 // its sources, so that one lagging source does not mix two months in one
 // series set.
 func historyOf(sources map[string]*store.SourceData, names []string, history int) monthVisitor {
-	latestOf := map[string]provider.Month{}
-	for _, d := range sources {
-		if m, ok := d.LatestMonth(); ok && m > latestOf[d.Provider] {
-			latestOf[d.Provider] = m
-		}
-	}
+	latestOf := latestMonths(sources)
 	return func(f func(m provider.Month, ago int, md *store.MonthData)) {
 		for _, name := range names {
 			d := sources[name]
@@ -263,6 +258,18 @@ func historyOf(sources map[string]*store.SourceData, names []string, history int
 			}
 		}
 	}
+}
+
+// latestMonths returns the latest month each provider has published,
+// taken over all its sources: the month its data families describe.
+func latestMonths(sources map[string]*store.SourceData) map[string]provider.Month {
+	latestOf := map[string]provider.Month{}
+	for _, d := range sources {
+		if m, ok := d.LatestMonth(); ok && m > latestOf[d.Provider] {
+			latestOf[d.Provider] = m
+		}
+	}
+	return latestOf
 }
 
 // collectData appends every record's contribution to the current and

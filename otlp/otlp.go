@@ -124,7 +124,7 @@ func (u *unitProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, 
 	for i := range sms {
 		sms[i].Scope = otlpScope
 		for j := range sms[i].Metrics {
-			sms[i].Metrics[j].Unit = unitOf(sms[i].Metrics[j].Name)
+			sms[i].Metrics[j].Unit = Unit(sms[i].Metrics[j].Name)
 		}
 	}
 	return sms, err
@@ -147,7 +147,10 @@ var unitSuffixes = []struct{ suffix, unit string }{
 	{"_bytes_processed_total", "By"},
 }
 
-func unitOf(name string) string {
+// Unit returns the UCUM unit of the metric named name, from its unit
+// suffix; "" for a metric without one. Whatever else carries these metrics
+// over OpenTelemetry (the Collector receiver) takes its units from here.
+func Unit(name string) string {
 	for _, s := range unitSuffixes {
 		if strings.HasSuffix(name, s.suffix) {
 			return s.unit

@@ -32,6 +32,8 @@ var ErrStateInvalid = errors.New("state file unusable")
 // old or the new file, and a checksum catches any other damage.
 type StateFile struct {
 	path string
+	// blob, when set, keeps the bytes instead of the file at path.
+	blob Blob
 }
 
 // NewStateFile returns a state file at path.
@@ -50,6 +52,13 @@ type stateEnvelope struct {
 // Load reads the state. A missing file yields no data and no error; an
 // unusable one yields an error wrapping ErrStateInvalid.
 func (f *StateFile) Load() (map[string]*SourceData, error) {
+	if f.blob != nil {
+		raw, err := f.blob.Load()
+		if err != nil || raw == nil {
+			return nil, wrapErr("read state", err)
+		}
+		return f.decode(raw)
+	}
 	raw, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -102,6 +111,9 @@ func (f *StateFile) tempPattern() string { return filepath.Base(f.path) + ".tmp-
 // process killed during a save left behind; called at start, before any
 // save of this process, it returns how many it removed.
 func (f *StateFile) RemoveStale() (int, error) {
+	if f.blob != nil {
+		return 0, nil // a blob is replaced whole, never through a temporary
+	}
 	stale, err := filepath.Glob(filepath.Join(filepath.Dir(f.path), f.tempPattern()))
 	if err != nil {
 		return 0, err
@@ -129,6 +141,14 @@ func (f *StateFile) Save(data map[string]*SourceData) error {
 	// with it, which would copy the payload twice more; the bytes are the
 	// same as json.Marshal(stateEnvelope{...}) gives.
 	head := fmt.Sprintf(`{"format":%q,"version":%d,"sha256":%q,"data":`, stateFormat, stateVersion, hex.EncodeToString(sum[:]))
+	if f.blob != nil {
+		var b bytes.Buffer
+		b.Grow(len(head) + len(payload) + 1)
+		b.WriteString(head)
+		b.Write(payload)
+		b.WriteString("}")
+		return wrapErr("write state", f.blob.Save(b.Bytes()))
+	}
 	dir := filepath.Dir(f.path)
 	tmp, err := os.CreateTemp(dir, f.tempPattern())
 	if err != nil {
