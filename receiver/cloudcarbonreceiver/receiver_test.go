@@ -280,9 +280,10 @@ type brokenConfig struct {
 	Name string `yaml:"name"`
 }
 
-func (c *brokenConfig) SourceName() *string    { return &c.Name }
-func (c *brokenConfig) Check(provider.Checker) {}
-func (c *brokenConfig) Identity() string       { return "broken" }
+func (c *brokenConfig) SourceName() *string         { return &c.Name }
+func (c *brokenConfig) Check(provider.Checker)      {}
+func (c *brokenConfig) Identity() string            { return "broken" }
+func (c *brokenConfig) Covers() []provider.Coverage { return nil }
 func (c *brokenConfig) New(context.Context, provider.Env) (provider.Provider, error) {
 	return nil, errors.New("no client today")
 }
