@@ -44,6 +44,23 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestConfigCheckHidesPastedKey: a private key pasted where the path of
+// OCI's configuration file belongs is not printed back.
+func TestConfigCheckHidesPastedKey(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yml")
+	writeFile(t, file, "oci:\n  - config_file: |\n      -----BEGIN PRIVATE KEY-----\n      MIIEvQIB"+canary+"\n      -----END PRIVATE KEY-----\n")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--config.check", "--config.file=" + file}, &stdout, &stderr, time.Now)
+	all := stdout.String() + stderr.String()
+	if code != 1 || !strings.Contains(all, "oci.config_file cannot be read (no such file or directory)") {
+		t.Errorf("code %d, output %q", code, all)
+	}
+	if strings.Contains(all, canary) || strings.Contains(all, "BEGIN") {
+		t.Errorf("--config.check printed the key: %s", all)
+	}
+}
+
 // TestCloudCommands checks that the clouds' subcommands are on the command
 // line: gcp-setup's dry run prints its plan and calls nothing.
 func TestCloudCommands(t *testing.T) {

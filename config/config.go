@@ -10,6 +10,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -295,6 +296,9 @@ func (p *parser) sourceName(section string, name *string, path, def string, name
 		names[def] = entry
 	case !validName(*name):
 		p.errorf(p.line(path+".name"), "%s.name must contain only lowercase letters, digits, '_' and '-'", section)
+		// Later messages name the entry; an invalid name might be
+		// anything, a secret included, so they get the default instead.
+		*name = def
 	default:
 		if prev, ok := names[*name]; ok {
 			p.errorf(p.line(path+".name"), "name %q is already used at line %d; source names must be unique", *name, prev)
@@ -313,9 +317,23 @@ func defaultName(provider string, i, n int) string {
 	return fmt.Sprintf("%s-%d", provider, i+1)
 }
 
+// errNotRegular refuses devices, pipes and directories as credential
+// files: reading a pipe or a terminal would block the load for good.
+var errNotRegular = errors.New("not a regular file")
+
+// errKeyFileSize is the error of a credential file past maxKeyFileSize.
+var errKeyFileSize = fmt.Errorf("larger than %d bytes; it must hold only the credential", maxKeyFileSize)
+
 // readKeyFile trims surrounding whitespace because editors and
-// `echo key > file` add a trailing newline, which no key contains.
+// `echo key > file` add a trailing newline, which no key contains. Its
+// errors never name the file: callers say which key gave it.
 func readKeyFile(name string) (string, error) {
+	// Checked before opening: opening a pipe blocks until a writer comes.
+	if st, err := os.Stat(name); err != nil {
+		return "", err
+	} else if !st.Mode().IsRegular() {
+		return "", errNotRegular
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
@@ -326,7 +344,7 @@ func readKeyFile(name string) (string, error) {
 		return "", err
 	}
 	if len(b) > maxKeyFileSize {
-		return "", fmt.Errorf("%s is larger than %d bytes; it must contain only the secret", name, maxKeyFileSize)
+		return "", errKeyFileSize
 	}
 	return strings.TrimSpace(string(b)), nil
 }
