@@ -44,6 +44,24 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestFlagValidation: values that would disable a bound by accident, or
+// that mean nothing, stop the exporter before it starts.
+func TestFlagValidation(t *testing.T) {
+	for _, tc := range []struct {
+		flag, want string
+	}{
+		{"--web.timeout=-1s", "--web.timeout must be greater than 0"},
+		{"--web.timeout=0s", "--web.timeout must be greater than 0"},
+		{"--web.max-requests=-1", "--web.max-requests must be 0 (no limit) or more"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{tc.flag, "--demo", "--web.listen-address=127.0.0.1:0"}, &stdout, &stderr, time.Now)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: code %d, stderr %q; want 2 and %q", tc.flag, code, stderr.String(), tc.want)
+		}
+	}
+}
+
 // TestConfigCheckHidesPastedKey: a private key pasted where the path of
 // OCI's configuration file belongs is not printed back.
 func TestConfigCheckHidesPastedKey(t *testing.T) {

@@ -38,6 +38,11 @@ const (
 	DefaultMaxConcurrency = 2
 )
 
+// MaxConcurrency bounds refresh.max_concurrency: each source refreshing
+// at once holds a connection and a response in memory, and no provider's
+// rate limits allow more than a few dozen concurrent calls.
+const MaxConcurrency = 64
+
 // maxFileSize bounds the configuration file: a real one is a few kilobytes,
 // and the parser's work grows with the size.
 const maxFileSize = 1 << 20
@@ -245,8 +250,8 @@ func (p *parser) validate(c *Config) {
 	if !(r.Jitter >= 0 && r.Jitter <= 0.5) {
 		p.errorf(p.line("refresh.jitter"), "refresh.jitter must be between 0 and 0.5, a fraction of the interval")
 	}
-	if r.MaxConcurrency < 1 {
-		p.errorf(p.line("refresh.max_concurrency"), "refresh.max_concurrency must be at least 1")
+	if r.MaxConcurrency < 1 || r.MaxConcurrency > MaxConcurrency {
+		p.errorf(p.line("refresh.max_concurrency"), "refresh.max_concurrency must be from 1 to %d", MaxConcurrency)
 	}
 
 	o := &c.OTLP
@@ -265,6 +270,8 @@ func (p *parser) validate(c *Config) {
 	} else if o.Endpoint != "" {
 		if _, port, err := net.SplitHostPort(o.Endpoint); err != nil || port == "" {
 			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint must be host:port or an http:// or https:// URL")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint must have a port from 1 to 65535")
 		}
 	}
 

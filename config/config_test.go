@@ -99,12 +99,16 @@ func TestInvalid(t *testing.T) {
 		"invalid-duration.yml":        d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
 		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +
 			d + `invalid-duration-zero.yml:3: refresh.backoff_min must be greater than 0`,
-		"invalid-idle-shorter.yml":         d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
-		"invalid-idle-default-shorter.yml": d + `invalid-idle-default-shorter.yml:2: refresh.idle_interval (24h) must not be shorter than refresh.interval (48h): interval applies while a month is due to be published, idle_interval the rest of the time`,
-		"invalid-backoff.yml":              d + `invalid-backoff.yml:2: refresh.backoff_min (2h) must not be longer than refresh.backoff_max (1h)`,
-		"invalid-jitter.yml":               d + `invalid-jitter.yml:2: refresh.jitter must be between 0 and 0.5, a fraction of the interval`,
-		"invalid-jitter-type.yml":          d + `invalid-jitter-type.yml:2: refresh.jitter must be a number`,
-		"invalid-max-concurrency.yml":      d + `invalid-max-concurrency.yml:2: refresh.max_concurrency must be at least 1`,
+		"invalid-idle-shorter.yml":          d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-idle-default-shorter.yml":  d + `invalid-idle-default-shorter.yml:2: refresh.idle_interval (24h) must not be shorter than refresh.interval (48h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-backoff.yml":               d + `invalid-backoff.yml:2: refresh.backoff_min (2h) must not be longer than refresh.backoff_max (1h)`,
+		"invalid-jitter.yml":                d + `invalid-jitter.yml:2: refresh.jitter must be between 0 and 0.5, a fraction of the interval`,
+		"invalid-jitter-type.yml":           d + `invalid-jitter-type.yml:2: refresh.jitter must be a number`,
+		"invalid-max-concurrency.yml":       d + `invalid-max-concurrency.yml:2: refresh.max_concurrency must be from 1 to 64`,
+		"invalid-max-concurrency-large.yml": d + `invalid-max-concurrency-large.yml:2: refresh.max_concurrency must be from 1 to 64`,
+		"invalid-port.yml": d + `invalid-port.yml:2: otlp.endpoint must have a port from 1 to 65535` + "\n" +
+			d + `invalid-port.yml:5: ibm.api_url must have a port from 1 to 65535` + "\n" +
+			d + `invalid-port.yml:6: ibm.iam_url must have a port from 1 to 65535`,
 		"invalid-max-concurrency-type.yml": d + `invalid-max-concurrency-type.yml:2: refresh.max_concurrency must be a whole number`,
 		"invalid-secret-in-wrong-field.yml": d + `invalid-secret-in-wrong-field.yml:3: refresh.max_concurrency must be a whole number` + "\n" +
 			d + `invalid-secret-in-wrong-field.yml:4: refresh.timeout must be a duration such as "6h", "30m" or "90s"`,
