@@ -129,7 +129,7 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
-	mux.HandleFunc("/report", a.serveReport)
+	mux.Handle("/report", a.reportHandler())
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -131,29 +131,25 @@ func schedules(plugins []provider.Plugin) map[string]provider.Schedule {
 	return out
 }
 
-// serveReport answers GET /report with the same parameters as the report
-// command, from the data the exporter holds.
-func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "This endpoint requires a GET request.", http.StatusMethodNotAllowed)
-		return
-	}
-	ro, err := report.ParseOptions(r.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	ro.Now = a.opts.Now()
-	rep, err := report.Build(report.Input{Sources: a.store.Snapshot().Sources, Schedules: schedules(a.opts.Plugins)}, ro)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", rep.ContentType())
-	if err := rep.Write(w); err != nil {
-		a.logger.Error("Error writing a report", "err", err)
-	}
+// reportHandler serves GET /report with the same parameters as the report
+// command, from the data the exporter holds, bounded like /metrics.
+func (a *App) reportHandler() http.Handler {
+	scheds := schedules(a.opts.Plugins)
+	h := newReportHandler(a.opts.MaxRequests, a.opts.ScrapeTimeout, a.store.Snapshot, a.opts.Now,
+		func(snap *store.Snapshot, ro report.Options) (int, string, []byte) {
+			rep, err := report.Build(report.Input{Sources: snap.Sources, Schedules: scheds}, ro)
+			if err != nil {
+				return http.StatusBadRequest, "text/plain; charset=utf-8", []byte(err.Error() + "\n")
+			}
+			var buf bytes.Buffer
+			if err := rep.Write(&buf); err != nil {
+				a.logger.Error("Error writing a report", "err", err)
+				return http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("The report could not be written.\n")
+			}
+			return http.StatusOK, rep.ContentType(), buf.Bytes()
+		})
+	h.onError = func(err error) { a.logger.Debug("Error sending a report", "err", err) }
+	return h
 }
 
 // waitSettled waits until every source has finished its refreshes for now:
