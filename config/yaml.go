@@ -234,9 +234,9 @@ func (p *parser) typeError(msg string, sections map[string]section) {
 }
 
 // keyLike is what a key may look like to be quoted back: a key name as
-// the configuration spells them, small letters, digits and '_'. Anything
-// else (a pasted secret, a long token, mixed case) is not repeated.
-var keyLike = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+// the configuration spells them, small letters and '_'. Anything else (a
+// pasted secret, a token with digits or mixed case) is not repeated.
+var keyLike = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
 
 // quotedInMessage finds what yaml.v3 quotes in its messages: anchor names
 // ('…'), values (`…`) and keys ("…").
