@@ -19,6 +19,7 @@ func TestFuzzRunsEveryTarget(t *testing.T) {
 	writeFile(t, fakeGo, `#!/bin/sh
 for a in "$@"; do case "$a" in ^Fuzz*) fn=$a;; esac; done
 echo "$fn" >> "`+filepath.Join(dir, "ran")+`"
+echo "fuzz: elapsed: 10s, gathering baseline coverage: 40/40 completed, now fuzzing with 2 workers"
 echo "fuzz: elapsed: 1m0s, execs: 120000 (2000/sec), new interesting: 3 (total: 40)"
 case "$fn" in *FuzzBad*) echo "--- FAIL: FuzzBad"; exit 1;; esac
 echo PASS
@@ -39,9 +40,9 @@ echo PASS
 		t.Errorf("ran %v, want every target", got)
 	}
 	for _, row := range []string{
-		"| ./a FuzzBad                              | FAIL        |     120000 |      60s |    2000 |",
-		"| ./b FuzzGood                             | pass        |     120000 |      60s |    2000 |",
-		"| ./c FuzzAlsoGood                         | pass        |     120000 |      60s |    2000 |",
+		"| ./a FuzzBad                              | FAIL        |     120000 |      60s |      10s |    2400 |",
+		"| ./b FuzzGood                             | pass        |     120000 |      60s |      10s |    2400 |",
+		"| ./c FuzzAlsoGood                         | pass        |     120000 |      60s |      10s |    2400 |",
 	} {
 		if !strings.Contains(string(out), row) {
 			t.Errorf("no row %q in\n%s", row, out)

@@ -58,7 +58,11 @@ func FuzzParse(f *testing.F) {
 		if strings.Contains(out, canary) {
 			t.Fatalf("the output reveals the secret of the environment:\n%s", out)
 		}
-		for _, v := range secretValues(data, secretKeys) {
+		doc := &yaml.Node{}
+		if yaml.Unmarshal(data, doc) != nil {
+			doc = nil
+		}
+		for _, v := range secretValues(doc, secretKeys) {
 			if echoed(data, v, out, plugins) {
 				t.Fatalf("the output reveals the value %q of a secret key:\n%s", v, out)
 			}
@@ -67,7 +71,7 @@ func FuzzParse(f *testing.F) {
 			// A valid file's values print as they are, but for secrets.
 			return
 		}
-		for _, v := range candidates(data) {
+		for _, v := range candidates(data, doc) {
 			if secretShaped(v) && echoed(data, v, out, plugins) {
 				t.Fatalf("the error repeats the value %q:\n%s", v, out)
 			}
@@ -125,9 +129,9 @@ func secretShaped(s string) bool {
 }
 
 // candidates returns the values of data that could be echoed: every
-// scalar of the document, as a whole and word by word, and every run of
-// the raw text between YAML's indicators, for files that do not parse.
-func candidates(data []byte) []string {
+// scalar of the document doc (nil if data does not parse), as a whole and
+// word by word, and every run of the raw text between YAML's indicators.
+func candidates(data []byte, doc *yaml.Node) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(s string) {
@@ -141,9 +145,8 @@ func candidates(data []byte) []string {
 	}) {
 		add(w)
 	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) == nil {
-		walk(&doc, func(n *yaml.Node) {
+	if doc != nil {
+		walk(doc, func(n *yaml.Node) {
 			add(n.Value)
 			for _, w := range strings.Fields(n.Value) {
 				add(w)
@@ -189,11 +192,11 @@ func secretKeyNames(plugins []provider.Plugin) map[string]bool {
 	return keys
 }
 
-// secretValues returns the values data gives secret keys and OTLP headers,
-// long enough that no message could hold them by chance.
-func secretValues(data []byte, keys map[string]bool) []string {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
+// secretValues returns the values the document doc (nil if it does not
+// parse) gives secret keys and OTLP headers, long enough that no message
+// could hold them by chance.
+func secretValues(doc *yaml.Node, keys map[string]bool) []string {
+	if doc == nil {
 		return nil
 	}
 	var out []string
@@ -216,7 +219,7 @@ func secretValues(data []byte, keys map[string]bool) []string {
 			visit(c, false)
 		}
 	}
-	visit(&doc, false)
+	visit(doc, false)
 	return out
 }
 

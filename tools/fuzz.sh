@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for FUZZTIME each, one after the
 # other, whatever the others do, and prints a table of the outcome and the
-# executions of each. Exits 1 when a target failed. The targets are found
+# executions of each: time is the whole run, baseline the part spent on
+# the corpus before fuzzing, execs/s the executions a second after it. Exits 1 when a target failed. The targets are found
 # in the test files (func FuzzXxx), so a new one runs without a change
 # here; FUZZ_TARGETS="./pkg:FuzzName ..." runs only those.
 #
@@ -58,9 +59,12 @@ for t in $targets; do
   last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -n 1)
   execs=$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' <<<"$last")
   elapsed=$(seconds "$(sed -n 's/^fuzz: elapsed: \([0-9hms.]*\),.*/\1/p' <<<"$last")")
+  # Before fuzzing, the fuzzer runs the seeds and the inputs it kept from
+  # earlier runs to learn their coverage; it counts no execution then.
+  baseline=$(seconds "$(sed -n 's/^fuzz: elapsed: \([0-9hms.]*\), gathering baseline coverage: .*now fuzzing.*/\1/p' "$log" | head -n 1)")
   rate=0
-  if [ -n "$execs" ] && [ "${elapsed:-0}" != 0 ]; then
-    rate=$(awk -v e="$execs" -v s="$elapsed" 'BEGIN { printf "%d", e / s }')
+  if [ -n "$execs" ] && awk -v e="$elapsed" -v b="$baseline" 'BEGIN { exit !(e > b) }'; then
+    rate=$(awk -v e="$execs" -v s="$elapsed" -v b="$baseline" 'BEGIN { printf "%d", e / (s - b) }')
   fi
   result=pass
   if [ "$code" != 0 ]; then
@@ -70,12 +74,13 @@ for t in $targets; do
   elif [ "$rate" -lt "$FUZZMINRATE" ]; then
     result="pass (slow)"
   fi
-  rows+=("$(printf '| %-40s | %-11s | %10s | %8s | %7s |' "$pkg $fn" "$result" "${execs:-0}" "${elapsed:-0}s" "$rate")")
+  rows+=("$(printf '| %-40s | %-11s | %10s | %8s | %8s | %7s |' "$pkg $fn" "$result" "${execs:-0}" "${elapsed:-0}s" "${baseline:-0}s" "$rate")")
 done
 
 echo
-printf '| %-40s | %-11s | %10s | %8s | %7s |\n' "target" "result" "execs" "time" "execs/s"
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..13})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..9})"
+printf '| %-40s | %-11s | %10s | %8s | %8s | %7s |\n' "target" "result" "execs" "time" "baseline" "execs/s"
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..13})" "$(printf -- '-%.0s' {1..12})" \
+  "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..9})"
 printf '%s\n' "${rows[@]}"
 echo "fuzz: logs in $logs"
 if [ "$failed" -gt 0 ]; then
