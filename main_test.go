@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,13 @@ func TestConfigCheck(t *testing.T) {
 // TestFlagValidation: values that would disable a bound by accident, or
 // that mean nothing, stop the exporter before it starts.
 func TestFlagValidation(t *testing.T) {
+	// A busy address makes a run that accepts the flags end at once
+	// rather than serve.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	for _, tc := range []struct {
 		flag, want string
 	}{
@@ -55,7 +63,7 @@ func TestFlagValidation(t *testing.T) {
 		{"--web.max-requests=-1", "--web.max-requests must be 0 (no limit) or more"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run([]string{tc.flag, "--demo", "--web.listen-address=127.0.0.1:0"}, &stdout, &stderr, time.Now)
+		code := run([]string{tc.flag, "--demo", "--web.listen-address=" + busy.Addr().String()}, &stdout, &stderr, time.Now)
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%s: code %d, stderr %q; want 2 and %q", tc.flag, code, stderr.String(), tc.want)
 		}

@@ -466,7 +466,21 @@ func TestKeyFileErrors(t *testing.T) {
 		// A pipe would block the load until something writes to it.
 		"fifo": "c.yml:1: ibm.api_key_file cannot be read (not a regular file); the path is not shown, in case it is the API key itself",
 	} {
-		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			// Let the blocked load go before failing.
+			if w, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0); err == nil {
+				w.Close()
+			}
+			t.Fatalf("%s: the load blocked", file)
+		}
 		if err == nil {
 			t.Fatalf("%s: got no error", file)
 		}
