@@ -105,18 +105,16 @@ helm-test:
 	HELM=$$(tools/helm/build.sh) && export HELM && \
 		cd deploy/helm/test && $(GO) vet ./... && CLOUDCARBON_E2E=1 $(GO) test -count=1 ./...
 
-# Runs each fuzz target for FUZZTIME (default 30s). Their seed corpora run
-# in every `go test`; this explores beyond them. A crasher is written to the
-# package's testdata/fuzz/ and fails the target: keep it as a seed.
+# Runs every fuzz target of the module (found in the test files) for
+# FUZZTIME each (default 30s), all of them whatever the others do, prints
+# a table of each one's outcome and executions, and fails if any failed.
+# Their seed corpora run in every `go test`; this explores beyond them. A
+# crasher is written to the package's testdata/fuzz/: keep it as a seed.
+# FUZZ_TARGETS="./pkg:FuzzName ..." runs only those.
 FUZZTIME ?= 30s
-FUZZ_TARGETS ?= ./config:FuzzParse ./store:FuzzStateFileLoad ./provider:FuzzTruncate \
-	./provider/ibm:FuzzPage ./provider/azure:FuzzReportPage ./provider/gcp:FuzzQueryResponse
+FUZZ_TARGETS ?=
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
-	done
+	GO="$(GO)" FUZZTIME="$(FUZZTIME)" FUZZ_TARGETS="$(FUZZ_TARGETS)" tools/fuzz.sh
 
 # Rewrites the golden files after an intended change of the exposition.
 golden:

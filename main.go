@@ -59,8 +59,8 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	kp.Flag("state.file", "File that persists fetched data across restarts; empty disables persistence.").Default("cloudcarbon_exporter.state.json").StringVar(&o.StateFile)
 	kp.Flag("demo", "Serve a built-in multi-provider dataset through in-process fake provider endpoints; needs no config file and no credentials.").BoolVar(&o.Demo)
 	kp.Flag("otlp.enable", "Push metrics over OTLP/gRPC, as the config's otlp section and the OTEL_EXPORTER_OTLP_* variables say (same as otlp.enabled in the config).").BoolVar(&o.OTLP)
-	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests; more are answered 503 at once. 0 disables the limit.").Default("40").IntVar(&o.MaxRequests)
-	kp.Flag("web.timeout", "Write deadline of one scrape response.").Default("30s").DurationVar(&o.ScrapeTimeout)
+	kp.Flag("web.max-requests", "Maximum number of concurrent scrape requests, and apart from them of /report requests; more are answered 503 at once. 0 disables the limit; negative values are refused.").Default("40").IntVar(&o.MaxRequests)
+	kp.Flag("web.timeout", "Write deadline of one scrape or /report response; greater than 0.").Default("30s").DurationVar(&o.ScrapeTimeout)
 	kp.Flag("web.enable-pprof", "Serve Go profiles on /debug/pprof/ (off by default: they are not for the metrics port of every deployment).").BoolVar(&o.Pprof)
 	kp.Flag("shard.total", "Number of replicas the sources are split over; each source belongs to one, each replica holding as many as the others give or take one, dealt from the configuration alone.").Default("1").IntVar(&shardTotal)
 	kp.Flag("shard.index", "This replica's shard, from 0 to --shard.total - 1; -1 takes it from the ordinal ending $POD_NAME or the host name, as in a StatefulSet.").Default("0").IntVar(&shardIndex)
@@ -96,6 +96,14 @@ func run(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Debug("OpenTelemetry SDK error", "err", err) }))
 	if o.HistoryMonths < 1 || o.HistoryMonths > 120 || o.RetentionMonths < o.HistoryMonths || o.RetentionMonths > 120 {
 		logger.Error("--history.months must be between 1 and 120, --retention.months between it and 120", "history", o.HistoryMonths, "retention", o.RetentionMonths)
+		return 2
+	}
+	if o.MaxRequests < 0 {
+		logger.Error("--web.max-requests must be 0 (no limit) or more", "value", o.MaxRequests)
+		return 2
+	}
+	if o.ScrapeTimeout <= 0 {
+		logger.Error("--web.timeout must be greater than 0", "value", o.ScrapeTimeout)
 		return 2
 	}
 	if o.Shard, err = app.ResolveShard(shardIndex, shardTotal); err != nil {

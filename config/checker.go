@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,6 +23,24 @@ var _ provider.Checker = (*checker)(nil)
 
 // envName is what a shell accepts as a variable name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// conventionalName is how variables are named by convention: capitals
+// and digits in short words joined by '_'. Generated credentials are long
+// runs of mixed case, so a name of this shape can be quoted back; any
+// other one might be a secret pasted in the wrong field.
+var conventionalName = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,15}(_[A-Z0-9]{1,16})*$`)
+
+func conventionalEnvName(s string) bool { return len(s) <= 64 && conventionalName.MatchString(s) }
+
+// unreadable says why a file cannot be read without naming it: the error
+// of the system call, without the path that fs.PathError adds.
+func unreadable(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return err.Error()
+}
 
 func (c *checker) at(key string) string {
 	if key == "" {
@@ -45,14 +62,16 @@ func (c *checker) File(key string, path *string) {
 	if !filepath.IsAbs(*path) {
 		*path = filepath.Join(filepath.Dir(c.p.file), *path)
 	}
-	if _, err := os.Stat(*path); err != nil {
-		c.Errorf(key, "%s.%s cannot be read: %w", c.section, key, err)
-		return
-	}
 	// Credential files are read by the providers, not here; their content
 	// takes part in the hash so that a reload after rotating one is not
 	// skipped.
-	b, _ := readKeyFile(*path)
+	b, err := readKeyFile(*path)
+	if err != nil {
+		// The path is not shown: a key pasted here instead of a path is
+		// no file either.
+		c.Errorf(key, "%s.%s cannot be read (%s); the path is not shown, in case it is a credential pasted in its place", c.section, key, unreadable(err))
+		return
+	}
 	fmt.Fprintf(c.p.credentials, "\x00%d:%s", len(b), b)
 }
 
@@ -103,7 +122,8 @@ func (c *checker) resolve(r provider.SecretRef, key string) {
 			return
 		}
 		if err != nil {
-			c.Errorf(key, "%s.%s_file cannot be read: %w", c.section, r.Key, err)
+			c.Errorf(key, "%s.%s_file cannot be read (%s); the path is not shown, in case it is the %s itself",
+				c.section, r.Key, unreadable(err), r.What)
 			return
 		}
 		if v == "" {
@@ -118,9 +138,15 @@ func (c *checker) resolve(r provider.SecretRef, key string) {
 			return
 		}
 		v := strings.TrimSpace(c.p.getenv(r.Env))
-		if v == "" {
+		switch {
+		case v == "" && conventionalEnvName(r.Env):
 			c.Errorf(key, "%s.%s_env names the environment variable %q, which is unset or empty; set it or use %s_file",
 				c.section, r.Key, r.Env, r.Key)
+			return
+		case v == "":
+			c.Errorf(key, "%s.%s_env names an environment variable that is unset or empty; set it or use %s_file "+
+				"(the name is not shown: it is not in capitals and underscores, such as IBM_CLOUD_API_KEY, and may be the %s itself)",
+				c.section, r.Key, r.Key, r.What)
 			return
 		}
 		*r.Value = provider.Secret(v)

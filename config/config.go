@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -37,6 +38,11 @@ const (
 	DefaultBackoffMax     = time.Hour
 	DefaultMaxConcurrency = 2
 )
+
+// MaxConcurrency bounds refresh.max_concurrency: each source refreshing
+// at once holds a connection and a response in memory, and no provider's
+// rate limits allow more than a few dozen concurrent calls.
+const MaxConcurrency = 64
 
 // maxFileSize bounds the configuration file: a real one is a few kilobytes,
 // and the parser's work grows with the size.
@@ -245,8 +251,8 @@ func (p *parser) validate(c *Config) {
 	if !(r.Jitter >= 0 && r.Jitter <= 0.5) {
 		p.errorf(p.line("refresh.jitter"), "refresh.jitter must be between 0 and 0.5, a fraction of the interval")
 	}
-	if r.MaxConcurrency < 1 {
-		p.errorf(p.line("refresh.max_concurrency"), "refresh.max_concurrency must be at least 1")
+	if r.MaxConcurrency < 1 || r.MaxConcurrency > MaxConcurrency {
+		p.errorf(p.line("refresh.max_concurrency"), "refresh.max_concurrency must be from 1 to %d", MaxConcurrency)
 	}
 
 	o := &c.OTLP
@@ -265,6 +271,8 @@ func (p *parser) validate(c *Config) {
 	} else if o.Endpoint != "" {
 		if _, port, err := net.SplitHostPort(o.Endpoint); err != nil || port == "" {
 			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint must be host:port or an http:// or https:// URL")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.errorf(p.line("otlp.endpoint"), "otlp.endpoint must have a port from 1 to 65535")
 		}
 	}
 
@@ -300,6 +308,9 @@ func (p *parser) sourceName(section string, name *string, path, def string, name
 		names[def] = entry
 	case !validName(*name):
 		p.errorf(p.line(path+".name"), "%s.name must contain only lowercase letters, digits, '_' and '-'", section)
+		// Later messages name the entry; an invalid name might be
+		// anything, a secret included, so they get the default instead.
+		*name = def
 	default:
 		if prev, ok := names[*name]; ok {
 			p.errorf(p.line(path+".name"), "name %q is already used at line %d; source names must be unique", *name, prev)
@@ -318,9 +329,23 @@ func defaultName(provider string, i, n int) string {
 	return fmt.Sprintf("%s-%d", provider, i+1)
 }
 
+// errNotRegular refuses devices, pipes and directories as credential
+// files: reading a pipe or a terminal would block the load for good.
+var errNotRegular = errors.New("not a regular file")
+
+// errKeyFileSize is the error of a credential file past maxKeyFileSize.
+var errKeyFileSize = fmt.Errorf("larger than %d bytes; it must hold only the credential", maxKeyFileSize)
+
 // readKeyFile trims surrounding whitespace because editors and
-// `echo key > file` add a trailing newline, which no key contains.
+// `echo key > file` add a trailing newline, which no key contains. Its
+// errors never name the file: callers say which key gave it.
 func readKeyFile(name string) (string, error) {
+	// Checked before opening: opening a pipe blocks until a writer comes.
+	if st, err := os.Stat(name); err != nil {
+		return "", err
+	} else if !st.Mode().IsRegular() {
+		return "", errNotRegular
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
@@ -331,7 +356,7 @@ func readKeyFile(name string) (string, error) {
 		return "", err
 	}
 	if len(b) > maxKeyFileSize {
-		return "", fmt.Errorf("%s is larger than %d bytes; it must contain only the secret", name, maxKeyFileSize)
+		return "", errKeyFileSize
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-azure-nosubs.yml": d + `invalid-azure-nosubs.yml:2: azure entry "tenant-a" has no subscriptions; list them in subscriptions or set list_subscriptions: true` + "\n" +
 			d + `invalid-azure-nosubs.yml:4: azure.credential must be default, client_secret or client_certificate` + "\n" +
 			d + `invalid-azure-nosubs.yml:6: name "tenant-a" is already used at line 2; source names must be unique`,
-		"invalid-gcp.yml": d + `invalid-gcp.yml:2: gcp.project "X" is not a project id` + "\n" +
+		"invalid-gcp.yml": d + `invalid-gcp.yml:2: gcp.project is not a project id (6 to 30 small letters, digits and hyphens, such as my-project-123)` + "\n" +
 			d + `invalid-gcp.yml:2: gcp entry "gcp" has no carbon_table; set the Carbon Footprint export's project.dataset.table, e.g. my-project.carbon.carbon_footprint` + "\n" +
 			d + `invalid-gcp.yml:3: gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX` + "\n" +
 			d + `invalid-gcp.yml:4: gcp.max_bytes_billed must be at least 10485760 (10 MiB), BigQuery's minimum charge per query` + "\n" +
@@ -98,12 +99,16 @@ func TestInvalid(t *testing.T) {
 		"invalid-duration.yml":        d + `invalid-duration.yml:2: refresh.interval must be a duration such as "6h", "30m" or "90s"`,
 		"invalid-duration-zero.yml": d + `invalid-duration-zero.yml:2: refresh.timeout must be greater than 0` + "\n" +
 			d + `invalid-duration-zero.yml:3: refresh.backoff_min must be greater than 0`,
-		"invalid-idle-shorter.yml":         d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
-		"invalid-idle-default-shorter.yml": d + `invalid-idle-default-shorter.yml:2: refresh.idle_interval (24h) must not be shorter than refresh.interval (48h): interval applies while a month is due to be published, idle_interval the rest of the time`,
-		"invalid-backoff.yml":              d + `invalid-backoff.yml:2: refresh.backoff_min (2h) must not be longer than refresh.backoff_max (1h)`,
-		"invalid-jitter.yml":               d + `invalid-jitter.yml:2: refresh.jitter must be between 0 and 0.5, a fraction of the interval`,
-		"invalid-jitter-type.yml":          d + `invalid-jitter-type.yml:2: refresh.jitter must be a number`,
-		"invalid-max-concurrency.yml":      d + `invalid-max-concurrency.yml:2: refresh.max_concurrency must be at least 1`,
+		"invalid-idle-shorter.yml":          d + `invalid-idle-shorter.yml:3: refresh.idle_interval (6h) must not be shorter than refresh.interval (12h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-idle-default-shorter.yml":  d + `invalid-idle-default-shorter.yml:2: refresh.idle_interval (24h) must not be shorter than refresh.interval (48h): interval applies while a month is due to be published, idle_interval the rest of the time`,
+		"invalid-backoff.yml":               d + `invalid-backoff.yml:2: refresh.backoff_min (2h) must not be longer than refresh.backoff_max (1h)`,
+		"invalid-jitter.yml":                d + `invalid-jitter.yml:2: refresh.jitter must be between 0 and 0.5, a fraction of the interval`,
+		"invalid-jitter-type.yml":           d + `invalid-jitter-type.yml:2: refresh.jitter must be a number`,
+		"invalid-max-concurrency.yml":       d + `invalid-max-concurrency.yml:2: refresh.max_concurrency must be from 1 to 64`,
+		"invalid-max-concurrency-large.yml": d + `invalid-max-concurrency-large.yml:2: refresh.max_concurrency must be from 1 to 64`,
+		"invalid-port.yml": d + `invalid-port.yml:2: otlp.endpoint must have a port from 1 to 65535` + "\n" +
+			d + `invalid-port.yml:5: ibm.api_url must have a port from 1 to 65535` + "\n" +
+			d + `invalid-port.yml:6: ibm.iam_url must have a port from 1 to 65535`,
 		"invalid-max-concurrency-type.yml": d + `invalid-max-concurrency-type.yml:2: refresh.max_concurrency must be a whole number`,
 		"invalid-secret-in-wrong-field.yml": d + `invalid-secret-in-wrong-field.yml:3: refresh.max_concurrency must be a whole number` + "\n" +
 			d + `invalid-secret-in-wrong-field.yml:4: refresh.timeout must be a duration such as "6h", "30m" or "90s"`,
@@ -132,6 +137,16 @@ func TestInvalid(t *testing.T) {
 			d + `invalid-url.yml:9: ibm.iam_url must not contain a query` + "\n" +
 			d + `invalid-url.yml:12: ibm.api_url must not contain a fragment` + "\n" +
 			d + `invalid-url.yml:13: ibm.iam_url is not a valid URL`,
+		"invalid-anchor.yml":                 d + `invalid-anchor.yml: invalid YAML: unknown anchor (not shown) referenced`,
+		"invalid-duplicate-secret-key.yml":   d + `invalid-duplicate-secret-key.yml:4: duplicate key, already set at line 3`,
+		"invalid-file-name-too-long.yml":     d + `invalid-file-name-too-long.yml:2: oci.config_file cannot be read (file name too long); the path is not shown, in case it is a credential pasted in its place`,
+		"invalid-file-not-directory.yml":     d + `invalid-file-not-directory.yml:4: gcp.credentials_file cannot be read (not a directory); the path is not shown, in case it is a credential pasted in its place`,
+		"invalid-file-pem.yml":               d + `invalid-file-pem.yml:2: oci.config_file cannot be read (no such file or directory); the path is not shown, in case it is a credential pasted in its place`,
+		"invalid-key-env-secret.yml":         d + `invalid-key-env-secret.yml:2: ibm.api_key_env names an environment variable that is unset or empty; set it or use api_key_file (the name is not shown: it is not in capitals and underscores, such as IBM_CLOUD_API_KEY, and may be the API key itself)`,
+		"invalid-key-file-not-directory.yml": d + `invalid-key-file-not-directory.yml:2: ibm.api_key_file cannot be read (not a directory); the path is not shown, in case it is the API key itself`,
+		"invalid-name-secret.yml": d + `invalid-name-secret.yml:2: ibm.name must contain only lowercase letters, digits, '_' and '-'` + "\n" +
+			d + `invalid-name-secret.yml:2: ibm entry "ibm" has no API key; set one of api_key_env, api_key_file or api_key`,
+		"invalid-tag.yml":                   d + `invalid-tag.yml: invalid YAML: cannot decode !!str (not shown) as a !!float`,
 		"invalid-multiple-documents.yml":    d + `invalid-multiple-documents.yml:3: a second YAML document starts here; put the whole configuration in one document`,
 		"invalid-not-mapping.yml":           d + `invalid-not-mapping.yml:1: the configuration must be a mapping of keys such as refresh and ibm, not a list`,
 		"invalid-ibm-not-list.yml":          d + `invalid-ibm-not-list.yml:1: ibm must be a list, one entry per item, each starting with "- "`,
@@ -414,19 +429,38 @@ func TestSecretsNotRevealed(t *testing.T) {
 	}
 }
 
-// TestKeyFileErrors checks that a key file that cannot be used is named but
-// never quoted.
+// TestKeyFileErrors checks that a key file that cannot be used is named
+// by its key, never by its path or content, and that none blocks the load.
 func TestKeyFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	big := strings.Repeat(canary, maxKeyFileSize/len(canary)+1)
 	if err := os.WriteFile(filepath.Join(dir, "big"), []byte(big), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for file, want := range map[string]string{
-		"big": fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: %s is larger than 65536 bytes; it must contain only the secret", filepath.Join(dir, "big")),
-		".":   fmt.Sprintf("c.yml:1: ibm.api_key_file cannot be read: read %s: is a directory", dir),
+		"big": "c.yml:1: ibm.api_key_file cannot be read (larger than 65536 bytes; it must hold only the credential); the path is not shown, in case it is the API key itself",
+		".":   "c.yml:1: ibm.api_key_file cannot be read (not a regular file); the path is not shown, in case it is the API key itself",
+		// A pipe would block the load until something writes to it.
+		"fifo": "c.yml:1: ibm.api_key_file cannot be read (not a regular file); the path is not shown, in case it is the API key itself",
 	} {
-		_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse([]byte("ibm: [{api_key_file: "+file+"}]\n"), filepath.Join(dir, "c.yml"), testEnv, clouds.All())
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			// Let the blocked load go before failing.
+			if w, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0); err == nil {
+				w.Close()
+			}
+			t.Fatalf("%s: the load blocked", file)
+		}
 		if err == nil {
 			t.Fatalf("%s: got no error", file)
 		}

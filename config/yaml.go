@@ -166,10 +166,11 @@ func kindName(n *yaml.Node) string {
 }
 
 // syntaxError rewrites "yaml: line 3: mapping values are not allowed in
-// this context". yaml.v3's syntax messages name what is wrong, never a
-// value, so the text is kept.
+// this context". yaml.v3's syntax messages name what is wrong; the few
+// that quote the file (an unknown anchor, a value of an explicit tag) are
+// scrubbed.
 func (p *parser) syntaxError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg := scrubMessage(strings.TrimPrefix(err.Error(), "yaml: "))
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, m, ok := strings.Cut(rest, ": "); ok {
@@ -206,7 +207,11 @@ func (p *parser) typeError(msg string, sections map[string]section) {
 	}
 	if key, ok := strings.CutPrefix(rest, "mapping key "); ok {
 		if key, first, ok := strings.Cut(key, " already defined at line "); ok {
-			p.errorf(line, "duplicate key %s, already set at line %s", key, first)
+			if k, err := strconv.Unquote(key); err == nil && keyLike.MatchString(k) {
+				p.errorf(line, "duplicate key %s, already set at line %s", key, first)
+			} else {
+				p.errorf(line, "duplicate key, already set at line %s", first)
+			}
 			return
 		}
 	}
@@ -228,9 +233,29 @@ func (p *parser) typeError(msg string, sections map[string]section) {
 	p.errorf(line, "invalid value")
 }
 
-// keyLike is what an unknown key may look like to be quoted back: a key
-// name. Anything else (a pasted secret, a long token) is not repeated.
-var keyLike = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)
+// keyLike is what a key may look like to be quoted back: a key name as
+// the configuration spells them, small letters and '_'. Anything else (a
+// pasted secret, a token with digits or mixed case) is not repeated.
+var keyLike = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
+
+// quotedInMessage finds what yaml.v3 quotes in its messages: anchor names
+// ('…'), values (`…`) and keys ("…").
+var quotedInMessage = regexp.MustCompile("'[^']*'|`[^`]*`|\"(?:[^\"\\\\]|\\\\.)*\"")
+
+// scrubMessage removes from one of yaml.v3's messages what it quotes from
+// the file, unless it is key-like, and the value it prints after "invalid
+// map key".
+func scrubMessage(msg string) string {
+	if i := strings.Index(msg, "invalid map key"); i >= 0 {
+		msg = msg[:i+len("invalid map key")]
+	}
+	return quotedInMessage.ReplaceAllStringFunc(msg, func(q string) string {
+		if keyLike.MatchString(q[1 : len(q)-1]) {
+			return q
+		}
+		return "(not shown)"
+	})
+}
 
 // expected describes a Go type in the user's terms.
 func expected(typ string) string {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -222,6 +223,18 @@ func CheckURL(s string) error {
 		return errors.New("must not contain a query")
 	case u.Fragment != "":
 		return errors.New("must not contain a fragment")
+	case !validPort(u.Port()):
+		return errors.New("must have a port from 1 to 65535")
 	}
 	return nil
+}
+
+// validPort accepts no port (the scheme's) or one a TCP connection can
+// use; url.Parse checks only that it is digits.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

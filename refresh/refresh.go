@@ -87,6 +87,14 @@ func (o *Options) stallAfter() time.Duration {
 	return DefaultStallAfter
 }
 
+// replanNeeded reports whether refreshes planned under old would be
+// planned differently under o: the intervals, jitter and windows decide
+// when a month is due. Backoff settings apply to the next failure only.
+func (o *Options) replanNeeded(old *Options) bool {
+	return o.Interval != old.Interval || o.IdleInterval != old.IdleInterval || o.Jitter != old.Jitter ||
+		o.History != old.History || o.retention() != old.retention()
+}
+
 func (o *Options) now() time.Time {
 	if o.Now != nil {
 		return o.Now()
@@ -583,6 +591,9 @@ type Manager struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	sources []Source
+	// opts are those of the last Apply, once planned is set.
+	opts    Options
+	planned bool
 }
 
 // NewManager returns a manager that publishes into st.
@@ -597,22 +608,29 @@ func (m *Manager) Apply(ctx context.Context, sources []Source, opts Options, see
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopLocked()
-	keep := map[[2]string]bool{}
+	keep := make(map[[2]string]bool, len(sources))
 	for _, src := range sources {
 		keep[[2]string{src.Provider.Name(), src.Name}] = true
 	}
+	gone := map[[2]string]bool{}
 	for _, old := range m.sources {
-		if !keep[[2]string{old.Provider.Name(), old.Name}] {
-			m.metrics.forgetSource(old.Provider.Name(), old.Name)
+		if k := [2]string{old.Provider.Name(), old.Name}; !keep[k] {
+			gone[k] = true
 		}
 	}
+	m.metrics.forgetSources(gone)
 	CloseSources(m.sources)
 	keys := make([]store.Key, 0, len(sources))
 	for _, src := range sources {
 		keys = append(keys, store.Key{Name: src.Name, Provider: src.Provider.Name(), Identity: src.Identity})
 	}
 	m.store.Configure(keys, seed)
-	m.sources = sources
+	if m.planned && opts.replanNeeded(&m.opts) {
+		// Refreshes planned under the old settings would otherwise keep
+		// their times until they run, a day at the idle interval.
+		m.store.Replan()
+	}
+	m.sources, m.opts, m.planned = sources, opts, true
 
 	ctx, m.cancel = context.WithCancel(ctx)
 	sems := map[string]chan struct{}{}

@@ -268,6 +268,27 @@ func (s *Store) Configure(keys []Key, seed map[string]*SourceData) {
 	}
 }
 
+// Replan forgets when each source planned to refresh next, so that its
+// refresher plans again, except for sources whose latest refresh failed:
+// those keep the retry time their backoff (or the provider's Retry-After)
+// set. All sources change in one snapshot.
+func (s *Store) Replan() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[string]*SourceData, len(s.sources))
+	for name, d := range s.sources {
+		if d.NextRefresh.IsZero() || (!d.LastOK && !d.LastAttempt.IsZero()) {
+			next[name] = d
+			continue
+		}
+		c := *d
+		c.NextRefresh = time.Time{}
+		next[name] = &c
+	}
+	s.sources = next
+	s.snap.Store(&Snapshot{Sources: next})
+}
+
 // Update applies f to a copy of the named source's data and publishes the
 // result. A Data change is also persisted and reported to OnData.
 func (s *Store) Update(name string, c Change, f func(d *SourceData)) {

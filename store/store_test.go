@@ -98,3 +98,32 @@ func TestUpdateOfARemovedSourceIsDropped(t *testing.T) {
 		t.Errorf("update of a removed source: present %v, OnData calls %d", ok, calls)
 	}
 }
+
+// TestReplanKeepsRetryTimes: Replan forgets the planned refreshes of
+// sources that are fine, not the retry time of one backing off after a
+// failure, and changes no data generation.
+func TestReplanKeepsRetryTimes(t *testing.T) {
+	s := New(Options{})
+	failing := Key{Name: "failing", Provider: "ibm", Identity: "ibm|failing"}
+	s.Configure([]Key{ibmKey, failing}, nil)
+	planned, retry := date("2026-11-23T00:00:00Z"), date("2026-11-22T11:00:00Z")
+	s.Update("ibm", Schedule, func(d *SourceData) { d.LastAttempt, d.LastOK, d.NextRefresh = planned, true, planned })
+	s.Update("failing", Schedule, func(d *SourceData) { d.LastAttempt, d.LastOK, d.NextRefresh = planned, false, retry })
+	before := s.Snapshot()
+
+	s.Replan()
+	ok, _ := s.Get("ibm")
+	bad, _ := s.Get("failing")
+	if !ok.NextRefresh.IsZero() {
+		t.Errorf("planned refresh kept at %s, want forgotten", ok.NextRefresh)
+	}
+	if !bad.NextRefresh.Equal(retry) {
+		t.Errorf("retry time %s, want %s kept", bad.NextRefresh, retry)
+	}
+	if ok.Generation != before.Sources["ibm"].Generation || bad.Generation != before.Sources["failing"].Generation {
+		t.Error("Replan moved a data generation")
+	}
+	if before.Sources["ibm"].NextRefresh.IsZero() {
+		t.Error("Replan changed a published snapshot")
+	}
+}

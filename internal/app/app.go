@@ -50,8 +50,9 @@ type Options struct {
 	// OTLP turns the push on whatever the configuration says.
 	OTLP bool
 	Web  *web.FlagConfig
-	// MaxRequests bounds concurrent /metrics requests (0: no limit);
-	// ScrapeTimeout is the write deadline of one.
+	// MaxRequests bounds concurrent /metrics requests, and apart from
+	// them concurrent /report requests (0: no limit); ScrapeTimeout is
+	// the write deadline of one.
 	MaxRequests   int
 	ScrapeTimeout time.Duration
 	// Pprof serves /debug/pprof/ on the web port.

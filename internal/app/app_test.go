@@ -255,6 +255,15 @@ func TestSecretNeverLeaks(t *testing.T) {
 			if rec.Code != http.StatusInternalServerError {
 				t.Errorf("reload of a broken config: %d, want 500", rec.Code)
 			}
+			outputs = append(outputs, rec.Body.String())
+			// So does one with a private key pasted where a path belongs.
+			writeConfig(t, f.ConfigFile, ibmConfig(url, ds.EnterpriseID, "api_key: "+canary)+
+				"oci:\n  - config_file: |\n      -----BEGIN PRIVATE KEY-----\n      "+canary+"\n      -----END PRIVATE KEY-----\n")
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+			if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "oci.config_file cannot be read") {
+				t.Errorf("reload of a key pasted as a path: %d %q, want 500", rec.Code, rec.Body.String())
+			}
 			outputs = append(outputs, rec.Body.String(), logs.String())
 			if err := a.store.Flush(); err != nil {
 				t.Fatal(err)

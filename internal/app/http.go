@@ -26,6 +26,18 @@ import (
 // reloads on SIGHUP and POST /-/reload.
 func Serve(ctx context.Context, o Options, logger *slog.Logger) error {
 	logger.Info("Starting "+Name, "version", version.Info(), "build_context", version.BuildContext())
+	// Whatever stops the server from serving stops the exporter before
+	// its first refresh: a busy address, an invalid web configuration.
+	listeners, err := listen(o.Web, logger)
+	if err != nil {
+		return err
+	}
+	defer closeListeners(listeners)
+	if path := *o.Web.WebConfigFile; path != "" {
+		if err := web.Validate(path); err != nil {
+			return fmt.Errorf("--web.config.file: %w", err)
+		}
+	}
 	a, err := New(ctx, o, logger, true)
 	if err != nil {
 		return err
@@ -58,7 +70,7 @@ func Serve(ctx context.Context, o Options, logger *slog.Logger) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: max(2*time.Minute, 2*o.ScrapeTimeout), IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, o.Web, logger) }()
+	go func() { errc <- web.ServeMultiple(listeners, srv, o.Web, logger) }()
 	select {
 	case err := <-errc:
 		return err
@@ -117,7 +129,7 @@ func (a *App) Handler(ctx context.Context) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
-	mux.HandleFunc("/report", a.serveReport)
+	mux.Handle("/report", a.reportHandler())
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

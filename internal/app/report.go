@@ -203,35 +203,35 @@ func schedules(plugins []provider.Plugin) map[string]provider.Schedule {
 	return out
 }
 
-// serveReport answers GET /report with the same parameters as the report
-// command, from the data the exporter holds.
-func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "This endpoint requires a GET request.", http.StatusMethodNotAllowed)
-		return
+// reportHandler serves GET /report with the same parameters as the report
+// command, from the data the exporter holds, bounded like /metrics. A
+// shard's report says which sources it covers, in a note and in headers.
+func (a *App) reportHandler() http.Handler {
+	h := newReportHandler(a.opts.MaxRequests, a.opts.ScrapeTimeout, a.store.Snapshot, a.opts.Now,
+		func(snap *store.Snapshot, ro report.Options) (int, string, []byte) {
+			rep, err := report.Build(reportInput(snap.Sources, a.opts.Plugins, a.configDigest()), ro)
+			if err != nil {
+				return http.StatusBadRequest, "text/plain; charset=utf-8", []byte(err.Error() + "\n")
+			}
+			if s := a.opts.Shard; s.Sharded() {
+				rep.Notes = append(rep.Notes, shardReportNote(s, slices.Sorted(maps.Keys(snap.Sources)), a.shard.configuredSources()))
+			}
+			var buf bytes.Buffer
+			if err := rep.Write(&buf); err != nil {
+				a.logger.Error("Error writing a report", "err", err)
+				return http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("The report could not be written.\n")
+			}
+			return http.StatusOK, rep.ContentType(), buf.Bytes()
+		})
+	h.onError = func(err error) { a.logger.Debug("Error sending a report", "err", err) }
+	if !a.opts.Shard.Sharded() {
+		return h
 	}
-	ro, err := report.ParseOptions(r.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	ro.Now = a.opts.Now()
-	sources := a.store.Snapshot().Sources
-	rep, err := report.Build(reportInput(sources, a.opts.Plugins, a.configDigest()), ro)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if s := a.opts.Shard; s.Sharded() {
-		names := slices.Sorted(maps.Keys(sources))
-		rep.Notes = append(rep.Notes, shardReportNote(s, names, a.shard.configuredSources()))
-		shardHeaders(w.Header(), s, names, a.shard.configuredSources())
-	}
-	w.Header().Set("Content-Type", rep.ContentType())
-	if err := rep.Write(w); err != nil {
-		a.logger.Error("Error writing a report", "err", err)
-	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names := slices.Sorted(maps.Keys(a.store.Snapshot().Sources))
+		shardHeaders(w.Header(), a.opts.Shard, names, a.shard.configuredSources())
+		h.ServeHTTP(w, r)
+	})
 }
 
 // waitSettled waits until every source has finished its refreshes for now:

@@ -2,18 +2,23 @@ package gcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
@@ -84,12 +89,45 @@ type switchHandler struct {
 
 func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
 
-// FuzzQueryResponse answers one of the provider's queries (billing or
-// carbon) with an arbitrary jobs.query body, the other one truly, and
-// runs the whole fetch: the BigQuery client's decoding of rows into the
-// provider's row types, then build. A failure must be a classified
-// *provider.Error and never a timeout (a retry loop); every record must
-// carry finite figures and valid, non-empty labels.
+// handAnswers are answers the fake never gives: non-finite and overflowing
+// figures, absurd rates and micros, and answers without a job.
+func handAnswers() []struct {
+	billing bool
+	body    string
+} {
+	const row = `{"kind":"bigquery#queryResponse","jobComplete":true,"totalRows":"1","schema":{"fields":[` +
+		`{"name":"usage_month","type":"DATE"},{"name":"project_id","type":"STRING"},{"name":"scope1_kg","type":"FLOAT"},` +
+		`{"name":"scope2_location_kg","type":"FLOAT"},{"name":"scope2_market_kg","type":"FLOAT"}]},"rows":[{"f":[` +
+		`{"v":"2024-01-01"},{"v":"web"},{"v":"%s"},{"v":"1"},{"v":"1"}]}]}`
+	var out []struct {
+		billing bool
+		body    string
+	}
+	for _, v := range []string{"NaN", "Infinity", "-Infinity", "1.7976931348623157e308"} {
+		out = append(out, struct {
+			billing bool
+			body    string
+		}{false, strings.Replace(row, "%s", v, 1)})
+	}
+	return append(out, []struct {
+		billing bool
+		body    string
+	}{
+		{true, `{"kind":"bigquery#queryResponse","jobComplete":true,"schema":{"fields":[{"name":"invoice_month","type":"STRING"},` +
+			`{"name":"currency_conversion_rate","type":"FLOAT"},{"name":"net_cost_micros","type":"INTEGER"}]},` +
+			`"rows":[{"f":[{"v":"202401"},{"v":"Infinity"},{"v":"9223372036854775807"}]}]}`},
+		{false, `{"kind":"bigquery#queryResponse","jobComplete":false,"jobReference":{"projectId":"test-project","jobId":"nope"}}`},
+	}...)
+}
+
+// FuzzQueryResponse decodes an arbitrary jobs.query or getQueryResults
+// answer of the billing or the carbon query into records: the rows are
+// turned into the client's values as the BigQuery client does, then
+// loaded and built by the provider's own code (gcp.DecodeRows), with no
+// client, server or HTTP in the way. A failure must be a malformed
+// *provider.Error; every record must carry finite figures and valid,
+// non-empty labels. TestHandAnswersThroughTheClient runs the hand-written
+// seeds through the whole client as well.
 func FuzzQueryResponse(f *testing.F) {
 	now := time.Now()
 	demoMonth := gcpfake.LatestPublished(now)
@@ -98,24 +136,147 @@ func FuzzQueryResponse(f *testing.F) {
 			f.Add(kind == gcpfake.KindBilling, string(b))
 		}
 	}
-	const row = `{"kind":"bigquery#queryResponse","jobComplete":true,"totalRows":"1","schema":{"fields":[` +
-		`{"name":"usage_month","type":"DATE"},{"name":"project_id","type":"STRING"},{"name":"scope1_kg","type":"FLOAT"},` +
-		`{"name":"scope2_location_kg","type":"FLOAT"},{"name":"scope2_market_kg","type":"FLOAT"}]},"rows":[{"f":[` +
-		`{"v":"2024-01-01"},{"v":"web"},{"v":"%s"},{"v":"1"},{"v":"1"}]}]}`
-	for _, v := range []string{"NaN", "Infinity", "-Infinity", "1.7976931348623157e308"} {
-		f.Add(false, strings.Replace(row, "%s", v, 1))
+	for _, a := range handAnswers() {
+		f.Add(a.billing, a.body)
 	}
-	f.Add(true, `{"kind":"bigquery#queryResponse","jobComplete":true,"schema":{"fields":[{"name":"invoice_month","type":"STRING"},`+
-		`{"name":"currency_conversion_rate","type":"FLOAT"},{"name":"net_cost_micros","type":"INTEGER"}]},`+
-		`"rows":[{"f":[{"v":"202401"},{"v":"Infinity"},{"v":"9223372036854775807"}]}]}`)
-	f.Add(false, `{"kind":"bigquery#queryResponse","jobComplete":false,"jobReference":{"projectId":"test-project","jobId":"nope"}}`)
-
-	f.Fuzz(queryFuzzer(f, demoMonth))
+	months := []provider.Month{jan24, demoMonth}
+	f.Fuzz(func(t *testing.T, billing bool, body string) {
+		schema, rows, ok := clientValues(body)
+		if !ok {
+			return // the client refuses it before the provider sees a row
+		}
+		res, err := gcp.DecodeRows(billing, schema, rows, months)
+		if err != nil {
+			var perr *provider.Error
+			if !errors.As(err, &perr) || perr.Reason != provider.ReasonMalformed {
+				t.Fatalf("error %v (%T) is not a malformed *provider.Error", err, err)
+			}
+			return
+		}
+		checkRecords(t, res)
+	})
 }
 
-// queryFuzzer returns the body of FuzzQueryResponse: a provider on a fake
-// whose next query of a kind answers body.
-func queryFuzzer(tb testing.TB, demoMonth provider.Month) func(t *testing.T, billing bool, body string) {
+// checkRecords fails t on a record with a non-finite figure or an empty
+// or invalid label.
+func checkRecords(t *testing.T, res provider.Result) {
+	t.Helper()
+	for _, r := range res.Records {
+		for _, v := range []float64{r.EmissionsGrams, r.MarketBasedGrams, r.CostUSD} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("record with a non-finite figure: %+v", r)
+			}
+		}
+		for _, l := range []string{r.Account, r.Service, r.Location} {
+			if l == "" || !utf8.ValidString(l) {
+				t.Fatalf("record with an empty or invalid label: %+v", r)
+			}
+		}
+	}
+}
+
+// clientValues decodes the schema and rows of an answer into the values
+// the BigQuery client hands a row's ValueLoader (its convertRow): NULL,
+// the parsed value of a basic type, a list for a repeated column. ok is
+// false where the client would fail before any row is loaded.
+func clientValues(body string) (schema bigquery.Schema, rows [][]bigquery.Value, ok bool) {
+	var a struct {
+		Schema *struct {
+			Fields json.RawMessage `json:"fields"`
+		} `json:"schema"`
+		Rows []struct {
+			F []struct {
+				V any `json:"v"`
+			} `json:"f"`
+		} `json:"rows"`
+	}
+	if json.Unmarshal([]byte(body), &a) != nil {
+		return nil, nil, false
+	}
+	if a.Schema == nil || len(a.Schema.Fields) == 0 {
+		return nil, nil, len(a.Rows) == 0
+	}
+	defer func() {
+		if recover() != nil { // a schema the client cannot read either
+			schema, rows, ok = nil, nil, false
+		}
+	}()
+	schema, err := bigquery.SchemaFromJSON(a.Schema.Fields)
+	if err != nil {
+		return nil, nil, false
+	}
+	for _, r := range a.Rows {
+		if len(r.F) != len(schema) {
+			return nil, nil, false
+		}
+		row := make([]bigquery.Value, len(schema))
+		for i, cell := range r.F {
+			if row[i], ok = clientValue(cell.V, schema[i]); !ok {
+				return nil, nil, false
+			}
+		}
+		rows = append(rows, row)
+	}
+	return schema, rows, true
+}
+
+func clientValue(v any, f *bigquery.FieldSchema) (bigquery.Value, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case string:
+		return basicValue(v, f.Type)
+	case []any:
+		var list []bigquery.Value
+		for _, c := range v {
+			m, isMap := c.(map[string]any)
+			if !isMap {
+				return nil, false
+			}
+			x, ok := clientValue(m["v"], f)
+			if !ok {
+				return nil, false
+			}
+			list = append(list, x)
+		}
+		return list, true
+	}
+	return nil, false
+}
+
+func basicValue(s string, t bigquery.FieldType) (bigquery.Value, bool) {
+	var v bigquery.Value
+	var err error
+	switch t {
+	case bigquery.StringFieldType, bigquery.JSONFieldType, bigquery.GeographyFieldType:
+		v = s
+	case bigquery.IntegerFieldType:
+		v, err = strconv.ParseInt(s, 10, 64)
+	case bigquery.FloatFieldType:
+		v, err = strconv.ParseFloat(s, 64)
+	case bigquery.BooleanFieldType:
+		v, err = strconv.ParseBool(s)
+	case bigquery.DateFieldType:
+		v, err = civil.ParseDate(s)
+	default:
+		return nil, false
+	}
+	return v, err == nil
+}
+
+// TestHandAnswersThroughTheClient runs the answers the fake never gives
+// through the whole BigQuery client and the provider's Fetch.
+func TestHandAnswersThroughTheClient(t *testing.T) {
+	check := clientCheck(t, gcpfake.LatestPublished(time.Now()))
+	for i, a := range handAnswers() {
+		t.Run(strconv.Itoa(i), func(t *testing.T) { check(t, a.billing, a.body) })
+	}
+}
+
+// clientCheck returns a check of one answer through the whole client: a
+// provider on a fake whose next query of a kind answers body. A failure
+// must be a classified *provider.Error and never a timeout (a retry loop).
+func clientCheck(tb testing.TB, demoMonth provider.Month) func(t *testing.T, billing bool, body string) {
 	sw := &switchHandler{}
 	sw.h.Store(gcpfake.NewServer(handDataset()))
 	ts := httptest.NewServer(sw)
@@ -157,17 +318,6 @@ func queryFuzzer(tb testing.TB, demoMonth provider.Month) func(t *testing.T, bil
 		if err != nil {
 			return
 		}
-		for _, r := range res.Records {
-			for _, v := range []float64{r.EmissionsGrams, r.MarketBasedGrams, r.CostUSD} {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					t.Fatalf("record with a non-finite figure: %+v", r)
-				}
-			}
-			for _, l := range []string{r.Account, r.Service, r.Location} {
-				if l == "" || !utf8.ValidString(l) {
-					t.Fatalf("record with an empty or invalid label: %+v", r)
-				}
-			}
-		}
+		checkRecords(t, res)
 	}
 }

@@ -92,7 +92,7 @@ func (c *Config) Check(v provider.Checker) {
 	if c.Project == "" {
 		v.Errorf("", "gcp entry %q has no project; set the project that runs the queries (it needs the BigQuery Job User role)", c.Name)
 	} else if !projectPattern.MatchString(c.Project) {
-		v.Errorf("project", "gcp.project %q is not a project id", c.Project)
+		v.Errorf("project", "gcp.project is not a project id (6 to 30 small letters, digits and hyphens, such as my-project-123)")
 	}
 	if c.CarbonTable == "" {
 		v.Errorf("", "gcp entry %q has no carbon_table; set the Carbon Footprint export's %s", c.Name, tableHint)

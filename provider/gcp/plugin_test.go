@@ -72,7 +72,7 @@ func TestConfigCheck(t *testing.T) {
 			want: gcp.Config{Name: "prod", Project: "X", BillingTable: "acme.billing", BillingAccount: "abc",
 				Endpoint: "https://user:pw@bigquery.example.com/"},
 			errors: []string{
-				`project: gcp.project "X" is not a project id`,
+				`project: gcp.project is not a project id (6 to 30 small letters, digits and hyphens, such as my-project-123)`,
 				`: gcp entry "prod" has no carbon_table; set the Carbon Footprint export's project.dataset.table, e.g. my-project.carbon.carbon_footprint`,
 				`billing_table: gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX`,
 				`billing_account: gcp.billing_account must look like 012345-6789AB-CDEF01`,
