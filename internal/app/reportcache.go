@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +230,7 @@ func (h *reportHandler) evictLocked() {
 
 // reportKey is the same for options that ask for the same report.
 func reportKey(ro report.Options) string {
-	return strings.Join([]string{ro.Period, strconv.Itoa(int(ro.FiscalYearStart)), ro.From, ro.To,
-		strings.Join(ro.By, ","), ro.Unit, ro.Format}, "\x00")
+	// Every option but the clock, whichever options the report gains.
+	ro.Now = time.Time{}
+	return fmt.Sprintf("%#v", ro)
 }
