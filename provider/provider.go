@@ -167,3 +167,18 @@ type Provider interface {
 	// shutdown, after the last Fetch has returned.
 	Close() error
 }
+
+// CostFeed is a source that reads its cost apart from its emissions: the
+// Provider of a source whose configuration asks for provisional months
+// (provisional: true) implements it. Cost is published daily while
+// emissions come months later; the published emissions per dollar of a
+// month that has both, times the cost of a month that has no emissions
+// yet, estimate that month.
+type CostFeed interface {
+	// Costs returns the cost of each of months, the current one to date,
+	// grouped as Fetch groups emissions (account, service and location
+	// with the same values), in records that carry Cost only. A month
+	// without cost yields no record. Errors are *Error as Fetch's are; a
+	// denied cost permission is ReasonPermission and names it.
+	Costs(ctx context.Context, months []Month) ([]Record, error)
+}

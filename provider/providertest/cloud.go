@@ -26,6 +26,12 @@ type Cloud struct {
 	// cloud cannot serve the scenario's dataset (no market-based figures,
 	// say).
 	Start func(t testing.TB, s Scenario) *Fake
+	// CostFeed, when the cloud reads cost for provisional months, starts
+	// its fake for a scenario of the cost feed: the Fake's Entry asks for
+	// provisional months, Data selects the cost requests, Error and
+	// Permission are the cost API's, and Expected holds the cost of each
+	// month the feed is asked for.
+	CostFeed func(t testing.TB, s Scenario) *Fake
 }
 
 // Scenario says which dataset a fake serves.

@@ -108,6 +108,9 @@ func Run(t *testing.T, c Cloud) {
 	}
 	scenario("restart", Scenario{}, checkRestart)
 	scenario("restatement", Scenario{}, checkRestatement)
+	if c.CostFeed != nil {
+		t.Run("cost feed", func(t *testing.T) { runCostFeed(t, c, out, &secrets) })
+	}
 	t.Run("demo", func(t *testing.T) { checkDemo(t, c, out) })
 	t.Run("example", func(t *testing.T) { checkExample(t, c) })
 	t.Run("secrets", func(t *testing.T) { checkSecrets(t, out, secrets) })
