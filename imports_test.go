@@ -35,6 +35,7 @@ var layers = map[string][]string{
 	"exposition":                       {"provider", "store"},
 	"report":                           {"provider", "store"},
 	"store":                            {"provider"},
+	"provisional":                      {"provider"},
 	"otlp":                             {},
 	"provider":                         {},
 	"provider/httpx":                   {"provider"},
