@@ -118,6 +118,23 @@ func fakeIBM(t *testing.T, now time.Time, key string) (*ibmfake.Server, ibmfake.
 	return fake, ds, srv.URL
 }
 
+// ownDataset is the demo enterprise with an enterprise id and accounts of
+// its own, derived from name, so that sources of several such datasets
+// report no series in common.
+func ownDataset(now time.Time, name string) ibmfake.Dataset {
+	ds := ibmfake.Demo(now)
+	ownEnterprise(&ds, name)
+	for i := range ds.Rows {
+		ds.Rows[i].AccountID = name + "-" + ds.Rows[i].AccountID
+	}
+	for i := range ds.Entities {
+		if ds.Entities[i].Type == ibmfake.TypeAccount {
+			ds.Entities[i].ID = name + "-" + ds.Entities[i].ID
+		}
+	}
+	return ds
+}
+
 // ownEnterprise gives ds an enterprise id of its own, derived from name,
 // as separate enterprises have: sources of one enterprise read the same
 // data, which the configuration refuses.

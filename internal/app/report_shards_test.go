@@ -31,16 +31,7 @@ func shardedIBMConfig(t *testing.T, names []string) string {
 	var cfg strings.Builder
 	cfg.WriteString("ibm:\n")
 	for _, name := range names {
-		ds := ibmfake.Demo(now)
-		ownEnterprise(&ds, name)
-		for i := range ds.Rows {
-			ds.Rows[i].AccountID = name + "-" + ds.Rows[i].AccountID
-		}
-		for i := range ds.Entities {
-			if ds.Entities[i].Type == ibmfake.TypeAccount {
-				ds.Entities[i].ID = name + "-" + ds.Entities[i].ID
-			}
-		}
+		ds := ownDataset(now, name)
 		srv := httptest.NewServer(ibmfake.NewServer(ds, "k"))
 		t.Cleanup(srv.Close)
 		fmt.Fprintf(&cfg, "  - name: %s\n    api_key: k\n    enterprise_id: %s\n    api_url: %s\n    iam_url: %s\n",

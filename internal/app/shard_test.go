@@ -164,16 +164,7 @@ func TestShardsSplitTheSources(t *testing.T) {
 	// of two sources.
 	datasets := map[string]ibmfake.Dataset{}
 	for _, name := range names {
-		ds := ibmfake.Demo(now)
-		ownEnterprise(&ds, name)
-		for i := range ds.Rows {
-			ds.Rows[i].AccountID = name + "-" + ds.Rows[i].AccountID
-		}
-		for i := range ds.Entities {
-			if ds.Entities[i].Type == ibmfake.TypeAccount {
-				ds.Entities[i].ID = name + "-" + ds.Entities[i].ID
-			}
-		}
+		ds := ownDataset(now, name)
 		datasets[name] = ds
 	}
 	run := func(shard Shard) (series map[string]bool, called map[string]int) {
