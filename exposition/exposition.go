@@ -13,15 +13,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 // Exposition renders the store's data and serves it.
 type Exposition struct {
-	history  int
-	snapshot func() *store.Snapshot
-	logger   *slog.Logger
-	defs     *defs
+	history   int
+	schedules map[string]provider.Schedule
+	snapshot  func() *store.Snapshot
+	logger    *slog.Logger
+	defs      *defs
 
 	// mu serialises renders. It is not the store's lock: a render never
 	// holds up a refresher or a scrape.
@@ -41,11 +43,25 @@ type rendered struct {
 // current data from snapshot. Nothing is rendered before the first
 // Refresh, so that snapshot may depend on a store created afterwards with
 // Refresh as its OnData.
-func New(history int, snapshot func() *store.Snapshot, logger *slog.Logger) *Exposition {
+func New(history int, snapshot func() *store.Snapshot, logger *slog.Logger, opts ...Option) *Exposition {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs()}
+	e := &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs()}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Option configures an Exposition.
+type Option func(*Exposition)
+
+// WithSchedules gives the providers' publication schedules, by provider
+// label: the backtest of provisional months estimates each month from
+// the intensity one publication lag earlier.
+func WithSchedules(s map[string]provider.Schedule) Option {
+	return func(e *Exposition) { e.schedules = s }
 }
 
 // Refresh re-renders the data families from the current snapshot when a
@@ -59,7 +75,7 @@ func (e *Exposition) Refresh() {
 	if last := e.rendered.Load(); last != nil && maps.Equal(last.generations, generations) {
 		return
 	}
-	a := e.defs.aggregate(sources, e.history)
+	a := e.defs.aggregate(sources, e.history, e.lagOf)
 	// The freshness families are built per scrape, where a repair could
 	// only be logged at every scrape; they are counted here instead.
 	if repaired := a.repaired + e.defs.freshness(sources).repaired; repaired > 0 {
@@ -116,7 +132,7 @@ func (e *Exposition) Freshness() prometheus.Collector {
 // reads a registry once a minute, and for tests. /metrics serves the
 // pre-rendered text instead.
 func (e *Exposition) Data() prometheus.Collector {
-	return &collector{defs: e.defs.dataDefs(), collect: func(ch chan<- prometheus.Metric) { e.defs.aggregate(e.sources(), e.history).collect(ch) }}
+	return &collector{defs: e.defs.dataDefs(), collect: func(ch chan<- prometheus.Metric) { e.defs.aggregate(e.sources(), e.history, e.lagOf).collect(ch) }}
 }
 
 type collector struct {

@@ -148,7 +148,7 @@ func TestLatestMonthIsPerProvider(t *testing.T) {
 		"current": withMonths("current", month("2026-10")),
 		"behind":  withMonths("behind", month("2026-09")),
 	}
-	newDefs().aggregate(sources, 3).each(func(d *def, values []string, _ float64) {
+	newDefs().aggregate(sources, 3, func(string) int { return 2 }).each(func(d *def, values []string, _ float64) {
 		labels := map[string]string{}
 		for i, name := range d.labels {
 			labels[name] = values[i]

@@ -71,6 +71,7 @@ type defs struct {
 	dataMonth, nextMonthDue, lastSuccess, refreshSuccess *def
 	refreshDuration, nextRefresh, monthsStored           *def
 	denied, accountInfo, waterYearly                     *def
+	provisional                                          provisionalDefs
 }
 
 func newDefs() *defs {
@@ -80,7 +81,8 @@ func newDefs() *defs {
 		data = append(data, newFamily(qi))
 	}
 	return &defs{
-		data: data,
+		data:        data,
+		provisional: newProvisionalDefs(),
 		waterYearly: newDef("water_yearly_cubic_meters",
 			"Water reported by the provider per calendar year only, in cubic metres (AWS: water withdrawals); one series per year served, never a month's figure.",
 			"provider", "account", "service", "location", "year"),
@@ -113,12 +115,14 @@ func (ds *defs) dataDefs() []*def {
 	for _, f := range ds.data {
 		out = append(out, f.current, f.history)
 	}
-	return append(out, ds.denied, ds.accountInfo, ds.waterYearly)
+	p := &ds.provisional
+	return append(out, ds.denied, ds.accountInfo, ds.waterYearly, p.grams, p.market, p.backtest, p.backtestMonths, p.realized)
 }
 
 // freshnessDefs are the families built per scrape.
 func (ds *defs) freshnessDefs() []*def {
-	return []*def{ds.dataMonth, ds.nextMonthDue, ds.lastSuccess, ds.refreshSuccess, ds.refreshDuration, ds.nextRefresh, ds.monthsStored}
+	return []*def{ds.dataMonth, ds.nextMonthDue, ds.lastSuccess, ds.refreshSuccess, ds.refreshDuration, ds.nextRefresh, ds.monthsStored,
+		ds.provisional.costSuccess, ds.provisional.costLastSuccess}
 }
 
 // sample is one series: label values in the def's order, and the value.
@@ -216,7 +220,7 @@ type aggregation struct {
 // one series. It uses no maps for the data: each record's contribution is
 // appended, the contributions sorted stably and equal keys summed in the
 // order they came, which keeps a render's memory close to its output.
-func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *aggregation {
+func (ds *defs) aggregate(sources map[string]*store.SourceData, history int, lag func(provider string) int) *aggregation {
 	// Sources are visited in name order so that sums over several sources
 	// add up in the same order, and to the same bits, every time.
 	names := slices.Sorted(maps.Keys(sources))
@@ -229,6 +233,10 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int) *ag
 		a.repaired += a.data[i].merge(a.agoText)
 	}
 	ds.collectOther(a.other, sources, names)
+	for _, name := range names {
+		d := sources[name]
+		ds.provisional.collectProvisional(a.other, d, lag(d.Provider))
+	}
 	a.repaired += a.other.repaired
 	return a
 }
@@ -433,6 +441,7 @@ func (ds *defs) freshness(sources map[string]*store.SourceData) *collection {
 			out.add(ds.nextRefresh, float64(d.NextRefresh.Unix()), d.Provider, d.Name)
 		}
 		out.add(ds.monthsStored, float64(len(d.Months)), d.Provider, d.Name)
+		ds.provisional.freshness(out, d)
 	}
 	return out
 }

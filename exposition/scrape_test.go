@@ -221,7 +221,7 @@ func BenchmarkScrape(b *testing.B) {
 func naiveRegistry(sources map[string]*store.SourceData) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	vecs := map[*def]*prometheus.GaugeVec{}
-	newDefs().aggregate(sources, 1).each(func(d *def, values []string, v float64) {
+	newDefs().aggregate(sources, 1, func(string) int { return 2 }).each(func(d *def, values []string, v float64) {
 		gv, ok := vecs[d]
 		if !ok {
 			gv = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.name, Help: d.help}, d.labels)

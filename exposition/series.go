@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
 // Series is one series of the data families with the period its value
@@ -30,7 +32,7 @@ type Series struct {
 func (e *Exposition) EachData(f func(Series)) {
 	sources := e.sources()
 	latest := latestMonths(sources)
-	a := e.defs.aggregate(sources, e.history)
+	a := e.defs.aggregate(sources, e.history, e.lagOf)
 	for i := range a.data {
 		fam := &a.data[i]
 		for j := range fam.entries {
@@ -44,12 +46,17 @@ func (e *Exposition) EachData(f func(Series)) {
 		}
 	}
 	for _, fam := range a.other.sorted() {
-		year := slices.Index(fam.def.labels, "year")
+		year, month := slices.Index(fam.def.labels, "year"), slices.Index(fam.def.labels, "month")
 		for _, s := range fam.samples {
 			var start time.Time
 			if year >= 0 {
 				if y, err := strconv.Atoi(s.values[year]); err == nil {
 					start = time.Date(y, time.January, 1, 0, 0, 0, 0, time.UTC)
+				}
+			}
+			if month >= 0 {
+				if m, err := provider.ParseMonth(s.values[month]); err == nil {
+					start = m.Start()
 				}
 			}
 			f(Series{Name: fam.def.name, Help: fam.def.help, Labels: fam.def.labels, Values: s.values, Value: s.value, Start: start})

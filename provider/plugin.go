@@ -116,6 +116,13 @@ type SourceConfig interface {
 	New(ctx context.Context, env Env) (Provider, error)
 }
 
+// ProvisionalSource is a SourceConfig whose entry may ask for provisional
+// months (provisional: true): estimates of the months the provider has
+// not published, from the cost its Provider reads through CostFeed.
+type ProvisionalSource interface {
+	WantsProvisional() bool
+}
+
 // Coverage is one part of the data a source reads.
 type Coverage struct {
 	// Key is equal for two sources exactly when they read this part; it

@@ -296,7 +296,7 @@ func Backtest(published, costs Months, lag, n int) []Error {
 		}
 		t := newTable(published, costs, m-provider.Month(lag))
 		est, known := Totals(merge(estimate(t, m, costs[m])))
-		actual, actualKnown := publishedTotals(published[m])
+		actual, actualKnown := PublishedTotals(published[m])
 		e := Error{Month: m, Ratio: [2]float64{math.NaN(), math.NaN()}}
 		for j, q := range []provider.Quantity{provider.Emissions, provider.EmissionsMarketBased} {
 			if known&q != 0 && actualKnown&q != 0 && actual[j] != 0 {
@@ -311,8 +311,8 @@ func Backtest(published, costs Months, lag, n int) []Error {
 	return out
 }
 
-// publishedTotals sums a published month's emissions per method.
-func publishedTotals(recs []provider.Record) (sums [2]float64, known provider.Quantity) {
+// PublishedTotals sums a published month's emissions per method.
+func PublishedTotals(recs []provider.Record) (sums [2]float64, known provider.Quantity) {
 	for i := range recs {
 		if recs[i].Has(provider.Emissions) {
 			sums[0] += recs[i].EmissionsGrams
@@ -342,6 +342,20 @@ func MeanAbsolute(errs []Error) (mean [2]float64, months [2]int) {
 		}
 	}
 	return mean, months
+}
+
+// BacktestMonths is how many published months the backtest estimates.
+const BacktestMonths = 6
+
+// Of returns the estimates of month m.
+func Of(es []Estimate, m provider.Month) []Estimate {
+	var out []Estimate
+	for _, e := range es {
+		if e.Month == m {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Lag returns the publication lag of schedule s in months: how many

@@ -37,6 +37,10 @@ type Source struct {
 	// it matches, so a config that points a name elsewhere starts clean.
 	Identity string
 	Provider provider.Provider
+	// Provisional asks for estimates of the months the provider has not
+	// published: the refresher reads the source's cost too, through its
+	// Provider's provider.CostFeed.
+	Provisional bool
 }
 
 // Options tune the refreshers.
@@ -206,6 +210,9 @@ type refresher struct {
 	failures int
 	// stalled is set while the running fetch has given its slot up.
 	stalled atomic.Bool
+	// costFailures and costRetryAt are the cost feed's backoff.
+	costFailures int
+	costRetryAt  time.Time
 }
 
 func (r *refresher) run(ctx context.Context) {
@@ -236,11 +243,11 @@ func (r *refresher) nextWait() time.Duration {
 	if d.NextRefresh.IsZero() {
 		// Fresh start, possibly from persisted data: refresh only what is
 		// due, so that a restart re-queries nothing that is still fresh.
-		fetch, next := plan(now, r.src.Provider.Schedule(), d, r.opts)
-		if len(fetch) > 0 {
+		fetch, _ := plan(now, r.src.Provider.Schedule(), d, r.opts)
+		if costs, _ := r.costPlan(now, d); len(fetch)+len(costs) > 0 {
 			return 0
 		}
-		next = r.opts.spread(next, now)
+		next := r.opts.spread(r.nextRefresh(now, r.src.Provider.Schedule(), d), now)
 		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			d.NextRefresh, d.Attempted = next, true
 			r.stampDue(d)
@@ -261,9 +268,11 @@ func (r *refresher) refresh(ctx context.Context) {
 	sched := r.src.Provider.Schedule()
 	fetch, _ := plan(start, sched, d, r.opts)
 	if len(fetch) == 0 {
+		if costs, _ := r.costPlan(start, d); len(costs) > 0 {
+			r.refreshCosts(ctx, costs, start)
+		}
 		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
-			_, next := plan(start, sched, d, r.opts)
-			d.NextRefresh = r.opts.spread(next, start)
+			d.NextRefresh = r.opts.spread(r.nextRefresh(start, sched, d), start)
 			d.Attempted = true
 			r.stampDue(d)
 		})
@@ -306,15 +315,23 @@ func (r *refresher) refresh(ctx context.Context) {
 			d.LastSuccess, d.LastOK = start, true
 			// Months still due (the older ones kept for reports) are the
 			// rest of this refresh's work: no jitter before them.
-			if more, next := plan(end, sched, d, r.opts); len(more) > 0 {
+			if more, _ := plan(end, sched, d, r.opts); len(more) > 0 {
 				d.NextRefresh = end
 			} else {
-				d.NextRefresh = r.opts.spread(next, end)
+				d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
 			}
 		}
 		r.stampDue(d)
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", kept, "duration", end.Sub(start).Round(time.Millisecond))
+	if d, ok := r.store.Get(r.src.Name); ok {
+		if costs, _ := r.costPlan(end, d); len(costs) > 0 && d.NextRefresh.After(end) {
+			r.refreshCosts(ctx, costs, end)
+			r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
+				d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
+			})
+		}
+	}
 }
 
 // fetch calls the provider for months within one of the provider's
@@ -327,10 +344,18 @@ func (r *refresher) refresh(ctx context.Context) {
 // source: the slot bounds the load on a provider, and a source that waits
 // on nothing is no load.
 func (r *refresher) fetch(ctx context.Context, months []provider.Month) (res provider.Result, ok bool, err error) {
+	ok = r.within(ctx, func(ctx context.Context) { res, err = r.src.Provider.Fetch(ctx, months) })
+	return res, ok, err
+}
+
+// within runs f in one of the provider's concurrency slots, under the
+// refresh's deadline and a budget of its own. ok is false when ctx ended:
+// the exporter is shutting down or reloading.
+func (r *refresher) within(ctx context.Context, f func(ctx context.Context)) (ok bool) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return res, false, nil
+		return false
 	}
 	var release sync.Once
 	free := func() { release.Do(func() { <-r.sem }) }
@@ -341,12 +366,12 @@ func (r *refresher) fetch(ctx context.Context, months []provider.Month) (res pro
 	watched := make(chan struct{})
 	defer close(watched)
 	go r.watch(budget, watched, free)
-	res, err = r.src.Provider.Fetch(fctx, months)
+	f(fctx)
 	if r.stalled.Load() {
 		r.stalled.Store(false)
 		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) { d.Stalled = false })
 	}
-	return res, ctx.Err() == nil, err
+	return ctx.Err() == nil
 }
 
 // watch gives the fetch's slot up, and marks the source stalled, once
@@ -451,6 +476,7 @@ func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map
 // and the restatement they reveal, yearly water, denials, accounts, and
 // the months that fell out of the retention window.
 func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month][]provider.Record, fetch []provider.Month, start time.Time) {
+	realize(d, byMonth)
 	wanted := make(map[provider.Month]bool, len(fetch))
 	restated := false
 	for _, m := range fetch {

@@ -60,6 +60,19 @@ type SourceData struct {
 	// replaced; nil until the first restatement. Shared between
 	// snapshots: Replace copies it before appending.
 	Ledger *Ledger `json:"ledger,omitempty"`
+	// Costs holds what the source's cost feed read (provider.CostFeed),
+	// for provisional months: the cost of recent published months, whose
+	// emissions per dollar make the estimates and their backtest, and of
+	// the months not published yet, the current one to date. A month of
+	// cost never counts as published.
+	Costs map[provider.Month]*MonthData `json:"costs,omitempty"`
+	// CostAttempt, CostSuccess and CostOK are the cost feed's freshness.
+	CostAttempt time.Time `json:"cost_attempt,omitzero"`
+	CostSuccess time.Time `json:"cost_success,omitzero"`
+	CostOK      bool      `json:"cost_ok,omitempty"`
+	// Realized are the errors of the estimates served for months the
+	// provider has since published, oldest first, the last RealizedKept.
+	Realized []Realized `json:"realized,omitempty"`
 
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`
@@ -126,7 +139,39 @@ func (d *SourceData) clone() *SourceData {
 	if c.Months == nil {
 		c.Months = map[provider.Month]*MonthData{}
 	}
+	if d.Costs != nil {
+		c.Costs = maps.Clone(d.Costs)
+	}
 	return &c
+}
+
+// RealizedKept is how many realized errors a source keeps.
+const RealizedKept = 6
+
+// Realized is the estimate served for a month against what the provider
+// then published for it, per method: [0] location-based, [1]
+// market-based, each where Known says both sides have one.
+type Realized struct {
+	Month     provider.Month    `json:"m"`
+	Estimated [2]float64        `json:"e"`
+	Published [2]float64        `json:"p"`
+	Known     provider.Quantity `json:"k"`
+}
+
+// AddRealized appends r, keeping the last RealizedKept; a month already
+// held is replaced.
+func (d *SourceData) AddRealized(r Realized) {
+	out := make([]Realized, 0, RealizedKept)
+	for _, old := range d.Realized {
+		if old.Month != r.Month {
+			out = append(out, old)
+		}
+	}
+	out = append(out, r)
+	if n := len(out); n > RealizedKept {
+		out = out[n-RealizedKept:]
+	}
+	d.Realized = out
 }
 
 // Snapshot is an immutable view of every source.

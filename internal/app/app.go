@@ -152,7 +152,8 @@ func New(ctx context.Context, o Options, logger *slog.Logger, persist bool) (*Ap
 	}
 	// The exposition re-renders when the store says data changed, and
 	// reads the store's snapshot when it does.
-	a.expo = exposition.New(o.HistoryMonths, func() *store.Snapshot { return a.store.Snapshot() }, logger)
+	a.expo = exposition.New(o.HistoryMonths, func() *store.Snapshot { return a.store.Snapshot() }, logger,
+		exposition.WithSchedules(schedules(o.Plugins)))
 	a.store = store.New(store.Options{State: state, Registerer: a.reg, Logger: logger, OnData: a.expo.Refresh})
 	a.reg.MustRegister(a.expo.Freshness())
 	a.data.MustRegister(a.expo.Data())
@@ -294,7 +295,9 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (out []refresh.Sour
 		if err != nil {
 			return out, fmt.Errorf("%s source %q: %w", src.Provider, name, err)
 		}
-		out = append(out, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p})
+		ps, provisional := src.Config.(provider.ProvisionalSource)
+		out = append(out, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p,
+			Provisional: provisional && ps.WantsProvisional()})
 	}
 	return out, nil
 }
