@@ -25,7 +25,7 @@ const module = "github.com/cloudcarbon/cloudcarbon_exporter"
 // gets a place on purpose.
 var layers = map[string][]string{
 	".":                                {"config", "internal/app", "internal/clouds"},
-	"internal/app":                     {"config", "demo", "exposition", "otlp", "provider", "refresh", "report", "store"},
+	"internal/app":                     {"config", "demo", "exposition", "otlp", "provider", "provisional", "refresh", "report", "store"},
 	"internal/clouds":                  {"provider", "provider/*"},
 	"clouds":                           {"internal/clouds", "provider"},
 	"internal/configschema":            {"config", "provider"},

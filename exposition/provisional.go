@@ -54,7 +54,7 @@ func (p *provisionalDefs) collectProvisional(c *collection, d *store.SourceData,
 	if !ok {
 		return
 	}
-	published, costs := monthsOf(d.Months), monthsOf(d.Costs)
+	published, costs := provisional.Months(store.RecordsByMonth(d.Months)), provisional.Months(store.RecordsByMonth(d.Costs))
 	for _, e := range provisional.Estimates(published, costs) {
 		values := []string{d.Provider, e.Account, e.Service, e.Location, string(e.Scope), e.Month.String(), string(e.Basis),
 			strconv.Itoa(int(e.Month - latest))}
@@ -89,15 +89,6 @@ func (p *provisionalDefs) freshness(c *collection, d *store.SourceData) {
 	if !d.CostSuccess.IsZero() {
 		c.add(p.costLastSuccess, float64(d.CostSuccess.UnixMilli())/1e3, d.Provider, d.Name)
 	}
-}
-
-// monthsOf returns the records of months by month.
-func monthsOf(months map[provider.Month]*store.MonthData) provisional.Months {
-	out := make(provisional.Months, len(months))
-	for m, md := range months {
-		out[m] = md.Records
-	}
-	return out
 }
 
 // lagOf returns the publication lag of a provider, in months.

@@ -141,7 +141,7 @@ func realize(d *store.SourceData, byMonth map[provider.Month][]provider.Record) 
 			continue
 		}
 		if !done {
-			estimates, done = provisional.Estimates(monthsOf(d.Months), monthsOf(d.Costs)), true
+			estimates, done = provisional.Estimates(provisional.Months(store.RecordsByMonth(d.Months)), provisional.Months(store.RecordsByMonth(d.Costs))), true
 		}
 		est, estKnown := provisional.Totals(provisional.Of(estimates, m))
 		if estKnown == 0 {
@@ -149,15 +149,6 @@ func realize(d *store.SourceData, byMonth map[provider.Month][]provider.Record) 
 		}
 		d.AddRealized(store.Realized{Month: m, Estimated: est, Published: published, Known: estKnown & known})
 	}
-}
-
-// monthsOf returns the records of months by month.
-func monthsOf(months map[provider.Month]*store.MonthData) provisional.Months {
-	out := make(provisional.Months, len(months))
-	for m, md := range months {
-		out[m] = md.Records
-	}
-	return out
 }
 
 func later(a, b time.Time) time.Time {

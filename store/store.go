@@ -429,3 +429,13 @@ func (s *Store) LoadState() map[string]*SourceData {
 	}
 	return data
 }
+
+// RecordsByMonth returns the records of months by month, without copying
+// them: for readers that take a month's records as a slice.
+func RecordsByMonth(months map[provider.Month]*MonthData) map[provider.Month][]provider.Record {
+	out := make(map[provider.Month][]provider.Record, len(months))
+	for m, md := range months {
+		out[m] = md.Records
+	}
+	return out
+}

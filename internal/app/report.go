@@ -24,6 +24,7 @@ import (
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provisional"
 	"github.com/cloudcarbon/cloudcarbon_exporter/report"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
@@ -164,7 +165,24 @@ func reportInput(sources map[string]*store.SourceData, plugins []provider.Plugin
 		methodology[pl.Name] = pl.Methodology
 	}
 	return report.Input{Sources: sources, Schedules: schedules(plugins), Methodology: methodology,
-		Version: version.Version, ConfigHash: digest}
+		Version: version.Version, ConfigHash: digest, Provisional: provisionalRecords(sources)}
+}
+
+// provisionalRecords are the estimates of the months the sources have not
+// published, as records, by source: reports flag them, and sum them only
+// when asked.
+func provisionalRecords(sources map[string]*store.SourceData) map[string][]provider.Record {
+	out := map[string][]provider.Record{}
+	for name, d := range sources {
+		if len(d.Costs) == 0 {
+			continue
+		}
+		for _, e := range provisional.Estimates(store.RecordsByMonth(d.Months), store.RecordsByMonth(d.Costs)) {
+			out[name] = append(out[name], provider.Record{Provider: d.Provider, Account: e.Account, Service: e.Service,
+				Location: e.Location, Scope: e.Scope, Month: e.Month, EmissionsGrams: e.Grams, MarketBasedGrams: e.MarketBasedGrams, Known: e.Known})
+		}
+	}
+	return out
 }
 
 // digestOf identifies a configuration in reports: the SHA-256 of the
