@@ -79,7 +79,10 @@ func costFeed(t testing.TB, s providertest.Scenario) *providertest.Fake {
 	fake.SetPageLimit(s.PageSize)
 	configFile, _ := writeConfig(t, t.TempDir())
 	expected := map[provider.Month]providertest.Totals{}
-	for m := last - 7; m <= provider.MonthOf(now); m++ {
+	// Every month the fake has cost for: the eight published months and
+	// those after them, to date (none yet in the first instants of a
+	// month).
+	for _, m := range ds.CostMonths() {
 		expected[m] = providertest.Totals{provider.Cost: ds.CostTotal(m)}
 	}
 	return &providertest.Fake{
