@@ -1,6 +1,8 @@
 // Package aws reads the AWS Sustainability API (estimated carbon emissions
 // by scope and method, and water withdrawals) and, optionally, the
-// organization's account names, and turns them into provider records.
+// organization's account names, and turns them into provider records;
+// for provisional months, its cost feed reads Cost Explorer's
+// GetCostAndUsage, keyed like the emissions.
 //
 // The generated service/sustainability module is not available, so the
 // three operations it would provide are written out in api.go on top of
@@ -8,8 +10,8 @@
 // profiles with SSO and role_arn, web identity / IRSA, ECS and EC2 roles)
 // from config.LoadDefaultConfig, SigV4 from aws/signer/v4, retry decisions
 // and backoff from aws/retry, restJson1 error decoding from
-// aws/protocol/restjson. Organizations and STS are the SDK's generated
-// clients.
+// aws/protocol/restjson. Organizations, Cost Explorer and STS are the
+// SDK's generated clients.
 //
 // Secrets: a static secret access key is held by the credential provider
 // and by Options; it is never logged, and every error this package returns
@@ -36,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/costexplorer"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
@@ -142,6 +145,10 @@ type Options struct {
 	// Organizations endpoints also follow the SDK's own settings
 	// (AWS_ENDPOINT_URL_STS, a profile's services section, ...).
 	OrganizationsEndpoint string
+	// CostExplorerEndpoint overrides the Cost Explorer endpoint of the
+	// cost feed (Costs); the partition's by default, or the SDK's
+	// settings (AWS_ENDPOINT_URL_COST_EXPLORER, ...).
+	CostExplorerEndpoint string
 
 	// HTTPClient is the base client of the Sustainability, Organizations
 	// and role_arn STS requests; its Transport and Timeout are kept. Nil
@@ -151,7 +158,7 @@ type Options struct {
 	// Observe, when set, is told of every HTTP attempt of those requests,
 	// retries included. Endpoint names: "carbon_emissions",
 	// "carbon_dimension_values", "water_allocation", "organizations",
-	// "sts", "other".
+	// "cost_and_usage" (Cost Explorer, for the cost feed), "sts", "other".
 	Observe provider.RequestObserver
 
 	// MaxAttempts bounds the attempts of one request (aws/retry's standard
@@ -185,6 +192,7 @@ type Provider struct {
 	log     *slog.Logger
 	api     sustainabilityAPI
 	org     *organizations.Client // nil unless Options.Organizations
+	ce      *costexplorer.Client  // the cost feed's; it sends nothing until Costs is called
 	secrets []string
 
 	mu sync.Mutex
@@ -196,7 +204,10 @@ type Provider struct {
 	names *orgListing
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.CostFeed = (*Provider)(nil)
+)
 
 // New loads the SDK configuration (shared files and environment; no
 // request is made) and prepares the clients.
@@ -256,6 +267,11 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 			}
 		})
 	}
+	p.ce = costexplorer.NewFromConfig(cfg, func(o *costexplorer.Options) {
+		if opts.CostExplorerEndpoint != "" {
+			o.BaseEndpoint = aws.String(opts.CostExplorerEndpoint)
+		}
+	})
 	return p, nil
 }
 
@@ -267,7 +283,8 @@ func (o *Options) resolve() (partition, error) {
 		return part, fmt.Errorf("aws: unknown partition %q: want %s, %s or %s", o.Partition, PartitionAWS, PartitionUSGov, PartitionChina)
 	}
 	o.Endpoint = strings.TrimRight(cmp.Or(o.Endpoint, part.endpoint), "/")
-	for _, u := range []struct{ what, v string }{{"endpoint", o.Endpoint}, {"organizations endpoint", o.OrganizationsEndpoint}} {
+	for _, u := range []struct{ what, v string }{{"endpoint", o.Endpoint}, {"organizations endpoint", o.OrganizationsEndpoint},
+		{"cost explorer endpoint", o.CostExplorerEndpoint}} {
 		if u.v == "" {
 			continue
 		}

@@ -3,6 +3,7 @@ package aws_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
@@ -42,5 +43,50 @@ func TestConformance(t *testing.T) {
 			ResponseCap: awsp.MaxResponseBytes,
 			Restate:     func() { ds.ModelVersion = "v9.0.0"; fake.SetDataset(ds) },
 		}
-	}})
+	}, CostFeed: costFeed})
+}
+
+// costFeed serves Cost Explorer with the cost of an organization's
+// emissions: two accounts in three regions, eight published months and
+// the months after them, to date. The clock is the real one: Cost
+// Explorer's window (the current month and the 13 before) follows it, and
+// the source's clock is the real one too.
+func costFeed(t testing.TB, s providertest.Scenario) *providertest.Fake {
+	if s.Only != 0 || s.Negative {
+		return nil // the cost feed has one quantity, and cost may be negative
+	}
+	now := time.Now().UTC()
+	last := awsfake.LatestPublished(now)
+	var ds awsfake.Dataset
+	for i := range 8 {
+		for j, k := range []struct{ account, region, service string }{
+			{mgmt, "us-east-1", "AmazonEC2"}, {mgmt, "global", "AmazonCloudFront"},
+			{prod, "eu-west-1", "AmazonS3"}, {prod, "eu-west-1", "AmazonEC2"}, {prod, "us-west-2", "AWSLambda"},
+		} {
+			ds.Rows = append(ds.Rows, awsfake.Row{Account: k.account, Region: k.region, Service: k.service, Month: last - provider.Month(i),
+				Scope1: 0.001 * float64(j+1), Scope2LBM: 0.4 + 0.01*float64(i), Scope2MBM: 0.05, Scope3LBM: 0.2, Scope3MBM: 0.21})
+		}
+	}
+	ds = ds.WithCosts(now)
+	fake := awsfake.NewServer(ds, awsfake.Credentials{AccessKeyID: keyID, SecretAccessKey: canary})
+	fake.SetPageLimit(s.PageSize)
+	expected := map[provider.Month]providertest.Totals{}
+	// Every month the fake has cost for: the eight published months and
+	// those after them, to date (none yet in the first instants of a
+	// month).
+	for _, m := range ds.CostMonths() {
+		expected[m] = providertest.Totals{provider.Cost: ds.CostTotal(m)}
+	}
+	return &providertest.Fake{
+		Handler: fake, Now: now, Secret: canary, Expected: expected,
+		Entry: func(url string) map[string]any {
+			return map[string]any{"access_key_id": keyID, "secret_access_key": canary, "endpoint": url,
+				"provisional": true, "cost_explorer_endpoint": url}
+		},
+		Data:        awsfake.IsCostAndUsage,
+		Error:       awsfake.CostFault,
+		Permission:  "ce:GetCostAndUsage",
+		EmptyPage:   awsfake.CostEmptyPage,
+		ResponseCap: awsp.MaxResponseBytes,
+	}
 }

@@ -23,8 +23,11 @@ const opListAccounts = "ListAccounts"
 // iamAction names the IAM permission an operation needs, for messages
 // that tell the user what to grant.
 func iamAction(op string) string {
-	if op == opListAccounts {
+	switch op {
+	case opListAccounts:
 		return "organizations:" + op
+	case opCostAndUsage:
+		return "ce:" + op
 	}
 	return "sustainability:" + op
 }
@@ -95,10 +98,14 @@ func (p *Provider) apiFailure(op string, status int, header http.Header, code, m
 		"MissingAuthenticationTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
 		"ExpiredTokenException", "ExpiredToken", "InvalidAccessKeyId":
 		reason = provider.ReasonAuth
-	case "ThrottlingException", "TooManyRequestsException":
+	case "ThrottlingException", "TooManyRequestsException", "LimitExceededException":
+		// Cost Explorer throttles with LimitExceededException.
 		reason = provider.ReasonThrottled
-	case "ValidationException":
+	case "ValidationException", "BillExpirationException", "RequestChangedException", "InvalidNextTokenException",
+		"UnresolvableUsageUnitException":
 		reason = provider.ReasonBadRequest
+	case "DataUnavailableException":
+		reason = provider.ReasonNotFound
 	case "InternalServerException":
 		reason = provider.ReasonServer
 	default:
@@ -132,6 +139,11 @@ func (p *Provider) apiFailure(op string, status int, header http.Header, code, m
 		b.WriteString(" (the account is in no organization; set organizations: false)")
 	case reason == provider.ReasonPermission && op == opListAccounts:
 		fmt.Fprintf(&b, " (the identity needs the IAM permission %s, which only the management account or a delegated administrator has)", iamAction(op))
+	case reason == provider.ReasonPermission && op == opCostAndUsage:
+		fmt.Fprintf(&b, " (the identity needs the IAM permission %s to read cost for provisional months; a member account reads Cost Explorer "+
+			"only if the management account allows it; or set provisional: false)", iamAction(op))
+	case code == "DataUnavailableException":
+		b.WriteString(" (Cost Explorer has no data for the account: enable it in the Billing and Cost Management console; data appears within a day)")
 	case reason == provider.ReasonPermission:
 		fmt.Fprintf(&b, " (the identity needs the IAM permission %s)", iamAction(op))
 	case reason == provider.ReasonAuth:

@@ -70,6 +70,10 @@ type Config struct {
 	// Organizations reads account names with Organizations ListAccounts.
 	Organizations         bool   `yaml:"organizations"`
 	OrganizationsEndpoint string `yaml:"organizations_endpoint,omitempty"`
+	// Provisional reads cost from Cost Explorer, so that the months AWS
+	// has not published yet are estimated from it.
+	Provisional          bool   `yaml:"provisional"`
+	CostExplorerEndpoint string `yaml:"cost_explorer_endpoint,omitempty"`
 }
 
 // Shapes AWS documents, checked up front so that a typo is a
@@ -99,7 +103,8 @@ func (c *Config) Check(v provider.Checker) {
 		// identity name the endpoint that is read.
 		c.Endpoint = part.endpoint
 	}
-	for _, u := range []struct{ key, v string }{{"endpoint", c.Endpoint}, {"organizations_endpoint", c.OrganizationsEndpoint}} {
+	for _, u := range []struct{ key, v string }{{"endpoint", c.Endpoint}, {"organizations_endpoint", c.OrganizationsEndpoint},
+		{"cost_explorer_endpoint", c.CostExplorerEndpoint}} {
 		if u.v == "" {
 			continue
 		}
@@ -109,6 +114,9 @@ func (c *Config) Check(v provider.Checker) {
 	}
 	if c.OrganizationsEndpoint != "" && !c.Organizations {
 		v.Errorf("organizations_endpoint", "aws entry %q sets organizations_endpoint without organizations: true, which alone calls Organizations", c.Name)
+	}
+	if c.CostExplorerEndpoint != "" && !c.Provisional {
+		v.Errorf("cost_explorer_endpoint", "aws entry %q sets cost_explorer_endpoint without provisional: true, which alone calls Cost Explorer", c.Name)
 	}
 
 	secret := provider.SecretRef{Key: "secret_access_key", What: "secret access key",
@@ -181,6 +189,7 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 		ExternalID:            c.ExternalID,
 		Organizations:         c.Organizations,
 		OrganizationsEndpoint: c.OrganizationsEndpoint,
+		CostExplorerEndpoint:  c.CostExplorerEndpoint,
 		HTTPClient:            env.Connection.HTTPClient,
 		Observe:               env.Observe,
 		Logger:                env.Logger,
@@ -188,8 +197,18 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
+	if !c.Provisional {
+		// Only a source that asks for provisional months is a cost feed,
+		// so that nothing calls Cost Explorer, and bills its requests,
+		// unasked.
+		return emissionsOnly{p}, nil
+	}
 	return p, nil
 }
+
+// emissionsOnly is a source without provisional months: the provider's
+// methods less its cost feed.
+type emissionsOnly struct{ provider.Provider }
 
 // The only keys the demo's fake accepts; they open nothing real.
 const (
@@ -197,8 +216,8 @@ const (
 	demoSecretAccessKey = "demo-aws-secret-access-key-opens-nothing"
 )
 
-// demo serves awsfake's demo organization, names included, to static
-// keys.
+// demo serves awsfake's demo organization, names included, and its cost
+// in Cost Explorer, to static keys.
 func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
 	fake := awsfake.NewServer(awsfake.Demo(now), awsfake.Credentials{AccessKeyID: demoAccessKeyID, SecretAccessKey: demoSecretAccessKey})
 	url, stop, err := fakehttp.Serve(ctx, fake, nil, logger)
@@ -213,6 +232,8 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"endpoint":               url,
 			"organizations":          true,
 			"organizations_endpoint": url,
+			"provisional":            true,
+			"cost_explorer_endpoint": url,
 		}},
 		Close: stop,
 	}, nil

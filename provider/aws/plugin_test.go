@@ -132,9 +132,25 @@ func configCases() []configCase {
 			wantErr: `c.yml:2: aws entry "aws" sets organizations_endpoint without organizations: true, which alone calls Organizations`,
 		},
 		{
+			name: "provisional months",
+			text: "aws:\n  - provisional: true\n    cost_explorer_endpoint: https://ce.vpce.example.com\n",
+			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS, Provisional: true,
+				CostExplorerEndpoint: "https://ce.vpce.example.com"},
+		},
+		{
+			name:    "a cost explorer endpoint without provisional months",
+			text:    "aws:\n  - cost_explorer_endpoint: https://ce.example.com\n",
+			wantErr: `c.yml:2: aws entry "aws" sets cost_explorer_endpoint without provisional: true, which alone calls Cost Explorer`,
+		},
+		{
+			name:    "bad cost explorer endpoint",
+			text:    "aws:\n  - provisional: true\n    cost_explorer_endpoint: ftp://ce.example.com\n",
+			wantErr: "c.yml:3: aws.cost_explorer_endpoint must be an absolute http:// or https:// URL",
+		},
+		{
 			name:    "unknown key",
 			text:    "aws:\n  - role: x\n",
-			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint`,
+			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint, provisional, cost_explorer_endpoint`,
 		},
 	}
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // PolicyStatement is the IAM policy statement that lets a group of users
-// read the tenancy's usage reports, carbon emissions included; the
-// exporter needs nothing else.
+// read the tenancy's usage reports, carbon emissions and cost included;
+// the exporter needs nothing else.
 const PolicyStatement = "Allow group <group> to read usage-report in tenancy"
 
 // policyStatement returns the statement for the configured principal:
@@ -72,11 +72,11 @@ func (p *Provider) credentialsError(ctx context.Context, err error) *provider.Er
 	return p.fail(reason, 0, fmt.Errorf("oci: no usable OCI credentials (auth %s: %s): %w", p.opts.Auth, hint, flatError{err}))
 }
 
-// classify turns the error of a Usage API request into a *provider.Error
-// whose message names the operation, what OCI said, and what the user can
-// do about it. resp is the last answer, if any.
-func (p *Provider) classify(ctx context.Context, err error, resp *http.Response) *provider.Error {
-	what := "oci: " + opCarbon
+// classify turns the error of a Usage API request of operation op into a
+// *provider.Error whose message names the operation, what OCI said, and
+// what the user can do about it. resp is the last answer, if any.
+func (p *Provider) classify(ctx context.Context, op string, err error, resp *http.Response) *provider.Error {
+	what := "oci: " + op
 	// The SDK turns an error answer whose body it cannot read into a
 	// ServiceError of its own; a refresh over its budget says so instead.
 	if over := httpx.Overrun(ctx); over != nil {
@@ -87,7 +87,7 @@ func (p *Provider) classify(ctx context.Context, err error, resp *http.Response)
 	}
 	var se common.ServiceError
 	if errors.As(err, &se) {
-		return p.serviceFailure(se, resp)
+		return p.serviceFailure(op, se, resp)
 	}
 	_, syntax := errors.AsType[*json.SyntaxError](err)
 	_, typ := errors.AsType[*json.UnmarshalTypeError](err)
@@ -100,7 +100,7 @@ func (p *Provider) classify(ctx context.Context, err error, resp *http.Response)
 // serviceFailure classifies an error answer by its code first, the status
 // second: OCI answers a missing permission with 404 NotAuthorizedOrNotFound,
 // which only the code tells from an endpoint that does not exist.
-func (p *Provider) serviceFailure(se common.ServiceError, resp *http.Response) *provider.Error {
+func (p *Provider) serviceFailure(op string, se common.ServiceError, resp *http.Response) *provider.Error {
 	status, code := se.GetHTTPStatusCode(), se.GetCode()
 	var reason provider.Reason
 	switch code {
@@ -121,7 +121,7 @@ func (p *Provider) serviceFailure(se common.ServiceError, resp *http.Response) *
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "oci: %s: %d %s", opCarbon, status, cmp.Or(code, http.StatusText(status)))
+	fmt.Fprintf(&b, "oci: %s: %d %s", op, status, cmp.Or(code, http.StatusText(status)))
 	// Scrub before cutting: a secret echoed across the cut would otherwise
 	// leave its prefix for the final scrub to miss.
 	if msg := httpx.Scrub(strings.Join(strings.Fields(se.GetMessage()), " "), p.secrets...); msg != "" {
@@ -135,6 +135,9 @@ func (p *Provider) serviceFailure(se common.ServiceError, resp *http.Response) *
 	case provider.ReasonPermission:
 		fmt.Fprintf(&b, " (the principal may not read the tenancy's usage reports: grant it the IAM policy statement %q, "+
 			"and check that tenancy_id, if set, names the principal's own tenancy)", p.policyStatement())
+		if op == opCost {
+			b.WriteString(" (the cost of provisional months needs the same statement as the emissions; or set provisional: false)")
+		}
 	case provider.ReasonAuth:
 		switch p.opts.Auth {
 		case AuthConfigFile:

@@ -17,8 +17,12 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
-// opCarbon is the SDK's name of the one operation the provider calls.
-const opCarbon = "RequestUsageCarbonEmissions"
+// The SDK's names of the operations the provider calls: the carbon
+// query, and the cost query of the cost feed.
+const (
+	opCarbon = "RequestUsageCarbonEmissions"
+	opCost   = "RequestSummarizedUsages"
+)
 
 // groupBy is what every query breaks the tenancy's emissions down by: the
 // records' service, location and account.
@@ -126,7 +130,7 @@ func (p *Provider) query(ctx context.Context, api *usageapi.UsageapiClient, tena
 		req.RequestMetadata = common.RequestMetadata{RetryPolicy: &policy}
 		resp, err := api.RequestUsageCarbonEmissions(sdkContext(ctx), req)
 		if err != nil {
-			return p.classify(ctx, err, resp.RawResponse)
+			return p.classify(ctx, opCarbon, err, resp.RawResponse)
 		}
 		for i := range resp.Items {
 			if err := d.add(&resp.Items[i], typ, p.method(), want); err != nil {
@@ -136,7 +140,7 @@ func (p *Provider) query(ctx context.Context, api *usageapi.UsageapiClient, tena
 		// Charged to the refresh's budget, which ends a run of empty
 		// pages that link to more.
 		if err := httpx.Page(ctx, len(resp.Items)); err != nil {
-			return p.classify(ctx, err, nil)
+			return p.classify(ctx, opCarbon, err, nil)
 		}
 		next := resp.OpcNextPage
 		if next == nil || *next == "" {

@@ -1,7 +1,9 @@
 // Package oci reads the carbon emissions that Oracle Cloud Infrastructure
 // reports for a tenancy through the Usage API (RequestUsageCarbonEmissions)
 // and turns them into provider records: one per compartment, service,
-// region and month, location-based and market-based.
+// region and month, location-based and market-based. For provisional
+// months, its cost feed reads the same keys' cost from the same API
+// (RequestSummarizedUsages, COST queries).
 //
 // Everything that talks to Oracle is the official oci-go-sdk: the usageapi
 // client and its request signing, the configuration providers of the
@@ -158,7 +160,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// Observe, when set, is told of every HTTP attempt of the Usage API
 	// requests, retries included. Endpoint names: "carbon_emissions",
-	// "other".
+	// "summarized_usages" (the cost feed's), "other".
 	Observe provider.RequestObserver
 	// PageSize is the limit of every query, 1 to 1000; 0 leaves the page
 	// size to the service.
@@ -177,6 +179,9 @@ type Options struct {
 	// use it to keep retries fast and to see them.
 	Backoff func(attempt uint) time.Duration
 
+	// Now is the clock of the cost feed, which asks for no month after
+	// the current one; nil selects time.Now.
+	Now func() time.Time
 	// Logger receives debug logs of paging; nil discards.
 	Logger *slog.Logger
 }
@@ -195,9 +200,15 @@ type Provider struct {
 	// refresh, retried, instead of a failed start.
 	api     *usageapi.UsageapiClient
 	tenancy string
+	// currencyLogged records the currencies other than US dollars that
+	// the cost feed warned of, so that it warns once.
+	currencyLogged map[string]bool
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.CostFeed = (*Provider)(nil)
+)
 
 // New checks opts and prepares the provider. It makes no request and
 // reads no file: the SDK's client is built by the first fetch.
@@ -252,11 +263,14 @@ func New(opts Options) (*Provider, error) {
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = defaultMaxBackoff
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{opts: opts, log: logger, secrets: []string{opts.PrivateKeyPassphrase}}, nil
+	return &Provider{opts: opts, log: logger, secrets: []string{opts.PrivateKeyPassphrase}, currencyLogged: make(map[string]bool)}, nil
 }
 
 // checkEndpoint accepts what the SDK accepts as a client's Host: an
@@ -389,8 +403,11 @@ func (r regionOverride) Region() (string, error) { return r.region, nil }
 // endpointOf names a request's operation for the request self-metric,
 // from a small fixed set.
 func endpointOf(req *http.Request) string {
-	if strings.HasSuffix(req.URL.Path, "/usageCarbonEmissions") {
+	switch {
+	case strings.HasSuffix(req.URL.Path, "/usageCarbonEmissions"):
 		return "carbon_emissions"
+	case strings.HasSuffix(req.URL.Path, "/usage"):
+		return "summarized_usages"
 	}
 	return "other"
 }

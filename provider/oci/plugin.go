@@ -79,6 +79,9 @@ type Config struct {
 	EmissionCalculationMethod string `yaml:"emission_calculation_method"`
 	// CompartmentDepth is how deep the compartment tree is broken down.
 	CompartmentDepth int `yaml:"compartment_depth"`
+	// Provisional reads the tenancy's cost, so that the months Oracle has
+	// not published yet are estimated from it.
+	Provisional bool `yaml:"provisional"`
 }
 
 // Shapes OCI documents, checked up front so that a typo is a
@@ -204,13 +207,22 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
+	if !c.Provisional {
+		// Only a source that asks for provisional months is a cost feed.
+		return emissionsOnly{p}, nil
+	}
 	return p, nil
 }
 
-// demo serves ocifake's demo tenancy to an API key made for the purpose:
-// the key and an OCI config file naming it are written to a temporary
-// directory, so that the demo source signs its requests exactly as a
-// user's config_file source does, and the fake verifies every signature.
+// emissionsOnly is a source without provisional months: the provider's
+// methods less its cost feed.
+type emissionsOnly struct{ provider.Provider }
+
+// demo serves ocifake's demo tenancy, its cost included, to an API key
+// made for the purpose: the key and an OCI config file naming it are
+// written to a temporary directory, so that the demo source signs its
+// requests exactly as a user's config_file source does, and the fake
+// verifies every signature.
 func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -248,6 +260,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"auth":        AuthConfigFile,
 			"config_file": configFile,
 			"endpoint":    url,
+			"provisional": true,
 		}},
 		Close: func() {
 			stop()

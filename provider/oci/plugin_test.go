@@ -112,6 +112,13 @@ func goodConfigs(dir string) []configCase {
 			},
 		},
 		{
+			name: "provisional months",
+			text: "oci:\n  - auth: instance_principal\n    provisional: true\n",
+			want: func(c *oci.Config) {
+				*c = oci.Config{Name: "oci", Auth: "instance_principal", EmissionCalculationMethod: "power_based", CompartmentDepth: 6, Provisional: true}
+			},
+		},
+		{
 			name: "workload identity with a short region name",
 			text: "oci:\n  - auth: workload_identity\n    region: iad\n",
 			want: func(c *oci.Config) {
@@ -187,7 +194,7 @@ func badConfigs(dir string) []configCase {
 		{
 			name:    "a key file instead of a config file",
 			text:    "oci:\n  - key_file: ~/.oci/key.pem\n",
-			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth`,
+			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth, provisional`,
 		},
 	}
 }

@@ -1,14 +1,18 @@
 // Package awsfake is an in-process AWS: the Sustainability API (restJson1),
-// Organizations ListAccounts (awsJson1.1) and STS AssumeRole and
-// AssumeRoleWithWebIdentity (awsQuery), on one handler, checking every
+// Organizations ListAccounts and Cost Explorer GetCostAndUsage
+// (awsJson1.1) and STS AssumeRole and AssumeRoleWithWebIdentity
+// (awsQuery), on one handler, checking every
 // SigV4 signature by computing it again with the SDK's own signer. Tests
 // drive the real aws provider, the real credential chain included, against
 // it over HTTP, and the exporter's demo mode serves its built-in
 // organization, so both exercise the production code path.
 //
 // The fake keeps its own reading of the API (units, publication delay,
-// wire names) rather than importing the provider's, so that a mistake in
-// the provider shows up as a difference instead of being mirrored.
+// wire names, Cost Explorer's names of the services) rather than
+// importing the provider's, so that a mistake in the provider shows up as
+// a difference instead of being mirrored. Its cost data derives from its
+// carbon data (Dataset.WithCosts), and runs past the latest published
+// month to the current month to date, as Cost Explorer's does.
 package awsfake
 
 import (
@@ -86,6 +90,13 @@ type Dataset struct {
 	ModelVersions map[provider.Month]string
 	// WaterModelVersion is "" for DefaultWaterModelVersion.
 	WaterModelVersion string
+
+	// Costs are Cost Explorer's lines (see WithCosts), and Today its
+	// clock: the current month is the month of Today, to date, and the
+	// periods Cost Explorer accepts are relative to it. A zero Today is
+	// the time of each request.
+	Costs []CostRow
+	Today time.Time
 }
 
 // modelVersion returns month m's carbon model version.
@@ -199,8 +210,10 @@ type demoAccount struct {
 // account and four members, regional services in five regions plus the
 // global ones (CloudFront, Route 53) under "global", DemoMonths months
 // ending with the latest month AWS has published by now, and water for
-// every calendar year those months complete. A month's figures depend only
-// on the month, not on now, so a demo that runs for weeks shows a stable
+// every calendar year those months complete, and Cost Explorer's cost of
+// every month through the current one (WithCosts). A month's figures
+// depend only on the month, not on now (but for the cost of the months
+// not published yet), so a demo that runs for weeks shows a stable
 // history.
 func Demo(now time.Time) Dataset {
 	last := LatestPublished(now)
@@ -282,7 +295,7 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds
+	return ds.WithCosts(now)
 }
 
 func seed(key string) uint64 {

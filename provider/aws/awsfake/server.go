@@ -241,6 +241,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSustainability(w, r, op, body)
 	case OpListAccounts:
 		s.serveListAccounts(w, r, body)
+	case OpCostAndUsage:
+		s.serveCostAndUsage(w, r, body)
 	case OpAssumeRole, OpAssumeRoleWithWebIdentity:
 		s.serveSTS(w, r, op, form, body)
 	default:
@@ -268,6 +270,9 @@ func operation(r *http.Request, body []byte) (string, url.Values) {
 		return "other", nil
 	}
 	if t, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), organizationsTarget); ok {
+		return t, nil
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), CostExplorerTarget); ok {
 		return t, nil
 	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {

@@ -1,7 +1,9 @@
 // Package ocifake is an in-process Oracle Cloud Usage API: POST
-// /20200107/usageCarbonEmissions with its JSON, its grouping, compartment
-// depth and opc-next-page paging, behind OCI's HTTP request signatures,
-// which it checks for shape and, given the caller's public key, verifies.
+// /20200107/usageCarbonEmissions and, for cost, POST /20200107/usage
+// (RequestSummarizedUsages, COST queries) with their JSON, grouping,
+// compartment depth and opc-next-page paging, behind OCI's HTTP request
+// signatures, which it checks for shape and, given the caller's public
+// key, verifies.
 // Tests drive the real oci provider and the real oci-go-sdk client
 // against it over HTTP, and the exporter's demo mode serves its built-in
 // tenancy, so both exercise the production code path.
@@ -9,7 +11,8 @@
 // The fake keeps its own reading of the API (units, wire names, the
 // publication delay) rather than importing the provider's, so that a
 // mistake in the provider shows up as a difference instead of being
-// mirrored.
+// mirrored. Its cost derives from its emissions (Dataset.WithCosts) and
+// runs past the latest published month to the current month to date.
 package ocifake
 
 import (
@@ -61,10 +64,18 @@ type Row struct {
 	SpendOnly bool
 }
 
-// Dataset is what the fake serves: one tenancy's rows.
+// Dataset is what the fake serves: one tenancy's rows, and its cost.
 type Dataset struct {
 	TenancyID, TenancyName string
 	Rows                   []Row
+
+	// Costs are the tenancy's cost (see WithCosts) in Currency
+	// (DefaultCurrency when empty), and Today the clock of cost queries:
+	// the current month is the month of Today, to date, and no query
+	// may end after it. A zero Today is the time of each request.
+	Costs    []CostRow
+	Currency string
+	Today    time.Time
 }
 
 // Months returns the months that have rows, oldest first.
@@ -163,9 +174,10 @@ type demoCompartment struct {
 // database, networking and Kubernetes, DemoMonths months ending with the
 // latest month published by now. Power-based figures exist for most
 // services; API Gateway has spend-based figures only, as services that
-// power-based calculations do not cover. A month's figures depend only on
-// the month, not on now, so a demo that runs for weeks shows a stable
-// history.
+// power-based calculations do not cover; and the cost of every month
+// through the current one to date (WithCosts). A month's figures depend
+// only on the month, not on now (but for the cost of the months not
+// published yet), so a demo that runs for weeks shows a stable history.
 func Demo(now time.Time) Dataset {
 	last := LatestPublished(now)
 	first := last.Add(-(DemoMonths - 1))
@@ -226,7 +238,7 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds
+	return ds.WithCosts(now)
 }
 
 func seed(key string) uint64 {

@@ -63,6 +63,7 @@ type Server struct {
 	now       func() time.Time
 	bodies    [][]byte
 	signers   []string
+	costs     [][]byte
 
 	requests fakehttp.Counter[string]
 	faults   fakehttp.Faults[string]
@@ -87,6 +88,13 @@ func (s *Server) SetDataset(ds Dataset) {
 	s.ds = ds
 }
 
+// Dataset returns the data served.
+func (s *Server) Dataset() Dataset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds
+}
+
 // SetPageLimit makes every page hold at most n items whatever the
 // request's limit, as a service may; 0 lifts the bound.
 func (s *Server) SetPageLimit(n int) {
@@ -102,15 +110,16 @@ func (s *Server) SetClock(now func() time.Time) {
 	s.now = now
 }
 
-// Deny makes every request fail as OCI answers a principal that no policy
-// lets read usage reports: 404 NotAuthorizedOrNotFound.
+// Deny makes every request, carbon and cost, fail as OCI answers a
+// principal that no policy lets read usage reports: 404
+// NotAuthorizedOrNotFound.
 func (s *Server) Deny() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.denied = true
 }
 
-// Inject queues f: the next f.Times requests of op (OpCarbon) get f
+// Inject queues f: the next f.Times requests of op (OpCarbon, OpCost) get f
 // instead of the real answer, after the request was counted and before
 // its signature is checked.
 func (s *Server) Inject(op string, f Fault) { s.faults.Inject(op, f) }
@@ -128,6 +137,14 @@ func (s *Server) Bodies() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.bodies)
+}
+
+// CostBodies returns the bodies of the latest cost requests (up to 100),
+// oldest first.
+func (s *Server) CostBodies() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.costs)
 }
 
 // Signers returns the key ids of the latest accepted requests (up to
@@ -162,8 +179,11 @@ var notFound = &apiError{http.StatusNotFound, "NotAuthorizedOrNotFound", "Author
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := "other"
-	if r.URL.Path == CarbonPath {
+	switch r.URL.Path {
+	case CarbonPath:
 		op = OpCarbon
+	case CostPath:
+		op = OpCost
 	}
 	s.requests.Inc(op)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -184,17 +204,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(&apiError{http.StatusUnauthorized, "NotAuthenticated", "The required information to complete authentication was not provided or was incorrect: " + err.Error()}).write(w)
 		return
 	}
-	if op != OpCarbon || r.Method != http.MethodPost {
+	if op == "other" || r.Method != http.MethodPost {
 		(&apiError{http.StatusNotFound, "NotFound", "No operation at " + r.Method + " " + r.URL.Path + "."}).write(w)
 		return
 	}
 	s.mu.Lock()
-	if len(s.bodies) == maxBodies {
-		s.bodies = slices.Delete(s.bodies, 0, 1)
-		s.signers = slices.Delete(s.signers, 0, 1)
+	if op == OpCost {
+		if len(s.costs) == maxBodies {
+			s.costs = slices.Delete(s.costs, 0, 1)
+		}
+		s.costs = append(s.costs, body)
+	} else {
+		if len(s.bodies) == maxBodies {
+			s.bodies = slices.Delete(s.bodies, 0, 1)
+			s.signers = slices.Delete(s.signers, 0, 1)
+		}
+		s.bodies = append(s.bodies, body)
+		s.signers = append(s.signers, keyID)
 	}
-	s.bodies = append(s.bodies, body)
-	s.signers = append(s.signers, keyID)
 	s.mu.Unlock()
 	if denied {
 		notFound.write(w)
@@ -202,6 +229,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		invalid("Content-Type must be application/json.").write(w)
+		return
+	}
+	if op == OpCost {
+		serveCost(w, r, body, &ds, limit)
 		return
 	}
 	q, e := decode(body, r.URL.Query(), limit)
