@@ -315,7 +315,9 @@ func (r *refresher) refresh(ctx context.Context) {
 			d.LastSuccess, d.LastOK = start, true
 			// Months still due (the older ones kept for reports) are the
 			// rest of this refresh's work: no jitter before them.
-			if more, _ := plan(end, sched, d, r.opts); len(more) > 0 {
+			more, _ := plan(end, sched, d, r.opts)
+			costs, _ := r.costPlan(end, d)
+			if len(more)+len(costs) > 0 {
 				d.NextRefresh = end
 			} else {
 				d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
@@ -324,12 +326,16 @@ func (r *refresher) refresh(ctx context.Context) {
 		r.stampDue(d)
 	})
 	r.logger.Info("Refreshed", "months", len(fetch), "records", kept, "duration", end.Sub(start).Round(time.Millisecond))
-	if d, ok := r.store.Get(r.src.Name); ok {
-		if costs, _ := r.costPlan(end, d); len(costs) > 0 && d.NextRefresh.After(end) {
-			r.refreshCosts(ctx, costs, end)
-			r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
-				d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
-			})
+	// The cost of provisional months follows the months it is estimated
+	// from, at once.
+	if d, ok := r.store.Get(r.src.Name); ok && res.Partial == nil {
+		if costs, _ := r.costPlan(end, d); len(costs) > 0 {
+			if more, _ := plan(end, sched, d, r.opts); len(more) == 0 {
+				r.refreshCosts(ctx, costs, end)
+				r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
+					d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
+				})
+			}
 		}
 	}
 }

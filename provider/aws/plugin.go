@@ -177,6 +177,9 @@ func (c *Config) Covers() []provider.Coverage {
 	return []provider.Coverage{{Key: "default", What: "the accounts of the default credential chain"}}
 }
 
+// WantsProvisional implements provider.ProvisionalSource.
+func (c *Config) WantsProvisional() bool { return c.Provisional }
+
 // New implements provider.SourceConfig.
 func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(ctx, Options{

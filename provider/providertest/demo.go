@@ -45,7 +45,8 @@ func checkDemo(t *testing.T, c Cloud, out *outputs) {
 	reg := prometheus.NewRegistry()
 	metrics := refresh.NewMetrics(reg, []provider.Plugin{c.Plugin})
 	var st *store.Store
-	expo := exposition.New(demogolden.History, func() *store.Snapshot { return st.Snapshot() }, out.logger)
+	expo := exposition.New(demogolden.History, func() *store.Snapshot { return st.Snapshot() }, out.logger,
+		exposition.WithSchedules(map[string]provider.Schedule{c.Plugin.Name: c.Plugin.Schedule}))
 	st = store.New(store.Options{Registerer: reg, Logger: out.logger, OnData: expo.Refresh})
 	reg.MustRegister(expo.Freshness())
 	var sources []refresh.Source
@@ -58,7 +59,7 @@ func checkDemo(t *testing.T, c Cloud, out *outputs) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sources = append(sources, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p})
+		sources = append(sources, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p, Provisional: wantsProvisional(src)})
 	}
 	m := refresh.NewManager(st, metrics, out.logger)
 	m.Apply(t.Context(), sources, refresh.Options{

@@ -90,7 +90,8 @@ func (h *harness) advance(d time.Duration) { h.clock.Add(int64(d)) }
 func (h *harness) reset() {
 	h.reg = prometheus.NewRegistry()
 	h.metrics = refresh.NewMetrics(h.reg, []provider.Plugin{h.cloud.Plugin})
-	h.expo = exposition.New(h.opts.History, func() *store.Snapshot { return h.store.Snapshot() }, h.out.logger)
+	h.expo = exposition.New(h.opts.History, func() *store.Snapshot { return h.store.Snapshot() }, h.out.logger,
+		exposition.WithSchedules(map[string]provider.Schedule{h.cloud.Plugin.Name: h.cloud.Plugin.Schedule}))
 	h.store = store.New(store.Options{State: h.state, Registerer: h.reg, Logger: h.out.logger, OnData: h.expo.Refresh})
 	h.reg.MustRegister(h.expo.Freshness())
 }
@@ -132,7 +133,7 @@ func (h *harness) build(entry map[string]any, conn provider.Connection) refresh.
 		h.t.Fatalf("New: %v", err)
 	}
 	h.calls = &recorder{Provider: p, out: h.out}
-	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: h.calls}
+	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: h.calls, Provisional: wantsProvisional(src)}
 }
 
 // parse decodes entries as the cloud's section of a configuration file.
@@ -286,4 +287,11 @@ func (o *outputs) err(err error) {
 	if err != nil {
 		o.add("error", err.Error())
 	}
+}
+
+// wantsProvisional reports whether a configured source asks for
+// provisional months, as the exporter reads it.
+func wantsProvisional(src config.Source) bool {
+	ps, ok := src.Config.(provider.ProvisionalSource)
+	return ok && ps.WantsProvisional()
 }
