@@ -63,8 +63,9 @@ type costKey struct {
 // Costs implements provider.CostFeed: the ActualCost of each month, the
 // month in progress to date, per subscription, resource type and region,
 // in US dollars, labelled as Fetch labels emissions (the subscription id,
-// the ARM resource type in lower case, the ARM region name), so that a
-// month's emissions per dollar match key for key.
+// the ARM resource type in lower case, the ARM region name, which
+// CostLocationName makes of Cost Management's spelling), so that a month's
+// emissions per dollar match key for key.
 //
 // Query plan. One Cost Management query (Query - Usage, API version
 // 2022-10-01) per subscription and month, at subscription scope: type
@@ -313,7 +314,7 @@ func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what strin
 		if !ok1 || !ok2 {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: %s or %s is not a string", i+1, colType, colLocation)))
 		}
-		k := costKey{month: t.month, account: t.sub, service: costService(typName), location: LocationName(location)}
+		k := costKey{month: t.month, account: t.sub, service: costService(typName), location: CostLocationName(location)}
 		sum := sums[k] + v
 		if !finite(sum) {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: the cost sums beyond range", i+1)))
@@ -338,6 +339,55 @@ func optString(v any) (string, bool) {
 // come without one and are Unknown.
 func costService(typ string) string {
 	return cmp.Or(provider.Truncate(strings.ToLower(strings.TrimSpace(typ)), maxMessageBytes), Unknown)
+}
+
+// billingGeos are the geography codes that begin Cost Management's
+// spelling of a region ("US East", "EU West", "AU Central 2"): the word
+// the region's ARM name has for the geography, and whether the ARM name
+// puts the direction before it (eastus, westeurope, southeastasia,
+// centralindia) or after (japaneast, uksouth, australiacentral2).
+var billingGeos = map[string]struct {
+	arm      string
+	dirFirst bool
+}{
+	"US": {"us", true}, "EU": {"europe", true}, "AP": {"asia", true}, "IN": {"india", true},
+	"JA": {"japan", false}, "AU": {"australia", false}, "BR": {"brazil", false}, "CA": {"canada", false},
+	"KR": {"korea", false}, "FR": {"france", false}, "DE": {"germany", false}, "CH": {"switzerland", false},
+	"NO": {"norway", false}, "SE": {"sweden", false}, "ZA": {"southafrica", false}, "AE": {"uae", false},
+	"QA": {"qatar", false}, "PL": {"poland", false}, "IT": {"italy", false}, "IL": {"israel", false},
+	"MX": {"mexico", false}, "ES": {"spain", false}, "NZ": {"newzealand", false}, "UK": {"uk", false},
+	"CN": {"china", false}, "TW": {"taiwan", false}, "MY": {"malaysia", false}, "ID": {"indonesia", false},
+	"AT": {"austria", false}, "BE": {"belgium", false}, "CL": {"chile", false}, "DK": {"denmark", false},
+}
+
+// CostLocationName is the location label of a Cost Management
+// ResourceLocation: the ARM region name, as the carbon data's
+// (LocationName). Cost Management spells most regions by billing
+// geography first ("US East", "EU West", "AP Southeast", "US West Central",
+// "AU Central 2", "US Gov Virginia"), which becomes the ARM name (eastus,
+// westeurope, southeastasia, westcentralus, australiacentral2,
+// usgovvirginia); ARM names and display names ("eastus", "East US") are
+// taken as LocationName takes them. What names no region ("Unknown",
+// "Unassigned", "Global", none) keeps its own label, which no emissions
+// share.
+func CostLocationName(s string) string {
+	words := strings.Fields(s)
+	if len(words) < 2 {
+		return LocationName(s)
+	}
+	geo, ok := billingGeos[strings.ToUpper(words[0])]
+	if !ok {
+		return LocationName(s)
+	}
+	rest, num := words[1:], ""
+	if n := rest[len(rest)-1]; strings.Trim(n, "0123456789") == "" {
+		rest, num = rest[:len(rest)-1], n
+	}
+	dir := strings.ToLower(strings.Join(rest, ""))
+	if geo.dirFirst && !(len(rest) > 0 && (strings.EqualFold(rest[0], "gov") || strings.EqualFold(rest[0], "dod"))) {
+		return dir + geo.arm + num
+	}
+	return geo.arm + dir + num
 }
 
 // costStatusHint is statusHint for Cost Management's answers.

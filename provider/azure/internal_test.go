@@ -169,3 +169,40 @@ func TestShouldRetry(t *testing.T) {
 		t.Error("the backoff does not grow with the tries of one call")
 	}
 }
+
+// TestCostLocation: Cost Management's spellings of regions become the ARM
+// names the carbon data carries.
+func TestCostLocation(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"US East", "eastus"},
+		{"US East 2", "eastus2"},
+		{"US West Central", "westcentralus"},
+		{"US North Central", "northcentralus"},
+		{"EU West", "westeurope"},
+		{"EU North", "northeurope"},
+		{"AP Southeast", "southeastasia"},
+		{"AP East", "eastasia"},
+		{"IN Central", "centralindia"},
+		{"JA East", "japaneast"},
+		{"UK South", "uksouth"},
+		{"AU Central 2", "australiacentral2"},
+		{"DE West Central", "germanywestcentral"},
+		{"ZA North", "southafricanorth"},
+		{"US Gov Virginia", "usgovvirginia"},
+		{"US DoD East", "usdodeast"},
+		{"CN North 2", "chinanorth2"},
+		{"eastus", "eastus"},
+		{"East US", "eastus"},
+		{"West Europe", "westeurope"},
+		{"UAE North", "uaenorth"},
+		{"Unknown", "unknown"},
+		{"Unassigned", "unassigned"},
+		{"global", "global"},
+		{"", Unknown},
+		{"US", "us"},
+	} {
+		if got := CostLocationName(tt.in); got != tt.want {
+			t.Errorf("CostLocationName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -358,7 +358,7 @@ func (s *Server) costRows(q *costQuery) [][]any {
 			case "ResourceType":
 				values = append(values, c.ResourceType)
 			case "ResourceLocation":
-				values = append(values, c.Location)
+				values = append(values, c.ResourceLocation)
 			case "ResourceGroupName":
 				values = append(values, strings.ToLower(c.ResourceGroup))
 			case "ResourceId":

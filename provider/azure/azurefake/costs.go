@@ -1,6 +1,7 @@
 package azurefake
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
@@ -62,10 +63,14 @@ type Cost struct {
 	ResourceID     string
 	// ResourceType is lower case, as Cost Management groups it.
 	ResourceType string
-	// Location is the ARM region name, as Cost Management reports
-	// ResourceLocation ("eastus"), not the Carbon API's display name.
+	// Location is the ARM region name ("eastus"), the label the exporter
+	// must give the cost.
 	Location string
-	Month    provider.Month
+	// ResourceLocation is the region as Cost Management's ResourceLocation
+	// spells it: billing geography first ("US East") for the regions
+	// costManagementRegions knows, the ARM name for others.
+	ResourceLocation string
+	Month            provider.Month
 	// USD is the cost in US dollars (Cost Management's CostUSD).
 	USD float64
 }
@@ -91,6 +96,7 @@ func (d Dataset) WithCosts(now time.Time) Dataset {
 			SubscriptionID: it.SubscriptionID, ResourceGroup: it.ResourceGroup, ResourceID: it.ResourceID(),
 			ResourceType: strings.ToLower(it.ResourceType), Location: armLocation(it.Location), Month: it.Month,
 		}
+		c.ResourceLocation = cmp.Or(costManagementRegions[c.Location], c.Location)
 		kg := math.Abs(it.Scope1) + math.Abs(it.Scope2) + math.Abs(it.Scope3)
 		c.USD = round6(kg * gramsPerKilogram / gramsPerDollar(c, it.Month))
 		if c.USD == 0 {
@@ -135,8 +141,18 @@ func noise(key string, m provider.Month, spread float64) float64 {
 	return 1 - spread + 2*spread*u
 }
 
-// armLocation is the ARM name of a region display name, as Cost Management
-// reports it: "east us" is "eastus".
+// costManagementRegions: how Cost Management's ResourceLocation spells
+// regions, by the fake's reading of its answers (the billing geography,
+// then the direction).
+var costManagementRegions = map[string]string{
+	"eastus": "US East", "eastus2": "US East 2", "westus": "US West", "westus2": "US West 2", "centralus": "US Central",
+	"westcentralus": "US West Central", "westeurope": "EU West", "northeurope": "EU North", "uksouth": "UK South",
+	"ukwest": "UK West", "southeastasia": "AP Southeast", "eastasia": "AP East", "japaneast": "JA East",
+	"australiaeast": "AU East", "francecentral": "FR Central", "germanywestcentral": "DE West Central",
+}
+
+// armLocation is the ARM name of a region display name: "east us" is
+// "eastus".
 func armLocation(display string) string {
 	return strings.ToLower(strings.Join(strings.Fields(display), ""))
 }

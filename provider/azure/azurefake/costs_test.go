@@ -28,7 +28,8 @@ func TestDemoCosts(t *testing.T) {
 	subs := map[string]bool{}
 	for _, c := range ds.Costs {
 		subs[c.SubscriptionID] = true
-		if c.USD <= 0 || c.Location != strings.ToLower(c.Location) || strings.Contains(c.Location, " ") || c.ResourceType != strings.ToLower(c.ResourceType) {
+		if c.USD <= 0 || c.Location != strings.ToLower(c.Location) || strings.Contains(c.Location, " ") || c.ResourceType != strings.ToLower(c.ResourceType) ||
+			c.ResourceLocation == "" {
 			t.Fatalf("cost %+v", c)
 		}
 	}
@@ -201,8 +202,10 @@ func TestCostQueryAnswer(t *testing.T) {
 		t.Errorf("columns %v", names)
 	}
 	var usd float64
+	spelled := map[string]bool{}
 	for _, r := range rows {
 		row := r.([]any)
+		spelled[row[3].(string)] = true
 		if row[4] != "EUR" || math.Abs(row[0].(float64)-0.92*row[1].(float64)) > 1e-9*row[1].(float64) {
 			t.Errorf("row %v", row)
 		}
@@ -213,6 +216,9 @@ func TestCostQueryAnswer(t *testing.T) {
 		if k.SubscriptionID == eur.ID {
 			want += v
 		}
+	}
+	if !spelled["US East"] {
+		t.Errorf("locations %v: Cost Management spells East US as US East", spelled)
 	}
 	if len(rows) < 3 || math.Abs(usd-want) > 1e-9*want {
 		t.Errorf("%d rows summing to %v dollars, want %v", len(rows), usd, want)
