@@ -314,7 +314,8 @@ func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what strin
 		if !ok1 || !ok2 {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: %s or %s is not a string", i+1, colType, colLocation)))
 		}
-		k := costKey{month: t.month, account: t.sub, service: costService(typName), location: CostLocationName(location)}
+		k := costKey{month: t.month, account: t.sub, service: costService(typName),
+			location: provider.Truncate(CostLocationName(location), maxMessageBytes)}
 		sum := sums[k] + v
 		if !finite(sum) {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: the cost sums beyond range", i+1)))
