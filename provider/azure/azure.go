@@ -38,6 +38,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/carbonoptimization/armcarbonoptimization"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/costmanagement/armcostmanagement/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armsubscriptions"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -165,7 +166,7 @@ type Options struct {
 	// Observe, when set, is told of every HTTP attempt, retries and token
 	// requests included. Endpoint names: "token", "openid_configuration",
 	// "carbon_emission_reports", "carbon_date_range", "subscriptions",
-	// "other".
+	// "cost_management_query", "other".
 	Observe provider.RequestObserver
 
 	// MaxRetries bounds azcore's retries of 408, 429, 5xx and network
@@ -189,6 +190,12 @@ type Options struct {
 	PageSize int
 	// Concurrency bounds the report requests in flight: 0 selects 4.
 	Concurrency int
+
+	// Provisional says that the source asks for provisional months: the
+	// exporter then reads the subscriptions' cost (Costs, through Cost
+	// Management, which needs Cost Management Reader) to estimate the
+	// months Azure has not published. Costs works either way.
+	Provisional bool
 
 	// Logger receives denied subscriptions (warn, once per subscription)
 	// and debug logs of requests and paging; nil discards.
@@ -223,6 +230,7 @@ type Provider struct {
 type clients struct {
 	carbon *armcarbonoptimization.CarbonServiceClient
 	subs   *armsubscriptions.Client
+	cost   *armcostmanagement.QueryClient
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -503,7 +511,18 @@ func (p *Provider) newClients() (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure: subscriptions client: %w", err)
 	}
-	return &clients{carbon: carbon, subs: subs}, nil
+	// The cost client shares them too, with two policies of its own:
+	// pages that follow a nextLink (nextLinkPolicy), and Cost
+	// Management's throttling headers read as Retry-After
+	// (costRetryAfterPolicy).
+	costOpts := *armOpts
+	costOpts.PerCallPolicies = append(slices.Clone(armOpts.PerCallPolicies), nextLinkPolicy{})
+	costOpts.PerRetryPolicies = append(slices.Clone(armOpts.PerRetryPolicies), costRetryAfterPolicy{})
+	cost, err := armcostmanagement.NewQueryClient(tagged, &costOpts)
+	if err != nil {
+		return nil, fmt.Errorf("azure: cost management client: %w", err)
+	}
+	return &clients{carbon: carbon, subs: subs, cost: cost}, nil
 }
 
 // current returns the clients in use.
@@ -537,6 +556,11 @@ func (p *Provider) renew(used *clients) (*clients, error) {
 // azcore's own handling (it answers CAE claims challenges itself) is
 // retried once with renewed clients; see renew.
 func (p *Provider) call(ctx context.Context, what string, fn func(context.Context, *clients) error) error {
+	return p.callFor(ctx, statusHint, what, fn)
+}
+
+// callFor is call for an API whose error answers hint gives hints for.
+func (p *Provider) callFor(ctx context.Context, hint func(int) string, what string, fn func(context.Context, *clients) error) error {
 	cl := p.current()
 	for attempt := 0; ; attempt++ {
 		var raw *http.Response
@@ -551,9 +575,13 @@ func (p *Provider) call(ctx context.Context, what string, fn func(context.Contex
 			}
 			continue
 		}
-		return p.classify(ctx, what, err, raw)
+		return p.classifyFor(ctx, hint, what, err, raw)
 	}
 }
+
+// Provisional reports whether the source asks for provisional months
+// (Options.Provisional), so that the exporter reads its cost (Costs).
+func (p *Provider) Provisional() bool { return p.opts.Provisional }
 
 // Close implements provider.Provider; the client holds nothing that needs
 // releasing beyond idle connections, which the HTTP client's pool closes.

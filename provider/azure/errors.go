@@ -53,6 +53,17 @@ func (c taggedCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 // as every cloud's are (httpx.TransportFailure); ARM's and Entra's answers
 // here.
 func (p *Provider) classify(ctx context.Context, what string, err error, raw *http.Response) *provider.Error {
+	return p.classifyFor(ctx, statusHint, what, err, raw)
+}
+
+// classifyCost is classify for Cost Management's answers.
+func (p *Provider) classifyCost(ctx context.Context, what string, err error, raw *http.Response) *provider.Error {
+	return p.classifyFor(ctx, costStatusHint, what, err, raw)
+}
+
+// classifyFor is classify for an API whose error answers hint gives hints
+// for (statusHint, costStatusHint).
+func (p *Provider) classifyFor(ctx context.Context, hint func(int) string, what string, err error, raw *http.Response) *provider.Error {
 	if te, ok := errors.AsType[*tokenError](err); ok {
 		return p.tokenFailure(ctx, te.err)
 	}
@@ -63,7 +74,7 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 		return p.fail(provider.ReasonOther, 0, fmt.Errorf("azure: %s: %w", what, be))
 	}
 	if re, ok := errors.AsType[*azcore.ResponseError](err); ok {
-		return p.statusFailure(what, re)
+		return p.statusFailure(hint, what, re)
 	}
 	if raw != nil && raw.StatusCode >= 200 && raw.StatusCode < 300 {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
@@ -72,9 +83,9 @@ func (p *Provider) classify(ctx context.Context, what string, err error, raw *ht
 }
 
 // statusFailure classifies an ARM error answer. The message names the
-// request, the status and ARM's own explanation, plus a hint for the
+// request, the status and ARM's own explanation, plus hint's hint for the
 // statuses a user can fix.
-func (p *Provider) statusFailure(what string, re *azcore.ResponseError) *provider.Error {
+func (p *Provider) statusFailure(hint func(int) string, what string, re *azcore.ResponseError) *provider.Error {
 	code := re.StatusCode
 	reason := httpx.ReasonForStatus(code)
 	var ra time.Duration
@@ -94,8 +105,8 @@ func (p *Provider) statusFailure(what string, re *azcore.ResponseError) *provide
 	if errCode != "" {
 		fmt.Fprintf(&b, " [%s]", errCode)
 	}
-	if hint := statusHint(code); hint != "" {
-		fmt.Fprintf(&b, " (%s)", hint)
+	if h := hint(code); h != "" {
+		fmt.Fprintf(&b, " (%s)", h)
 	}
 	if ra > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", ra)
@@ -244,7 +255,8 @@ const maxMessageBytes = 512
 
 // retryAfter reads the delay an answer asks for, as azcore does: the
 // millisecond headers, which Azure services send for sub-second delays,
-// take precedence over Retry-After.
+// take precedence over Retry-After; Cost Management's own throttling
+// headers lengthen it (see costRetryAfterPolicy).
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if ms, err := strconv.ParseUint(strings.TrimSpace(h.Get(name)), 10, 64); err == nil {
@@ -252,7 +264,7 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	d, _ := httpx.ParseRetryAfter(h.Get("Retry-After"), now)
-	return d
+	return max(d, costManagementRetryAfter(h))
 }
 
 func malformed(what string, err error) error {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/carbonoptimization/armcarbonoptimization"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/costmanagement/armcostmanagement/v2"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
@@ -145,4 +146,62 @@ func checkMalformed(t *testing.T, err error) {
 	if perr, ok := errors.AsType[*provider.Error](err); !ok || perr.Reason != provider.ReasonMalformed || !utf8.ValidString(err.Error()) {
 		t.Fatalf("error %q (%T) is not a malformed response in valid UTF-8", err, err)
 	}
+}
+
+// FuzzCostPage feeds arbitrary bodies of Cost Management query answers to
+// the SDK's decoding and to the folding of rows into cost sums. Every
+// failure must be a classified malformed response; every sum finite;
+// every label valid UTF-8, bounded and never empty.
+func FuzzCostPage(f *testing.F) {
+	cols := `"columns":[{"name":"Cost","type":"Number"},{"name":"CostUSD","type":"Number"},{"name":"ResourceType","type":"String"},` +
+		`{"name":"ResourceLocation","type":"String"},{"name":"Currency","type":"String"}]`
+	for _, s := range []string{
+		`{"properties":{"nextLink":null,` + cols + `,"rows":[[1.5,1.62,"microsoft.compute/virtualmachines","US East","EUR"],[2,2,"","Unknown","USD"]]}}`,
+		`{"properties":{"nextLink":"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?$skiptoken=a",` + cols + `,"rows":[]}}`,
+		`{"properties":{` + cols + `,"rows":[[1e308,1e308,"t","US East","USD"],[1e308,1e308,"t","US East","USD"]]}}`,
+		`{"properties":{` + cols + `,"rows":[["1",1,"t","l","USD"],[1,1,null,null,null],[1,1,2,3,4],[1]]}}`,
+		`{"properties":{"columns":[{"name":"totalCost"},{"name":"ResourceType"},{"name":"ResourceLocation"},{"name":"Currency"}],"rows":[[1,"t","AU Central 2","usd"],[1,"t","EU West","EUR"]]}}`,
+		"{\"properties\":{" + cols + ",\"rows\":[[1,1,\"\xff\xfe\",\"US \xff 2\",\"USD\"]]}}",
+		`{"properties":null}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	p, err := New(Options{
+		TenantID: "11111111-2222-4333-8444-555555555555", Credential: CredentialClientSecret,
+		ClientID: "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", ClientSecret: "fuzz-secret",
+		AuthorityHost: "https://login.example.com", ResourceManagerEndpoint: "https://management.example.com",
+		Subscriptions: []string{"00000000-0000-0000-0000-000000000001"},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tk := &costTask{month: provider.NewMonth(2025, time.March), sub: "00000000-0000-0000-0000-000000000001"}
+	what := tk.what(1)
+	ok200 := &http.Response{StatusCode: http.StatusOK}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var res armcostmanagement.QueryResult
+		if err := json.Unmarshal(data, &res); err != nil {
+			checkMalformed(t, p.classifyCost(context.Background(), what, err, ok200))
+			return
+		}
+		if res.Properties == nil {
+			return
+		}
+		sums := map[costKey]float64{}
+		if err := p.addCostPage(sums, tk, what, res.Properties); err != nil {
+			checkMalformed(t, err)
+			return
+		}
+		for k, v := range sums {
+			if !finite(v) {
+				t.Fatalf("non-finite cost %g for %+v", v, k)
+			}
+			for _, l := range []string{k.account, k.service, k.location} {
+				if l == "" || !utf8.ValidString(l) || len(l) > maxMessageBytes+len("…") {
+					t.Fatalf("empty, invalid or unbounded label in %+v", k)
+				}
+			}
+		}
+	})
 }

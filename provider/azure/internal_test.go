@@ -75,6 +75,8 @@ func TestEndpointName(t *testing.T) {
 		{"https://management.azure.com/subscriptions?api-version=2022-12-01", EndpointSubscriptions},
 		{"https://login.microsoftonline.com/common/discovery/instance", EndpointOther},
 		{"https://management.azure.com/subscriptions/x/providers/Microsoft.Carbon/register", EndpointOther},
+		{"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?api-version=2022-10-01", EndpointCostQuery},
+		{"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?api-version=2022-10-01&$skiptoken=AQAA", EndpointCostQuery},
 	}
 	for _, tt := range tests {
 		u, _ := url.Parse(tt.url)
@@ -101,6 +103,11 @@ func TestRetryAfter(t *testing.T) {
 		{"x-ms", http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond},
 		{"ms capped", http.Header{"Retry-After-Ms": {"99999999999999"}}, httpx.MaxRetryAfter},
 		{"bad ms falls back", http.Header{"Retry-After-Ms": {"soon"}, "Retry-After": {"3"}}, 3 * time.Second},
+		{"cost management", http.Header{"X-Ms-Ratelimit-Microsoft.costmanagement-Qpu-Retry-After": {"4"},
+			"X-Ms-Ratelimit-Microsoft.costmanagement-Tenant-Retry-After": {"12"}, "Retry-After": {"5"}}, 12 * time.Second},
+		{"cost management shorter", http.Header{"x-ms-ratelimit-microsoft.costmanagement-entity-retry-after": {"2"}, "Retry-After": {"5"}}, 5 * time.Second},
+		{"cost management capped", http.Header{"X-Ms-Ratelimit-Microsoft.costmanagement-Qpu-Retry-After": {"1e12"}}, httpx.MaxRetryAfter},
+		{"cost management remaining is no wait", http.Header{"X-Ms-Ratelimit-Microsoft.costmanagement-Qpu-Remaining": {"400"}}, 0},
 	}
 	for _, tt := range tests {
 		if got := retryAfter(tt.header, now); got != tt.want {
@@ -160,5 +167,42 @@ func TestShouldRetry(t *testing.T) {
 	resp := answer(503, 14*time.Second, nil)
 	if !p.shouldRetry(resp, nil) || p.shouldRetry(resp, nil) {
 		t.Error("the backoff does not grow with the tries of one call")
+	}
+}
+
+// TestCostLocation: Cost Management's spellings of regions become the ARM
+// names the carbon data carries.
+func TestCostLocation(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"US East", "eastus"},
+		{"US East 2", "eastus2"},
+		{"US West Central", "westcentralus"},
+		{"US North Central", "northcentralus"},
+		{"EU West", "westeurope"},
+		{"EU North", "northeurope"},
+		{"AP Southeast", "southeastasia"},
+		{"AP East", "eastasia"},
+		{"IN Central", "centralindia"},
+		{"JA East", "japaneast"},
+		{"UK South", "uksouth"},
+		{"AU Central 2", "australiacentral2"},
+		{"DE West Central", "germanywestcentral"},
+		{"ZA North", "southafricanorth"},
+		{"US Gov Virginia", "usgovvirginia"},
+		{"US DoD East", "usdodeast"},
+		{"CN North 2", "chinanorth2"},
+		{"eastus", "eastus"},
+		{"East US", "eastus"},
+		{"West Europe", "westeurope"},
+		{"UAE North", "uaenorth"},
+		{"Unknown", "unknown"},
+		{"Unassigned", "unassigned"},
+		{"global", "global"},
+		{"", Unknown},
+		{"US", "us"},
+	} {
+		if got := CostLocationName(tt.in); got != tt.want {
+			t.Errorf("CostLocationName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

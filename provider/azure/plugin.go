@@ -78,6 +78,11 @@ type Config struct {
 	// RequestBudget caps the ARM requests of one refresh, so that a
 	// misconfiguration cannot run up thousands of calls.
 	RequestBudget int `yaml:"request_budget"`
+	// Provisional asks for provisional months: the exporter also reads
+	// the subscriptions' cost from Cost Management (which needs the Cost
+	// Management Reader role) to estimate the emissions of the months
+	// Azure has not published yet.
+	Provisional bool `yaml:"provisional,omitempty"`
 }
 
 // SourceName implements provider.SourceConfig.
@@ -220,6 +225,7 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 		Subscriptions:           c.Subscriptions,
 		ListSubscriptions:       c.ListSubscriptions,
 		RequestBudget:           c.RequestBudget,
+		Provisional:             c.Provisional,
 		HTTPClient:              env.Connection.HTTPClient,
 		Observe:                 env.Observe,
 		Logger:                  env.Logger,
@@ -255,6 +261,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"authority_host":            url,
 			"resource_manager_endpoint": url,
 			"list_subscriptions":        true,
+			"provisional":               true,
 		}},
 		Connections: map[string]provider.Connection{name: {HTTPClient: &http.Client{
 			Timeout:   time.Minute,

@@ -24,6 +24,7 @@ const (
 	EndpointReports       = "carbon_emission_reports"
 	EndpointDateRange     = "carbon_date_range"
 	EndpointSubscriptions = "subscriptions"
+	EndpointCostQuery     = "cost_management_query"
 	EndpointOther         = "other"
 )
 
@@ -31,6 +32,9 @@ const (
 const (
 	reportsPath   = "/providers/Microsoft.Carbon/carbonEmissionReports"
 	dateRangePath = "/providers/Microsoft.Carbon/queryCarbonEmissionDataAvailableDateRange"
+	// costQueryPath ends the path of a Cost Management query, whatever
+	// its scope.
+	costQueryPath = "/providers/Microsoft.CostManagement/query"
 )
 
 // instrumentedClient derives the client every request goes through. It
@@ -113,6 +117,8 @@ func endpointName(req *http.Request) string {
 		return EndpointDateRange
 	case strings.HasSuffix(p, "/subscriptions"):
 		return EndpointSubscriptions
+	case strings.HasSuffix(p, strings.ToLower(costQueryPath)):
+		return EndpointCostQuery
 	}
 	return EndpointOther
 }

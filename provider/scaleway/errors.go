@@ -22,10 +22,16 @@ import (
 // Scaleway's list of permission sets (IAM reference: permission sets).
 const PermissionSet = "EnvironmentalImpactReadOnly"
 
+// BillingPermissionSet is the IAM permission set that reads consumption
+// (the Billing API): "BillingReadOnly — List and read access to billing
+// information". Scaleway grants it apart from PermissionSet.
+const BillingPermissionSet = "BillingReadOnly"
+
 // Operation names in messages.
 const (
 	opImpactData   = "GetImpactData"
 	opAvailability = "GetImpactReportAvailability"
+	opConsumptions = "ListConsumptions"
 )
 
 // maxMessageBytes bounds the server-supplied text quoted in a message.
@@ -123,7 +129,12 @@ func (p *Provider) answer(op string, status int, x *exchange, kind, msg string) 
 	}
 	switch reason {
 	case provider.ReasonPermission:
-		fmt.Fprintf(&b, " (the API key's user or application needs the IAM permission set %s on organization %s)", PermissionSet, p.org)
+		if op == opConsumptions {
+			fmt.Fprintf(&b, " (reading consumption for provisional months needs the IAM permission set %s on organization %s for the API key's user or application; the published footprint does not)",
+				BillingPermissionSet, p.org)
+		} else {
+			fmt.Fprintf(&b, " (the API key's user or application needs the IAM permission set %s on organization %s)", PermissionSet, p.org)
+		}
 	case provider.ReasonAuth:
 		b.WriteString(" (Scaleway rejected the API key: check the secret key, that the key is not expired or deleted, " +
 			"and that it is the key of the access key configured)")

@@ -74,6 +74,11 @@ type Config struct {
 	// DefaultAPIURL; otherwise empty means the SDK's (the profile's
 	// api_url, SCW_API_URL, else DefaultAPIURL).
 	APIURL string `yaml:"api_url,omitempty"`
+	// Provisional asks for provisional months: the exporter also reads the
+	// organization's consumption from the Billing API (which needs the
+	// BillingReadOnly permission set) to estimate the emissions of the
+	// months Scaleway has not published yet.
+	Provisional bool `yaml:"provisional,omitempty"`
 }
 
 // SourceName implements provider.SourceConfig.
@@ -184,6 +189,7 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 		SecretKey:      c.SecretKey.Value(),
 		Profile:        c.Profile,
 		APIURL:         c.APIURL,
+		Provisional:    c.Provisional,
 		HTTPClient:     env.Connection.HTTPClient,
 		Observe:        env.Observe,
 		Logger:         env.Logger,
@@ -214,6 +220,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"access_key":      demoAccessKey,
 			"secret_key":      demoSecretKey,
 			"api_url":         url,
+			"provisional":     true,
 		}},
 		Close: stop,
 	}, nil

@@ -119,7 +119,7 @@ func configCases(keyFile string) []configCase {
 		{
 			name:    "an unknown key",
 			text:    "scaleway:\n  - region: fr-par\n",
-			wantErr: `c.yml:2: unknown field "region" in scaleway entry; known fields are name, organization_id, project_ids, access_key, secret_key, secret_key_file, secret_key_env, profile, api_url`,
+			wantErr: `c.yml:2: unknown field "region" in scaleway entry; known fields are name, organization_id, project_ids, access_key, secret_key, secret_key_file, secret_key_env, profile, api_url, provisional`,
 		},
 	}
 }

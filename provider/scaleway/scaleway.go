@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	billing "github.com/scaleway/scaleway-sdk-go/api/billing/v2beta1"
 	ef "github.com/scaleway/scaleway-sdk-go/api/environmental_footprint/v1alpha1"
 	"github.com/scaleway/scaleway-sdk-go/scw"
 
@@ -130,7 +131,8 @@ type Options struct {
 	// timeout per attempt that honours HTTPS_PROXY and NO_PROXY.
 	HTTPClient *http.Client
 	// Observe, when set, is told of every HTTP attempt, retries included.
-	// Endpoint names: "impact_data", "report_availability", "other".
+	// Endpoint names: "impact_data", "report_availability",
+	// "billing_consumptions", "other".
 	Observe provider.RequestObserver
 
 	// MaxAttempts bounds the attempts of one request: 0 selects
@@ -145,6 +147,12 @@ type Options struct {
 	// DefaultConcurrency, at most MaxConcurrency.
 	Concurrency int
 
+	// Provisional says that the source asks for provisional months: the
+	// exporter then reads the organization's consumption (Costs, through
+	// the Billing API, which needs BillingReadOnly) to estimate the months
+	// Scaleway has not published. Costs works either way.
+	Provisional bool
+
 	// Logger receives the retry layer's debug messages and warnings about
 	// the API's answers; nil discards.
 	Logger *slog.Logger
@@ -156,6 +164,7 @@ type Provider struct {
 	opts    Options
 	org     string
 	api     *ef.UserAPI
+	billing *billing.API
 	http    *http.Client // below the retry layer, for Close
 	log     *slog.Logger
 	secrets []string
@@ -245,6 +254,7 @@ func New(opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("scaleway: creating the SDK client: %w", httpx.Redact(err, creds.secretKey))
 	}
 	p.api = ef.NewUserAPI(client)
+	p.billing = billing.NewAPI(client)
 	return p, nil
 }
 
@@ -347,6 +357,10 @@ func fromSDK(opts Options, logger *slog.Logger) (credentials, error) {
 // was configured.
 func (p *Provider) OrganizationID() string { return p.org }
 
+// Provisional reports whether the source asks for provisional months
+// (Options.Provisional), so that the exporter reads its cost (Costs).
+func (p *Provider) Provisional() bool { return p.opts.Provisional }
+
 // Close implements provider.Provider; the client holds nothing beyond idle
 // connections.
 func (p *Provider) Close() error {
@@ -384,6 +398,8 @@ func endpointOf(req *http.Request) string {
 		return EndpointImpactData
 	case strings.HasSuffix(req.URL.Path, pathAvailability):
 		return EndpointAvailability
+	case strings.HasSuffix(req.URL.Path, pathConsumptions):
+		return EndpointConsumptions
 	}
 	return "other"
 }
@@ -393,7 +409,9 @@ func endpointOf(req *http.Request) string {
 const (
 	EndpointImpactData   = "impact_data"
 	EndpointAvailability = "report_availability"
+	EndpointConsumptions = "billing_consumptions"
 
 	pathImpactData   = "/environmental-footprint/v1alpha1/data/query"
 	pathAvailability = "/environmental-footprint/v1alpha1/reports/availability"
+	pathConsumptions = "/billing/v2beta1/consumptions"
 )

@@ -2,8 +2,9 @@
 // credential needs (OpenID discovery, instance discovery, the v2.0 token
 // endpoint with client secret and certificate grants) and the Azure
 // Resource Manager operations the azure provider calls (Microsoft.Carbon
-// reports and available date range, subscription listing), over a dataset
-// of per-resource monthly emissions.
+// reports and available date range, subscription listing, Cost Management
+// queries), over a dataset of per-resource monthly emissions and the cost
+// derived from them.
 //
 // Tests drive the real armcarbonoptimization client and a real azidentity
 // credential against it over TLS, and the exporter's demo mode serves its
@@ -46,6 +47,13 @@ type Subscription struct {
 	// DenialReason, and their items are never returned.
 	Denied       bool
 	DenialReason string
+	// CostDenied subscriptions refuse Cost Management queries (403), as
+	// they do for an identity without Cost Management Reader; their
+	// carbon access is Denied's.
+	CostDenied bool
+	// Currency is the billing currency, in Cost Management's Cost column:
+	// "" or "USD" is US dollars, "EUR" euros. CostUSD is always dollars.
+	Currency string
 }
 
 // Item is one resource's emissions in one month, the grain of an
@@ -99,6 +107,9 @@ type Dataset struct {
 	// First and Last are the available date range the API reports.
 	// Zero values are derived from Items.
 	First, Last provider.Month
+	// Costs are what Cost Management serves, per resource and month;
+	// WithCosts derives them from Items.
+	Costs []Cost
 }
 
 // Range returns the available date range: First and Last when set, else
@@ -222,23 +233,26 @@ var demoRegions = []struct {
 }
 
 type demoSub struct {
-	name    string
-	denied  string // denial reason; "" when allowed
-	scale   float64
-	growth  float64 // per month
-	regions []int
-	groups  []string
+	name     string
+	denied   string // denial reason; "" when allowed
+	currency string // billing currency; "" is USD
+	scale    float64
+	growth   float64 // per month
+	regions  []int
+	groups   []string
 	// counts of resources per demoTypes index
 	counts []int
 }
 
 // Demo returns a deterministic, plausible tenant: five subscriptions (one
-// denied to the carbon API), eight resource types in six regions, a few
-// hundred resources, DemoMonths months ending at the latest month Azure
-// has published by now. A month's figures depend only on the month, not
-// on now, so a demo that runs for weeks shows a stable history. Resources
-// come and go across months, and every month has more items than a small
-// page holds.
+// denied to the carbon API but not to Cost Management, one billed in
+// euros), eight resource types in six regions, a few hundred resources,
+// DemoMonths months ending at the latest month Azure has published by
+// now, and their cost (WithCosts) through the month in progress. A
+// month's figures depend only on the month, not on now (but for the
+// month in progress, its cost to date), so a demo that runs for weeks
+// shows a stable history. Resources come and go across months, and every
+// month has more items than a small page holds.
 func Demo(now time.Time) Dataset {
 	last := LatestMonth(now)
 	first := last.Add(-(DemoMonths - 1))
@@ -246,7 +260,7 @@ func Demo(now time.Time) Dataset {
 		{name: "Contoso Production", scale: 1.0, growth: 0.011, regions: []int{0, 2, 4},
 			groups: []string{"rg-web-prod", "rg-api-prod", "rg-shared-prod"},
 			counts: []int{14, 3, 8, 6, 7, 2, 14, 3}},
-		{name: "Contoso Data Platform", scale: 1.4, growth: 0.02, regions: []int{0, 3},
+		{name: "Contoso Data Platform", currency: "EUR", scale: 1.4, growth: 0.02, regions: []int{0, 3},
 			groups: []string{"rg-ingest", "rg-lake", "rg-analytics"},
 			counts: []int{8, 2, 12, 5, 0, 4, 8, 1}},
 		{name: "Contoso Staging", scale: 0.35, growth: 0.0, regions: []int{0, 2},
@@ -266,7 +280,7 @@ func Demo(now time.Time) Dataset {
 	for _, sub := range subs {
 		id := demoGUID("subscription/" + sub.name)
 		ds.Subscriptions = append(ds.Subscriptions, Subscription{
-			ID: id, DisplayName: sub.name, Denied: sub.denied != "", DenialReason: sub.denied,
+			ID: id, DisplayName: sub.name, Denied: sub.denied != "", DenialReason: sub.denied, Currency: sub.currency,
 		})
 		for ti, n := range sub.counts {
 			dt := demoTypes[ti]
@@ -308,7 +322,7 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds
+	return ds.WithCosts(now)
 }
 
 func seed(key string) uint64 {

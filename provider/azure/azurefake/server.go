@@ -38,6 +38,7 @@ const (
 	OpReports           = "carbon_emission_reports"
 	OpDateRange         = "carbon_date_range"
 	OpSubscriptions     = "subscriptions"
+	OpCostQuery         = "cost_management_query"
 	OpOther             = "other"
 )
 
@@ -96,9 +97,12 @@ type Server struct {
 	audiences map[string]bool
 	subsPage  int
 	pageMax   int // the most items a report page holds; 0: pageSize
-	bodies    map[string][]string
-	requests  fakehttp.Counter[string]
-	faults    fakehttp.Faults[string]
+	// costPageMax is the most rows a cost query page holds; 0:
+	// costPageRows.
+	costPageMax int
+	bodies      map[string][]string
+	requests    fakehttp.Counter[string]
+	faults      fakehttp.Faults[string]
 }
 
 type itemKey struct {
@@ -263,6 +267,8 @@ func operation(r *http.Request) string {
 		return OpDateRange
 	case lp == "/subscriptions":
 		return OpSubscriptions
+	case costQueryPath.MatchString(lp):
+		return OpCostQuery
 	}
 	return OpOther
 }
@@ -304,6 +310,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveDateRange(w, r)
 	case OpSubscriptions:
 		s.serveSubscriptions(w, r)
+	case OpCostQuery:
+		s.serveCostQuery(w, r, body)
 	default:
 		armError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("The requested path '%s' was not found.", r.URL.Path))
 	}

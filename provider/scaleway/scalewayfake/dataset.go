@@ -1,7 +1,9 @@
 // Package scalewayfake is an in-process Scaleway Environmental Footprint
 // API: GetImpactData and GetImpactReportAvailability as the SDK calls them
 // (GET, query parameters with repeated keys, RFC 3339 dates), X-Auth-Token
-// authentication, Scaleway's error bodies, and injectable faults. Tests
+// authentication, Scaleway's error bodies, and injectable faults; and the
+// Billing API's ListConsumptions, over consumption derived from the same
+// SKUs. Tests
 // drive the real scaleway provider and the real SDK client against it over
 // HTTP, and the exporter's demo mode serves its built-in organization, so
 // both exercise the production code path.
@@ -56,6 +58,9 @@ type Dataset struct {
 	// GetImpactData serves every month that has SKUs, listed or not, as
 	// the real API serves the month in progress.
 	Available []provider.Month
+	// Consumptions are the Billing API's lines; WithConsumptions derives
+	// them from SKUs.
+	Consumptions []Consumption
 }
 
 // TotalKey is a project × product category × region.
@@ -142,7 +147,8 @@ const (
 // projects with SKUs in zones and SKUs tied to a region, one product that
 // runs in two zones of one region (its SKUs make one record), and one
 // SKU without a product category. Every month is listed as available;
-// the values differ from month to month.
+// the values differ from month to month. Its consumption is derived from
+// the SKUs (WithConsumptions).
 func Sample(org string, months ...provider.Month) Dataset {
 	ds := Dataset{OrganizationID: org, Available: slices.Clone(months)}
 	for i, m := range months {
@@ -159,7 +165,7 @@ func Sample(org string, months ...provider.Month) Dataset {
 			sku(SampleProjectData, "pl-waw", "pl-waw-1", "instance/gp1-xs/pl-waw-1", "", "", 2.375, 0.0787),
 		)
 	}
-	return ds
+	return ds.WithConsumptions()
 }
 
 // NegateEmissions makes the CO2e of month m's first SKU in a zone
@@ -236,9 +242,9 @@ func demoSKUs() []demoSKU {
 // seven product categories in three regions, zonal SKUs and SKUs tied to
 // a region, from FirstMonth to the month in progress at now (a part of
 // it, as the real API serves it), with the months up to the latest
-// published one listed as available. A month's figures depend only on
-// the month, not on now, so a demo that runs for weeks shows a stable
-// history.
+// published one listed as available, and the consumption billed for them
+// (WithConsumptions). A month's figures depend only on the month, not on
+// now, so a demo that runs for weeks shows a stable history.
 func Demo(now time.Time) Dataset {
 	current := provider.MonthOf(now)
 	ds := Dataset{OrganizationID: DemoOrganizationID, Available: provider.Range(FirstMonth, LatestPublished(now))}
@@ -257,7 +263,7 @@ func Demo(now time.Time) Dataset {
 			})
 		}
 	}
-	return ds
+	return ds.WithConsumptions()
 }
 
 // vary returns a factor from 0.85 to 1.15 that depends only on seed and

@@ -67,12 +67,14 @@ func ServerError(status int) Fault {
 
 // Server is the fake API. It is safe for concurrent use.
 type Server struct {
-	mu        sync.Mutex
-	ds        Dataset
-	secretKey string
-	denied    bool
-	now       func() time.Time
-	queries   map[string][]url.Values
+	mu            sync.Mutex
+	ds            Dataset
+	secretKey     string
+	denied        bool
+	billingDenied bool
+	pageMax       int // the most consumption lines a page holds; 0: page_size
+	now           func() time.Time
+	queries       map[string][]url.Values
 
 	requests fakehttp.Counter[string]
 	faults   fakehttp.Faults[string]
@@ -112,6 +114,23 @@ func (s *Server) Deny(denied bool) {
 	s.denied = denied
 }
 
+// DenyBilling makes every billing request fail as Scaleway answers a key
+// whose principal lacks BillingReadOnly: 403 permissions_denied. The
+// footprint's permission is Deny's.
+func (s *Server) DenyBilling(denied bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.billingDenied = denied
+}
+
+// SetPageMax makes consumption pages hold at most n lines, whatever
+// page_size the client asks for; 0 restores pages of page_size.
+func (s *Server) SetPageMax(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageMax = max(n, 0)
+}
+
 // Inject queues f for operation op: the next f.Times requests of op get f
 // instead of the real answer.
 func (s *Server) Inject(op string, f Fault) { s.faults.Inject(op, f) }
@@ -141,6 +160,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = OpAvailability
 	case r.URL.Path == DownloadPath && r.Method == http.MethodPost:
 		op = OpDownload
+	case r.URL.Path == ConsumptionsPath && r.Method == http.MethodGet:
+		op = OpConsumptions
 	}
 	s.requests.Inc(op)
 	q := r.URL.Query()
@@ -150,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.queries[op] = slices.Delete(s.queries[op], 0, 1)
 	}
 	s.queries[op] = append(s.queries[op], q)
-	ds, secretKey, denied, now := s.ds, s.secretKey, s.denied, s.now()
+	ds, secretKey, denied, billingDenied, pageMax, now := s.ds, s.secretKey, s.denied, s.billingDenied, s.pageMax, s.now()
 	s.mu.Unlock()
 
 	if f, ok := s.faults.Next(op); ok {
@@ -172,6 +193,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case OpDownload:
 		writeJSON(w, http.StatusNotImplemented, map[string]string{"message": "the fake serves no PDF reports"})
+		return
+	case OpConsumptions:
+		s.serveConsumptions(w, q, ds, billingDenied, pageMax, now)
 		return
 	}
 	org := q.Get("organization_id")
