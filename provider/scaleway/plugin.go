@@ -180,6 +180,9 @@ func (c *Config) Covers() []provider.Coverage {
 	return []provider.Coverage{{Key: "org=" + org, What: "organization " + org}}
 }
 
+// WantsProvisional implements provider.ProvisionalSource.
+func (c *Config) WantsProvisional() bool { return c.Provisional }
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{
