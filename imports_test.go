@@ -41,7 +41,7 @@ var layers = map[string][]string{
 	"provider/httpx":                   {"provider"},
 	"provider/fakehttp":                {"provider"},
 	"provider/*":                       {"provider", "provider/httpx", "provider/fakehttp"},
-	"provider/providertest":            {"config", "exposition", "provider", "provider/fakehttp", "provider/httpx", "provider/providertest/demogolden", "provider/providertest/logbuf", "refresh", "report", "store"},
+	"provider/providertest":            {"config", "exposition", "provider", "provider/fakehttp", "provider/httpx", "provider/providertest/demogolden", "provider/providertest/logbuf", "provisional", "refresh", "report", "store"},
 	"provider/providertest/logbuf":     {},
 	"provider/providertest/demogolden": {},
 	"internal/scrapetest":              {},

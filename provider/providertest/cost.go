@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provisional"
+	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
 // runCostFeed runs the scenarios of the cost feed: the cloud's real client,
@@ -114,6 +118,20 @@ func runCostFeed(t *testing.T, c Cloud, out *outputs, secrets *[]string) {
 		_, err := h.costs(h.ts.Client(), httpx.Limits{MaxRecords: 1}, 30*time.Second)
 		h.expectErr(err, provider.ReasonMalformed, "records")
 	})
+	scenario("provisional months", Scenario{}, checkProvisional)
+	scenario("cost denied", Scenario{}, func(h *harness) {
+		h.inj.Inject(withTimes(h.fake.Error(http.StatusForbidden), 1000))
+		d := h.run(h.source(h.ts.Client()), nil)
+		if !d.LastOK || d.CostOK || len(d.Months) == 0 {
+			h.t.Errorf("with cost denied: published data ok %v (%d months), cost ok %v; want the published data served", d.LastOK, len(d.Months), d.CostOK)
+		}
+		if got := errorsCounted(h.reg, provider.ReasonPermission); got < 1 {
+			h.t.Errorf("the denied cost read is not counted (refresh_errors_total{reason=permission} = %v)", got)
+		}
+		if !strings.Contains(h.out.logs.String(), h.fake.Permission) {
+			h.t.Errorf("no log line names the cost permission %q", h.fake.Permission)
+		}
+	})
 }
 
 // costs builds the source from the fake's entry and reads the cost of
@@ -122,7 +140,7 @@ func runCostFeed(t *testing.T, c Cloud, out *outputs, secrets *[]string) {
 func (h *harness) costs(client *http.Client, limits httpx.Limits, timeout time.Duration) (map[provider.Month]Totals, error) {
 	h.t.Helper()
 	src := h.source(client)
-	feed, ok := src.Provider.(*recorder).Provider.(provider.CostFeed)
+	feed, ok := src.Provider.(provider.CostFeed)
 	if !ok {
 		h.t.Fatalf("a %s source that asks for provisional months reads no cost", h.cloud.Plugin.Name)
 	}
@@ -162,4 +180,152 @@ func (h *harness) expectErr(err error, reason provider.Reason, want string) {
 	if want != "" && !strings.Contains(err.Error(), want) {
 		h.t.Errorf("error %q does not say %q", err, want)
 	}
+}
+
+// checkProvisional runs a provisional source through the refresher and
+// compares the estimates and the backtest it serves with the fakes'
+// reference (fakehttp.ReferenceEstimates), worked out from the same
+// published and cost data apart from the exporter's code. A restart then
+// serves them from the state file without a request.
+func checkProvisional(h *harness) {
+	d := h.run(h.source(h.ts.Client()), nil)
+	if err := h.calls.last().err; err != nil {
+		h.t.Fatalf("refresh: %v", err)
+	}
+	if len(d.Costs) == 0 || !d.CostOK {
+		h.t.Fatalf("a provisional source read no cost (%d months, ok %v)", len(d.Costs), d.CostOK)
+	}
+	carbon, cost := referenceRows(d)
+	want := fakehttp.ReferenceEstimates(carbon, cost)
+	if len(want) == 0 {
+		h.t.Fatal("the fake's dataset gives no provisional month")
+	}
+	text := h.metricsText()
+	got := exposedEstimates(text)
+	series := 0
+	for _, w := range want {
+		for j, v := range []float64{w.Grams, w.Market} {
+			if math.IsNaN(v) {
+				continue
+			}
+			series++
+			k := estimateKey(j, w.Account, w.Service, w.Location, w.Scope, w.Month.String(), w.Basis)
+			if g, ok := got[k]; !ok || !near(g, v) {
+				h.t.Errorf("%s: served %v (%v), reference %v", k, g, ok, v)
+			}
+		}
+	}
+	if len(got) != series {
+		h.t.Errorf("%d provisional series, the reference has %d", len(got), series)
+	}
+	lag := provisional.Lag(h.cloud.Plugin.Schedule)
+	_, ratios := fakehttp.ReferenceBacktest(carbon, cost, lag, provisional.BacktestMonths)
+	for j, method := range []string{"location", "market"} {
+		var sum float64
+		n := 0
+		for _, r := range ratios {
+			if !math.IsNaN(r[j]) {
+				sum += math.Abs(r[j])
+				n++
+			}
+		}
+		line := `cloudcarbon_provisional_backtest_error_ratio{method="` + method + `",provider="` + h.cloud.Plugin.Name + `",source="` + sourceName + `"} `
+		served, ok := sampleValue(text, line)
+		switch {
+		case n == 0 && ok:
+			h.t.Errorf("a %s backtest is served, the reference has none", method)
+		case n > 0 && (!ok || !near(served, sum/float64(n))):
+			h.t.Errorf("%s backtest error served %v (%v), reference %v over %d months", method, served, ok, sum/float64(n), n)
+		}
+	}
+	checkProvisionalRestart(h)
+}
+
+// checkProvisionalRestart: after a restart from the state file the
+// estimates are served at once, with no request until a month is due.
+func checkProvisionalRestart(h *harness) {
+	if err := h.store.Flush(); err != nil {
+		h.t.Fatal(err)
+	}
+	before := h.inj.Requests()
+	want := exposedEstimates(h.metricsText())
+	h.reset()
+	h.run(h.source(h.ts.Client()), h.store.LoadState())
+	if n := h.inj.Requests() - before; n != 0 {
+		h.t.Errorf("the restart made %d requests, want none", n)
+	}
+	if got := exposedEstimates(h.metricsText()); !maps.Equal(got, want) {
+		h.t.Errorf("after the restart %d provisional series, before it %d", len(got), len(want))
+	}
+}
+
+// referenceRows turns a source's published months and cost into the
+// reference estimate's rows.
+func referenceRows(d *store.SourceData) ([]fakehttp.CarbonRow, []fakehttp.CostRow) {
+	var carbon []fakehttp.CarbonRow
+	var cost []fakehttp.CostRow
+	for m, md := range d.Months {
+		for _, r := range md.Records {
+			if !r.Has(provider.Emissions | provider.EmissionsMarketBased) {
+				continue
+			}
+			row := fakehttp.CarbonRow{Account: r.Account, Service: r.Service, Location: r.Location, Scope: string(r.Scope),
+				Month: m, Grams: math.NaN(), Market: math.NaN()}
+			if r.Has(provider.Emissions) {
+				row.Grams = r.EmissionsGrams
+			}
+			if r.Has(provider.EmissionsMarketBased) {
+				row.Market = r.MarketBasedGrams
+			}
+			carbon = append(carbon, row)
+		}
+	}
+	for m, md := range d.Costs {
+		for _, r := range md.Records {
+			cost = append(cost, fakehttp.CostRow{Account: r.Account, Service: r.Service, Location: r.Location, Month: m, USD: r.CostUSD})
+		}
+	}
+	return carbon, cost
+}
+
+// exposedEstimates reads the provisional series of an exposition, by
+// method and labels.
+func exposedEstimates(text string) map[string]float64 {
+	out := map[string]float64{}
+	for line := range strings.Lines(text) {
+		j := -1
+		switch {
+		case strings.HasPrefix(line, "cloudcarbon_provisional_emissions_grams{"):
+			j = 0
+		case strings.HasPrefix(line, "cloudcarbon_provisional_emissions_market_based_grams{"):
+			j = 1
+		default:
+			continue
+		}
+		labels, value, _ := strings.Cut(strings.TrimSpace(line[strings.Index(line, "{")+1:]), "} ")
+		l := map[string]string{}
+		for kv := range strings.SplitSeq(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			l[k], _ = strconv.Unquote(v)
+		}
+		v, _ := strconv.ParseFloat(value, 64)
+		out[estimateKey(j, l["account"], l["service"], l["location"], l["scope"], l["month"], l["basis"])] = v
+	}
+	return out
+}
+
+func estimateKey(method int, fields ...string) string {
+	return strconv.Itoa(method) + "|" + strings.Join(fields, "|")
+}
+
+// sampleValue returns the value of the sample line that starts with
+// prefix.
+func sampleValue(text, prefix string) (float64, bool) {
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }

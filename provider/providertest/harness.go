@@ -133,7 +133,11 @@ func (h *harness) build(entry map[string]any, conn provider.Connection) refresh.
 		h.t.Fatalf("New: %v", err)
 	}
 	h.calls = &recorder{Provider: p, out: h.out}
-	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: h.calls, Provisional: wantsProvisional(src)}
+	var recorded provider.Provider = h.calls
+	if feed, ok := p.(provider.CostFeed); ok {
+		recorded = &costRecorder{recorder: h.calls, feed: feed}
+	}
+	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: recorded, Provisional: wantsProvisional(src)}
 }
 
 // parse decodes entries as the cloud's section of a configuration file.
@@ -226,6 +230,26 @@ func (r *recorder) Fetch(ctx context.Context, months []provider.Month) (provider
 	r.inFlight--
 	r.calls = append(r.calls, call{months: slices.Clone(months), err: err, took: time.Since(start)})
 	return res, err
+}
+
+// costRecorder is a recorder of a source that reads cost too.
+type costRecorder struct {
+	*recorder
+	feed provider.CostFeed
+}
+
+func (r *costRecorder) Costs(ctx context.Context, months []provider.Month) ([]provider.Record, error) {
+	r.mu.Lock()
+	r.inFlight++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	recs, err := r.feed.Costs(ctx, months)
+	r.out.err(err)
+	return recs, err
 }
 
 func (r *recorder) busy() bool {
