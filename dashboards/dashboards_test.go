@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/barchart"
 	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
@@ -66,9 +67,15 @@ const (
 
 	// The data labels of the families, which identify a series whoever
 	// scraped it: see dedup.
-	dataLabels    = "provider, account, service, location"
-	scopeLabels   = dataLabels + ", scope"
-	monthLabels   = ", month, months_ago"
+	dataLabels  = "provider, account, service, location"
+	scopeLabels = dataLabels + ", scope"
+	monthLabels = ", month, months_ago"
+	// provisionalLabels are the labels of a provisional estimate besides
+	// the scope labels.
+	provisionalLabels = ", month, basis, months_ahead"
+	// thisMonth is the month of the dashboard's end, as the month label
+	// spells it.
+	thisMonth     = "${__to:date:YYYY-MM}"
 	sourceLabels  = "provider, source"
 	requestLabels = sourceLabels + ", endpoint, code"
 	errorLabels   = sourceLabels + ", reason"
@@ -297,6 +304,7 @@ func overview() *dashboard.DashboardBuilder {
 	latest := "Values are the latest month each provider has published (see Data month): the months can differ between providers."
 	changeThresholds := thresholds(step(nil, "green"), step(cog.ToPtr(0.0), "red"))
 	serviceCost := "sum by (provider, service) (" + cost + ")"
+	provisional := dedup(scopeLabels+provisionalLabels, sel("cloudcarbon_provisional_emissions_grams", dataFilter, `month="`+thisMonth+`"`))
 
 	return dashboard.NewDashboardBuilder("Cloud carbon overview").
 		Uid("cloudcarbon-overview").Readonly().
@@ -334,6 +342,15 @@ func overview() *dashboard.DashboardBuilder {
 		WithRow(row("Last 12 months")).
 		WithPanel(monthlyBars("Emissions per month", "Location-based emissions of the last 12 published months per provider, from cloudcarbon_history_emissions_grams: a fresh install shows the whole year, whatever the Prometheus retention.", unitTonnes, 24, 9,
 			"sum by (provider, month) ("+dedup(scopeLabels+monthLabels, sel("cloudcarbon_history_emissions_grams", dataFilter, last12))+") / 1e6")).
+		WithRow(row("Provisional months: estimates from cost, not published yet")).
+		WithPanel(statPanel("This month so far (estimate)", "Emissions of the month in progress estimated from its cost to date, for sources with provisional: true: the month's cost times the emissions per dollar of the latest published month with both. An estimate, never in the published figures; see the estimate error.", unitTonnes, 8, 8).
+			Decimals(2).
+			WithTarget(instant("A", "{{provider}}", "sum by (provider) ("+provisional+") / 1e6"))).
+		WithPanel(monthlyBars("Provisional months", "Estimated emissions of every month after the latest published one, per provider (the month in progress to date), from cloudcarbon_provisional_emissions_grams. Each month leaves this chart for the published ones once its provider publishes it.", unitTonnes, 10, 8,
+			"sum by (provider, month) ("+dedup(scopeLabels+provisionalLabels, sel("cloudcarbon_provisional_emissions_grams", dataFilter))+") / 1e6")).
+		WithPanel(statPanel("Estimate error (backtest)", "How far such estimates were from what each source then published, on its last published months (cloudcarbon_provisional_backtest_error_ratio, location-based): the mean absolute error. Prices, credits, reserved capacity and renewable purchases move it.", unitPercent, 6, 8).
+			Decimals(1).Thresholds(badAbove(0.25)).
+			WithTarget(instant("A", "{{provider}} {{source}}", `max by (provider, source) (cloudcarbon_provisional_backtest_error_ratio{`+targetFilter+`,provider=~"$provider",method="location"})`))).
 		WithRow(row("Top emitters, latest month")).
 		WithPanel(tablePanel("Top accounts", "The 10 accounts (GCP project, Azure subscription, IBM account) with the most emissions, with their names from cloudcarbon_account_info.", unitGrams, 8, 10).
 			WithTarget(tabular("A", "topk(10, "+withNames("sum by (provider, account) ("+emissions+")")+")")).
@@ -822,8 +839,9 @@ func TestSelectorsApplyVariables(t *testing.T) {
 }
 
 // substitute replaces Grafana variables the way the e2e test does: filters
-// with .*, intervals with a duration.
+// with .*, intervals with a duration, the dashboard's month with this one.
 func substitute(expr string) string {
+	expr = strings.ReplaceAll(expr, thisMonth, time.Now().UTC().Format("2006-01"))
 	for _, iv := range []string{"__rate_interval", "__interval", "__range"} {
 		expr = strings.ReplaceAll(expr, "${"+iv+"}", "1m")
 		expr = strings.ReplaceAll(expr, "$"+iv, "1m")

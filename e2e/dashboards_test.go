@@ -115,8 +115,10 @@ func dashboardQueries(t *testing.T, file string) []dashboardQuery {
 }
 
 // substituteDashboardVars replaces Grafana variables as "All" does: filters
-// with .*, the interval variables with a minute.
+// with .*, the interval variables with a minute, the dashboard's month
+// (its end, ${__to:date:YYYY-MM}) with this one.
 func substituteDashboardVars(expr string) string {
+	expr = strings.ReplaceAll(expr, "${__to:date:YYYY-MM}", time.Now().UTC().Format("2006-01"))
 	for _, iv := range []string{"__rate_interval", "__interval", "__range"} {
 		expr = strings.ReplaceAll(expr, "${"+iv+"}", "1m")
 		expr = strings.ReplaceAll(expr, "$"+iv, "1m")
