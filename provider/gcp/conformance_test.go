@@ -57,5 +57,48 @@ func TestConformance(t *testing.T) {
 			Permission:  "roles/bigquery.jobUser on project test-project and roles/bigquery.dataViewer on dataset test-project.carbon_export",
 			ResponseCap: gcp.MaxResponseBytes, Restate: fake.Restate,
 		}
+	}, CostFeed: func(t testing.TB, s providertest.Scenario) *providertest.Fake {
+		// The demo's generator: carbon and billing from one seeded
+		// footprint, billing past the carbon to now.
+		ds := gcpfake.Sample(now, costMonths)
+		ds.Project, ds.CarbonTable, ds.BillingTable = project, carbonTable, billingTable
+		fake := gcpfake.NewServer(ds)
+		fake.SetPageSize(s.PageSize)
+		fake.RequireServiceAccount(acct)
+		key := filepath.Join(t.TempDir(), "key.json")
+		return &providertest.Fake{
+			Handler: fake, Now: now, Secret: acct.PrivateKey, Derived: acct.Leaks(), Expected: costExpected(t, ds, now),
+			Entry: func(url string) map[string]any {
+				if err := os.WriteFile(key, acct.KeyFile(url+gcpfake.TokenPath), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return map[string]any{"project": project, "carbon_table": carbonTable, "billing_table": billingTable,
+					"location": "US", "endpoint": url + gcpfake.BasePath, "credentials_file": key, "provisional": true}
+			},
+			Data: gcpfake.RowRequests(gcpfake.KindBilling), Error: gcpfake.ErrorFault, EmptyPage: gcpfake.EmptyPage,
+			Permission:  "roles/bigquery.jobUser on project test-project and roles/bigquery.dataViewer on dataset test-project.billing_export",
+			ResponseCap: gcp.MaxResponseBytes,
+		}
 	}})
+}
+
+// costMonths is how many published months the cost feed is asked for,
+// besides the unpublished ones: those an estimate and its backtest read.
+const costMonths = 8
+
+// costExpected is the fake's own cost of each month the feed is asked
+// for: the costMonths latest published months and every month after them
+// to now's, to date.
+func costExpected(t testing.TB, ds gcpfake.Dataset, now time.Time) map[provider.Month]providertest.Totals {
+	last := gcpfake.LatestPublished(now)
+	out := map[provider.Month]providertest.Totals{}
+	for m := last - costMonths + 1; m <= provider.MonthOf(now); m++ {
+		if usd, ok := ds.Served(m)[provider.Cost]; ok {
+			out[m] = providertest.Totals{provider.Cost: usd}
+		}
+	}
+	if len(out) != costMonths+int(provider.MonthOf(now)-last) {
+		t.Fatalf("the fake has cost of %d months, want %d published and those after them", len(out), costMonths)
+	}
+	return out
 }

@@ -332,7 +332,11 @@ func runQuery[T any](ctx context.Context, p *Provider, q query, sql string, para
 	bq.Location = p.opts.Location
 	bq.MaxBytesBilled = p.opts.MaxBytesBilled
 	bq.JobCreationMode = bigquery.JobCreationModeRequired
-	bq.Labels = map[string]string{"cloudcarbon_query": q.kind}
+	label := q.kind
+	if forCostFeed(ctx) {
+		label = labelCost
+	}
+	bq.Labels = map[string]string{"cloudcarbon_query": label}
 
 	start := time.Now()
 	it, err := bq.Read(ctx)

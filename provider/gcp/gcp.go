@@ -35,6 +35,11 @@
 // rounding error) of the invoice month, summed exactly in integer micros of
 // the billing currency and converted to US dollars with the row's
 // currency_conversion_rate (local units per USD).
+//
+// Provisional months. A source that asks for them (provisional: true)
+// also reads the cost of the months Google has not exported emissions for
+// yet, the current one to date, from the same billing query (see
+// ReadCosts): its provider implements provider.CostFeed.
 package gcp
 
 import (
@@ -153,7 +158,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Observe, when set, is told of every HTTP attempt, retries and token
 	// requests included. Endpoint names: "jobs.query",
-	// "jobs.getQueryResults", "jobs.insert", "jobs.get", "token", "other".
+	// "jobs.getQueryResults", "jobs.insert", "jobs.get", "token", "other",
+	// and for the cost feed's requests (ReadCosts) the same names
+	// prefixed with "costs.".
 	Observe provider.RequestObserver
 	// ObserveBytes, when set, is told the totalBytesProcessed of every
 	// query job.

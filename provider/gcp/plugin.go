@@ -78,6 +78,11 @@ type Config struct {
 	CredentialsFile string `yaml:"credentials_file,omitempty"`
 	// Endpoint overrides the BigQuery REST endpoint.
 	Endpoint string `yaml:"endpoint,omitempty"`
+	// Provisional asks for provisional months: the cost of the months
+	// Google has not exported emissions for yet, the current one to date,
+	// read from the billing export (which needs billing_table), from which
+	// the exporter estimates their emissions.
+	Provisional bool `yaml:"provisional"`
 }
 
 const tableHint = "project.dataset.table, e.g. my-project.carbon.carbon_footprint"
@@ -107,6 +112,9 @@ func (c *Config) Check(v provider.Checker) {
 		if _, err := parseTable("billing table", c.BillingTable, ""); err != nil {
 			v.Errorf("billing_table", "gcp.billing_table must be project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX")
 		}
+	}
+	if c.Provisional && c.BillingTable == "" {
+		v.Errorf("provisional", "gcp entry %q asks for provisional months, which are estimated from the cost in the billing export: set billing_table", c.Name)
 	}
 	if c.BillingAccount != "" && !billingAccountPattern.MatchString(c.BillingAccount) {
 		v.Errorf("billing_account", "gcp.billing_account must look like 012345-6789AB-CDEF01")
@@ -164,6 +172,9 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 		// A nil *Provider in the interface would not compare equal to nil.
 		return nil, err
 	}
+	if c.Provisional {
+		return NewCostFeed(p), nil
+	}
 	return p, nil
 }
 
@@ -186,6 +197,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"billing_table": ds.BillingTable,
 			"location":      ds.Location,
 			"endpoint":      url + gcpfake.BasePath,
+			"provisional":   true,
 		}},
 		Connections: map[string]provider.Connection{demoSource: {WithoutAuthentication: true}},
 		Close:       stop,

@@ -91,22 +91,31 @@ var (
 	jobPath          = regexp.MustCompile(`/projects/[^/]+/jobs/[^/]+$`)
 )
 
-// bigQueryEndpoint maps a request to the fixed endpoint label set.
+// bigQueryEndpoint maps a request to the fixed endpoint label set. The
+// requests of the cost feed (see Provider.ReadCosts) carry its mark in
+// their context and are named with the prefix "costs.", so that the
+// requests provisional months cost are told apart from those of the
+// published data.
 func bigQueryEndpoint(req *http.Request) string {
 	path := req.URL.Path
-	switch {
-	case isTokenRequest(req):
+	if isTokenRequest(req) {
 		return "token"
-	case req.Method == http.MethodPost && queriesPath.MatchString(path):
-		return "jobs.query"
-	case req.Method == http.MethodGet && queryResultsPath.MatchString(path):
-		return "jobs.getQueryResults"
-	case req.Method == http.MethodPost && jobsPath.MatchString(path):
-		return "jobs.insert"
-	case req.Method == http.MethodGet && jobPath.MatchString(path):
-		return "jobs.get"
 	}
-	return "other"
+	name := "other"
+	switch {
+	case req.Method == http.MethodPost && queriesPath.MatchString(path):
+		name = "jobs.query"
+	case req.Method == http.MethodGet && queryResultsPath.MatchString(path):
+		name = "jobs.getQueryResults"
+	case req.Method == http.MethodPost && jobsPath.MatchString(path):
+		name = "jobs.insert"
+	case req.Method == http.MethodGet && jobPath.MatchString(path):
+		name = "jobs.get"
+	}
+	if forCostFeed(req.Context()) {
+		return costsEndpointPrefix + name
+	}
+	return name
 }
 
 // isTokenRequest recognises OAuth token requests: Google's token endpoint

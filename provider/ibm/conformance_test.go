@@ -45,5 +45,70 @@ func TestConformance(t *testing.T) {
 			EmptyPage:   ibmfake.EmptyPage,
 			ResponseCap: ibm.MaxResponseBytes,
 		}
+	}, CostFeed: func(t testing.TB, s providertest.Scenario) *providertest.Fake {
+		// The demo enterprise, whose usage reports run past its
+		// carbon to now: the Enterprise Usage Reports API, paged, its
+		// account groups walked.
+		ds := ibmfake.Demo(now)
+		fake := ibmfake.NewServer(ds, canary)
+		fake.SetPageMax(s.PageSize)
+		return &providertest.Fake{
+			Handler: fake, Now: now, Secret: canary, Expected: costExpected(t, ds, now, ds.EnterpriseID),
+			Entry: func(url string) map[string]any {
+				return map[string]any{"api_key": canary, "api_url": url, "iam_url": url, "usage_reports_url": url,
+					"enterprise_usage_reports_url": url, "enterprise_id": ds.EnterpriseID, "provisional": true}
+			},
+			Data:        func(r *http.Request) bool { return r.URL.Path == ibmfake.EnterpriseUsagePath },
+			Error:       ibmfake.UsageErrorFault,
+			Permission:  ibm.EnterpriseUsagePermission,
+			EmptyPage:   ibmfake.EnterpriseUsageEmptyPage,
+			ResponseCap: ibm.MaxResponseBytes,
+		}
 	}})
+}
+
+// TestConformanceAccountCostFeed runs the suite's cost-feed scenarios on
+// the other API the cost feed reads: a standard account's summaries
+// (Usage Reports API), which do not page. The suite's other scenarios ran
+// in TestConformance: this run serves them no dataset.
+func TestConformanceAccountCostFeed(t *testing.T) {
+	quietSDKLog(t)
+	now := time.Date(2026, time.March, 20, 12, 0, 0, 0, time.UTC)
+	providertest.Run(t, providertest.Cloud{Plugin: ibm.Plugin(),
+		Start: func(testing.TB, providertest.Scenario) *providertest.Fake { return nil },
+		CostFeed: func(t testing.TB, s providertest.Scenario) *providertest.Fake {
+			ds := ibmfake.Account(now, costMonths)
+			return &providertest.Fake{
+				Handler: ibmfake.NewServer(ds, canary), Now: now, Secret: canary, Expected: costExpected(t, ds, now, ""),
+				Entry: func(url string) map[string]any {
+					return map[string]any{"api_key": canary, "api_url": url, "iam_url": url, "usage_reports_url": url,
+						"enterprise_usage_reports_url": url, "provisional": true}
+				},
+				Data:        ibmfake.AccountSummaryRequest,
+				Error:       ibmfake.UsageErrorFault,
+				Permission:  ibm.AccountSummaryPermission,
+				ResponseCap: ibm.MaxResponseBytes,
+			}
+		}})
+}
+
+// costMonths is how many published months the cost feed is asked for,
+// besides the unpublished ones: those an estimate and its backtest read.
+const costMonths = 8
+
+// costExpected is the fake's own cost of each month the feed is asked
+// for, of the accounts under entity (all when ""): the costMonths latest
+// published months and every month after them to now's, to date.
+func costExpected(t testing.TB, ds ibmfake.Dataset, now time.Time, entity string) map[provider.Month]providertest.Totals {
+	last := ibmfake.LatestPublished(now)
+	out := map[provider.Month]providertest.Totals{}
+	for m := last - costMonths + 1; m <= provider.MonthOf(now); m++ {
+		if usd, ok := ds.CostTotal(m, entity); ok {
+			out[m] = providertest.Totals{provider.Cost: usd}
+		}
+	}
+	if len(out) != costMonths+int(provider.MonthOf(now)-last) {
+		t.Fatalf("the fake has cost of %d months, want %d published and those after them", len(out), costMonths)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -494,17 +495,34 @@ func (p *Provider) nextPage(href string, limit int64) (int64, int64, error) {
 	return off, limit, nil
 }
 
-// getPage fetches one page. A 401 is retried once with a new token: IBM
-// can revoke a token before the expiry go-sdk-core cached, and without the
-// retry the provider would fail until the cached token ran out.
+// getPage fetches one page.
 func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int64) (*wirePage, error) {
+	pq := url.Values{}
+	for k, vs := range q {
+		pq[k] = vs
+	}
+	pq.Set("limit", strconv.FormatInt(limit, 10))
+	pq.Set("offset", strconv.FormatInt(offset, 10))
 	what := pageWhat(q, offset)
+	data, err := p.get(ctx, apiCarbon, what, p.opts.APIURL, carbonPath, nil, pq)
+	if err != nil {
+		return nil, err
+	}
+	return p.decodePage(what, data)
+}
+
+// get sends one GET of path (with params) on base and returns the answer's
+// body, read within MaxResponseBytes. A 401 is retried once with a new
+// token: IBM can revoke a token before the expiry go-sdk-core cached, and
+// without the retry the provider would fail until the cached token ran
+// out. Error answers are classified with from's hints.
+func (p *Provider) get(ctx context.Context, from api, what, base, path string, params map[string]string, q url.Values) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := p.token(ctx)
 		if err != nil {
 			return nil, p.tokenFailure(ctx, err)
 		}
-		body, resp, err := p.send(ctx, tok, q, offset, limit)
+		body, resp, err := p.send(ctx, tok, base, path, params, q)
 		if err != nil {
 			if resp != nil && resp.StatusCode >= 400 {
 				if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
@@ -512,28 +530,26 @@ func (p *Provider) getPage(ctx context.Context, q url.Values, offset, limit int6
 					p.dropToken(tok)
 					continue
 				}
-				return nil, p.statusFailure(what, resp, false)
+				return nil, p.statusFailure(what, resp, from)
 			}
 			return nil, p.transportFailure(ctx, what, err)
 		}
-		return p.readPage(ctx, what, body, resp)
+		return p.readBody(ctx, what, body, resp)
 	}
 }
 
 // send issues one request through go-sdk-core (authentication, retries).
 // On success the caller owns body.
-func (p *Provider) send(ctx context.Context, tok string, q url.Values, offset, limit int64) (io.ReadCloser, *core.DetailedResponse, error) {
+func (p *Provider) send(ctx context.Context, tok, base, path string, params map[string]string, q url.Values) (io.ReadCloser, *core.DetailedResponse, error) {
 	b := core.NewRequestBuilder(core.GET).WithContext(context.WithValue(ctx, tokenKey{}, tok))
-	if _, err := b.ResolveRequestURL(p.opts.APIURL, carbonPath, nil); err != nil {
+	if _, err := b.ResolveRequestURL(base, path, params); err != nil {
 		return nil, nil, err
 	}
-	for k, vs := range q {
-		for _, v := range vs {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		for _, v := range q[k] {
 			b.AddQuery(k, v)
 		}
 	}
-	b.AddQuery("limit", strconv.FormatInt(limit, 10))
-	b.AddQuery("offset", strconv.FormatInt(offset, 10))
 	b.AddHeader("Accept", "application/json")
 	req, err := b.Build()
 	if err != nil {
@@ -554,7 +570,8 @@ func (p *Provider) send(ctx context.Context, tok string, q url.Values, offset, l
 	return body, resp, nil
 }
 
-func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser, resp *core.DetailedResponse) (*wirePage, error) {
+// readBody reads the body of an answer, within MaxResponseBytes.
+func (p *Provider) readBody(ctx context.Context, what string, body io.ReadCloser, resp *core.DetailedResponse) ([]byte, error) {
 	defer func() { _ = body.Close() }()
 	length := int64(-1)
 	if resp != nil {
@@ -569,7 +586,7 @@ func (p *Provider) readPage(ctx context.Context, what string, body io.ReadCloser
 		}
 		return nil, p.transportFailure(ctx, what, err)
 	}
-	return p.decodePage(what, data)
+	return data, nil
 }
 
 // decodePage decodes the body of one page.

@@ -5,6 +5,10 @@
 // the REST API itself and borrows only IAM token handling and HTTP retries
 // from github.com/IBM/go-sdk-core.
 //
+// A source that asks for provisional months also reads the cost of the
+// months IBM has not published emissions for yet from the Usage Reports
+// and Enterprise Usage Reports APIs, in the same way (see ReadCosts).
+//
 // Secrets: the API key is held by the IAM authenticator and by Options; it
 // is never logged, and every error this package returns is scrubbed of it.
 // go-sdk-core has a process-wide logger (core.GetLogger) that defaults to
@@ -20,6 +24,7 @@
 package ibm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,10 +42,14 @@ import (
 )
 
 // Endpoint defaults: the public, global Carbon Calculator and IAM
-// endpoints. Private endpoints and test servers override them.
+// endpoints, and those of the Usage Reports and Enterprise Usage Reports
+// APIs, which the cost feed of provisional months reads. Private
+// endpoints and test servers override them.
 const (
-	DefaultAPIURL = "https://api.carbon-calculator.cloud.ibm.com"
-	DefaultIAMURL = "https://iam.cloud.ibm.com"
+	DefaultAPIURL                    = "https://api.carbon-calculator.cloud.ibm.com"
+	DefaultIAMURL                    = "https://iam.cloud.ibm.com"
+	DefaultUsageReportsURL           = "https://billing.cloud.ibm.com"
+	DefaultEnterpriseUsageReportsURL = "https://enterprise.cloud.ibm.com"
 )
 
 // IBM's publication schedule. IBM says new data appears about 16 days after
@@ -104,6 +113,12 @@ type Options struct {
 	// IAMURL is the IAM base URL (without /identity/token); DefaultIAMURL
 	// when empty.
 	IAMURL string
+	// UsageReportsURL and EnterpriseUsageReportsURL are the base URLs of
+	// the Usage Reports API (a standard account's cost) and of the
+	// Enterprise Usage Reports API (an enterprise's), which the cost feed
+	// reads (see ReadCosts); DefaultUsageReportsURL and
+	// DefaultEnterpriseUsageReportsURL when empty.
+	UsageReportsURL, EnterpriseUsageReportsURL string
 
 	// At most one of the enterprise scopes may be set; with none set the
 	// key's own (standard) account is read.
@@ -121,7 +136,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Observe, when set, is told of every HTTP attempt, retries and token
 	// requests included. Endpoint names: "iam_token", "carbon_emissions",
-	// "other".
+	// the cost feed's "usage_account_summary" and
+	// "enterprise_usage_reports", and "other".
 	Observe provider.RequestObserver
 
 	// MaxRetries bounds HTTP-level retries of 429 and 5xx answers and of
@@ -153,12 +169,14 @@ type Options struct {
 // Provider reads one IBM Cloud account, account group or enterprise. It is
 // safe for concurrent use.
 type Provider struct {
-	opts     Options
-	apiURL   *url.URL
-	log      *slog.Logger
-	service  *core.BaseService
-	iamHTTP  *http.Client
-	maxRetry time.Duration
+	opts   Options
+	apiURL *url.URL
+	// usageURL and enterpriseURL are the cost feed's APIs.
+	usageURL, enterpriseURL *url.URL
+	log                     *slog.Logger
+	service                 *core.BaseService
+	iamHTTP                 *http.Client
+	maxRetry                time.Duration
 
 	// iamSem serialises this source's token requests (see iam.go); its
 	// wait obeys the caller's context.
@@ -201,7 +219,18 @@ func New(opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.UsageReportsURL = cmp.Or(opts.UsageReportsURL, DefaultUsageReportsURL)
+	opts.EnterpriseUsageReportsURL = cmp.Or(opts.EnterpriseUsageReportsURL, DefaultEnterpriseUsageReportsURL)
+	usageURL, err := parseBaseURL("usage reports URL", opts.UsageReportsURL)
+	if err != nil {
+		return nil, err
+	}
+	enterpriseURL, err := parseBaseURL("enterprise usage reports URL", opts.EnterpriseUsageReportsURL)
+	if err != nil {
+		return nil, err
+	}
 	opts.APIURL = apiURL.String()
+	opts.UsageReportsURL, opts.EnterpriseUsageReportsURL = usageURL.String(), enterpriseURL.String()
 	// go-sdk-core appends /identity/token itself and strips it if given.
 	opts.IAMURL = strings.TrimSuffix(iamURL.String(), iamPath)
 
@@ -253,11 +282,13 @@ func New(opts Options) (*Provider, error) {
 	}
 
 	p := &Provider{
-		opts:     opts,
-		apiURL:   apiURL,
-		log:      logger,
-		maxRetry: opts.MaxRetryInterval,
-		iamSem:   make(chan struct{}, 1),
+		opts:          opts,
+		apiURL:        apiURL,
+		usageURL:      usageURL,
+		enterpriseURL: enterpriseURL,
+		log:           logger,
+		maxRetry:      opts.MaxRetryInterval,
+		iamSem:        make(chan struct{}, 1),
 	}
 	base := opts.HTTPClient
 	if base == nil {

@@ -67,6 +67,17 @@ type Config struct {
 	// PageConcurrency bounds the pages of one query fetched at once; see
 	// Options.PageConcurrency.
 	PageConcurrency int `yaml:"page_concurrency"`
+	// Provisional asks for provisional months: the cost of the months IBM
+	// has not published emissions for yet, the current one to date, read
+	// from the usage reports (see Provider.ReadCosts), from which the
+	// exporter estimates their emissions.
+	Provisional bool `yaml:"provisional"`
+	// UsageReportsURL and EnterpriseUsageReportsURL are the base URLs of
+	// the usage reports the cost of provisional months is read from;
+	// empty selects IBM's (DefaultUsageReportsURL and
+	// DefaultEnterpriseUsageReportsURL).
+	UsageReportsURL           string `yaml:"usage_reports_url,omitempty"`
+	EnterpriseUsageReportsURL string `yaml:"enterprise_usage_reports_url,omitempty"`
 }
 
 // SourceName implements provider.SourceConfig.
@@ -101,7 +112,13 @@ func (c *Config) Check(v provider.Checker) {
 	if c.IAMURL == "" {
 		c.IAMURL = DefaultIAMURL
 	}
-	for _, u := range []struct{ key, v string }{{"api_url", c.APIURL}, {"iam_url", c.IAMURL}} {
+	for _, u := range []struct{ key, v string }{
+		{"api_url", c.APIURL}, {"iam_url", c.IAMURL},
+		{"usage_reports_url", c.UsageReportsURL}, {"enterprise_usage_reports_url", c.EnterpriseUsageReportsURL},
+	} {
+		if u.v == "" {
+			continue // the usage reports' endpoints default in New
+		}
 		if err := provider.CheckURL(u.v); err != nil {
 			v.Errorf(u.key, "ibm.%s %w", u.key, err)
 		}
@@ -141,20 +158,25 @@ func (c *Config) Covers() []provider.Coverage {
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{
-		APIKey:              c.APIKey.Value(),
-		APIURL:              c.APIURL,
-		IAMURL:              c.IAMURL,
-		EnterpriseID:        c.EnterpriseID,
-		EnterpriseGroupID:   c.EnterpriseGroupID,
-		EnterpriseAccountID: c.EnterpriseAccountID,
-		AccountName:         c.AccountName,
-		PageConcurrency:     c.PageConcurrency,
-		HTTPClient:          env.Connection.HTTPClient,
-		Observe:             env.Observe,
-		Logger:              env.Logger,
+		APIKey:                    c.APIKey.Value(),
+		APIURL:                    c.APIURL,
+		IAMURL:                    c.IAMURL,
+		UsageReportsURL:           c.UsageReportsURL,
+		EnterpriseUsageReportsURL: c.EnterpriseUsageReportsURL,
+		EnterpriseID:              c.EnterpriseID,
+		EnterpriseGroupID:         c.EnterpriseGroupID,
+		EnterpriseAccountID:       c.EnterpriseAccountID,
+		AccountName:               c.AccountName,
+		PageConcurrency:           c.PageConcurrency,
+		HTTPClient:                env.Connection.HTTPClient,
+		Observe:                   env.Observe,
+		Logger:                    env.Logger,
 	})
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
+	}
+	if c.Provisional {
+		return NewCostFeed(p), nil
 	}
 	return p, nil
 }
@@ -176,6 +198,10 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"enterprise_id": ds.EnterpriseID,
 			"api_url":       url,
 			"iam_url":       url,
+			// The fake serves the usage reports too.
+			"usage_reports_url":            url,
+			"enterprise_usage_reports_url": url,
+			"provisional":                  true,
 		}},
 		Close: stop,
 	}, nil

@@ -52,6 +52,10 @@ func endpointName(req *http.Request) string {
 		return "iam_token"
 	case strings.HasSuffix(req.URL.Path, carbonPath):
 		return "carbon_emissions"
+	case accountSummaryRoute.MatchString(req.URL.Path):
+		return "usage_account_summary"
+	case strings.HasSuffix(req.URL.Path, enterpriseUsagePath):
+		return "enterprise_usage_reports"
 	}
 	return "other"
 }

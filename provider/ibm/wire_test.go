@@ -144,18 +144,18 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Provider{opts: Options{APIKey: "test-key-0123456789abcdefghij"}}
-	perr := p.statusFailure("GET /v1/carbon_emissions", &core.DetailedResponse{StatusCode: 403, Result: m, Headers: http.Header{}}, false)
+	perr := p.statusFailure("GET /v1/carbon_emissions", &core.DetailedResponse{StatusCode: 403, Result: m, Headers: http.Header{}}, apiCarbon)
 	want := "ibm: GET /v1/carbon_emissions: 403 Forbidden: An authenticated access token without proper access to carbon calculator was provided. (needs the Viewer role on Billing, or Usage report viewer on the enterprise)"
 	if perr.Error() != want || perr.Reason != provider.ReasonPermission {
 		t.Errorf("got %q (%s)\nwant %q", perr.Error(), perr.Reason, want)
 	}
 
 	iam := p.statusFailure("POST /identity/token", &core.DetailedResponse{StatusCode: 400, Headers: http.Header{},
-		Result: map[string]any{"errorCode": "BXNIM0415E", "errorMessage": "Provided API key could not be found."}}, true)
+		Result: map[string]any{"errorCode": "BXNIM0415E", "errorMessage": "Provided API key could not be found."}}, apiIAM)
 	if iam.Reason != provider.ReasonAuth || !strings.Contains(iam.Error(), "Provided API key could not be found. [BXNIM0415E]") {
 		t.Errorf("IAM 400: %q (%s)", iam.Error(), iam.Reason)
 	}
-	throttled := p.statusFailure("POST /identity/token", &core.DetailedResponse{StatusCode: 429, Headers: http.Header{"Retry-After": {"12"}}}, true)
+	throttled := p.statusFailure("POST /identity/token", &core.DetailedResponse{StatusCode: 429, Headers: http.Header{"Retry-After": {"12"}}}, apiIAM)
 	if throttled.Reason != provider.ReasonThrottled || throttled.RetryAfter != 12*time.Second {
 		t.Errorf("IAM 429: %q (%s, %v)", throttled.Error(), throttled.Reason, throttled.RetryAfter)
 	}

@@ -12,6 +12,10 @@
 // the rows those queries would return for its dataset and the query's
 // parameters. The emulator acceptance test in package gcp checks the same
 // SQL against a real GoogleSQL engine.
+//
+// The billing export serves the cost feed of provisional months too: its
+// query is the billing query, labelled cloudcarbon_query=cost. The demo
+// dataset's billing runs past its carbon to now (see Demo).
 package gcpfake
 
 import (
@@ -211,7 +215,7 @@ const (
 	// DemoCurrency is the demo billing account's currency, so that the
 	// conversion to US dollars is exercised.
 	DemoCurrency = "EUR"
-	// DemoMonths is how many months Demo covers.
+	// DemoMonths is how many months of carbon Demo covers.
 	DemoMonths = 15
 )
 
@@ -294,17 +298,53 @@ func serviceFactors(svc string) (id string, weight, cost float64) {
 }
 
 // Demo returns a deterministic, plausible billing account: five projects,
-// ten services in five regions and two multi-regions, DemoMonths months
-// ending at the latest month Google has published by now. Market-based
-// scope 2 is absent before 2023; carbon_model_version changes once in the
-// range; one carbon row has no project (a deleted project); billing is in
-// EUR with credits, and the billing account's support fee has no project.
-// A month's figures depend only on the month, not on now, except for the
-// model version, which is older in the range's first months.
+// ten services in five regions and two multi-regions, DemoMonths months of
+// carbon ending at the latest month Google has published by now, and
+// their billing. Market-based scope 2 is absent before 2023;
+// carbon_model_version changes once in the range; one carbon row has no
+// project (a deleted project); billing is in EUR with credits, and the
+// billing account's support fee has no project. A month's figures depend
+// only on the month, not on now, except for the model version, which is
+// older in the range's first months, and for the billing of the current
+// month, which holds the rows exported by now.
+//
+// The billing export runs past the carbon export, as Google's does: it
+// holds the months Google has not published emissions for yet, the
+// current one to date (the line items exported by now), whose cost comes
+// from the same seeded footprint as the published months', so that
+// provisional months can be estimated from it. From DemoCostDriftSince on,
+// each series' cost drifts and varies against its footprint (see
+// costFactor).
 func Demo(now time.Time) Dataset {
-	last := LatestPublished(now)
-	first := last.Add(-(DemoMonths - 1))
-	projects := []demoProject{
+	return generate(now, demoProjects(), DemoMonths, DemoCostDriftSince)
+}
+
+// DemoCostDriftSince is the first month whose cost Demo varies against
+// the footprint series by series (see costFactor). The demo's cost before
+// it is pinned, value for value, by the exporter's demo golden files (the
+// exposition's and the reports' input, made on 2026-11-22): there each
+// series' cost is its footprint at its service's price, its emissions per
+// dollar moving only with the month's exchange rate, the same for all.
+const DemoCostDriftSince = provider.Month(2026*12 + 10) // 2026-11
+
+// Sample is Demo's generator over two projects, five services and three
+// locations, with months of carbon ending at the latest month Google has
+// published by now, and the billing of those months and of the months
+// after them to now, every month's cost drifting and varying against its
+// footprint: a dataset small enough for tests that page it.
+func Sample(now time.Time, months int) Dataset {
+	return generate(now, []demoProject{
+		{id: "acme-web-prod", name: "Acme Web (prod)", scale: 1.0, growth: 0.010,
+			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL"},
+			regions:  []string{"us-central1", "europe-west1"}},
+		{id: "acme-data-prod", name: "Acme Data (prod)", scale: 1.2, growth: 0.018,
+			services: []string{"BigQuery", "Cloud Storage"},
+			regions:  []string{"US"}},
+	}, months, 0)
+}
+
+func demoProjects() []demoProject {
+	return []demoProject{
 		{id: "acme-web-prod", name: "Acme Web (prod)", scale: 1.0, growth: 0.010,
 			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL", "Cloud Storage", "Networking"},
 			regions:  []string{"us-central1", "europe-west1"}},
@@ -321,6 +361,16 @@ func Demo(now time.Time) Dataset {
 			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL"},
 			regions:  []string{"us-central1"}},
 	}
+}
+
+// generate builds the demo billing account's dataset over projects: months
+// months of carbon ending at the latest month published by now, and
+// billing from the first of them to now, its cost drifting against the
+// footprint from month driftSince on.
+func generate(now time.Time, projects []demoProject, months int, driftSince provider.Month) Dataset {
+	last := LatestPublished(now)
+	first := last.Add(-(months - 1))
+	current := provider.MonthOf(now)
 	ds := Dataset{
 		Project:      DemoProject,
 		CarbonTable:  DemoCarbonTable,
@@ -328,9 +378,17 @@ func Demo(now time.Time) Dataset {
 		Location:     DemoLocation,
 	}
 	// The model version changes once, two thirds into the range.
-	change := first.Add(2 * DemoMonths / 3)
+	change := first.Add(2 * months / 3)
 	epoch := provider.NewMonth(2024, time.January)
-	for m := first; m <= last; m++ {
+	exported := func(rows ...BillingRow) {
+		for _, r := range rows {
+			if !r.ExportTime.After(now) {
+				ds.Billing = append(ds.Billing, r)
+			}
+		}
+	}
+	for m := first; m <= current; m++ {
+		published := m <= last
 		version := int64(7)
 		if m >= change {
 			version = 8
@@ -349,17 +407,25 @@ func Demo(now time.Time) Dataset {
 					_, w, _ := serviceFactors(svc)
 					size := p.scale * w * (0.5 + rng.Float64()) *
 						math.Pow(1+p.growth, float64(m-epoch)) * season * (0.95 + 0.1*noise.Float64())
-					ds.Carbon = append(ds.Carbon, demoCarbon(m, p.id, svc, region, version, size))
-					ds.Billing = append(ds.Billing, demoBilling(m, p, svc, region, rate, size, noise)...)
+					if published {
+						ds.Carbon = append(ds.Carbon, demoCarbon(m, p.id, svc, region, version, size))
+					}
+					costSize := size
+					if m >= driftSince {
+						costSize *= costFactor(key, m)
+					}
+					exported(demoBilling(m, p, svc, region, rate, costSize, noise)...)
 				}
 			}
 		}
-		// A project deleted since: Google reports its footprint without a
-		// project.
-		ds.Carbon = append(ds.Carbon, demoCarbon(m, "", "Compute Engine", "us-central1", version, 0.05))
+		if published {
+			// A project deleted since: Google reports its footprint
+			// without a project.
+			ds.Carbon = append(ds.Carbon, demoCarbon(m, "", "Compute Engine", "us-central1", version, 0.05))
+		}
 		supportID, _, _ := serviceFactors("Cloud Support")
 		// The support fee is billed to the account, not to a project.
-		ds.Billing = append(ds.Billing, BillingRow{
+		exported(BillingRow{
 			BillingAccountID: DemoBillingAccount, InvoiceMonth: m, CostType: "regular",
 			ServiceID: supportID, Service: "Cloud Support", Location: "global",
 			Currency: DemoCurrency, ConversionRate: rate, CostMicros: 29_000_000,
@@ -367,6 +433,18 @@ func Demo(now time.Time) Dataset {
 		})
 	}
 	return ds
+}
+
+// costFactor is how a series' cost strays from its footprint in month m:
+// a slow drift of its own (prices and the mix of its usage change, up to
+// 0.3% a month either way) and a few percent of noise, both seeded by the
+// series, so that its emissions per dollar are plausible but never
+// constant from one month to the next.
+func costFactor(key string, m provider.Month) float64 {
+	epoch := provider.NewMonth(2024, time.January)
+	drift := 0.006 * (rand.New(rand.NewPCG(seed("cost/"+key), 1)).Float64() - 0.5)
+	noise := rand.New(rand.NewPCG(seed("cost/"+key), uint64(m))).Float64()
+	return math.Pow(1+drift, float64(m-epoch)) * (0.97 + 0.06*noise)
 }
 
 // demoRate is the month's EUR per USD rate.

@@ -3,6 +3,7 @@ package gcpfake_test
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,8 +19,21 @@ import (
 func TestDemo(t *testing.T) {
 	now := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 	ds := gcpfake.Demo(now)
-	if !reflect.DeepEqual(ds, gcpfake.Demo(now.Add(24*time.Hour))) {
-		t.Error("Demo is not deterministic within a month")
+	later := gcpfake.Demo(now.Add(8 * 24 * time.Hour))
+	if !reflect.DeepEqual(ds.Carbon, later.Carbon) {
+		t.Error("Demo's carbon is not deterministic within a month")
+	}
+	// The billing export grows: a later demo holds the same rows, and
+	// those exported since.
+	var toDate []gcpfake.BillingRow
+	for _, r := range later.Billing {
+		if !r.ExportTime.After(now) {
+			toDate = append(toDate, r)
+		}
+	}
+	if !reflect.DeepEqual(ds.Billing, toDate) || len(toDate) == len(later.Billing) {
+		t.Errorf("Demo's billing is not the later demo's exported by now (%d rows, later %d of %d)",
+			len(ds.Billing), len(toDate), len(later.Billing))
 	}
 	last := gcpfake.LatestPublished(now)
 	first := last.Add(-(gcpfake.DemoMonths - 1))
@@ -65,6 +79,112 @@ func TestDemo(t *testing.T) {
 	tot := ds.Totals(last)
 	if tot.LocationGrams <= 0 || !tot.MarketKnown || tot.MarketGrams <= 0 || tot.MarketGrams >= tot.LocationGrams || tot.CostUSD <= 0 {
 		t.Errorf("latest totals implausible: %+v", tot)
+	}
+}
+
+// TestDemoCostPastCarbon: the demo's billing export runs past its carbon
+// export to now, the current month to date, and its cost follows the same
+// footprint, the account's emissions per dollar changing from month to
+// month within a plausible band.
+func TestDemoCostPastCarbon(t *testing.T) {
+	now := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+	ds := gcpfake.Demo(now)
+	last, cur := gcpfake.LatestPublished(now), provider.MonthOf(now)
+	months := map[provider.Month]bool{}
+	for _, r := range ds.Billing {
+		months[r.InvoiceMonth] = true
+		if r.ExportTime.After(now) {
+			t.Fatalf("a billing row exported at %s, after now", r.ExportTime)
+		}
+	}
+	for m := last - 2; m <= cur; m++ {
+		if !months[m] {
+			t.Errorf("no billing of %s", m)
+		}
+		if _, ok := ds.Served(m)[provider.Cost]; !ok {
+			t.Errorf("no cost served for %s", m)
+		}
+	}
+	for _, r := range ds.Carbon {
+		if r.Month > last {
+			t.Fatalf("carbon of %s, past the latest published %s", r.Month, last)
+		}
+	}
+	// Grams per dollar of the whole account: not constant, not erratic.
+	intensity := func(m provider.Month) float64 { t := ds.Totals(m); return t.LocationGrams / t.CostUSD }
+	constant := true
+	for m := last - 10; m < last; m++ {
+		a, b := intensity(m), intensity(m+1)
+		if change := b/a - 1; change > 0.15 || change < -0.15 {
+			t.Errorf("grams per dollar %s → %s: %v → %v", m, m+1, a, b)
+		}
+		constant = constant && math.Abs(b/a-1) < 1e-3
+	}
+	if constant {
+		t.Error("grams per dollar do not change from month to month")
+	}
+	// The current month to date holds less than a whole month.
+	if to, full := ds.Served(cur)[provider.Cost], ds.Served(last)[provider.Cost]; to <= 0 || to >= full {
+		t.Errorf("cost to date %v, latest whole month %v", to, full)
+	}
+}
+
+// TestCostDrift: from DemoCostDriftSince on (in Sample, always) each
+// series' emissions per dollar move on their own, month by month; before
+// it the demo's move together, with the exchange rate only.
+func TestCostDrift(t *testing.T) {
+	now := time.Date(2027, time.June, 20, 12, 0, 0, 0, time.UTC)
+	type series struct{ project, service, location string }
+	// spread returns, per month, how far apart the series' month-on-month
+	// changes of grams per EUR are: the largest less the smallest.
+	spread := func(ds gcpfake.Dataset) map[provider.Month]float64 {
+		grams := map[series]map[provider.Month]float64{}
+		eur := map[series]map[provider.Month]float64{}
+		add := func(m map[series]map[provider.Month]float64, k series, month provider.Month, v float64) {
+			if m[k] == nil {
+				m[k] = map[provider.Month]float64{}
+			}
+			m[k][month] += v
+		}
+		for _, r := range ds.Carbon {
+			add(grams, series{r.ProjectID, r.Service, strings.ToLower(r.Location)}, r.Month, r.Scope1+r.Scope2Location+r.Scope3)
+		}
+		for _, r := range ds.Billing {
+			loc := r.Region
+			if loc == "" {
+				loc = r.Location
+			}
+			// Before credits, which are not the point.
+			add(eur, series{r.ProjectID, r.Service, strings.ToLower(loc)}, r.InvoiceMonth, float64(r.CostMicros))
+		}
+		lo, hi := map[provider.Month]float64{}, map[provider.Month]float64{}
+		for k, g := range grams {
+			for m := range g {
+				if _, ok := g[m-1]; !ok || eur[k][m] == 0 || eur[k][m-1] == 0 {
+					continue
+				}
+				change := (g[m] / eur[k][m]) / (g[m-1] / eur[k][m-1])
+				if _, ok := lo[m]; !ok {
+					lo[m], hi[m] = change, change
+				}
+				lo[m], hi[m] = min(lo[m], change), max(hi[m], change)
+			}
+		}
+		out := map[provider.Month]float64{}
+		for m := range lo {
+			out[m] = hi[m] - lo[m]
+		}
+		return out
+	}
+	for m, d := range spread(gcpfake.Demo(now)) {
+		if drifting := m >= gcpfake.DemoCostDriftSince; (drifting && d < 0.01) || (!drifting && d > 0.001) {
+			t.Errorf("%s: the series' changes of grams per EUR spread over %v; drifting: %v", m, d, drifting)
+		}
+	}
+	for m, d := range spread(gcpfake.Sample(now, 6)) {
+		if d < 0.01 {
+			t.Errorf("Sample, %s: the series' grams per EUR moved alike (spread %v)", m, d)
+		}
 	}
 }
 

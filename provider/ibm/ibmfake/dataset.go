@@ -35,6 +35,18 @@ const (
 // dataset. ParentName is denormalised because the API reports it.
 type Entity struct{ Type, ID, Name, ParentID, ParentName string }
 
+// CostRow is the cost of one account / service / location / month, the
+// usage the Carbon Calculator's rows of the same key account for. The
+// usage reports give it per account and resource (service) only: the fake
+// sums over locations as IBM does.
+type CostRow struct {
+	AccountID, Service, Location string
+	Month                        provider.Month
+	// BillableUSD is the billable cost; NonBillableUSD the free tier's,
+	// which the usage reports show apart.
+	BillableUSD, NonBillableUSD float64
+}
+
 // Dataset is what the fake serves.
 type Dataset struct {
 	// EnterpriseID is "" for a standard account, which makes the
@@ -42,6 +54,37 @@ type Dataset struct {
 	EnterpriseID string
 	Entities     []Entity
 	Rows         []Row
+	// Costs are the usage reports' figures: for the months of Rows and
+	// the months after them to now, the current one to date.
+	Costs []CostRow
+}
+
+// CostTotal sums month m's billable cost of the accounts at or under
+// entity (every account when entity is ""): what an exact client of the
+// usage reports must report for that month, and whether there is any.
+func (d Dataset) CostTotal(m provider.Month, entity string) (usd float64, ok bool) {
+	under := map[string]bool{}
+	if entity != "" {
+		parent := map[string]string{}
+		for _, e := range d.Entities {
+			parent[e.ID] = e.ParentID
+		}
+		for _, e := range d.Entities {
+			for id, n := e.ID, 0; id != "" && n <= len(d.Entities); id, n = parent[id], n+1 {
+				if id == entity {
+					under[e.ID] = true
+					break
+				}
+			}
+		}
+	}
+	for _, c := range d.Costs {
+		if c.Month == m && (entity == "" || under[c.AccountID]) {
+			usd += c.BillableUSD
+			ok = true
+		}
+	}
+	return usd, ok
 }
 
 // Total sums month m's rows, in API units: what an exact client must
@@ -103,6 +146,11 @@ type demoAccount struct {
 // A month's figures depend only on the month, not on now, so a demo that
 // runs for weeks shows a stable history. The latest month has more than
 // 100 rows so that clients page.
+//
+// Its usage reports run past the Carbon Calculator to now: the cost of
+// every month of the range and of the months IBM has not published
+// emissions for yet, the current one to date, from the same seeded
+// footprint (see demoAccount.rows).
 func Demo(now time.Time) Dataset {
 	last := LatestPublished(now)
 	first := last.Add(-(DemoMonths - 1))
@@ -116,9 +164,22 @@ func Demo(now time.Time) Dataset {
 		parent := parents[a.parent]
 		acct := Entity{Type: TypeAccount, ID: demoID("account/" + a.name), Name: a.name, ParentID: parent.ID, ParentName: parent.Name}
 		ds.Entities = append(ds.Entities, acct)
-		ds.Rows = append(ds.Rows, a.rows(acct.ID, first, last)...)
+		rows, costs := a.rows(acct.ID, first, last, now)
+		ds.Rows = append(ds.Rows, rows...)
+		ds.Costs = append(ds.Costs, costs...)
 	}
 	return ds
+}
+
+// Account returns a standard account (no enterprise) of Demo's
+// generator: the demo's account "prod-web", its carbon of the months
+// months ending at the latest month IBM has published by now, and its
+// usage reports from the first of them to now.
+func Account(now time.Time, months int) Dataset {
+	last := LatestPublished(now)
+	a := demoAccounts("", "", "")[1]
+	rows, costs := a.rows(demoID("account/"+a.name), last.Add(-(months - 1)), last, now)
+	return Dataset{Rows: rows, Costs: costs}
 }
 
 // demoAccounts are the demo enterprise's accounts, under the account
@@ -186,12 +247,19 @@ func demoIntensity(loc string) float64 {
 	}[loc]
 }
 
-// rows returns the account's rows of months first to last. A month's
-// figures depend only on the month (growth is anchored at an epoch), so a
-// demo that runs for weeks shows a stable history.
-func (a demoAccount) rows(accountID string, first, last provider.Month) []Row {
+// rows returns the account's carbon rows of months first to last, and
+// its cost from first to the current month, to date: usage, priced per
+// kWh by service and location, with a drift and noise of its own (see
+// costFactor). A month's figures depend only on the month (growth is
+// anchored at an epoch), so a demo that runs for weeks shows a stable
+// history.
+func (a demoAccount) rows(accountID string, first, last provider.Month, now time.Time) ([]Row, []CostRow) {
 	epoch := provider.NewMonth(2024, time.January)
+	current := provider.MonthOf(now)
+	// The share of the current month that has passed: its cost to date.
+	toDate := float64(now.Sub(current.Start())) / float64(current.End().Sub(current.Start()))
 	var rows []Row
+	var costs []CostRow
 	for _, svc := range a.services {
 		for _, loc := range a.locations {
 			key := a.name + "/" + svc + "/" + loc
@@ -209,22 +277,73 @@ func (a demoAccount) rows(accountID string, first, last provider.Month) []Row {
 				shares[i] = 0.2 + rng.Float64()
 				sum += shares[i]
 			}
-			for m := first; m <= last; m++ {
+			for m := first; m <= current; m++ {
 				noise := rand.New(rand.NewPCG(seed(key), uint64(m)))
 				season := 1 + 0.06*math.Cos(2*math.Pi*float64(int(m.Month())-7)/12)
 				carbon := base * math.Pow(1+a.growth, float64(m-epoch)) * season * (0.96 + 0.08*noise.Float64())
-				for i, rg := range a.groups {
-					c := carbon * shares[i] / sum
-					rows = append(rows, Row{
-						AccountID: accountID, Service: svc, Location: loc,
-						ResourceGroupID: demoID("rg/" + a.name + "/" + rg), Month: m,
-						CarbonEmission: round3(c), EnergyConsumption: round3(c / demoIntensity(loc)),
-					})
+				if m <= last {
+					for i, rg := range a.groups {
+						c := carbon * shares[i] / sum
+						rows = append(rows, Row{
+							AccountID: accountID, Service: svc, Location: loc,
+							ResourceGroupID: demoID("rg/" + a.name + "/" + rg), Month: m,
+							CarbonEmission: round3(c), EnergyConsumption: round3(c / demoIntensity(loc)),
+						})
+					}
 				}
+				share := 1.0
+				if m == current {
+					share = toDate
+				}
+				kWh := carbon / demoIntensity(loc) / 1000
+				usd := kWh * demoPricePerKWh(svc) * demoLocationPrice(loc) * costFactor(key, m) * share
+				cost := CostRow{AccountID: accountID, Service: svc, Location: loc, Month: m, BillableUSD: round6(usd)}
+				if svc == "Code Engine" || svc == "Cloud Object Storage" {
+					cost.NonBillableUSD = round6(0.03 * usd) // the free tier
+				}
+				costs = append(costs, cost)
 			}
 		}
 	}
-	return rows
+	return rows, costs
+}
+
+// demoPricePerKWh is what a service's usage costs, in US dollars per kWh
+// it draws: storage and managed services cost more per kWh than compute.
+func demoPricePerKWh(svc string) float64 {
+	return map[string]float64{
+		"Virtual Server for VPC":         1.0,
+		"Kubernetes Service":             1.2,
+		"Red Hat OpenShift on IBM Cloud": 1.6,
+		"Cloud Object Storage":           4.0,
+		"Databases for PostgreSQL":       2.5,
+		"Code Engine":                    1.8,
+		"Event Streams":                  2.2,
+	}[svc]
+}
+
+// demoLocationPrice is a location's price level.
+func demoLocationPrice(loc string) float64 {
+	return map[string]float64{
+		"Dallas":        1.0,
+		"Washington DC": 1.0,
+		"Frankfurt":     1.08,
+		"London":        1.06,
+		"Tokyo":         1.12,
+		"Sydney":        1.1,
+	}[loc]
+}
+
+// costFactor is how a series' cost strays from its usage in month m: a
+// slow drift of its own (prices and the mix of its usage change, up to
+// 0.3% a month either way) and a few percent of noise, both seeded by the
+// series, so that its emissions per dollar are plausible but never
+// constant from one month to the next.
+func costFactor(key string, m provider.Month) float64 {
+	epoch := provider.NewMonth(2024, time.January)
+	drift := 0.006 * (rand.New(rand.NewPCG(seed("cost/"+key), 1)).Float64() - 0.5)
+	noise := rand.New(rand.NewPCG(seed("cost/"+key), uint64(m))).Float64()
+	return math.Pow(1+drift, float64(m-epoch)) * (0.97 + 0.06*noise)
 }
 
 func seed(key string) uint64 {
@@ -233,3 +352,5 @@ func seed(key string) uint64 {
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }

@@ -119,7 +119,8 @@ func NewServer(ds Dataset, apiKey string) *Server {
 }
 
 // Requests returns how many requests reached path, faults and rejected
-// ones included.
+// ones included; AccountSummaryPath counts the account summaries of every
+// account and month.
 func (s *Server) Requests(path string) int {
 	return s.requests.Get(path)
 }
@@ -165,14 +166,20 @@ func (s *Server) ExpireTokens() {
 
 // Inject queues f for path: the next f.Times requests to path get f
 // instead of the real answer. Faults queued for one path are served in
-// order.
+// order; AccountSummaryPath matches every account summary.
 func (s *Server) Inject(path string, f Fault) {
 	s.faults.Inject(path, f)
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Inc(r.URL.Path)
+	// Requests and faults of the account summary are counted and
+	// queued under its route, whatever the account and month.
+	key := r.URL.Path
+	if summaryRoute.MatchString(key) {
+		key = AccountSummaryPath
+	}
+	s.requests.Inc(key)
 	s.mu.Lock()
 	latency := s.latency
 	if r.URL.Path == CarbonPath {
@@ -194,16 +201,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if f, ok := s.faults.Next(r.URL.Path); ok {
+	if f, ok := s.faults.Next(key); ok {
 		f.Write(w, r)
 		return
 	}
 
-	switch r.URL.Path {
+	switch key {
 	case TokenPath:
 		s.serveToken(w, r)
 	case CarbonPath:
 		s.serveCarbon(w, r)
+	case AccountSummaryPath:
+		s.serveSummary(w, r)
+	case EnterpriseUsagePath:
+		s.serveEnterpriseUsage(w, r)
 	default:
 		apiError(w, r, http.StatusNotFound, "No resource found at "+r.URL.Path+".")
 	}
@@ -265,6 +276,9 @@ func (s *Server) jwt(iat, exp time.Time, seq int) string {
 	if account == "" && len(s.rows) > 0 {
 		account = s.rows[0].AccountID
 	}
+	if account == "" && len(s.ds.Costs) > 0 {
+		account = s.ds.Costs[0].AccountID
+	}
 	return fakehttp.HS256(s.signKey, map[string]any{
 		"iam_id":     "iam-ServiceId-fake",
 		"id":         "iam-ServiceId-fake",
@@ -283,10 +297,16 @@ func (s *Server) jwt(iat, exp time.Time, seq int) string {
 
 // authorize checks the bearer token as the Carbon Calculator does.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	return s.authorizeWith(r, func(msg string) { apiError(w, r, http.StatusUnauthorized, msg) })
+}
+
+// authorizeWith checks the bearer token, answering a rejected one with
+// refuse.
+func (s *Server) authorizeWith(r *http.Request, refuse func(msg string)) bool {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		apiError(w, r, http.StatusUnauthorized, "Token not specified.")
+		refuse("Token not specified.")
 		return false
 	}
 	s.mu.Lock()
@@ -294,10 +314,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 	switch {
 	case !known:
-		apiError(w, r, http.StatusUnauthorized, "Invalid token.")
+		refuse("Invalid token.")
 		return false
 	case !time.Now().Before(exp):
-		apiError(w, r, http.StatusUnauthorized, "Token expired.")
+		refuse("Token expired.")
 		return false
 	}
 	return true
