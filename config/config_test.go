@@ -72,7 +72,7 @@ func TestInvalid(t *testing.T) {
 	t.Chdir("..")
 	const d = "testdata/config/"
 	tests := map[string]string{
-		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency`,
+		"invalid-unknown-field.yml":     d + `invalid-unknown-field.yml:4: unknown field "api_kye" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency, provisional, usage_reports_url, enterprise_usage_reports_url`,
 		"invalid-unknown-top-level.yml": d + `invalid-unknown-top-level.yml:3: unknown field "ibm_cloud" at the top level; known fields are refresh, otlp, ` + cloudNames(),
 		"invalid-otlp.yml": d + `invalid-otlp.yml:3: otlp.interval must be greater than 0` + "\n" +
 			d + `invalid-otlp.yml:4: otlp.endpoint must be host:port or an http:// or https:// URL`,

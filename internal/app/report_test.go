@@ -243,7 +243,8 @@ func TestDemoReportInput(t *testing.T) {
 	sources := make(map[string]*store.SourceData, len(in.Sources))
 	for name, d := range in.Sources {
 		c := *d
-		c.Identity, c.LastDuration, c.Accounts = "", 0, nil
+		// Reports read estimates (Input.Provisional), never the cost.
+		c.Identity, c.LastDuration, c.Accounts, c.Costs = "", 0, nil, nil
 		c.Months = make(map[provider.Month]*store.MonthData, len(d.Months))
 		for m, md := range d.Months {
 			summed := *md
@@ -251,6 +252,9 @@ func TestDemoReportInput(t *testing.T) {
 			c.Months[m] = &summed
 		}
 		sources[name] = &c
+	}
+	for name, recs := range in.Provisional {
+		in.Provisional[name] = store.Summarize(recs)
 	}
 	in.Sources, in.Version = sources, "devel"
 	got, err := json.MarshalIndent(struct {

@@ -151,6 +151,9 @@ func (c *Config) Covers() []provider.Coverage {
 	return []provider.Coverage{{Key: c.CarbonTable + "|" + c.BillingAccount, What: what}}
 }
 
+// WantsProvisional implements provider.ProvisionalSource.
+func (c *Config) WantsProvisional() bool { return c.Provisional }
+
 // New implements provider.SourceConfig.
 func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(ctx, Options{

@@ -155,6 +155,9 @@ func (c *Config) Covers() []provider.Coverage {
 	return []provider.Coverage{{Key: "key=" + provider.Digest(c.APIKey.Value()), What: "the account of one API key"}}
 }
 
+// WantsProvisional implements provider.ProvisionalSource.
+func (c *Config) WantsProvisional() bool { return c.Provisional }
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{
