@@ -53,6 +53,15 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 					CostUSD: 12.5, WaterCubicMeters: 3.25, Known: provider.Cost | provider.Water},
 			}}
 		}
+		// Cost for provisional months: November estimated, the months
+		// before for the intensities and the backtest.
+		d.Costs = map[provider.Month]*store.MonthData{}
+		for mo := oct - 2; mo <= oct+1; mo++ {
+			d.Costs[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
+				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo, CostUSD: 10 + float64(mo.Month()), Known: provider.Cost}}}
+		}
+		d.CostAttempt, d.CostSuccess, d.CostOK = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), true
+		d.Realized = []store.Realized{{Month: oct - 1, Estimated: [2]float64{510, 118}, Published: [2]float64{509, 120}, Known: provider.Emissions | provider.EmissionsMarketBased}}
 		d.Yearly = []provider.YearlyWater{{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
 		d.Accounts = []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}
 		d.Denied = []provider.Denial{{Provider: "ibm", Account: "acc3", Reason: "MissingPermissions"}}
