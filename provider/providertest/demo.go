@@ -3,8 +3,10 @@ package providertest
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +101,25 @@ func checkDemo(t *testing.T, c Cloud, out *outputs) {
 		t.Fatalf("%v (go test -run Conformance/demo -update writes it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("the demo's series differ from %s; if the change is intended: go test -run Conformance/demo -update", demogolden.File)
+		t.Errorf("the demo's series differ from %s; if the change is intended: go test -run Conformance/demo -update\n%s",
+			demogolden.File, firstDifference(got, string(want)))
 	}
+}
+
+// firstDifference shows the first lines of got and want that differ.
+func firstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n got  %s\n want %s", i+1, gl, wl)
+		}
+	}
+	return ""
 }
