@@ -131,7 +131,7 @@ func TestInvalidConfig(t *testing.T) {
 		// validation.
 		unmarshal bool
 	}{
-		{id: "unknown_key", want: `ibm::0::api_urll: unknown field "api_urll" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency`},
+		{id: "unknown_key", want: `ibm::0::api_urll: unknown field "api_urll" in ibm entry; known fields are name, api_key, api_key_file, api_key_env, enterprise_id, enterprise_group_id, enterprise_account_id, account_name, api_url, iam_url, page_concurrency, provisional, usage_reports_url, enterprise_usage_reports_url`},
 		{id: "bad_value", want: "ibm::0::page_concurrency: ibm.page_concurrency must be a whole number"},
 		{id: "secret_in_url", want: "ibm::0::api_url: ibm.api_url must not contain a user name or password"},
 		{id: "missing_key", want: `ibm::0: ibm entry "ibm" has no API key; set one of api_key_env, api_key_file or api_key`},

@@ -215,6 +215,104 @@ func (ms *CloudcarbonBillingCostUsdMetricConfig) Validate() error {
 	return nil
 }
 
+// CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_cost_last_refresh_success_timestamp_seconds metric.
+type CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey string
+
+const (
+	CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey = "provider"
+	CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource   CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey = "source"
+)
+
+// CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig provides config for the cloudcarbon_cost_last_refresh_success_timestamp_seconds metric.
+type CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                                `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource:
+		default:
+			return fmt.Errorf("metric cloudcarbon_cost_last_refresh_success_timestamp_seconds doesn't have an attribute %v, valid attributes: [provider, source]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonCostRefreshSuccessMetricAttributeKey specifies the key of an attribute for the cloudcarbon_cost_refresh_success metric.
+type CloudcarbonCostRefreshSuccessMetricAttributeKey string
+
+const (
+	CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider CloudcarbonCostRefreshSuccessMetricAttributeKey = "provider"
+	CloudcarbonCostRefreshSuccessMetricAttributeKeySource   CloudcarbonCostRefreshSuccessMetricAttributeKey = "source"
+)
+
+// CloudcarbonCostRefreshSuccessMetricConfig provides config for the cloudcarbon_cost_refresh_success metric.
+type CloudcarbonCostRefreshSuccessMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                            `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonCostRefreshSuccessMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonCostRefreshSuccessMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonCostRefreshSuccessMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider, CloudcarbonCostRefreshSuccessMetricAttributeKeySource:
+		default:
+			return fmt.Errorf("metric cloudcarbon_cost_refresh_success doesn't have an attribute %v, valid attributes: [provider, source]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CloudcarbonDataMonthTimestampSecondsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_data_month_timestamp_seconds metric.
 type CloudcarbonDataMonthTimestampSecondsMetricAttributeKey string
 
@@ -882,6 +980,267 @@ func (ms *CloudcarbonNextRefreshTimestampSecondsMetricConfig) Validate() error {
 	return nil
 }
 
+// CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_backtest_error_ratio metric.
+type CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey = "provider"
+	CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource   CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey = "source"
+	CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod   CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey = "method"
+)
+
+// CloudcarbonProvisionalBacktestErrorRatioMetricConfig provides config for the cloudcarbon_provisional_backtest_error_ratio metric.
+type CloudcarbonProvisionalBacktestErrorRatioMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalBacktestErrorRatioMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalBacktestErrorRatioMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_backtest_error_ratio doesn't have an attribute %v, valid attributes: [provider, source, method]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonProvisionalBacktestMonthsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_backtest_months metric.
+type CloudcarbonProvisionalBacktestMonthsMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider CloudcarbonProvisionalBacktestMonthsMetricAttributeKey = "provider"
+	CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource   CloudcarbonProvisionalBacktestMonthsMetricAttributeKey = "source"
+	CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod   CloudcarbonProvisionalBacktestMonthsMetricAttributeKey = "method"
+)
+
+// CloudcarbonProvisionalBacktestMonthsMetricConfig provides config for the cloudcarbon_provisional_backtest_months metric.
+type CloudcarbonProvisionalBacktestMonthsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                   `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalBacktestMonthsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalBacktestMonthsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalBacktestMonthsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_backtest_months doesn't have an attribute %v, valid attributes: [provider, source, method]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonProvisionalEmissionsGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_emissions_grams metric.
+type CloudcarbonProvisionalEmissionsGramsMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider    CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "provider"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount     CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "account"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService     CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "service"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation    CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "location"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope       CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "scope"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth       CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "month"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis       CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "basis"
+	CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead CloudcarbonProvisionalEmissionsGramsMetricAttributeKey = "months_ahead"
+)
+
+// CloudcarbonProvisionalEmissionsGramsMetricConfig provides config for the cloudcarbon_provisional_emissions_grams metric.
+type CloudcarbonProvisionalEmissionsGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                   `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalEmissionsGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalEmissionsGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalEmissionsGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_emissions_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, basis, months_ahead]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_emissions_market_based_grams metric.
+type CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider    CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "provider"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount     CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "account"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService     CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "service"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation    CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "location"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope       CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "scope"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth       CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "month"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis       CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "basis"
+	CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey = "months_ahead"
+)
+
+// CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig provides config for the cloudcarbon_provisional_emissions_market_based_grams metric.
+type CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                              `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_emissions_market_based_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, basis, months_ahead]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_realized_error_ratio metric.
+type CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey = "provider"
+	CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource   CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey = "source"
+	CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod   CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey = "method"
+	CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth    CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey = "month"
+)
+
+// CloudcarbonProvisionalRealizedErrorRatioMetricConfig provides config for the cloudcarbon_provisional_realized_error_ratio metric.
+type CloudcarbonProvisionalRealizedErrorRatioMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalRealizedErrorRatioMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalRealizedErrorRatioMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_realized_error_ratio doesn't have an attribute %v, valid attributes: [provider, source, method, month]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CloudcarbonRecordsRejectedTotalMetricAttributeKey specifies the key of an attribute for the cloudcarbon_records_rejected_total metric.
 type CloudcarbonRecordsRejectedTotalMetricAttributeKey string
 
@@ -1331,32 +1690,39 @@ func (ms *CloudcarbonWaterYearlyCubicMetersMetricConfig) Validate() error {
 
 // MetricsConfig provides config for cloudcarbon metrics.
 type MetricsConfig struct {
-	CloudcarbonAccountAccessDenied                CloudcarbonAccountAccessDeniedMetricConfig                `mapstructure:"cloudcarbon_account_access_denied"`
-	CloudcarbonAccountInfo                        CloudcarbonAccountInfoMetricConfig                        `mapstructure:"cloudcarbon_account_info"`
-	CloudcarbonAPIRequestsTotal                   CloudcarbonAPIRequestsTotalMetricConfig                   `mapstructure:"cloudcarbon_api_requests_total"`
-	CloudcarbonBillingCostUsd                     CloudcarbonBillingCostUsdMetricConfig                     `mapstructure:"cloudcarbon_billing_cost_usd"`
-	CloudcarbonDataMonthTimestampSeconds          CloudcarbonDataMonthTimestampSecondsMetricConfig          `mapstructure:"cloudcarbon_data_month_timestamp_seconds"`
-	CloudcarbonEmissionsGrams                     CloudcarbonEmissionsGramsMetricConfig                     `mapstructure:"cloudcarbon_emissions_grams"`
-	CloudcarbonEmissionsMarketBasedGrams          CloudcarbonEmissionsMarketBasedGramsMetricConfig          `mapstructure:"cloudcarbon_emissions_market_based_grams"`
-	CloudcarbonEnergyJoules                       CloudcarbonEnergyJoulesMetricConfig                       `mapstructure:"cloudcarbon_energy_joules"`
-	CloudcarbonHistoryBillingCostUsd              CloudcarbonHistoryBillingCostUsdMetricConfig              `mapstructure:"cloudcarbon_history_billing_cost_usd"`
-	CloudcarbonHistoryEmissionsGrams              CloudcarbonHistoryEmissionsGramsMetricConfig              `mapstructure:"cloudcarbon_history_emissions_grams"`
-	CloudcarbonHistoryEmissionsMarketBasedGrams   CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig   `mapstructure:"cloudcarbon_history_emissions_market_based_grams"`
-	CloudcarbonHistoryEnergyJoules                CloudcarbonHistoryEnergyJoulesMetricConfig                `mapstructure:"cloudcarbon_history_energy_joules"`
-	CloudcarbonHistoryWaterCubicMeters            CloudcarbonHistoryWaterCubicMetersMetricConfig            `mapstructure:"cloudcarbon_history_water_cubic_meters"`
-	CloudcarbonLastRefreshSuccessTimestampSeconds CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig `mapstructure:"cloudcarbon_last_refresh_success_timestamp_seconds"`
-	CloudcarbonMonthsStored                       CloudcarbonMonthsStoredMetricConfig                       `mapstructure:"cloudcarbon_months_stored"`
-	CloudcarbonNextMonthDueTimestampSeconds       CloudcarbonNextMonthDueTimestampSecondsMetricConfig       `mapstructure:"cloudcarbon_next_month_due_timestamp_seconds"`
-	CloudcarbonNextRefreshTimestampSeconds        CloudcarbonNextRefreshTimestampSecondsMetricConfig        `mapstructure:"cloudcarbon_next_refresh_timestamp_seconds"`
-	CloudcarbonRecordsRejectedTotal               CloudcarbonRecordsRejectedTotalMetricConfig               `mapstructure:"cloudcarbon_records_rejected_total"`
-	CloudcarbonRefreshDurationSeconds             CloudcarbonRefreshDurationSecondsMetricConfig             `mapstructure:"cloudcarbon_refresh_duration_seconds"`
-	CloudcarbonRefreshErrorsTotal                 CloudcarbonRefreshErrorsTotalMetricConfig                 `mapstructure:"cloudcarbon_refresh_errors_total"`
-	CloudcarbonRefreshSuccess                     CloudcarbonRefreshSuccessMetricConfig                     `mapstructure:"cloudcarbon_refresh_success"`
-	CloudcarbonRefreshesTotal                     CloudcarbonRefreshesTotalMetricConfig                     `mapstructure:"cloudcarbon_refreshes_total"`
-	CloudcarbonRestatementsTotal                  CloudcarbonRestatementsTotalMetricConfig                  `mapstructure:"cloudcarbon_restatements_total"`
-	CloudcarbonStateFileErrorsTotal               CloudcarbonStateFileErrorsTotalMetricConfig               `mapstructure:"cloudcarbon_state_file_errors_total"`
-	CloudcarbonWaterCubicMeters                   CloudcarbonWaterCubicMetersMetricConfig                   `mapstructure:"cloudcarbon_water_cubic_meters"`
-	CloudcarbonWaterYearlyCubicMeters             CloudcarbonWaterYearlyCubicMetersMetricConfig             `mapstructure:"cloudcarbon_water_yearly_cubic_meters"`
+	CloudcarbonAccountAccessDenied                    CloudcarbonAccountAccessDeniedMetricConfig                    `mapstructure:"cloudcarbon_account_access_denied"`
+	CloudcarbonAccountInfo                            CloudcarbonAccountInfoMetricConfig                            `mapstructure:"cloudcarbon_account_info"`
+	CloudcarbonAPIRequestsTotal                       CloudcarbonAPIRequestsTotalMetricConfig                       `mapstructure:"cloudcarbon_api_requests_total"`
+	CloudcarbonBillingCostUsd                         CloudcarbonBillingCostUsdMetricConfig                         `mapstructure:"cloudcarbon_billing_cost_usd"`
+	CloudcarbonCostLastRefreshSuccessTimestampSeconds CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig `mapstructure:"cloudcarbon_cost_last_refresh_success_timestamp_seconds"`
+	CloudcarbonCostRefreshSuccess                     CloudcarbonCostRefreshSuccessMetricConfig                     `mapstructure:"cloudcarbon_cost_refresh_success"`
+	CloudcarbonDataMonthTimestampSeconds              CloudcarbonDataMonthTimestampSecondsMetricConfig              `mapstructure:"cloudcarbon_data_month_timestamp_seconds"`
+	CloudcarbonEmissionsGrams                         CloudcarbonEmissionsGramsMetricConfig                         `mapstructure:"cloudcarbon_emissions_grams"`
+	CloudcarbonEmissionsMarketBasedGrams              CloudcarbonEmissionsMarketBasedGramsMetricConfig              `mapstructure:"cloudcarbon_emissions_market_based_grams"`
+	CloudcarbonEnergyJoules                           CloudcarbonEnergyJoulesMetricConfig                           `mapstructure:"cloudcarbon_energy_joules"`
+	CloudcarbonHistoryBillingCostUsd                  CloudcarbonHistoryBillingCostUsdMetricConfig                  `mapstructure:"cloudcarbon_history_billing_cost_usd"`
+	CloudcarbonHistoryEmissionsGrams                  CloudcarbonHistoryEmissionsGramsMetricConfig                  `mapstructure:"cloudcarbon_history_emissions_grams"`
+	CloudcarbonHistoryEmissionsMarketBasedGrams       CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig       `mapstructure:"cloudcarbon_history_emissions_market_based_grams"`
+	CloudcarbonHistoryEnergyJoules                    CloudcarbonHistoryEnergyJoulesMetricConfig                    `mapstructure:"cloudcarbon_history_energy_joules"`
+	CloudcarbonHistoryWaterCubicMeters                CloudcarbonHistoryWaterCubicMetersMetricConfig                `mapstructure:"cloudcarbon_history_water_cubic_meters"`
+	CloudcarbonLastRefreshSuccessTimestampSeconds     CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig     `mapstructure:"cloudcarbon_last_refresh_success_timestamp_seconds"`
+	CloudcarbonMonthsStored                           CloudcarbonMonthsStoredMetricConfig                           `mapstructure:"cloudcarbon_months_stored"`
+	CloudcarbonNextMonthDueTimestampSeconds           CloudcarbonNextMonthDueTimestampSecondsMetricConfig           `mapstructure:"cloudcarbon_next_month_due_timestamp_seconds"`
+	CloudcarbonNextRefreshTimestampSeconds            CloudcarbonNextRefreshTimestampSecondsMetricConfig            `mapstructure:"cloudcarbon_next_refresh_timestamp_seconds"`
+	CloudcarbonProvisionalBacktestErrorRatio          CloudcarbonProvisionalBacktestErrorRatioMetricConfig          `mapstructure:"cloudcarbon_provisional_backtest_error_ratio"`
+	CloudcarbonProvisionalBacktestMonths              CloudcarbonProvisionalBacktestMonthsMetricConfig              `mapstructure:"cloudcarbon_provisional_backtest_months"`
+	CloudcarbonProvisionalEmissionsGrams              CloudcarbonProvisionalEmissionsGramsMetricConfig              `mapstructure:"cloudcarbon_provisional_emissions_grams"`
+	CloudcarbonProvisionalEmissionsMarketBasedGrams   CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig   `mapstructure:"cloudcarbon_provisional_emissions_market_based_grams"`
+	CloudcarbonProvisionalRealizedErrorRatio          CloudcarbonProvisionalRealizedErrorRatioMetricConfig          `mapstructure:"cloudcarbon_provisional_realized_error_ratio"`
+	CloudcarbonRecordsRejectedTotal                   CloudcarbonRecordsRejectedTotalMetricConfig                   `mapstructure:"cloudcarbon_records_rejected_total"`
+	CloudcarbonRefreshDurationSeconds                 CloudcarbonRefreshDurationSecondsMetricConfig                 `mapstructure:"cloudcarbon_refresh_duration_seconds"`
+	CloudcarbonRefreshErrorsTotal                     CloudcarbonRefreshErrorsTotalMetricConfig                     `mapstructure:"cloudcarbon_refresh_errors_total"`
+	CloudcarbonRefreshSuccess                         CloudcarbonRefreshSuccessMetricConfig                         `mapstructure:"cloudcarbon_refresh_success"`
+	CloudcarbonRefreshesTotal                         CloudcarbonRefreshesTotalMetricConfig                         `mapstructure:"cloudcarbon_refreshes_total"`
+	CloudcarbonRestatementsTotal                      CloudcarbonRestatementsTotalMetricConfig                      `mapstructure:"cloudcarbon_restatements_total"`
+	CloudcarbonStateFileErrorsTotal                   CloudcarbonStateFileErrorsTotalMetricConfig                   `mapstructure:"cloudcarbon_state_file_errors_total"`
+	CloudcarbonWaterCubicMeters                       CloudcarbonWaterCubicMetersMetricConfig                       `mapstructure:"cloudcarbon_water_cubic_meters"`
+	CloudcarbonWaterYearlyCubicMeters                 CloudcarbonWaterYearlyCubicMetersMetricConfig                 `mapstructure:"cloudcarbon_water_yearly_cubic_meters"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -1380,6 +1746,16 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []CloudcarbonBillingCostUsdMetricAttributeKey{CloudcarbonBillingCostUsdMetricAttributeKeyProvider, CloudcarbonBillingCostUsdMetricAttributeKeyAccount, CloudcarbonBillingCostUsdMetricAttributeKeyService, CloudcarbonBillingCostUsdMetricAttributeKeyLocation},
+		},
+		CloudcarbonCostLastRefreshSuccessTimestampSeconds: CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+		},
+		CloudcarbonCostRefreshSuccess: CloudcarbonCostRefreshSuccessMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonCostRefreshSuccessMetricAttributeKey{CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider, CloudcarbonCostRefreshSuccessMetricAttributeKeySource},
 		},
 		CloudcarbonDataMonthTimestampSeconds: CloudcarbonDataMonthTimestampSecondsMetricConfig{
 			Enabled:             true,
@@ -1445,6 +1821,31 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
+		},
+		CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey{CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod},
+		},
+		CloudcarbonProvisionalBacktestMonths: CloudcarbonProvisionalBacktestMonthsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalBacktestMonthsMetricAttributeKey{CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod},
+		},
+		CloudcarbonProvisionalEmissionsGrams: CloudcarbonProvisionalEmissionsGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead},
+		},
+		CloudcarbonProvisionalEmissionsMarketBasedGrams: CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
+		},
+		CloudcarbonProvisionalRealizedErrorRatio: CloudcarbonProvisionalRealizedErrorRatioMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey{CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth},
 		},
 		CloudcarbonRecordsRejectedTotal: CloudcarbonRecordsRejectedTotalMetricConfig{
 			Enabled:             true,

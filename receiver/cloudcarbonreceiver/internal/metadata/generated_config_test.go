@@ -46,6 +46,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonBillingCostUsdMetricAttributeKey{CloudcarbonBillingCostUsdMetricAttributeKeyProvider, CloudcarbonBillingCostUsdMetricAttributeKeyAccount, CloudcarbonBillingCostUsdMetricAttributeKeyService, CloudcarbonBillingCostUsdMetricAttributeKeyLocation},
 					},
+					CloudcarbonCostLastRefreshSuccessTimestampSeconds: CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonCostRefreshSuccess: CloudcarbonCostRefreshSuccessMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonCostRefreshSuccessMetricAttributeKey{CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider, CloudcarbonCostRefreshSuccessMetricAttributeKeySource},
+					},
 					CloudcarbonDataMonthTimestampSeconds: CloudcarbonDataMonthTimestampSecondsMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -110,6 +120,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey{CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod},
+					},
+					CloudcarbonProvisionalBacktestMonths: CloudcarbonProvisionalBacktestMonthsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalBacktestMonthsMetricAttributeKey{CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod},
+					},
+					CloudcarbonProvisionalEmissionsGrams: CloudcarbonProvisionalEmissionsGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalEmissionsMarketBasedGrams: CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalRealizedErrorRatio: CloudcarbonProvisionalRealizedErrorRatioMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey{CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth},
 					},
 					CloudcarbonRecordsRejectedTotal: CloudcarbonRecordsRejectedTotalMetricConfig{
 						Enabled:             true,
@@ -188,6 +223,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonBillingCostUsdMetricAttributeKey{CloudcarbonBillingCostUsdMetricAttributeKeyProvider, CloudcarbonBillingCostUsdMetricAttributeKeyAccount, CloudcarbonBillingCostUsdMetricAttributeKeyService, CloudcarbonBillingCostUsdMetricAttributeKeyLocation},
 					},
+					CloudcarbonCostLastRefreshSuccessTimestampSeconds: CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonCostRefreshSuccess: CloudcarbonCostRefreshSuccessMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonCostRefreshSuccessMetricAttributeKey{CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider, CloudcarbonCostRefreshSuccessMetricAttributeKeySource},
+					},
 					CloudcarbonDataMonthTimestampSeconds: CloudcarbonDataMonthTimestampSecondsMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -253,6 +298,31 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
 					},
+					CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey{CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod},
+					},
+					CloudcarbonProvisionalBacktestMonths: CloudcarbonProvisionalBacktestMonthsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalBacktestMonthsMetricAttributeKey{CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod},
+					},
+					CloudcarbonProvisionalEmissionsGrams: CloudcarbonProvisionalEmissionsGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalEmissionsMarketBasedGrams: CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalRealizedErrorRatio: CloudcarbonProvisionalRealizedErrorRatioMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey{CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth},
+					},
 					CloudcarbonRecordsRejectedTotal: CloudcarbonRecordsRejectedTotalMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -310,7 +380,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CloudcarbonAccountAccessDeniedMetricConfig{}, CloudcarbonAccountInfoMetricConfig{}, CloudcarbonAPIRequestsTotalMetricConfig{}, CloudcarbonBillingCostUsdMetricConfig{}, CloudcarbonDataMonthTimestampSecondsMetricConfig{}, CloudcarbonEmissionsGramsMetricConfig{}, CloudcarbonEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonEnergyJoulesMetricConfig{}, CloudcarbonHistoryBillingCostUsdMetricConfig{}, CloudcarbonHistoryEmissionsGramsMetricConfig{}, CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonHistoryEnergyJoulesMetricConfig{}, CloudcarbonHistoryWaterCubicMetersMetricConfig{}, CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonMonthsStoredMetricConfig{}, CloudcarbonNextMonthDueTimestampSecondsMetricConfig{}, CloudcarbonNextRefreshTimestampSecondsMetricConfig{}, CloudcarbonRecordsRejectedTotalMetricConfig{}, CloudcarbonRefreshDurationSecondsMetricConfig{}, CloudcarbonRefreshErrorsTotalMetricConfig{}, CloudcarbonRefreshSuccessMetricConfig{}, CloudcarbonRefreshesTotalMetricConfig{}, CloudcarbonRestatementsTotalMetricConfig{}, CloudcarbonStateFileErrorsTotalMetricConfig{}, CloudcarbonWaterCubicMetersMetricConfig{}, CloudcarbonWaterYearlyCubicMetersMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CloudcarbonAccountAccessDeniedMetricConfig{}, CloudcarbonAccountInfoMetricConfig{}, CloudcarbonAPIRequestsTotalMetricConfig{}, CloudcarbonBillingCostUsdMetricConfig{}, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonCostRefreshSuccessMetricConfig{}, CloudcarbonDataMonthTimestampSecondsMetricConfig{}, CloudcarbonEmissionsGramsMetricConfig{}, CloudcarbonEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonEnergyJoulesMetricConfig{}, CloudcarbonHistoryBillingCostUsdMetricConfig{}, CloudcarbonHistoryEmissionsGramsMetricConfig{}, CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonHistoryEnergyJoulesMetricConfig{}, CloudcarbonHistoryWaterCubicMetersMetricConfig{}, CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonMonthsStoredMetricConfig{}, CloudcarbonNextMonthDueTimestampSecondsMetricConfig{}, CloudcarbonNextRefreshTimestampSecondsMetricConfig{}, CloudcarbonProvisionalBacktestErrorRatioMetricConfig{}, CloudcarbonProvisionalBacktestMonthsMetricConfig{}, CloudcarbonProvisionalEmissionsGramsMetricConfig{}, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonProvisionalRealizedErrorRatioMetricConfig{}, CloudcarbonRecordsRejectedTotalMetricConfig{}, CloudcarbonRefreshDurationSecondsMetricConfig{}, CloudcarbonRefreshErrorsTotalMetricConfig{}, CloudcarbonRefreshSuccessMetricConfig{}, CloudcarbonRefreshesTotalMetricConfig{}, CloudcarbonRestatementsTotalMetricConfig{}, CloudcarbonStateFileErrorsTotalMetricConfig{}, CloudcarbonWaterCubicMetersMetricConfig{}, CloudcarbonWaterYearlyCubicMetersMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -359,6 +429,30 @@ func TestCloudcarbonBillingCostUsdMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_billing_cost_usd doesn't have an attribute invalid, valid attributes: [provider, account, service, location]")
 
 	cfg = DefaultMetricsConfig().CloudcarbonBillingCostUsd
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonCostLastRefreshSuccessTimestampSecondsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonCostLastRefreshSuccessTimestampSeconds
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_cost_last_refresh_success_timestamp_seconds doesn't have an attribute invalid, valid attributes: [provider, source]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonCostLastRefreshSuccessTimestampSeconds
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonCostRefreshSuccessMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonCostRefreshSuccess
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonCostRefreshSuccessMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_cost_refresh_success doesn't have an attribute invalid, valid attributes: [provider, source]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonCostRefreshSuccess
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -515,6 +609,66 @@ func TestCloudcarbonNextRefreshTimestampSecondsMetricsConfig_Validate(t *testing
 	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_next_refresh_timestamp_seconds doesn't have an attribute invalid, valid attributes: [provider, source]")
 
 	cfg = DefaultMetricsConfig().CloudcarbonNextRefreshTimestampSeconds
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalBacktestErrorRatioMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalBacktestErrorRatio
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_backtest_error_ratio doesn't have an attribute invalid, valid attributes: [provider, source, method]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalBacktestErrorRatio
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalBacktestMonthsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalBacktestMonths
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalBacktestMonthsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_backtest_months doesn't have an attribute invalid, valid attributes: [provider, source, method]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalBacktestMonths
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalEmissionsGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalEmissionsGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalEmissionsGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_emissions_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, basis, months_ahead]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalEmissionsGrams
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalEmissionsMarketBasedGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalEmissionsMarketBasedGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_emissions_market_based_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, basis, months_ahead]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalEmissionsMarketBasedGrams
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalRealizedErrorRatioMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalRealizedErrorRatio
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_realized_error_ratio doesn't have an attribute invalid, valid attributes: [provider, source, method, month]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalRealizedErrorRatio
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

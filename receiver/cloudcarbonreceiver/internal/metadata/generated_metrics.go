@@ -37,6 +37,14 @@ var MetricsInfo = metricsInfo{
 		Name:       "cloudcarbon_billing_cost_usd",
 		Attributes: []string{"provider", "account", "service", "location"},
 	},
+	CloudcarbonCostLastRefreshSuccessTimestampSeconds: metricInfo{
+		Name:       "cloudcarbon_cost_last_refresh_success_timestamp_seconds",
+		Attributes: []string{"provider", "source"},
+	},
+	CloudcarbonCostRefreshSuccess: metricInfo{
+		Name:       "cloudcarbon_cost_refresh_success",
+		Attributes: []string{"provider", "source"},
+	},
 	CloudcarbonDataMonthTimestampSeconds: metricInfo{
 		Name:       "cloudcarbon_data_month_timestamp_seconds",
 		Attributes: []string{"provider", "source"},
@@ -89,6 +97,26 @@ var MetricsInfo = metricsInfo{
 		Name:       "cloudcarbon_next_refresh_timestamp_seconds",
 		Attributes: []string{"provider", "source"},
 	},
+	CloudcarbonProvisionalBacktestErrorRatio: metricInfo{
+		Name:       "cloudcarbon_provisional_backtest_error_ratio",
+		Attributes: []string{"provider", "source", "method"},
+	},
+	CloudcarbonProvisionalBacktestMonths: metricInfo{
+		Name:       "cloudcarbon_provisional_backtest_months",
+		Attributes: []string{"provider", "source", "method"},
+	},
+	CloudcarbonProvisionalEmissionsGrams: metricInfo{
+		Name:       "cloudcarbon_provisional_emissions_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "basis", "months_ahead"},
+	},
+	CloudcarbonProvisionalEmissionsMarketBasedGrams: metricInfo{
+		Name:       "cloudcarbon_provisional_emissions_market_based_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "basis", "months_ahead"},
+	},
+	CloudcarbonProvisionalRealizedErrorRatio: metricInfo{
+		Name:       "cloudcarbon_provisional_realized_error_ratio",
+		Attributes: []string{"provider", "source", "method", "month"},
+	},
 	CloudcarbonRecordsRejectedTotal: metricInfo{
 		Name:       "cloudcarbon_records_rejected_total",
 		Attributes: []string{"provider", "source", "reason"},
@@ -128,32 +156,39 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
-	CloudcarbonAccountAccessDenied                metricInfo
-	CloudcarbonAccountInfo                        metricInfo
-	CloudcarbonAPIRequestsTotal                   metricInfo
-	CloudcarbonBillingCostUsd                     metricInfo
-	CloudcarbonDataMonthTimestampSeconds          metricInfo
-	CloudcarbonEmissionsGrams                     metricInfo
-	CloudcarbonEmissionsMarketBasedGrams          metricInfo
-	CloudcarbonEnergyJoules                       metricInfo
-	CloudcarbonHistoryBillingCostUsd              metricInfo
-	CloudcarbonHistoryEmissionsGrams              metricInfo
-	CloudcarbonHistoryEmissionsMarketBasedGrams   metricInfo
-	CloudcarbonHistoryEnergyJoules                metricInfo
-	CloudcarbonHistoryWaterCubicMeters            metricInfo
-	CloudcarbonLastRefreshSuccessTimestampSeconds metricInfo
-	CloudcarbonMonthsStored                       metricInfo
-	CloudcarbonNextMonthDueTimestampSeconds       metricInfo
-	CloudcarbonNextRefreshTimestampSeconds        metricInfo
-	CloudcarbonRecordsRejectedTotal               metricInfo
-	CloudcarbonRefreshDurationSeconds             metricInfo
-	CloudcarbonRefreshErrorsTotal                 metricInfo
-	CloudcarbonRefreshSuccess                     metricInfo
-	CloudcarbonRefreshesTotal                     metricInfo
-	CloudcarbonRestatementsTotal                  metricInfo
-	CloudcarbonStateFileErrorsTotal               metricInfo
-	CloudcarbonWaterCubicMeters                   metricInfo
-	CloudcarbonWaterYearlyCubicMeters             metricInfo
+	CloudcarbonAccountAccessDenied                    metricInfo
+	CloudcarbonAccountInfo                            metricInfo
+	CloudcarbonAPIRequestsTotal                       metricInfo
+	CloudcarbonBillingCostUsd                         metricInfo
+	CloudcarbonCostLastRefreshSuccessTimestampSeconds metricInfo
+	CloudcarbonCostRefreshSuccess                     metricInfo
+	CloudcarbonDataMonthTimestampSeconds              metricInfo
+	CloudcarbonEmissionsGrams                         metricInfo
+	CloudcarbonEmissionsMarketBasedGrams              metricInfo
+	CloudcarbonEnergyJoules                           metricInfo
+	CloudcarbonHistoryBillingCostUsd                  metricInfo
+	CloudcarbonHistoryEmissionsGrams                  metricInfo
+	CloudcarbonHistoryEmissionsMarketBasedGrams       metricInfo
+	CloudcarbonHistoryEnergyJoules                    metricInfo
+	CloudcarbonHistoryWaterCubicMeters                metricInfo
+	CloudcarbonLastRefreshSuccessTimestampSeconds     metricInfo
+	CloudcarbonMonthsStored                           metricInfo
+	CloudcarbonNextMonthDueTimestampSeconds           metricInfo
+	CloudcarbonNextRefreshTimestampSeconds            metricInfo
+	CloudcarbonProvisionalBacktestErrorRatio          metricInfo
+	CloudcarbonProvisionalBacktestMonths              metricInfo
+	CloudcarbonProvisionalEmissionsGrams              metricInfo
+	CloudcarbonProvisionalEmissionsMarketBasedGrams   metricInfo
+	CloudcarbonProvisionalRealizedErrorRatio          metricInfo
+	CloudcarbonRecordsRejectedTotal                   metricInfo
+	CloudcarbonRefreshDurationSeconds                 metricInfo
+	CloudcarbonRefreshErrorsTotal                     metricInfo
+	CloudcarbonRefreshSuccess                         metricInfo
+	CloudcarbonRefreshesTotal                         metricInfo
+	CloudcarbonRestatementsTotal                      metricInfo
+	CloudcarbonStateFileErrorsTotal                   metricInfo
+	CloudcarbonWaterCubicMeters                       metricInfo
+	CloudcarbonWaterYearlyCubicMeters                 metricInfo
 }
 
 type metricInfo struct {
@@ -553,6 +588,190 @@ func (m *metricCloudcarbonBillingCostUsd) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCloudcarbonBillingCostUsd(cfg CloudcarbonBillingCostUsdMetricConfig) metricCloudcarbonBillingCostUsd {
 	m := metricCloudcarbonBillingCostUsd{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonCostLastRefreshSuccessTimestampSeconds struct {
+	data          pmetric.Metric                                                // data buffer for generated metric.
+	config        CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig // metric config provided by user.
+	capacity      int                                                           // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                     // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_cost_last_refresh_success_timestamp_seconds metric with initial data.
+func (m *metricCloudcarbonCostLastRefreshSuccessTimestampSeconds) init() {
+	m.data.SetName("cloudcarbon_cost_last_refresh_success_timestamp_seconds")
+	m.data.SetDescription("When the source's cost, for provisional months, was last read successfully, as a Unix timestamp.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonCostLastRefreshSuccessTimestampSeconds) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonCostLastRefreshSuccessTimestampSeconds) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonCostLastRefreshSuccessTimestampSeconds) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonCostLastRefreshSuccessTimestampSeconds(cfg CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig) metricCloudcarbonCostLastRefreshSuccessTimestampSeconds {
+	m := metricCloudcarbonCostLastRefreshSuccessTimestampSeconds{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonCostRefreshSuccess struct {
+	data          pmetric.Metric                            // data buffer for generated metric.
+	config        CloudcarbonCostRefreshSuccessMetricConfig // metric config provided by user.
+	capacity      int                                       // max observed number of data points added to the metric.
+	aggDataPoints []float64                                 // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_cost_refresh_success metric with initial data.
+func (m *metricCloudcarbonCostRefreshSuccess) init() {
+	m.data.SetName("cloudcarbon_cost_refresh_success")
+	m.data.SetDescription("Whether the latest read of the source's cost, for provisional months, succeeded (1) or failed (0).")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonCostRefreshSuccess) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonCostRefreshSuccessMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonCostRefreshSuccessMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonCostRefreshSuccess) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonCostRefreshSuccess) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonCostRefreshSuccess(cfg CloudcarbonCostRefreshSuccessMetricConfig) metricCloudcarbonCostRefreshSuccess {
+	m := metricCloudcarbonCostRefreshSuccess{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1847,6 +2066,514 @@ func newMetricCloudcarbonNextRefreshTimestampSeconds(cfg CloudcarbonNextRefreshT
 	return m
 }
 
+type metricCloudcarbonProvisionalBacktestErrorRatio struct {
+	data          pmetric.Metric                                       // data buffer for generated metric.
+	config        CloudcarbonProvisionalBacktestErrorRatioMetricConfig // metric config provided by user.
+	capacity      int                                                  // max observed number of data points added to the metric.
+	aggDataPoints []float64                                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_backtest_error_ratio metric with initial data.
+func (m *metricCloudcarbonProvisionalBacktestErrorRatio) init() {
+	m.data.SetName("cloudcarbon_provisional_backtest_error_ratio")
+	m.data.SetDescription("Mean absolute error of the estimates the source would have served for its last published months (each estimated from the emissions per dollar one publication lag earlier), relative to what was published; 0.1 is 10%.")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalBacktestErrorRatio) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKeyMethod) {
+		dp.Attributes().PutStr("method", methodAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalBacktestErrorRatio) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalBacktestErrorRatio) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalBacktestErrorRatio(cfg CloudcarbonProvisionalBacktestErrorRatioMetricConfig) metricCloudcarbonProvisionalBacktestErrorRatio {
+	m := metricCloudcarbonProvisionalBacktestErrorRatio{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonProvisionalBacktestMonths struct {
+	data          pmetric.Metric                                   // data buffer for generated metric.
+	config        CloudcarbonProvisionalBacktestMonthsMetricConfig // metric config provided by user.
+	capacity      int                                              // max observed number of data points added to the metric.
+	aggDataPoints []float64                                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_backtest_months metric with initial data.
+func (m *metricCloudcarbonProvisionalBacktestMonths) init() {
+	m.data.SetName("cloudcarbon_provisional_backtest_months")
+	m.data.SetDescription("Published months the backtest of cloudcarbon_provisional_backtest_error_ratio estimated.")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalBacktestMonths) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalBacktestMonthsMetricAttributeKeyMethod) {
+		dp.Attributes().PutStr("method", methodAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalBacktestMonths) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalBacktestMonths) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalBacktestMonths(cfg CloudcarbonProvisionalBacktestMonthsMetricConfig) metricCloudcarbonProvisionalBacktestMonths {
+	m := metricCloudcarbonProvisionalBacktestMonths{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonProvisionalEmissionsGrams struct {
+	data          pmetric.Metric                                   // data buffer for generated metric.
+	config        CloudcarbonProvisionalEmissionsGramsMetricConfig // metric config provided by user.
+	capacity      int                                              // max observed number of data points added to the metric.
+	aggDataPoints []float64                                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_emissions_grams metric with initial data.
+func (m *metricCloudcarbonProvisionalEmissionsGrams) init() {
+	m.data.SetName("cloudcarbon_provisional_emissions_grams")
+	m.data.SetDescription("Estimated emissions of a month the provider has not published yet, in grams of CO2e: the month's cost (to date for the current month) times the emissions per dollar of the latest published month with both, matched at basis (location, service, account or source). Never in the data or history families; gone once the provider publishes the month.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalEmissionsGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, basisAttributeValue string, monthsAheadAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyBasis) {
+		dp.Attributes().PutStr("basis", basisAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsGramsMetricAttributeKeyMonthsAhead) {
+		dp.Attributes().PutStr("months_ahead", monthsAheadAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalEmissionsGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalEmissionsGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalEmissionsGrams(cfg CloudcarbonProvisionalEmissionsGramsMetricConfig) metricCloudcarbonProvisionalEmissionsGrams {
+	m := metricCloudcarbonProvisionalEmissionsGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonProvisionalEmissionsMarketBasedGrams struct {
+	data          pmetric.Metric                                              // data buffer for generated metric.
+	config        CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig // metric config provided by user.
+	capacity      int                                                         // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                   // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_emissions_market_based_grams metric with initial data.
+func (m *metricCloudcarbonProvisionalEmissionsMarketBasedGrams) init() {
+	m.data.SetName("cloudcarbon_provisional_emissions_market_based_grams")
+	m.data.SetDescription("Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, as cloudcarbon_provisional_emissions_grams.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalEmissionsMarketBasedGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, basisAttributeValue string, monthsAheadAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyBasis) {
+		dp.Attributes().PutStr("basis", basisAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead) {
+		dp.Attributes().PutStr("months_ahead", monthsAheadAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalEmissionsMarketBasedGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalEmissionsMarketBasedGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalEmissionsMarketBasedGrams(cfg CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig) metricCloudcarbonProvisionalEmissionsMarketBasedGrams {
+	m := metricCloudcarbonProvisionalEmissionsMarketBasedGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonProvisionalRealizedErrorRatio struct {
+	data          pmetric.Metric                                       // data buffer for generated metric.
+	config        CloudcarbonProvisionalRealizedErrorRatioMetricConfig // metric config provided by user.
+	capacity      int                                                  // max observed number of data points added to the metric.
+	aggDataPoints []float64                                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_realized_error_ratio metric with initial data.
+func (m *metricCloudcarbonProvisionalRealizedErrorRatio) init() {
+	m.data.SetName("cloudcarbon_provisional_realized_error_ratio")
+	m.data.SetDescription("Error of the estimate served for a month that the provider has since published: (estimated - published) / published.")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalRealizedErrorRatio) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string, monthAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMethod) {
+		dp.Attributes().PutStr("method", methodAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalRealizedErrorRatioMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalRealizedErrorRatio) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalRealizedErrorRatio) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalRealizedErrorRatio(cfg CloudcarbonProvisionalRealizedErrorRatioMetricConfig) metricCloudcarbonProvisionalRealizedErrorRatio {
+	m := metricCloudcarbonProvisionalRealizedErrorRatio{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCloudcarbonRecordsRejectedTotal struct {
 	data          pmetric.Metric                              // data buffer for generated metric.
 	config        CloudcarbonRecordsRejectedTotalMetricConfig // metric config provided by user.
@@ -2706,39 +3433,46 @@ func newMetricCloudcarbonWaterYearlyCubicMeters(cfg CloudcarbonWaterYearlyCubicM
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                                              MetricsBuilderConfig // config of the metrics builder.
-	startTime                                           pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                                     int                  // maximum observed number of metrics per resource.
-	metricsBuffer                                       pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                                           component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter                      map[string]filter.Filter
-	resourceAttributeExcludeFilter                      map[string]filter.Filter
-	metricCloudcarbonAccountAccessDenied                metricCloudcarbonAccountAccessDenied
-	metricCloudcarbonAccountInfo                        metricCloudcarbonAccountInfo
-	metricCloudcarbonAPIRequestsTotal                   metricCloudcarbonAPIRequestsTotal
-	metricCloudcarbonBillingCostUsd                     metricCloudcarbonBillingCostUsd
-	metricCloudcarbonDataMonthTimestampSeconds          metricCloudcarbonDataMonthTimestampSeconds
-	metricCloudcarbonEmissionsGrams                     metricCloudcarbonEmissionsGrams
-	metricCloudcarbonEmissionsMarketBasedGrams          metricCloudcarbonEmissionsMarketBasedGrams
-	metricCloudcarbonEnergyJoules                       metricCloudcarbonEnergyJoules
-	metricCloudcarbonHistoryBillingCostUsd              metricCloudcarbonHistoryBillingCostUsd
-	metricCloudcarbonHistoryEmissionsGrams              metricCloudcarbonHistoryEmissionsGrams
-	metricCloudcarbonHistoryEmissionsMarketBasedGrams   metricCloudcarbonHistoryEmissionsMarketBasedGrams
-	metricCloudcarbonHistoryEnergyJoules                metricCloudcarbonHistoryEnergyJoules
-	metricCloudcarbonHistoryWaterCubicMeters            metricCloudcarbonHistoryWaterCubicMeters
-	metricCloudcarbonLastRefreshSuccessTimestampSeconds metricCloudcarbonLastRefreshSuccessTimestampSeconds
-	metricCloudcarbonMonthsStored                       metricCloudcarbonMonthsStored
-	metricCloudcarbonNextMonthDueTimestampSeconds       metricCloudcarbonNextMonthDueTimestampSeconds
-	metricCloudcarbonNextRefreshTimestampSeconds        metricCloudcarbonNextRefreshTimestampSeconds
-	metricCloudcarbonRecordsRejectedTotal               metricCloudcarbonRecordsRejectedTotal
-	metricCloudcarbonRefreshDurationSeconds             metricCloudcarbonRefreshDurationSeconds
-	metricCloudcarbonRefreshErrorsTotal                 metricCloudcarbonRefreshErrorsTotal
-	metricCloudcarbonRefreshSuccess                     metricCloudcarbonRefreshSuccess
-	metricCloudcarbonRefreshesTotal                     metricCloudcarbonRefreshesTotal
-	metricCloudcarbonRestatementsTotal                  metricCloudcarbonRestatementsTotal
-	metricCloudcarbonStateFileErrorsTotal               metricCloudcarbonStateFileErrorsTotal
-	metricCloudcarbonWaterCubicMeters                   metricCloudcarbonWaterCubicMeters
-	metricCloudcarbonWaterYearlyCubicMeters             metricCloudcarbonWaterYearlyCubicMeters
+	config                                                  MetricsBuilderConfig // config of the metrics builder.
+	startTime                                               pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                                         int                  // maximum observed number of metrics per resource.
+	metricsBuffer                                           pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                                               component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter                          map[string]filter.Filter
+	resourceAttributeExcludeFilter                          map[string]filter.Filter
+	metricCloudcarbonAccountAccessDenied                    metricCloudcarbonAccountAccessDenied
+	metricCloudcarbonAccountInfo                            metricCloudcarbonAccountInfo
+	metricCloudcarbonAPIRequestsTotal                       metricCloudcarbonAPIRequestsTotal
+	metricCloudcarbonBillingCostUsd                         metricCloudcarbonBillingCostUsd
+	metricCloudcarbonCostLastRefreshSuccessTimestampSeconds metricCloudcarbonCostLastRefreshSuccessTimestampSeconds
+	metricCloudcarbonCostRefreshSuccess                     metricCloudcarbonCostRefreshSuccess
+	metricCloudcarbonDataMonthTimestampSeconds              metricCloudcarbonDataMonthTimestampSeconds
+	metricCloudcarbonEmissionsGrams                         metricCloudcarbonEmissionsGrams
+	metricCloudcarbonEmissionsMarketBasedGrams              metricCloudcarbonEmissionsMarketBasedGrams
+	metricCloudcarbonEnergyJoules                           metricCloudcarbonEnergyJoules
+	metricCloudcarbonHistoryBillingCostUsd                  metricCloudcarbonHistoryBillingCostUsd
+	metricCloudcarbonHistoryEmissionsGrams                  metricCloudcarbonHistoryEmissionsGrams
+	metricCloudcarbonHistoryEmissionsMarketBasedGrams       metricCloudcarbonHistoryEmissionsMarketBasedGrams
+	metricCloudcarbonHistoryEnergyJoules                    metricCloudcarbonHistoryEnergyJoules
+	metricCloudcarbonHistoryWaterCubicMeters                metricCloudcarbonHistoryWaterCubicMeters
+	metricCloudcarbonLastRefreshSuccessTimestampSeconds     metricCloudcarbonLastRefreshSuccessTimestampSeconds
+	metricCloudcarbonMonthsStored                           metricCloudcarbonMonthsStored
+	metricCloudcarbonNextMonthDueTimestampSeconds           metricCloudcarbonNextMonthDueTimestampSeconds
+	metricCloudcarbonNextRefreshTimestampSeconds            metricCloudcarbonNextRefreshTimestampSeconds
+	metricCloudcarbonProvisionalBacktestErrorRatio          metricCloudcarbonProvisionalBacktestErrorRatio
+	metricCloudcarbonProvisionalBacktestMonths              metricCloudcarbonProvisionalBacktestMonths
+	metricCloudcarbonProvisionalEmissionsGrams              metricCloudcarbonProvisionalEmissionsGrams
+	metricCloudcarbonProvisionalEmissionsMarketBasedGrams   metricCloudcarbonProvisionalEmissionsMarketBasedGrams
+	metricCloudcarbonProvisionalRealizedErrorRatio          metricCloudcarbonProvisionalRealizedErrorRatio
+	metricCloudcarbonRecordsRejectedTotal                   metricCloudcarbonRecordsRejectedTotal
+	metricCloudcarbonRefreshDurationSeconds                 metricCloudcarbonRefreshDurationSeconds
+	metricCloudcarbonRefreshErrorsTotal                     metricCloudcarbonRefreshErrorsTotal
+	metricCloudcarbonRefreshSuccess                         metricCloudcarbonRefreshSuccess
+	metricCloudcarbonRefreshesTotal                         metricCloudcarbonRefreshesTotal
+	metricCloudcarbonRestatementsTotal                      metricCloudcarbonRestatementsTotal
+	metricCloudcarbonStateFileErrorsTotal                   metricCloudcarbonStateFileErrorsTotal
+	metricCloudcarbonWaterCubicMeters                       metricCloudcarbonWaterCubicMeters
+	metricCloudcarbonWaterYearlyCubicMeters                 metricCloudcarbonWaterYearlyCubicMeters
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -2760,38 +3494,45 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                                              mbc,
-		startTime:                                           pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                                       pmetric.NewMetrics(),
-		buildInfo:                                           settings.BuildInfo,
-		metricCloudcarbonAccountAccessDenied:                newMetricCloudcarbonAccountAccessDenied(mbc.Metrics.CloudcarbonAccountAccessDenied),
-		metricCloudcarbonAccountInfo:                        newMetricCloudcarbonAccountInfo(mbc.Metrics.CloudcarbonAccountInfo),
-		metricCloudcarbonAPIRequestsTotal:                   newMetricCloudcarbonAPIRequestsTotal(mbc.Metrics.CloudcarbonAPIRequestsTotal),
-		metricCloudcarbonBillingCostUsd:                     newMetricCloudcarbonBillingCostUsd(mbc.Metrics.CloudcarbonBillingCostUsd),
-		metricCloudcarbonDataMonthTimestampSeconds:          newMetricCloudcarbonDataMonthTimestampSeconds(mbc.Metrics.CloudcarbonDataMonthTimestampSeconds),
-		metricCloudcarbonEmissionsGrams:                     newMetricCloudcarbonEmissionsGrams(mbc.Metrics.CloudcarbonEmissionsGrams),
-		metricCloudcarbonEmissionsMarketBasedGrams:          newMetricCloudcarbonEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonEmissionsMarketBasedGrams),
-		metricCloudcarbonEnergyJoules:                       newMetricCloudcarbonEnergyJoules(mbc.Metrics.CloudcarbonEnergyJoules),
-		metricCloudcarbonHistoryBillingCostUsd:              newMetricCloudcarbonHistoryBillingCostUsd(mbc.Metrics.CloudcarbonHistoryBillingCostUsd),
-		metricCloudcarbonHistoryEmissionsGrams:              newMetricCloudcarbonHistoryEmissionsGrams(mbc.Metrics.CloudcarbonHistoryEmissionsGrams),
-		metricCloudcarbonHistoryEmissionsMarketBasedGrams:   newMetricCloudcarbonHistoryEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonHistoryEmissionsMarketBasedGrams),
-		metricCloudcarbonHistoryEnergyJoules:                newMetricCloudcarbonHistoryEnergyJoules(mbc.Metrics.CloudcarbonHistoryEnergyJoules),
-		metricCloudcarbonHistoryWaterCubicMeters:            newMetricCloudcarbonHistoryWaterCubicMeters(mbc.Metrics.CloudcarbonHistoryWaterCubicMeters),
-		metricCloudcarbonLastRefreshSuccessTimestampSeconds: newMetricCloudcarbonLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonLastRefreshSuccessTimestampSeconds),
-		metricCloudcarbonMonthsStored:                       newMetricCloudcarbonMonthsStored(mbc.Metrics.CloudcarbonMonthsStored),
-		metricCloudcarbonNextMonthDueTimestampSeconds:       newMetricCloudcarbonNextMonthDueTimestampSeconds(mbc.Metrics.CloudcarbonNextMonthDueTimestampSeconds),
-		metricCloudcarbonNextRefreshTimestampSeconds:        newMetricCloudcarbonNextRefreshTimestampSeconds(mbc.Metrics.CloudcarbonNextRefreshTimestampSeconds),
-		metricCloudcarbonRecordsRejectedTotal:               newMetricCloudcarbonRecordsRejectedTotal(mbc.Metrics.CloudcarbonRecordsRejectedTotal),
-		metricCloudcarbonRefreshDurationSeconds:             newMetricCloudcarbonRefreshDurationSeconds(mbc.Metrics.CloudcarbonRefreshDurationSeconds),
-		metricCloudcarbonRefreshErrorsTotal:                 newMetricCloudcarbonRefreshErrorsTotal(mbc.Metrics.CloudcarbonRefreshErrorsTotal),
-		metricCloudcarbonRefreshSuccess:                     newMetricCloudcarbonRefreshSuccess(mbc.Metrics.CloudcarbonRefreshSuccess),
-		metricCloudcarbonRefreshesTotal:                     newMetricCloudcarbonRefreshesTotal(mbc.Metrics.CloudcarbonRefreshesTotal),
-		metricCloudcarbonRestatementsTotal:                  newMetricCloudcarbonRestatementsTotal(mbc.Metrics.CloudcarbonRestatementsTotal),
-		metricCloudcarbonStateFileErrorsTotal:               newMetricCloudcarbonStateFileErrorsTotal(mbc.Metrics.CloudcarbonStateFileErrorsTotal),
-		metricCloudcarbonWaterCubicMeters:                   newMetricCloudcarbonWaterCubicMeters(mbc.Metrics.CloudcarbonWaterCubicMeters),
-		metricCloudcarbonWaterYearlyCubicMeters:             newMetricCloudcarbonWaterYearlyCubicMeters(mbc.Metrics.CloudcarbonWaterYearlyCubicMeters),
-		resourceAttributeIncludeFilter:                      make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:                      make(map[string]filter.Filter),
+		config:                               mbc,
+		startTime:                            pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                        pmetric.NewMetrics(),
+		buildInfo:                            settings.BuildInfo,
+		metricCloudcarbonAccountAccessDenied: newMetricCloudcarbonAccountAccessDenied(mbc.Metrics.CloudcarbonAccountAccessDenied),
+		metricCloudcarbonAccountInfo:         newMetricCloudcarbonAccountInfo(mbc.Metrics.CloudcarbonAccountInfo),
+		metricCloudcarbonAPIRequestsTotal:    newMetricCloudcarbonAPIRequestsTotal(mbc.Metrics.CloudcarbonAPIRequestsTotal),
+		metricCloudcarbonBillingCostUsd:      newMetricCloudcarbonBillingCostUsd(mbc.Metrics.CloudcarbonBillingCostUsd),
+		metricCloudcarbonCostLastRefreshSuccessTimestampSeconds: newMetricCloudcarbonCostLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonCostLastRefreshSuccessTimestampSeconds),
+		metricCloudcarbonCostRefreshSuccess:                     newMetricCloudcarbonCostRefreshSuccess(mbc.Metrics.CloudcarbonCostRefreshSuccess),
+		metricCloudcarbonDataMonthTimestampSeconds:              newMetricCloudcarbonDataMonthTimestampSeconds(mbc.Metrics.CloudcarbonDataMonthTimestampSeconds),
+		metricCloudcarbonEmissionsGrams:                         newMetricCloudcarbonEmissionsGrams(mbc.Metrics.CloudcarbonEmissionsGrams),
+		metricCloudcarbonEmissionsMarketBasedGrams:              newMetricCloudcarbonEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonEmissionsMarketBasedGrams),
+		metricCloudcarbonEnergyJoules:                           newMetricCloudcarbonEnergyJoules(mbc.Metrics.CloudcarbonEnergyJoules),
+		metricCloudcarbonHistoryBillingCostUsd:                  newMetricCloudcarbonHistoryBillingCostUsd(mbc.Metrics.CloudcarbonHistoryBillingCostUsd),
+		metricCloudcarbonHistoryEmissionsGrams:                  newMetricCloudcarbonHistoryEmissionsGrams(mbc.Metrics.CloudcarbonHistoryEmissionsGrams),
+		metricCloudcarbonHistoryEmissionsMarketBasedGrams:       newMetricCloudcarbonHistoryEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonHistoryEmissionsMarketBasedGrams),
+		metricCloudcarbonHistoryEnergyJoules:                    newMetricCloudcarbonHistoryEnergyJoules(mbc.Metrics.CloudcarbonHistoryEnergyJoules),
+		metricCloudcarbonHistoryWaterCubicMeters:                newMetricCloudcarbonHistoryWaterCubicMeters(mbc.Metrics.CloudcarbonHistoryWaterCubicMeters),
+		metricCloudcarbonLastRefreshSuccessTimestampSeconds:     newMetricCloudcarbonLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonLastRefreshSuccessTimestampSeconds),
+		metricCloudcarbonMonthsStored:                           newMetricCloudcarbonMonthsStored(mbc.Metrics.CloudcarbonMonthsStored),
+		metricCloudcarbonNextMonthDueTimestampSeconds:           newMetricCloudcarbonNextMonthDueTimestampSeconds(mbc.Metrics.CloudcarbonNextMonthDueTimestampSeconds),
+		metricCloudcarbonNextRefreshTimestampSeconds:            newMetricCloudcarbonNextRefreshTimestampSeconds(mbc.Metrics.CloudcarbonNextRefreshTimestampSeconds),
+		metricCloudcarbonProvisionalBacktestErrorRatio:          newMetricCloudcarbonProvisionalBacktestErrorRatio(mbc.Metrics.CloudcarbonProvisionalBacktestErrorRatio),
+		metricCloudcarbonProvisionalBacktestMonths:              newMetricCloudcarbonProvisionalBacktestMonths(mbc.Metrics.CloudcarbonProvisionalBacktestMonths),
+		metricCloudcarbonProvisionalEmissionsGrams:              newMetricCloudcarbonProvisionalEmissionsGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsGrams),
+		metricCloudcarbonProvisionalEmissionsMarketBasedGrams:   newMetricCloudcarbonProvisionalEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsMarketBasedGrams),
+		metricCloudcarbonProvisionalRealizedErrorRatio:          newMetricCloudcarbonProvisionalRealizedErrorRatio(mbc.Metrics.CloudcarbonProvisionalRealizedErrorRatio),
+		metricCloudcarbonRecordsRejectedTotal:                   newMetricCloudcarbonRecordsRejectedTotal(mbc.Metrics.CloudcarbonRecordsRejectedTotal),
+		metricCloudcarbonRefreshDurationSeconds:                 newMetricCloudcarbonRefreshDurationSeconds(mbc.Metrics.CloudcarbonRefreshDurationSeconds),
+		metricCloudcarbonRefreshErrorsTotal:                     newMetricCloudcarbonRefreshErrorsTotal(mbc.Metrics.CloudcarbonRefreshErrorsTotal),
+		metricCloudcarbonRefreshSuccess:                         newMetricCloudcarbonRefreshSuccess(mbc.Metrics.CloudcarbonRefreshSuccess),
+		metricCloudcarbonRefreshesTotal:                         newMetricCloudcarbonRefreshesTotal(mbc.Metrics.CloudcarbonRefreshesTotal),
+		metricCloudcarbonRestatementsTotal:                      newMetricCloudcarbonRestatementsTotal(mbc.Metrics.CloudcarbonRestatementsTotal),
+		metricCloudcarbonStateFileErrorsTotal:                   newMetricCloudcarbonStateFileErrorsTotal(mbc.Metrics.CloudcarbonStateFileErrorsTotal),
+		metricCloudcarbonWaterCubicMeters:                       newMetricCloudcarbonWaterCubicMeters(mbc.Metrics.CloudcarbonWaterCubicMeters),
+		metricCloudcarbonWaterYearlyCubicMeters:                 newMetricCloudcarbonWaterYearlyCubicMeters(mbc.Metrics.CloudcarbonWaterYearlyCubicMeters),
+		resourceAttributeIncludeFilter:                          make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:                          make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CloudAccountID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cloud.account.id"] = filter.CreateFilter(mbc.ResourceAttributes.CloudAccountID.MetricsInclude)
@@ -2885,6 +3626,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCloudcarbonAccountInfo.emit(ils.Metrics())
 	mb.metricCloudcarbonAPIRequestsTotal.emit(ils.Metrics())
 	mb.metricCloudcarbonBillingCostUsd.emit(ils.Metrics())
+	mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.emit(ils.Metrics())
+	mb.metricCloudcarbonCostRefreshSuccess.emit(ils.Metrics())
 	mb.metricCloudcarbonDataMonthTimestampSeconds.emit(ils.Metrics())
 	mb.metricCloudcarbonEmissionsGrams.emit(ils.Metrics())
 	mb.metricCloudcarbonEmissionsMarketBasedGrams.emit(ils.Metrics())
@@ -2898,6 +3641,11 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCloudcarbonMonthsStored.emit(ils.Metrics())
 	mb.metricCloudcarbonNextMonthDueTimestampSeconds.emit(ils.Metrics())
 	mb.metricCloudcarbonNextRefreshTimestampSeconds.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalBacktestErrorRatio.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalBacktestMonths.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalEmissionsGrams.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalEmissionsMarketBasedGrams.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalRealizedErrorRatio.emit(ils.Metrics())
 	mb.metricCloudcarbonRecordsRejectedTotal.emit(ils.Metrics())
 	mb.metricCloudcarbonRefreshDurationSeconds.emit(ils.Metrics())
 	mb.metricCloudcarbonRefreshErrorsTotal.emit(ils.Metrics())
@@ -2956,6 +3704,16 @@ func (mb *MetricsBuilder) RecordCloudcarbonAPIRequestsTotalDataPoint(ts pcommon.
 // RecordCloudcarbonBillingCostUsdDataPoint adds a data point to cloudcarbon_billing_cost_usd metric.
 func (mb *MetricsBuilder) RecordCloudcarbonBillingCostUsdDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string) {
 	mb.metricCloudcarbonBillingCostUsd.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue)
+}
+
+// RecordCloudcarbonCostLastRefreshSuccessTimestampSecondsDataPoint adds a data point to cloudcarbon_cost_last_refresh_success_timestamp_seconds metric.
+func (mb *MetricsBuilder) RecordCloudcarbonCostLastRefreshSuccessTimestampSecondsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
+}
+
+// RecordCloudcarbonCostRefreshSuccessDataPoint adds a data point to cloudcarbon_cost_refresh_success metric.
+func (mb *MetricsBuilder) RecordCloudcarbonCostRefreshSuccessDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	mb.metricCloudcarbonCostRefreshSuccess.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
 }
 
 // RecordCloudcarbonDataMonthTimestampSecondsDataPoint adds a data point to cloudcarbon_data_month_timestamp_seconds metric.
@@ -3021,6 +3779,31 @@ func (mb *MetricsBuilder) RecordCloudcarbonNextMonthDueTimestampSecondsDataPoint
 // RecordCloudcarbonNextRefreshTimestampSecondsDataPoint adds a data point to cloudcarbon_next_refresh_timestamp_seconds metric.
 func (mb *MetricsBuilder) RecordCloudcarbonNextRefreshTimestampSecondsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
 	mb.metricCloudcarbonNextRefreshTimestampSeconds.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint adds a data point to cloudcarbon_provisional_backtest_error_ratio metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string) {
+	mb.metricCloudcarbonProvisionalBacktestErrorRatio.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, methodAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalBacktestMonthsDataPoint adds a data point to cloudcarbon_provisional_backtest_months metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalBacktestMonthsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string) {
+	mb.metricCloudcarbonProvisionalBacktestMonths.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, methodAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalEmissionsGramsDataPoint adds a data point to cloudcarbon_provisional_emissions_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalEmissionsGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, basisAttributeValue string, monthsAheadAttributeValue string) {
+	mb.metricCloudcarbonProvisionalEmissionsGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, basisAttributeValue, monthsAheadAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalEmissionsMarketBasedGramsDataPoint adds a data point to cloudcarbon_provisional_emissions_market_based_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalEmissionsMarketBasedGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, basisAttributeValue string, monthsAheadAttributeValue string) {
+	mb.metricCloudcarbonProvisionalEmissionsMarketBasedGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, basisAttributeValue, monthsAheadAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalRealizedErrorRatioDataPoint adds a data point to cloudcarbon_provisional_realized_error_ratio metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalRealizedErrorRatioDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, methodAttributeValue string, monthAttributeValue string) {
+	mb.metricCloudcarbonProvisionalRealizedErrorRatio.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, methodAttributeValue, monthAttributeValue)
 }
 
 // RecordCloudcarbonRecordsRejectedTotalDataPoint adds a data point to cloudcarbon_records_rejected_total metric.

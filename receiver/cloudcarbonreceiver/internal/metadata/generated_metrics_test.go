@@ -71,6 +71,8 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["cloudcarbon_account_info"] = mb.metricCloudcarbonAccountInfo.config.AggregationStrategy
 			aggMap["cloudcarbon_api_requests_total"] = mb.metricCloudcarbonAPIRequestsTotal.config.AggregationStrategy
 			aggMap["cloudcarbon_billing_cost_usd"] = mb.metricCloudcarbonBillingCostUsd.config.AggregationStrategy
+			aggMap["cloudcarbon_cost_last_refresh_success_timestamp_seconds"] = mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.config.AggregationStrategy
+			aggMap["cloudcarbon_cost_refresh_success"] = mb.metricCloudcarbonCostRefreshSuccess.config.AggregationStrategy
 			aggMap["cloudcarbon_data_month_timestamp_seconds"] = mb.metricCloudcarbonDataMonthTimestampSeconds.config.AggregationStrategy
 			aggMap["cloudcarbon_emissions_grams"] = mb.metricCloudcarbonEmissionsGrams.config.AggregationStrategy
 			aggMap["cloudcarbon_emissions_market_based_grams"] = mb.metricCloudcarbonEmissionsMarketBasedGrams.config.AggregationStrategy
@@ -84,6 +86,11 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["cloudcarbon_months_stored"] = mb.metricCloudcarbonMonthsStored.config.AggregationStrategy
 			aggMap["cloudcarbon_next_month_due_timestamp_seconds"] = mb.metricCloudcarbonNextMonthDueTimestampSeconds.config.AggregationStrategy
 			aggMap["cloudcarbon_next_refresh_timestamp_seconds"] = mb.metricCloudcarbonNextRefreshTimestampSeconds.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_backtest_error_ratio"] = mb.metricCloudcarbonProvisionalBacktestErrorRatio.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_backtest_months"] = mb.metricCloudcarbonProvisionalBacktestMonths.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_emissions_grams"] = mb.metricCloudcarbonProvisionalEmissionsGrams.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_emissions_market_based_grams"] = mb.metricCloudcarbonProvisionalEmissionsMarketBasedGrams.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_realized_error_ratio"] = mb.metricCloudcarbonProvisionalRealizedErrorRatio.config.AggregationStrategy
 			aggMap["cloudcarbon_records_rejected_total"] = mb.metricCloudcarbonRecordsRejectedTotal.config.AggregationStrategy
 			aggMap["cloudcarbon_refresh_duration_seconds"] = mb.metricCloudcarbonRefreshDurationSeconds.config.AggregationStrategy
 			aggMap["cloudcarbon_refresh_errors_total"] = mb.metricCloudcarbonRefreshErrorsTotal.config.AggregationStrategy
@@ -124,6 +131,18 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCloudcarbonBillingCostUsdDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordCloudcarbonBillingCostUsdDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonCostLastRefreshSuccessTimestampSecondsDataPoint(ts, 1, "provider-val", "source-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonCostLastRefreshSuccessTimestampSecondsDataPoint(ts, 3, "provider-val-2", "source-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonCostRefreshSuccessDataPoint(ts, 1, "provider-val", "source-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonCostRefreshSuccessDataPoint(ts, 3, "provider-val-2", "source-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -205,6 +224,36 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint(ts, 1, "provider-val", "source-val", "method-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint(ts, 3, "provider-val-2", "source-val-2", "method-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalBacktestMonthsDataPoint(ts, 1, "provider-val", "source-val", "method-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalBacktestMonthsDataPoint(ts, 3, "provider-val-2", "source-val-2", "method-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalEmissionsGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "basis-val", "months_ahead-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalEmissionsGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "basis-val-2", "months_ahead-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalEmissionsMarketBasedGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "basis-val", "months_ahead-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalEmissionsMarketBasedGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "basis-val-2", "months_ahead-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalRealizedErrorRatioDataPoint(ts, 1, "provider-val", "source-val", "method-val", "month-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalRealizedErrorRatioDataPoint(ts, 3, "provider-val-2", "source-val-2", "method-val-2", "month-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordCloudcarbonRecordsRejectedTotalDataPoint(ts, 1, "provider-val", "source-val", "reason-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordCloudcarbonRecordsRejectedTotalDataPoint(ts, 3, "provider-val-2", "source-val-2", "reason-val-2")
@@ -269,6 +318,8 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricCloudcarbonAccountInfo.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonAPIRequestsTotal.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonBillingCostUsd.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonCostRefreshSuccess.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonDataMonthTimestampSeconds.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonEmissionsGrams.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonEmissionsMarketBasedGrams.aggDataPoints)
@@ -282,6 +333,11 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricCloudcarbonMonthsStored.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonNextMonthDueTimestampSeconds.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonNextRefreshTimestampSeconds.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalBacktestErrorRatio.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalBacktestMonths.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalEmissionsGrams.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalEmissionsMarketBasedGrams.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalRealizedErrorRatio.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonRecordsRejectedTotal.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonRefreshDurationSeconds.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonRefreshErrorsTotal.aggDataPoints)
@@ -550,6 +606,96 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("service")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_cost_last_refresh_success_timestamp_seconds":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_cost_last_refresh_success_timestamp_seconds"], "Found a duplicate in the metrics slice: cloudcarbon_cost_last_refresh_success_timestamp_seconds")
+						validatedMetrics["cloudcarbon_cost_last_refresh_success_timestamp_seconds"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the source's cost, for provisional months, was last read successfully, as a Unix timestamp.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_cost_last_refresh_success_timestamp_seconds"], "Found a duplicate in the metrics slice: cloudcarbon_cost_last_refresh_success_timestamp_seconds")
+						validatedMetrics["cloudcarbon_cost_last_refresh_success_timestamp_seconds"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the source's cost, for provisional months, was last read successfully, as a Unix timestamp.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_cost_last_refresh_success_timestamp_seconds"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_cost_refresh_success":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_cost_refresh_success"], "Found a duplicate in the metrics slice: cloudcarbon_cost_refresh_success")
+						validatedMetrics["cloudcarbon_cost_refresh_success"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Whether the latest read of the source's cost, for provisional months, succeeded (1) or failed (0).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_cost_refresh_success"], "Found a duplicate in the metrics slice: cloudcarbon_cost_refresh_success")
+						validatedMetrics["cloudcarbon_cost_refresh_success"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Whether the latest read of the source's cost, for provisional months, succeeded (1) or failed (0).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_cost_refresh_success"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
 						assert.False(t, ok)
 					}
 				case "cloudcarbon_data_month_timestamp_seconds":
@@ -1285,6 +1431,311 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("provider")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_backtest_error_ratio":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_backtest_error_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_backtest_error_ratio")
+						validatedMetrics["cloudcarbon_provisional_backtest_error_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Mean absolute error of the estimates the source would have served for its last published months (each estimated from the emissions per dollar one publication lag earlier), relative to what was published; 0.1 is 10%.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						methodAttrVal, ok := dp.Attributes().Get("method")
+						assert.True(t, ok)
+						assert.Equal(t, "method-val", methodAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_backtest_error_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_backtest_error_ratio")
+						validatedMetrics["cloudcarbon_provisional_backtest_error_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Mean absolute error of the estimates the source would have served for its last published months (each estimated from the emissions per dollar one publication lag earlier), relative to what was published; 0.1 is 10%.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_backtest_error_ratio"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("method")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_backtest_months":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_backtest_months"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_backtest_months")
+						validatedMetrics["cloudcarbon_provisional_backtest_months"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Published months the backtest of cloudcarbon_provisional_backtest_error_ratio estimated.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						methodAttrVal, ok := dp.Attributes().Get("method")
+						assert.True(t, ok)
+						assert.Equal(t, "method-val", methodAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_backtest_months"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_backtest_months")
+						validatedMetrics["cloudcarbon_provisional_backtest_months"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Published months the backtest of cloudcarbon_provisional_backtest_error_ratio estimated.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_backtest_months"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("method")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_emissions_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_emissions_grams")
+						validatedMetrics["cloudcarbon_provisional_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated emissions of a month the provider has not published yet, in grams of CO2e: the month's cost (to date for the current month) times the emissions per dollar of the latest published month with both, matched at basis (location, service, account or source). Never in the data or history families; gone once the provider publishes the month.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						basisAttrVal, ok := dp.Attributes().Get("basis")
+						assert.True(t, ok)
+						assert.Equal(t, "basis-val", basisAttrVal.Str())
+						monthsAheadAttrVal, ok := dp.Attributes().Get("months_ahead")
+						assert.True(t, ok)
+						assert.Equal(t, "months_ahead-val", monthsAheadAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_emissions_grams")
+						validatedMetrics["cloudcarbon_provisional_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated emissions of a month the provider has not published yet, in grams of CO2e: the month's cost (to date for the current month) times the emissions per dollar of the latest published month with both, matched at basis (location, service, account or source). Never in the data or history families; gone once the provider publishes the month.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_emissions_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("basis")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("months_ahead")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_emissions_market_based_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_provisional_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, as cloudcarbon_provisional_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						basisAttrVal, ok := dp.Attributes().Get("basis")
+						assert.True(t, ok)
+						assert.Equal(t, "basis-val", basisAttrVal.Str())
+						monthsAheadAttrVal, ok := dp.Attributes().Get("months_ahead")
+						assert.True(t, ok)
+						assert.Equal(t, "months_ahead-val", monthsAheadAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_provisional_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, as cloudcarbon_provisional_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_emissions_market_based_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("basis")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("months_ahead")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_realized_error_ratio":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_realized_error_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_realized_error_ratio")
+						validatedMetrics["cloudcarbon_provisional_realized_error_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Error of the estimate served for a month that the provider has since published: (estimated - published) / published.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						methodAttrVal, ok := dp.Attributes().Get("method")
+						assert.True(t, ok)
+						assert.Equal(t, "method-val", methodAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_realized_error_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_realized_error_ratio")
+						validatedMetrics["cloudcarbon_provisional_realized_error_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Error of the estimate served for a month that the provider has since published: (estimated - published) / published.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_realized_error_ratio"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("method")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
 						assert.False(t, ok)
 					}
 				case "cloudcarbon_records_rejected_total":
