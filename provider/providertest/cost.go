@@ -96,7 +96,11 @@ func runCostFeed(t *testing.T, c Cloud, out *outputs, secrets *[]string) {
 	scenario("hung endpoint", Scenario{}, func(h *harness) {
 		h.inj.Inject(fakehttp.Fault{Delay: time.Hour, Times: 1000})
 		start := time.Now()
-		_, err := h.costs(h.ts.Client(), httpx.Limits{}, 3*time.Second)
+		got, err := h.costs(h.ts.Client(), httpx.Limits{}, 3*time.Second)
+		if err == nil {
+			h.t.Fatalf("succeeded after %s with %d requests, %d of them held, and cost for %d months; want a timeout",
+				time.Since(start), h.inj.Requests(), len(h.inj.Arrivals()), len(got))
+		}
 		h.expectErr(err, provider.ReasonTimeout, "")
 		if d := time.Since(start); d > 5*time.Second {
 			h.t.Errorf("the cost feed took %s, past its 3s deadline", d)
