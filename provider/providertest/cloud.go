@@ -32,6 +32,11 @@ type Cloud struct {
 	// Permission are the cost API's, and Expected holds the cost of each
 	// month the feed is asked for.
 	CostFeed func(t testing.TB, s Scenario) *Fake
+	// TagFeed, when the cloud reads the weight of tag values for
+	// allocation, starts its fake for a scenario of the tag feed: the
+	// Fake's Entry sets allocate_by to TagKey, Data selects the tag
+	// requests, and TagExpected holds the weight of each value per month.
+	TagFeed func(t testing.TB, s Scenario) *Fake
 }
 
 // Scenario says which dataset a fake serves.
@@ -84,6 +89,12 @@ type Fake struct {
 	EmptyPage http.HandlerFunc
 	// ResponseCap is the most bytes the client reads of one answer.
 	ResponseCap int64
+	// TagKey is the key a tag feed's fake tags its weight with, and
+	// TagExpected the weight of each of its values per month ("" for
+	// weight without it), from the fake's own dataset: cost, or
+	// emissions for a dimension of the carbon data itself.
+	TagKey      string
+	TagExpected ValueTotals
 	// Restate, when set, makes the fake serve every month under a new
 	// model version, as the provider does when it restates its data.
 	Restate func()

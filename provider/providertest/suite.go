@@ -111,6 +111,9 @@ func Run(t *testing.T, c Cloud) {
 	if c.CostFeed != nil {
 		t.Run("cost feed", func(t *testing.T) { runCostFeed(t, c, out, &secrets) })
 	}
+	if c.TagFeed != nil {
+		t.Run("tag feed", func(t *testing.T) { runTagFeed(t, c, out, &secrets) })
+	}
 	t.Run("demo", func(t *testing.T) { checkDemo(t, c, out) })
 	t.Run("example", func(t *testing.T) { checkExample(t, c) })
 	t.Run("secrets", func(t *testing.T) { checkSecrets(t, out, secrets) })
