@@ -1,4 +1,4 @@
-// Package allocation splits the emissions a provider reports per account,
+// Package allocation splits the figures a provider reports per account,
 // service, location and month among the values of one of the user's tags
 // or labels, in proportion to each value's share of the cell's cost (or
 // of another weight the provider reports per value). Every figure is
@@ -23,38 +23,11 @@ const (
 	Other    = "(other)"
 )
 
-// Item is one figure to allocate: a published record's emissions, or an
-// estimate of a month not published yet.
-type Item struct {
-	Account, Service, Location string
-	Scope                      provider.Scope
-	Month                      provider.Month
-	// Grams and MarketBasedGrams are the two methods' emissions; Known
-	// says which the item has.
-	Grams, MarketBasedGrams float64
-	Known                   provider.Quantity
-}
-
-// Allocated is the part of an item that falls to one value.
-type Allocated struct {
-	Item
+// Part is the part of a record that falls to one value of a tag:
+// every quantity of the record times the value's share.
+type Part struct {
+	provider.Record
 	Value string
-}
-
-// Items returns the emissions of records as items; records that carry
-// neither method are left out.
-func Items(records []provider.Record) []Item {
-	items := make([]Item, 0, len(records))
-	for i := range records {
-		r := &records[i]
-		known := r.Known & (provider.Emissions | provider.EmissionsMarketBased)
-		if known == 0 {
-			continue
-		}
-		items = append(items, Item{Account: r.Account, Service: r.Service, Location: r.Location, Scope: r.Scope, Month: r.Month,
-			Grams: r.EmissionsGrams, MarketBasedGrams: r.MarketBasedGrams, Known: known})
-	}
-	return items
 }
 
 // Weight is what a tag record's share is taken from: its cost, or, for a
@@ -113,7 +86,7 @@ func newIndex(tags []provider.TagCost) index {
 // account; each also among tag records that carry no account (a provider
 // that cannot group the tag by account). Values of negative weight
 // (credits) take no share.
-func (ix index) match(it *Item) (shares, float64) {
+func (ix index) match(it *provider.Record) (shares, float64) {
 	for _, account := range []string{it.Account, ""} {
 		for _, c := range []cell{
 			{it.Month, account, it.Service, it.Location},
@@ -138,49 +111,54 @@ func (ix index) match(it *Item) (shares, float64) {
 	return nil, 0
 }
 
-// Split allocates every item by the shares of the values of tags in its
-// cell (see match); an item whose cell and coarser groups carry no weight
-// falls whole to Untagged. The parts of an item add up to it.
-func Split(items []Item, tags []provider.TagCost) []Allocated {
+// Split allocates every record by the shares of the values of tags in
+// its cell (see match); a record whose cell and coarser groups carry no
+// weight falls whole to Untagged. The parts of a record add up to it, in
+// every quantity; parts of one value in one series are summed.
+func Split(records []provider.Record, tags []provider.TagCost) []Part {
 	ix := newIndex(tags)
 	type key struct {
-		Item
-		value string
+		series provider.Record // labels only
+		value  string
 	}
-	sums := make(map[key]*Allocated)
-	add := func(it *Item, value string, f float64) {
-		k := key{Item{Account: it.Account, Service: it.Service, Location: it.Location, Scope: it.Scope, Month: it.Month}, value}
-		a := sums[k]
-		if a == nil {
-			a = &Allocated{Item: k.Item, Value: value}
-			sums[k] = a
+	sums := make(map[key]*Part)
+	add := func(r *provider.Record, value string, f float64) {
+		k := key{provider.Record{Provider: r.Provider, Account: r.Account, Service: r.Service, Location: r.Location,
+			Scope: r.Scope, Month: r.Month}, value}
+		p := sums[k]
+		if p == nil {
+			p = &Part{Record: k.series, Value: value}
+			sums[k] = p
 		}
-		a.Grams += it.Grams * f
-		a.MarketBasedGrams += it.MarketBasedGrams * f
-		a.Known |= it.Known
+		p.EmissionsGrams += r.EmissionsGrams * f
+		p.MarketBasedGrams += r.MarketBasedGrams * f
+		p.EnergyJoules += r.EnergyJoules * f
+		p.CostUSD += r.CostUSD * f
+		p.WaterCubicMeters += r.WaterCubicMeters * f
+		p.Known |= r.Known
 	}
-	for i := range items {
-		it := &items[i]
-		s, total := ix.match(it)
+	for i := range records {
+		r := &records[i]
+		s, total := ix.match(r)
 		if s == nil {
-			add(it, Untagged, 1)
+			add(r, Untagged, 1)
 			continue
 		}
 		for _, v := range slices.Sorted(maps.Keys(s)) {
 			if w := s[v]; w > 0 {
-				add(it, v, w/total)
+				add(r, v, w/total)
 			}
 		}
 	}
-	out := make([]Allocated, 0, len(sums))
-	for _, a := range sums {
-		out = append(out, *a)
+	out := make([]Part, 0, len(sums))
+	for _, p := range sums {
+		out = append(out, *p)
 	}
 	slices.SortFunc(out, compare)
 	return out
 }
 
-func compare(a, b Allocated) int {
+func compare(a, b Part) int {
 	return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Service, b.Service),
 		cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Value, b.Value))
 }

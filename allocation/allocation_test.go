@@ -11,13 +11,13 @@ import (
 
 const jan = provider.Month(2026*12 + 0)
 
-func item(account, service, location string, grams, market float64) Item {
+func item(account, service, location string, grams, market float64) provider.Record {
 	known := provider.Emissions
 	if market != 0 {
 		known |= provider.EmissionsMarketBased
 	}
-	return Item{Account: account, Service: service, Location: location, Scope: provider.Scope2, Month: jan,
-		Grams: grams, MarketBasedGrams: market, Known: known}
+	return provider.Record{Account: account, Service: service, Location: location, Scope: provider.Scope2, Month: jan,
+		EmissionsGrams: grams, MarketBasedGrams: market, Known: known}
 }
 
 func tag(account, service, location, value string, usd float64) provider.TagCost {
@@ -28,10 +28,10 @@ func tag(account, service, location, value string, usd float64) provider.TagCost
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) }
 
 // byValue sums the location-based grams per value.
-func byValue(as []Allocated) map[string]float64 {
+func byValue(ps []Part) map[string]float64 {
 	out := map[string]float64{}
-	for _, a := range as {
-		out[a.Value] += a.Grams
+	for _, p := range ps {
+		out[p.Value] += p.EmissionsGrams
 	}
 	return out
 }
@@ -39,63 +39,63 @@ func byValue(as []Allocated) map[string]float64 {
 func TestSplit(t *testing.T) {
 	tests := []struct {
 		name  string
-		items []Item
+		items []provider.Record
 		tags  []provider.TagCost
 		want  map[string]float64
 	}{
 		{"cost share in the cell",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 3), tag("a", "compute", "eu", "data", 1), tag("a", "compute", "us", "data", 100)},
 			map[string]float64{"web": 75, "data": 25}},
 		{"cost without the tag is untagged",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 1), tag("a", "compute", "eu", "", 3)},
 			map[string]float64{"web": 25, Untagged: 75}},
 		{"a cell without cost takes its service's shares in the account",
-			[]Item{item("a", "compute", "ap", 100, 0)},
+			[]provider.Record{item("a", "compute", "ap", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 1), tag("a", "compute", "us", "data", 1), tag("a", "storage", "eu", "ops", 8)},
 			map[string]float64{"web": 50, "data": 50}},
 		{"a service without cost takes its account's shares",
-			[]Item{item("a", "network", "eu", 100, 0)},
+			[]provider.Record{item("a", "network", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 1), tag("a", "storage", "eu", "ops", 3), tag("b", "network", "eu", "x", 9)},
 			map[string]float64{"web": 25, "ops": 75}},
 		{"an account without cost is untagged, not split by another's",
-			[]Item{item("c", "compute", "eu", 100, 0)},
+			[]provider.Record{item("c", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 1)},
 			map[string]float64{Untagged: 100}},
 		{"tags the provider cannot group by account apply to every account",
-			[]Item{item("c", "compute", "eu", 100, 0)},
+			[]provider.Record{item("c", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("", "compute", "", "web", 1), tag("", "compute", "", "data", 4)},
 			map[string]float64{"web": 20, "data": 80}},
 		{"tags without location apply to each location of the service",
-			[]Item{item("a", "compute", "eu", 100, 0), item("a", "compute", "us", 50, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0), item("a", "compute", "us", 50, 0)},
 			[]provider.TagCost{tag("a", "compute", "", "web", 1), tag("a", "compute", "", "", 1)},
 			map[string]float64{"web": 75, Untagged: 75}},
 		{"credits take no share",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 2), tag("a", "compute", "eu", "promo", -5)},
 			map[string]float64{"web": 100}},
 		{"a cell whose cost is all credit falls back to a coarser one",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "promo", -5), tag("a", "storage", "us", "ops", 1)},
 			map[string]float64{"ops": 100}},
 		{"no tags at all",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			nil,
 			map[string]float64{Untagged: 100}},
 		{"an estimate matched per account (service and location all)",
-			[]Item{item("a", "all", "all", 100, 0)},
+			[]provider.Record{item("a", "all", "all", 100, 0)},
 			[]provider.TagCost{tag("a", "compute", "eu", "web", 1), tag("a", "storage", "us", "ops", 1)},
 			map[string]float64{"web": 50, "ops": 50}},
 		{"emissions as the weight",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{
 				{Record: provider.Record{Month: jan, Account: "a", Service: "compute", Location: "eu", Known: provider.Emissions, EmissionsGrams: 30}, Value: "rg-1"},
 				{Record: provider.Record{Month: jan, Account: "a", Service: "compute", Location: "eu", Known: provider.Emissions, EmissionsGrams: 10}, Value: "rg-2"},
 			},
 			map[string]float64{"rg-1": 75, "rg-2": 25}},
 		{"another month's tags do not apply",
-			[]Item{item("a", "compute", "eu", 100, 0)},
+			[]provider.Record{item("a", "compute", "eu", 100, 0)},
 			[]provider.TagCost{{Record: provider.Record{Month: jan + 1, Account: "a", Service: "compute", Location: "eu", Known: provider.Cost, CostUSD: 1}, Value: "web"}},
 			map[string]float64{Untagged: 100}},
 	}
@@ -115,7 +115,7 @@ func TestSplit(t *testing.T) {
 }
 
 func TestSplitKeepsMethodsAndScopes(t *testing.T) {
-	items := []Item{item("a", "compute", "eu", 100, 40), item("a", "compute", "eu", 10, 0)}
+	items := []provider.Record{item("a", "compute", "eu", 100, 40), item("a", "compute", "eu", 10, 0)}
 	items[1].Scope = provider.Scope3
 	got := Split(items, []provider.TagCost{tag("a", "compute", "eu", "web", 1), tag("a", "compute", "eu", "data", 3)})
 	want := map[string][3]float64{ // grams, market-based, known
@@ -127,7 +127,7 @@ func TestSplitKeepsMethodsAndScopes(t *testing.T) {
 	}
 	for _, a := range got {
 		w, ok := want[string(a.Scope)+"/"+a.Value]
-		if !ok || !near(a.Grams, w[0]) || !near(a.MarketBasedGrams, w[1]) || float64(a.Known) != w[2] {
+		if !ok || !near(a.EmissionsGrams, w[0]) || !near(a.MarketBasedGrams, w[1]) || float64(a.Known) != w[2] {
 			t.Errorf("%+v, want %v", a, w)
 		}
 	}
@@ -139,9 +139,10 @@ func TestSplitConserves(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	accounts, services, locations := []string{"a", "b", "c", ""}, []string{"compute", "storage", "net", ""}, []string{"eu", "us", "ap", ""}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	var items []Item
+	var items []provider.Record
 	for range 500 {
 		it := item(pick(accounts[:3]), pick(services[:3]), pick(locations[:3]), rng.Float64()*1e6, rng.Float64()*1e6)
+		it.EnergyJoules, it.Known = rng.Float64()*1e9, it.Known|provider.Energy
 		it.Month = jan + provider.Month(rng.IntN(3))
 		it.Scope = []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3}[rng.IntN(3)]
 		items = append(items, it)
@@ -157,23 +158,23 @@ func TestSplitConserves(t *testing.T) {
 	}
 	folded, _ := Fold(tags, 10)
 	for _, tg := range [][]provider.TagCost{tags, folded} {
-		want, got := map[Item][2]float64{}, map[Item][2]float64{}
-		strip := func(it Item) Item {
-			return Item{Account: it.Account, Service: it.Service, Location: it.Location, Scope: it.Scope, Month: it.Month}
+		want, got := map[provider.Record][3]float64{}, map[provider.Record][3]float64{}
+		strip := func(r provider.Record) provider.Record {
+			return provider.Record{Account: r.Account, Service: r.Service, Location: r.Location, Scope: r.Scope, Month: r.Month}
 		}
-		for _, it := range items {
-			w := want[strip(it)]
-			want[strip(it)] = [2]float64{w[0] + it.Grams, w[1] + it.MarketBasedGrams}
+		for _, r := range items {
+			w := want[strip(r)]
+			want[strip(r)] = [3]float64{w[0] + r.EmissionsGrams, w[1] + r.MarketBasedGrams, w[2] + r.EnergyJoules}
 		}
-		for _, a := range Split(items, tg) {
-			g := got[strip(a.Item)]
-			got[strip(a.Item)] = [2]float64{g[0] + a.Grams, g[1] + a.MarketBasedGrams}
+		for _, p := range Split(items, tg) {
+			g := got[strip(p.Record)]
+			got[strip(p.Record)] = [3]float64{g[0] + p.EmissionsGrams, g[1] + p.MarketBasedGrams, g[2] + p.EnergyJoules}
 		}
 		if len(got) != len(want) {
 			t.Fatalf("%d cells allocated, %d given", len(got), len(want))
 		}
 		for k, w := range want {
-			if g := got[k]; !near(g[0], w[0]) || !near(g[1], w[1]) {
+			if g := got[k]; !near(g[0], w[0]) || !near(g[1], w[1]) || !near(g[2], w[2]) {
 				t.Errorf("%+v: parts add up to %v, want %v", k, g, w)
 			}
 		}
