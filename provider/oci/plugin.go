@@ -276,11 +276,12 @@ type (
 	}
 )
 
-// demo serves ocifake's demo tenancy, its cost included, to an API key
-// made for the purpose: the key and an OCI config file naming it are
-// written to a temporary directory, so that the demo source signs its
-// requests exactly as a user's config_file source does, and the fake
-// verifies every signature.
+// demo serves ocifake's demo tenancy, its cost and tags included, to an
+// API key made for the purpose: the key and an OCI config file naming it
+// are written to a temporary directory, so that the demo source signs
+// its requests exactly as a user's config_file source does, and the fake
+// verifies every signature. The source allocates by team and by
+// Kubernetes namespace, tags the demo tenancy carries.
 func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -319,6 +320,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"config_file": configFile,
 			"endpoint":    url,
 			"provisional": true,
+			"allocate_by": []string{"team", "k8s-namespace"},
 		}},
 		Close: func() {
 			stop()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
@@ -277,5 +279,48 @@ func TestDemoClose(t *testing.T) {
 	d.Close()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the demo's key directory is still there: %v", err)
+	}
+}
+
+// TestDemoAllocation: the demo source allocates by tags its tenancy
+// carries, each with a few values and cost without it, read through the
+// real client and the demo's own fake.
+func TestDemoAllocation(t *testing.T) {
+	now := time.Now()
+	d, err := oci.Plugin().Demo(context.Background(), now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	text, err := yaml.Marshal(map[string]any{"oci": d.Entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse(text, "demo.yml", func(string) string { return "" }, []provider.Plugin{oci.Plugin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	feed, ok := p.(provider.TagFeed)
+	if !ok {
+		t.Fatal("the demo source is no tag feed")
+	}
+	latest := provider.MonthOf(now) - 1
+	for _, key := range c.Sources[0].Config.(provider.AllocatingSource).Allocation().By {
+		recs, err := feed.TagCosts(context.Background(), []provider.Month{latest - 1, latest}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := map[string]bool{}
+		for _, r := range recs {
+			values[r.Value] = true
+		}
+		if n := len(values) - 1; !values[""] || n < 3 || n > 6 {
+			t.Errorf("%s: values %v; want 3 to 6 and cost without the tag", key, values)
+		}
 	}
 }

@@ -175,7 +175,8 @@ type demoCompartment struct {
 // latest month published by now. Power-based figures exist for most
 // services; API Gateway has spend-based figures only, as services that
 // power-based calculations do not cover; and the cost of every month
-// through the current one to date (WithCosts). A month's figures depend
+// through the current one to date (WithCosts), tagged by team and, in
+// the OKE cluster's compartment, by Kubernetes namespace (WithTags). A month's figures depend
 // only on the month, not on now (but for the cost of the months not
 // published yet), so a demo that runs for weeks shows a stable history.
 func Demo(now time.Time) Dataset {
@@ -238,8 +239,23 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds.WithCosts(now)
+	return ds.WithCosts(now).WithTags(DemoTeams, DemoNamespaces)
 }
+
+// The demo tenancy's tags: teams, a free-form tag on every service but
+// for a fifth of the cost, and the Kubernetes namespaces that the
+// platform team's OKE cluster in acme/prod/web puts on its worker nodes,
+// load balancers and volumes (OCI adds none of its own: see the oci
+// package's README section).
+var (
+	DemoTeams = TagPlan{Namespace: FreeformNamespace, Key: "team",
+		Values: []string{"storefront", "payments", "analytics", "platform"}, Untagged: 0.2}
+	DemoNamespaces = TagPlan{Namespace: FreeformNamespace, Key: "k8s-namespace",
+		Values: []string{"shop", "checkout", "search", "monitoring", "kube-system"}, Untagged: 0.15,
+		Where: func(c CostRow) bool {
+			return c.CompartmentPath == DemoTenancyName+"/prod/web" && slices.Contains([]string{"CONTAINER_ENGINE", "COMPUTE", "BLOCK_STORAGE", "NETWORK"}, c.Service)
+		}}
+)
 
 func seed(key string) uint64 {
 	sum := sha256.Sum256([]byte("cloudcarbon-demo/oci/" + key))
