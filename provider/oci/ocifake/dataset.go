@@ -1,9 +1,9 @@
 // Package ocifake is an in-process Oracle Cloud Usage API: POST
 // /20200107/usageCarbonEmissions and, for cost, POST /20200107/usage
-// (RequestSummarizedUsages, COST queries) with their JSON, grouping,
-// compartment depth and opc-next-page paging, behind OCI's HTTP request
-// signatures, which it checks for shape and, given the caller's public
-// key, verifies.
+// (RequestSummarizedUsages, COST queries, grouped by one tag or not) with
+// their JSON, grouping, compartment depth and opc-next-page paging,
+// behind OCI's HTTP request signatures, which it checks for shape and,
+// given the caller's public key, verifies.
 // Tests drive the real oci provider and the real oci-go-sdk client
 // against it over HTTP, and the exporter's demo mode serves its built-in
 // tenancy, so both exercise the production code path.
@@ -12,7 +12,9 @@
 // publication delay) rather than importing the provider's, so that a
 // mistake in the provider shows up as a difference instead of being
 // mirrored. Its cost derives from its emissions (Dataset.WithCosts) and
-// runs past the latest published month to the current month to date.
+// runs past the latest published month to the current month to date; its
+// tags split that cost (Dataset.WithTags), and Dataset.TagTotals is what
+// a client grouping by a tag must find.
 package ocifake
 
 import (
