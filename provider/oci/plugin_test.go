@@ -296,21 +296,13 @@ func TestDemoAllocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.Parse(text, "demo.yml", func(string) string { return "" }, []provider.Plugin{oci.Plugin()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	cfg, p := newSource(t, text)
 	feed, ok := p.(provider.TagFeed)
 	if !ok {
 		t.Fatal("the demo source is no tag feed")
 	}
 	latest := provider.MonthOf(now) - 1
-	for _, key := range c.Sources[0].Config.(provider.AllocatingSource).Allocation().By {
+	for _, key := range cfg.(provider.AllocatingSource).Allocation().By {
 		recs, err := feed.TagCosts(context.Background(), []provider.Month{latest - 1, latest}, key)
 		if err != nil {
 			t.Fatal(err)

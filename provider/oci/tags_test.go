@@ -248,27 +248,36 @@ func TestFeedsConfig(t *testing.T) {
 		cost, tags bool
 	}{
 		{"", false, false},
+		{"    provisional: false\n", false, false},
 		{"    provisional: true\n", true, false},
 		{"    allocate_by: [team]\n", false, true},
 		{"    provisional: true\n    allocate_by: [team]\n", true, true},
 		{"    allocate_by: []\n", false, false},
 	} {
-		text := "oci:\n  - config_file: " + configFile + "\n" + tt.extra
-		c, err := config.Parse([]byte(text), "c.yml", func(string) string { return "" }, []provider.Plugin{oci.Plugin()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg, p := newSource(t, []byte("oci:\n  - config_file: "+configFile+"\n"+tt.extra))
 		_, cost := p.(provider.CostFeed)
 		_, tags := p.(provider.TagFeed)
 		if cost != tt.cost || tags != tt.tags || p.Name() != "oci" {
 			t.Errorf("%q: cost feed %v, tag feed %v, name %q; want %v, %v", tt.extra, cost, tags, p.Name(), tt.cost, tt.tags)
 		}
-		if a := c.Sources[0].Config.(provider.AllocatingSource).Allocation(); a.Top != provider.DefaultAllocationTop {
+		if a := cfg.(provider.AllocatingSource).Allocation(); a.Top != provider.DefaultAllocationTop {
 			t.Errorf("%q: allocation %+v", tt.extra, a)
 		}
 	}
+}
+
+// newSource parses the configuration text, whose one source is an oci
+// entry, and builds that source's Provider.
+func newSource(t *testing.T, text []byte) (provider.SourceConfig, provider.Provider) {
+	t.Helper()
+	c, err := config.Parse(text, "c.yml", func(string) string { return "" }, []provider.Plugin{oci.Plugin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return c.Sources[0].Config, p
 }

@@ -46,16 +46,7 @@ func TestTagQuery(t *testing.T) {
 		for _, limit := range []int{0, 1} {
 			c.fake.SetPageLimit(limit)
 			got := map[provider.Month]map[string]float64{}
-			for token := ""; ; {
-				q := ""
-				if token != "" {
-					q = "?page=" + token
-				}
-				var p tagItems
-				code, h, b := c.do(c.costRequest(q, body), &p)
-				if code != 200 {
-					t.Fatalf("%s: %d %s", tag, code, b)
-				}
+			for _, p := range costPages[tagItems](c, body) {
 				for _, it := range p.Items {
 					if len(it.Tags) != 1 || !strings.Contains(tag, `"`+it.Tags[0].Namespace+`"`) || !strings.Contains(tag, `"`+it.Tags[0].Key+`"`) ||
 						it.Tags[0].Value != nil && *it.Tags[0].Value == "" || it.Service == nil || it.CompartmentPath == nil {
@@ -70,9 +61,6 @@ func TestTagQuery(t *testing.T) {
 						value = *it.Tags[0].Value
 					}
 					got[m][value] += it.ComputedAmount
-				}
-				if token = h.Get("Opc-Next-Page"); token == "" {
-					break
 				}
 			}
 			ns, key, _ := strings.Cut(strings.NewReplacer(`{"namespace":"`, "", `","key":"`, ".", `"}`, "").Replace(tag), ".")
