@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
@@ -372,33 +371,4 @@ func expectFailure(t *testing.T, err error, reason provider.Reason, wantIn ...st
 func withCode(f awsfake.Fault, times int) awsfake.Fault {
 	f.Times = times
 	return f
-}
-
-// TestCostFeedConfig checks that only a source that asks for provisional
-// months is a cost feed.
-func TestCostFeedConfig(t *testing.T) {
-	isolate(t)
-	for _, tt := range []struct {
-		text string
-		want bool
-	}{
-		{"aws:\n  - {}\n", false},
-		{"aws:\n  - provisional: false\n", false},
-		{"aws:\n  - provisional: true\n", true},
-	} {
-		c, err := config.Parse([]byte(tt.text), "c.yml", func(string) string { return "" }, []provider.Plugin{awsp.Plugin()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := p.(provider.CostFeed); ok != tt.want {
-			t.Errorf("%q: a cost feed: %v, want %v", tt.text, ok, tt.want)
-		}
-		if p.Name() != "aws" {
-			t.Errorf("%q: name %q", tt.text, p.Name())
-		}
-	}
 }
