@@ -34,7 +34,7 @@ type configCase struct {
 // configuration parser: defaults, and a clear message at the right line
 // for every mistake.
 func TestConfig(t *testing.T) {
-	for _, tt := range configCases() {
+	for _, tt := range append(configCases(), allocationCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := parse(t, tt.text)
 			if tt.wantErr != "" {
@@ -151,6 +151,17 @@ func configCases() []configCase {
 			wantErr: "c.yml:3: aws.cost_explorer_endpoint must be an absolute http:// or https:// URL",
 		},
 		{
+			name:    "unknown key",
+			text:    "aws:\n  - role: x\n",
+			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint, provisional, cost_explorer_endpoint, allocate_by, allocate_top`,
+		},
+	}
+}
+
+// allocationCases are the entries' allocate_by and allocate_top.
+func allocationCases() []configCase {
+	return []configCase{
+		{
 			name: "allocation by a tag and an EKS namespace, without provisional months",
 			text: "aws:\n  - allocate_by: [team, aws:eks:namespace]\n    allocate_top: 20\n    cost_explorer_endpoint: https://ce.vpce.example.com\n",
 			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS, AllocateBy: []string{"team", "aws:eks:namespace"},
@@ -170,11 +181,6 @@ func configCases() []configCase {
 			name:    "allocate_top out of range",
 			text:    "aws:\n  - allocate_by: [team]\n    allocate_top: 0\n",
 			wantErr: "c.yml:3: allocate_top must be between 1 and 1000",
-		},
-		{
-			name:    "unknown key",
-			text:    "aws:\n  - role: x\n",
-			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint, provisional, cost_explorer_endpoint, allocate_by, allocate_top`,
 		},
 	}
 }
