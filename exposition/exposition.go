@@ -6,6 +6,8 @@
 package exposition
 
 import (
+	"bytes"
+	"compress/gzip"
 	"log/slog"
 	"maps"
 	"sync"
@@ -27,6 +29,8 @@ type Exposition struct {
 	// holds up a refresher or a scrape.
 	mu       sync.Mutex
 	rendered atomic.Pointer[rendered]
+	// readers decompress the members for plain scrapes, into texts.
+	readers, texts sync.Pool
 }
 
 // rendered is the output of one render.
@@ -45,7 +49,9 @@ func New(history int, snapshot func() *store.Snapshot, logger *slog.Logger) *Exp
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs()}
+	return &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs(),
+		readers: sync.Pool{New: func() any { return new(gzip.Reader) }},
+		texts:   sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
 // Refresh re-renders the data families from the current snapshot when a
@@ -67,8 +73,7 @@ func (e *Exposition) Refresh() {
 	}
 	blocks, err := renderBlocks(a)
 	if err != nil {
-		// Only a failing gzip writer over memory gets here; keep serving
-		// the previous render rather than a partial one.
+		// Keep serving the previous render rather than a partial one.
 		e.logger.Error("Cannot render the exposition", "err", err)
 		return
 	}

@@ -35,7 +35,7 @@ func awkward() map[string]*store.SourceData {
 		})
 	}
 	return map[string]*store.SourceData{"gcp": {
-		Name: "gcp", Provider: "gcp", Months: map[provider.Month]*store.MonthData{m: {Records: recs}},
+		Name: "gcp", Provider: "gcp", Months: map[provider.Month]*store.MonthData{m: store.NewMonthData(recs)},
 		Accounts:    []provider.Account{{Provider: "gcp", ID: `quo"te`, Name: "back\\slash\nname", ParentType: "billing_account", ParentID: "X"}},
 		Denied:      []provider.Denial{{Provider: "gcp", Account: "a", Reason: "new\nline \"reason\""}},
 		LastAttempt: time.Unix(1700000000, 0), LastSuccess: time.Unix(1700000000, 0), LastOK: true,
@@ -257,7 +257,7 @@ func benchSources(series int) map[string]*store.SourceData {
 		})
 	}
 	return map[string]*store.SourceData{"gcp": {Name: "gcp", Provider: "gcp", Generation: 1,
-		Months: map[provider.Month]*store.MonthData{m: {Records: recs}}}}
+		Months: map[provider.Month]*store.MonthData{m: store.NewMonthData(recs)}}}
 }
 
 type dtoFamily = dto.MetricFamily

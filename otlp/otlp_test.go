@@ -46,12 +46,13 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
 		oct := provider.NewMonth(2026, time.October)
 		for mo := oct - 2; mo <= oct; mo++ {
-			d.Months[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
+			d.Months[mo] = store.NewMonthData([]provider.Record{
 				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
 					EmissionsGrams: 500 + float64(mo.Month()), MarketBasedGrams: 120, EnergyJoules: 3.6e6, Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy},
 				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
 					CostUSD: 12.5, WaterCubicMeters: 3.25, Known: provider.Cost | provider.Water},
-			}}
+			})
+			d.Months[mo].FetchedAt = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 		}
 		d.Yearly = []provider.YearlyWater{{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
 		d.Accounts = []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}

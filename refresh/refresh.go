@@ -296,7 +296,8 @@ func (r *refresher) refresh(ctx context.Context) {
 	} else {
 		r.failures = 0
 	}
-	byMonth, kept := r.sort(res.Records, fetch)
+	byMonth, kept := r.sort(d.Labels(), res.Records, fetch)
+	res.Records = nil // encoded: let the provider's answer go
 	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
 		r.apply(d, res, byMonth, fetch, start)
 		d.LastAttempt, d.LastDuration, d.Attempted = start, end.Sub(start), true
@@ -388,17 +389,31 @@ func (r *refresher) failed(err error, msg string, end time.Time) time.Time {
 // policy for what is not data: records outside the months asked for are
 // ignored; records of another provider, and values that are not a
 // measurement (provider.Record.Sanitize), are left out, counted and
-// logged. It returns how many records it kept.
-func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map[provider.Month][]provider.Record, int) {
+// logged. The records are encoded as they are filed, their label sets
+// into t, so that the provider's answer can go as soon as sort returns.
+// It returns how many records it kept.
+func (r *refresher) sort(t *store.LabelTable, records []provider.Record, fetch []provider.Month) (map[provider.Month]*store.MonthBuilder, int) {
 	prov := r.src.Provider.Name()
-	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
+	// Counted first, so that each month's columns are allocated once.
+	counts := make(map[provider.Month]int, len(fetch))
 	for _, m := range fetch {
-		byMonth[m] = nil
+		counts[m] = 0
+	}
+	for i := range records {
+		if n, ok := counts[records[i].Month]; ok {
+			counts[records[i].Month] = n + 1
+		}
+	}
+	byMonth := make(map[provider.Month]*store.MonthBuilder, len(fetch))
+	for m, n := range counts {
+		byMonth[m] = store.NewMonthBuilder(t, m, n)
 	}
 	var outside, foreign, notFinite, negative, kept int
 	var example string
-	for _, rec := range records {
-		if _, wanted := byMonth[rec.Month]; !wanted {
+	for i := range records {
+		rec := &records[i]
+		b := byMonth[rec.Month]
+		if b == nil {
 			outside++
 			continue
 		}
@@ -423,7 +438,7 @@ func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map
 				continue
 			}
 		}
-		byMonth[rec.Month] = append(byMonth[rec.Month], rec)
+		b.Add(rec)
 		kept++
 	}
 	if outside > 0 {
@@ -450,7 +465,7 @@ func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map
 // apply writes a successful fetch into d: the months fetched, revisions
 // and the restatement they reveal, yearly water, denials, accounts, and
 // the months that fell out of the retention window.
-func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month][]provider.Record, fetch []provider.Month, start time.Time) {
+func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month]*store.MonthBuilder, fetch []provider.Month, start time.Time) {
 	wanted := make(map[provider.Month]bool, len(fetch))
 	restated := false
 	for _, m := range fetch {
@@ -460,15 +475,19 @@ func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[
 			restated = true
 			r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
 		}
+		b := byMonth[m]
 		if res.Partial != nil {
-			md := &store.MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
 			if old := d.Months[m]; old != nil {
-				md.Records = keepMissing(old.Records, md.Records)
+				keepMissing(old, b)
 			}
+			md := b.Done()
+			md.Revision = rev // FetchedAt zero: due again
 			d.Replace(m, md, start)
 			continue
 		}
-		d.Replace(m, &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}, start)
+		md := b.Done()
+		md.FetchedAt, md.Revision = start, rev
+		d.Replace(m, md, start)
 	}
 	switch {
 	case restated && !d.Refetching:
@@ -501,6 +520,7 @@ func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[
 			delete(d.Months, m)
 		}
 	}
+	d.CompactLabels()
 	if res.Accounts != nil {
 		d.Accounts = mergeAccounts(d, res.Accounts)
 	}
@@ -516,10 +536,8 @@ func mergeAccounts(d *store.SourceData, fresh []provider.Account) []provider.Acc
 		named[a.Provider+"\x00"+a.ID] = true
 	}
 	held := map[string]bool{}
-	for _, md := range d.Months {
-		for i := range md.Records {
-			held[md.Records[i].Provider+"\x00"+md.Records[i].Account] = true
-		}
+	for _, l := range usedLabels(d) {
+		held[l.Provider+"\x00"+l.Account] = true
 	}
 	out := slices.Clone(fresh)
 	for _, a := range d.Accounts {
@@ -557,18 +575,35 @@ func anyRefetchDue(d *store.SourceData) bool {
 	return false
 }
 
-// keepMissing returns fresh plus the old records that carry none of the
+// keepMissing adds to fresh the old records that carry none of the
 // quantities fresh has: the last good values of what a partial fetch
 // could not get (GCP: cost when the billing query failed).
-func keepMissing(old, fresh []provider.Record) []provider.Record {
-	var have provider.Quantity
-	for i := range fresh {
-		have |= fresh[i].Known
-	}
-	out := fresh
-	for _, r := range old {
+func keepMissing(old *store.MonthData, fresh *store.MonthBuilder) {
+	have := fresh.Carries()
+	for r := range old.All() {
 		if r.Known&have == 0 {
-			out = append(out, r)
+			fresh.Add(&r)
+		}
+	}
+}
+
+// usedLabels returns the label sets that records of d's months use, each
+// once: a month's records number far fewer sets than they are.
+func usedLabels(d *store.SourceData) []store.Labels {
+	used := map[*store.LabelTable][]bool{}
+	var out []store.Labels
+	for _, md := range d.Months {
+		sets := md.Labels().Sets()
+		seen := used[md.Labels()]
+		if seen == nil {
+			seen = make([]bool, len(sets))
+			used[md.Labels()] = seen
+		}
+		for _, id := range md.LabelIDs() {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, sets[id])
+			}
 		}
 	}
 	return out
@@ -678,7 +713,7 @@ func (m *Manager) stopLocked() {
 // refresh leaves something to serve.
 func hasData(d *store.SourceData) bool {
 	for _, md := range d.Months {
-		if len(md.Records) > 0 {
+		if md.Len() > 0 {
 			return true
 		}
 	}

@@ -142,7 +142,7 @@ func TestVersion2StateFileLoads(t *testing.T) {
 			for _, r := range wm.Records {
 				records = append(records, r.record(t))
 			}
-			if !slices.Equal(md.Records, records) {
+			if !slices.Equal(md.Records(), records) {
 				t.Errorf("%s %s: records differ from the file's", name, ms)
 			}
 		}
