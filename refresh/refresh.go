@@ -155,7 +155,10 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 		consider(now) // the older months follow at once
 	}
 	if len(fetch) == 0 {
-		fetch = older
+		// At most a history window's worth at a time, the newest first:
+		// a refresh of the older months then holds no more of the
+		// provider's answer than the refresh of the window did.
+		fetch = older[max(len(older)-(o.History+1), 0):]
 	}
 	// The month in progress is the next to be published.
 	consider(s.PublishedAt(last + 1).Add(-publishLead))

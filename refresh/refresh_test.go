@@ -738,8 +738,10 @@ func waitFor(t *testing.T, what string, f func() bool) {
 }
 
 // TestRetentionFetchesOlderMonthsAfterTheWindow: months kept for reports
-// beyond the exposed history are fetched by the refresh after the one that
-// fills the history window, never before it, and kept.
+// beyond the exposed history are fetched by the refreshes after the one
+// that fills the history window, never before it, and kept; each refresh
+// of them asks for at most as many months as the window holds, the newest
+// first, so that none holds more of a provider's answer than the first.
 func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
@@ -747,24 +749,31 @@ func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	fp := &fakeProvider{records: sampleRecords}
 	s, m, _ := newTestStore(t, 3, nil)
 	r := newTestRefresher(s, m, fp, &o)
-	r.refresh(t.Context())
-	if next := s.Snapshot().Sources["ibm"].NextRefresh; next.After(now) {
-		t.Errorf("after the history window the next refresh is at %s, want at once for the older months", next)
+	for range 2 {
+		r.refresh(t.Context())
+		if next := s.Snapshot().Sources["ibm"].NextRefresh; next.After(now) {
+			t.Errorf("after %d refreshes the next is at %s, want at once for the older months", len(fp.calls), next)
+		}
 	}
 	r.refresh(t.Context())
+	r.refresh(t.Context()) // nothing left to fetch
 	fp.mu.Lock()
 	calls := slices.Clone(fp.calls)
 	fp.mu.Unlock()
-	if len(calls) != 2 {
-		t.Fatalf("calls = %v, want the window, then the older months", calls)
+	if len(calls) != 3 {
+		t.Fatalf("calls = %v, want the window, then the older months in two", calls)
 	}
 	first, last := window(now, o.History)
 	kept, _ := window(now, o.Retention)
 	if want := provider.Range(first, last); !slices.Equal(calls[0], want) {
 		t.Errorf("first refresh fetched %v, want the history window %v", calls[0], want)
 	}
-	if want := provider.Range(kept, first-1); !slices.Equal(calls[1], want) {
-		t.Errorf("second refresh fetched %v, want the older months %v", calls[1], want)
+	newer := first - provider.Month(o.History+1)
+	if want := provider.Range(newer, first-1); !slices.Equal(calls[1], want) {
+		t.Errorf("second refresh fetched %v, want the newest older months %v", calls[1], want)
+	}
+	if want := provider.Range(kept, newer-1); !slices.Equal(calls[2], want) {
+		t.Errorf("third refresh fetched %v, want the oldest months %v", calls[2], want)
 	}
 	if got := len(s.Snapshot().Sources["ibm"].Months); got != int(last-kept)+1 {
 		t.Errorf("%d months stored, want %d", got, int(last-kept)+1)
