@@ -20,11 +20,12 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
-// Polling starts publishLead before a month's expected publication, in
+// Polling starts PublishLead before a month's expected publication, in
 // case it lands early, and stays fast until publishGrace after it, in case
-// it lands late.
+// it lands late. A month is fetched from then on, so a cold start stores
+// the months of the retention window whose lead has begun.
 const (
-	publishLead  = 3 * 24 * time.Hour
+	PublishLead  = 3 * 24 * time.Hour
 	publishGrace = 7 * 24 * time.Hour
 )
 
@@ -129,7 +130,7 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 		md := d.Months[m]
 		switch {
 		case md == nil:
-			due = pub.Add(-publishLead)
+			due = pub.Add(-PublishLead)
 		case !md.FetchedAt.Before(s.FinalAt(m)):
 			continue
 		default:
@@ -161,7 +162,7 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 		fetch = older[max(len(older)-(o.History+1), 0):]
 	}
 	// The month in progress is the next to be published.
-	consider(s.PublishedAt(last + 1).Add(-publishLead))
+	consider(s.PublishedAt(last + 1).Add(-PublishLead))
 	return fetch, next
 }
 
