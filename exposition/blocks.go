@@ -2,7 +2,6 @@ package exposition
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"runtime"
 	"slices"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // segmentLines is how many series of a data family go into one gzip

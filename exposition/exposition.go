@@ -7,11 +7,12 @@ package exposition
 
 import (
 	"bytes"
-	"compress/gzip"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/prometheus/client_golang/prometheus"
 

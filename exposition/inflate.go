@@ -2,10 +2,11 @@ package exposition
 
 import (
 	"bytes"
-	"compress/gzip"
 	"io"
 	"runtime"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // writeText writes the text that gzip members hold to w. Decompressing

@@ -3,7 +3,6 @@ package store
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
