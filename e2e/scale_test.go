@@ -1,13 +1,24 @@
 //go:build e2e && scale
 
-// The scale test runs the real binary against an IBM Carbon Calculator fake
-// with an enterprise of 250 accounts (about 100k series) and 50 ms added to
-// every API response: cold start, warm restart from the state file, and
-// memory after 100 scrapes. Run it with `make scale-test`.
+// The scale tests run the real binary, with the default flags a user
+// gets, against an IBM Carbon Calculator fake holding an enterprise whose
+// every month the default retention keeps has data: 240 accounts (about
+// 100k series, `make scale-test`) and 2,400 accounts (about 1M series,
+// `make scale-test-1m`). Each measures the cold start until every kept
+// month is stored, the memory through it and through scrapes, the state
+// file, and a warm restart from that file, and prints one row of the
+// README's table.
+//
+// CLOUDCARBON_SCALE_BIN measures another build of the exporter (an
+// earlier release, for a before and after on one machine);
+// CLOUDCARBON_SCALE_MONTHS sets how many months the fake holds and
+// CLOUDCARBON_SCALE_LATENCY what it adds to every API response.
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -16,27 +27,70 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/refresh"
 )
 
-const (
-	scaleAccounts = 250
-	scaleLatency  = 50 * time.Millisecond
-)
+// defaultRetention is --retention.months' default: the exporter keeps
+// that many months before the latest closed one, and that one.
+const defaultRetention = 38
+
+// scaleCase is one size of estate and what it must stay within.
+type scaleCase struct {
+	accounts int
+	// scrapes are made after the cold start, before VmHWM is read.
+	scrapes int
+	// Bounds: VmHWM through the cold start and the scrapes, VmRSS after
+	// the warm restart and 20 scrapes, the warm restart to the first
+	// full scrape, the state file.
+	maxHWM, maxSteady int64 // kB
+	maxWarm           time.Duration
+	maxState          int64 // bytes
+}
 
 func TestScale(t *testing.T) {
+	runScale(t, scaleCase{accounts: 240, scrapes: 1000, maxHWM: 150 << 10, maxSteady: 150 << 10, maxWarm: time.Second, maxState: 8 << 20})
+}
+
+func TestScale1M(t *testing.T) {
+	runScale(t, scaleCase{accounts: 2400, scrapes: 100, maxHWM: 600 << 10, maxSteady: 450 << 10, maxWarm: 1500 * time.Millisecond, maxState: 40 << 20})
+}
+
+// scaleResult is what one run measured.
+type scaleResult struct {
+	series                  int
+	coldReady, coldComplete time.Duration
+	coldRequests            int
+	hwm, rssScraped         int64 // kB
+	stateBytes              int64
+	warmFirstScrape         time.Duration
+	warmRequests            int
+	steadyRSS, warmHWM      int64 // kB
+}
+
+func runScale(t *testing.T, c scaleCase) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cloudcarbon_exporter")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin := scaleBinary(t, dir)
+	months := envInt(t, "CLOUDCARBON_SCALE_MONTHS", defaultRetention+1)
+	latency := 50 * time.Millisecond
+	if v := os.Getenv("CLOUDCARBON_SCALE_LATENCY"); v != "" {
+		var err error
+		if latency, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ds := ibmfake.Scale(time.Now(), scaleAccounts)
+	ds := ibmfake.ScaleOver(time.Now(), c.accounts, months)
 	fake := ibmfake.NewServer(ds, "scale-key")
-	fake.SetLatency(scaleLatency)
+	fake.SetLatency(latency)
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	cfg := filepath.Join(dir, "config.yml")
@@ -46,70 +100,136 @@ func TestScale(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state.json")
 	requests := func() int { return fake.Requests("/v1/carbon_emissions") + fake.Requests("/identity/token") }
+	var r scaleResult
 
-	// Cold start: every page fetched, then ready.
+	// Cold start: ready once the history is fetched, complete once every
+	// month the retention keeps is stored.
 	cold := startScale(t, bin, cfg, state)
-	readyAfter := cold.waitFor(t, "/-/ready", nil)
-	series := cold.dataSeries(t)
-	for range 100 {
-		if _, err := cold.scrape(); err != nil {
-			t.Fatal(err)
-		}
+	r.coldReady = cold.waitReady(t)
+	r.coldComplete = cold.waitMonths(t, keptMonths(cold.started))
+	r.series = dataSeries(t, cold.scrape(t))
+	for range c.scrapes {
+		cold.scrape(t)
 	}
-	hwm := cold.statusKB(t, "VmHWM")
-	rss100 := cold.statusKB(t, "VmRSS")
-	for range 900 {
-		if _, err := cold.scrape(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rss1000 := cold.statusKB(t, "VmRSS")
-	coldRequests := requests()
+	r.hwm, r.rssScraped = cold.statusKB(t, "VmHWM"), cold.statusKB(t, "VmRSS")
+	r.coldRequests = requests()
 	cold.stop(t)
+	if fi, err := os.Stat(state); err == nil {
+		r.stateBytes = fi.Size()
+	} else {
+		t.Fatal(err)
+	}
 
 	// Warm restart: the state file alone serves the first full scrape.
 	warm := startScale(t, bin, cfg, state)
-	firstScrape := warm.waitFor(t, "/metrics", func(body []byte) bool {
-		return bytes.Contains(body, []byte("\ncloudcarbon_history_emissions_grams{"))
-	})
-	warmRequests := requests() - coldRequests
-	warmSeries := warm.dataSeries(t)
+	warm.waitReady(t)
+	first := warm.scrape(t)
+	r.warmFirstScrape = time.Since(warm.started)
+	warmSeries := dataSeries(t, first)
+	for range 20 {
+		warm.scrape(t)
+	}
+	r.steadyRSS, r.warmHWM = warm.statusKB(t, "VmRSS"), warm.statusKB(t, "VmHWM")
+	r.warmRequests = requests() - r.coldRequests
 	warm.stop(t)
 
-	t.Logf("scale: %d accounts, %d data series, %s per API response", scaleAccounts, series, scaleLatency)
-	t.Logf("cold start to /-/ready: %s (%d provider requests)", readyAfter.Round(time.Millisecond), coldRequests)
-	t.Logf("warm restart to the first full scrape: %s (%d provider requests)", firstScrape.Round(time.Millisecond), warmRequests)
-	t.Logf("VmHWM after 100 scrapes: %d MB; VmRSS after 100 scrapes %d MB, after 1000 %d MB", hwm/1024, rss100/1024, rss1000/1024)
-	if series < 90_000 {
-		t.Errorf("only %d data series; the scale dataset should give about 100k", series)
+	t.Logf("scale: %d accounts, %d months of data, %s per API response, %d data series", c.accounts, months, latency, r.series)
+	t.Logf("cold start: /-/ready after %s, every kept month stored after %s, %d provider requests",
+		r.coldReady.Round(time.Millisecond), r.coldComplete.Round(time.Millisecond), r.coldRequests)
+	t.Logf("VmHWM through the cold start and %d scrapes: %d MB (VmRSS then %d MB)", c.scrapes, r.hwm>>10, r.rssScraped>>10)
+	t.Logf("warm restart: first full scrape after %s, %d provider requests; after 20 scrapes VmRSS %d MB, VmHWM %d MB",
+		r.warmFirstScrape.Round(time.Millisecond), r.warmRequests, r.steadyRSS>>10, r.warmHWM>>10)
+	t.Logf("| series (accounts) | VmHWM cold start + %d scrapes | steady RSS after restart + 20 scrapes | warm restart to first full scrape | provider requests on restart | state file |", c.scrapes)
+	t.Logf("| %s (%s) | %d MB | %d MB | %.2f s | %d | %.1f MB |", thousands(r.series), thousands(c.accounts), r.hwm>>10, r.steadyRSS>>10,
+		r.warmFirstScrape.Seconds(), r.warmRequests, float64(r.stateBytes)/1e6)
+
+	if want := 420 * c.accounts; r.series < want*95/100 {
+		t.Errorf("only %d data series; %d accounts should give about %d", r.series, c.accounts, want)
 	}
-	if readyAfter > 6*time.Second {
-		t.Errorf("cold start took %s, want at most 6s", readyAfter)
+	if warmSeries != r.series {
+		t.Errorf("warm restart serves %d data series at its first scrape, the cold start %d", warmSeries, r.series)
 	}
-	if firstScrape > time.Second {
-		t.Errorf("warm restart took %s to the first full scrape, want at most 1s", firstScrape)
+	if r.warmRequests != 0 {
+		t.Errorf("warm restart made %d provider requests, want none", r.warmRequests)
 	}
-	if warmRequests != 0 {
-		t.Errorf("warm restart made %d provider requests, want none", warmRequests)
+	if r.hwm > c.maxHWM {
+		t.Errorf("VmHWM %d MB through the cold start and %d scrapes, want at most %d MB", r.hwm>>10, c.scrapes, c.maxHWM>>10)
 	}
-	if warmSeries != series {
-		t.Errorf("warm restart serves %d data series, the cold start %d", warmSeries, series)
+	if r.steadyRSS > c.maxSteady {
+		t.Errorf("VmRSS %d MB after the warm restart and 20 scrapes, want at most %d MB", r.steadyRSS>>10, c.maxSteady>>10)
 	}
-	if rss1000 > rss100+16*1024 {
-		t.Errorf("VmRSS grew from %d MB to %d MB over 900 scrapes", rss100/1024, rss1000/1024)
+	if r.warmFirstScrape > c.maxWarm {
+		t.Errorf("warm restart took %s to the first full scrape, want at most %s", r.warmFirstScrape, c.maxWarm)
 	}
-	if hwm > 150*1024 {
-		t.Errorf("VmHWM %d MB after 100 scrapes, want at most 150 MB", hwm/1024)
+	if r.stateBytes > c.maxState {
+		t.Errorf("state file of %.1f MB, want at most %.1f MB", float64(r.stateBytes)/1e6, float64(c.maxState)/1e6)
 	}
+}
+
+// scaleBinary builds the exporter, or returns CLOUDCARBON_SCALE_BIN.
+func scaleBinary(t *testing.T, dir string) string {
+	t.Helper()
+	if bin := os.Getenv("CLOUDCARBON_SCALE_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(dir, "cloudcarbon_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
+// thousands formats n as 105k or 1.01M.
+func thousands(n int) string {
+	switch {
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 10_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return strconv.Itoa(n)
 }
 
 type scaleExporter struct {
 	cmd     *exec.Cmd
 	base    string
 	started time.Time
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 }
 
+// syncBuffer collects the exporter's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startScale starts the exporter with the default flags but those that
+// say where to find its configuration, state file and port.
 func startScale(t *testing.T, bin, cfg, state string) *scaleExporter {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,10 +238,8 @@ func startScale(t *testing.T, bin, cfg, state string) *scaleExporter {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	x := &scaleExporter{base: "http://" + addr, logs: &bytes.Buffer{}}
-	// Retention as long as the history: the months kept only for reports
-	// are fetched after readiness, at a time the test does not control.
-	x.cmd = exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr, "--retention.months=13")
+	x := &scaleExporter{base: "http://" + addr, logs: &syncBuffer{}}
+	x.cmd = exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr)
 	x.cmd.Env = append(os.Environ(), "SCALE_KEY=scale-key")
 	x.cmd.Stdout, x.cmd.Stderr = x.logs, x.logs
 	x.started = time.Now()
@@ -140,51 +258,96 @@ func startScale(t *testing.T, bin, cfg, state string) *scaleExporter {
 	return x
 }
 
-// waitFor polls path until it answers 200 (and ok accepts the body), and
+// waitReady polls /-/ready, which answers once the data is rendered, and
 // returns the time since the process started.
-func (x *scaleExporter) waitFor(t *testing.T, path string, ok func([]byte) bool) time.Duration {
+func (x *scaleExporter) waitReady(t *testing.T) time.Duration {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(x.base + path)
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(x.base + "/-/ready")
 		if err != nil {
 			continue
 		}
-		body, err := io.ReadAll(resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if err == nil && resp.StatusCode == http.StatusOK && (ok == nil || ok(body)) {
+		if resp.StatusCode == http.StatusOK {
 			return time.Since(x.started)
 		}
 	}
-	t.Fatalf("%s not answered within 2 minutes", path)
+	t.Fatalf("not ready within 10 minutes")
+	return 0
+}
+
+// keptMonths returns how many months a cold start at now stores: those of
+// the default retention window that are due, the months whose
+// publication is at most refresh.PublishLead away included.
+func keptMonths(now time.Time) int {
+	sched := provider.Schedule{PublishDelay: ibm.PublishDelay}
+	last := provider.MonthOf(now) - 1
+	n := 0
+	for m := last - defaultRetention; m <= last; m++ {
+		if !sched.PublishedAt(m).Add(-refresh.PublishLead).After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+var refreshedMonths = regexp.MustCompile(`msg=Refreshed .*\bmonths=([0-9]+)`)
+
+// waitMonths waits until the exporter has logged refreshes of n months in
+// all, which the first refreshes of an empty state file are: the history
+// first, then the older months kept for reports.
+func (x *scaleExporter) waitMonths(t *testing.T, n int) time.Duration {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sum := 0
+		sc := bufio.NewScanner(strings.NewReader(x.logs.String()))
+		for sc.Scan() {
+			if m := refreshedMonths.FindStringSubmatch(sc.Text()); m != nil {
+				k, _ := strconv.Atoi(m[1])
+				sum += k
+			}
+		}
+		if sum >= n {
+			return time.Since(x.started)
+		}
+	}
+	t.Fatalf("%d months not refreshed within 15 minutes", n)
 	return 0
 }
 
 // scrape fetches /metrics as Prometheus does, compressed.
-func (x *scaleExporter) scrape() ([]byte, error) {
+func (x *scaleExporter) scrape(t *testing.T) []byte {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, x.base+"/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %d %v", resp.StatusCode, err)
+	}
+	return raw
 }
 
-// dataSeries counts the series of the data and history families.
-func (x *scaleExporter) dataSeries(t *testing.T) int {
+// dataSeries counts the series of the data and history families in a
+// compressed scrape.
+func dataSeries(t *testing.T, raw []byte) int {
 	t.Helper()
-	body, err := get(x.base + "/metrics")
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(zr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	for line := range strings.SplitSeq(string(body), "\n") {
-		for _, fam := range []string{"cloudcarbon_emissions_grams{", "cloudcarbon_energy_joules{", "cloudcarbon_history_emissions_grams{", "cloudcarbon_history_energy_joules{"} {
-			if strings.HasPrefix(line, fam) {
-				n++
-			}
-		}
+	for _, fam := range []string{"cloudcarbon_emissions_grams{", "cloudcarbon_energy_joules{", "cloudcarbon_history_emissions_grams{", "cloudcarbon_history_energy_joules{"} {
+		n += bytes.Count(body, []byte("\n"+fam))
 	}
 	return n
 }

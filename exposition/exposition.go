@@ -6,10 +6,13 @@
 package exposition
 
 import (
+	"bytes"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,6 +32,8 @@ type Exposition struct {
 	// holds up a refresher or a scrape.
 	mu       sync.Mutex
 	rendered atomic.Pointer[rendered]
+	// readers decompress the members for plain scrapes, into texts.
+	readers, texts sync.Pool
 }
 
 // rendered is the output of one render.
@@ -47,7 +52,9 @@ func New(history int, snapshot func() *store.Snapshot, logger *slog.Logger, opts
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs()}
+	e := &Exposition{history: history, snapshot: snapshot, logger: logger, defs: newDefs(),
+		readers: sync.Pool{New: func() any { return new(gzip.Reader) }},
+		texts:   sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -83,8 +90,7 @@ func (e *Exposition) Refresh() {
 	}
 	blocks, err := renderBlocks(a)
 	if err != nil {
-		// Only a failing gzip writer over memory gets here; keep serving
-		// the previous render rather than a partial one.
+		// Keep serving the previous render rather than a partial one.
 		e.logger.Error("Cannot render the exposition", "err", err)
 		return
 	}

@@ -57,7 +57,7 @@ var ibmKey = store.Key{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}
 func withMonths(last provider.Month, n int) func(d *store.SourceData) {
 	return func(d *store.SourceData) {
 		for m := last - provider.Month(n) + 1; m <= last; m++ {
-			d.Months[m] = &store.MonthData{Records: sampleRecords(m)}
+			d.Months[m] = store.NewMonthData(sampleRecords(m))
 		}
 	}
 }
@@ -140,7 +140,7 @@ func TestLatestMonthIsPerProvider(t *testing.T) {
 			for i := range recs {
 				recs[i].Account = name
 			}
-			d.Months[m] = &store.MonthData{Records: recs}
+			d.Months[m] = store.NewMonthData(recs)
 		}
 		return d
 	}
@@ -169,8 +169,9 @@ func TestInvalidLabelsAreRepaired(t *testing.T) {
 	s, _, reg := newTestExposition(t, 3)
 	s.Configure([]store.Key{ibmKey}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
-		withMonths(month("2026-10"), 1)(d)
-		d.Months[month("2026-10")].Records[0].Service = "bad\xff"
+		recs := sampleRecords(month("2026-10"))
+		recs[0].Service = "bad\xff"
+		d.Months[month("2026-10")] = store.NewMonthData(recs)
 		d.Denied = []provider.Denial{{Provider: "ibm", Account: "acc3", Reason: "Zugriff verweigert f\xc3"}}
 	})
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`

@@ -2,7 +2,6 @@ package exposition
 
 import (
 	"bufio"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -66,11 +67,7 @@ func (e *Exposition) write(w io.Writer, g prometheus.Gatherer, zw *gzip.Writer) 
 		if err := closeMember(); err != nil {
 			return err
 		}
-		data := blocks[j].text
-		if zw != nil {
-			data = blocks[j].gz
-		}
-		if _, err := w.Write(data); err != nil {
+		if err := e.writeBlock(w, &blocks[j], zw != nil); err != nil {
 			return err
 		}
 		j++
@@ -83,6 +80,20 @@ func (e *Exposition) write(w io.Writer, g prometheus.Gatherer, zw *gzip.Writer) 
 		return fmt.Errorf("gather: %w", gatherErr)
 	}
 	return nil
+}
+
+// writeBlock writes a pre-rendered family: its gzip members as they are,
+// or the text they hold.
+func (e *Exposition) writeBlock(w io.Writer, b *block, compressed bool) error {
+	if compressed {
+		for _, m := range b.members {
+			if _, err := w.Write(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return e.writeText(w, b.members)
 }
 
 // HandlerOpts bound what /metrics may cost.

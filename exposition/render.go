@@ -1,8 +1,6 @@
 package exposition
 
 import (
-	"cmp"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +41,6 @@ func newDef(name, help string, labels ...string) *def {
 // whether it carries the scope label.
 type family struct {
 	quantity provider.Quantity
-	value    func(*provider.Record) *float64
 	current  *def
 	history  *def
 	scoped   bool
@@ -56,7 +53,6 @@ func newFamily(qi provider.QuantityInfo) family {
 	}
 	return family{
 		quantity: qi.Quantity,
-		value:    qi.Value,
 		scoped:   qi.Scoped,
 		current:  newDef(qi.Family, qi.Help+" Latest month the provider has published.", labels...),
 		history: newDef("history_"+qi.Family, qi.Help+" One series per month of the history window; months_ago 0 is the latest published month.",
@@ -179,152 +175,6 @@ func (c *collection) sorted() []series {
 	return out
 }
 
-type seriesKey struct {
-	provider, account, service, location string
-	scope                                provider.Scope
-	month                                provider.Month
-	monthsAgo                            int
-}
-
-// entry is one data series, or before merging one record's contribution
-// to it.
-type entry struct {
-	key   seriesKey
-	value float64
-}
-
-// dataFamily is one data family's series in the order a registry would
-// output them.
-type dataFamily struct {
-	def     *def
-	scoped  bool
-	history bool
-	entries []entry
-}
-
-// aggregation is what one render works from: the data families and the
-// small families that come with the data (denials, account names).
-type aggregation struct {
-	data  []dataFamily
-	other *collection
-	// agoText holds months_ago as text, which is how a registry compares
-	// it.
-	agoText []string
-	// repaired counts label values that were not valid UTF-8.
-	repaired int
-}
-
-// aggregate collects the data families of sources. Records sharing a label
-// set are summed, so two sources reporting on disjoint accounts of one
-// provider merge cleanly and energy or cost split over scopes folds into
-// one series. It uses no maps for the data: each record's contribution is
-// appended, the contributions sorted stably and equal keys summed in the
-// order they came, which keeps a render's memory close to its output.
-func (ds *defs) aggregate(sources map[string]*store.SourceData, history int, lag func(provider string) int) *aggregation {
-	// Sources are visited in name order so that sums over several sources
-	// add up in the same order, and to the same bits, every time.
-	names := slices.Sorted(maps.Keys(sources))
-	a := &aggregation{other: &collection{}, agoText: make([]string, history)}
-	for i := range a.agoText {
-		a.agoText[i] = strconv.Itoa(i)
-	}
-	ds.collectData(a, historyOf(sources, names, history))
-	for i := range a.data {
-		a.repaired += a.data[i].merge(a.agoText)
-	}
-	ds.collectOther(a.other, sources, names)
-	for _, name := range names {
-		d := sources[name]
-		ds.provisional.collectProvisional(a.other, d, lag(d.Provider))
-	}
-	a.repaired += a.other.repaired
-	return a
-}
-
-// monthVisitor calls f with every month of the history window: sources in
-// name order, months ascending, ago counted from the provider's latest
-// published month.
-type monthVisitor func(f func(m provider.Month, ago int, md *store.MonthData))
-
-// historyOf returns the visitor of the months the data families show.
-// They describe the latest month a provider has published, taken over all
-// its sources, so that one lagging source does not mix two months in one
-// series set.
-func historyOf(sources map[string]*store.SourceData, names []string, history int) monthVisitor {
-	latestOf := latestMonths(sources)
-	return func(f func(m provider.Month, ago int, md *store.MonthData)) {
-		for _, name := range names {
-			d := sources[name]
-			if _, ok := d.LatestMonth(); !ok {
-				continue
-			}
-			latest := latestOf[d.Provider]
-			for _, m := range slices.Sorted(maps.Keys(d.Months)) {
-				if ago := int(latest - m); ago >= 0 && ago < history {
-					f(m, ago, d.Months[m])
-				}
-			}
-		}
-	}
-}
-
-// latestMonths returns the latest month each provider has published,
-// taken over all its sources: the month its data families describe.
-func latestMonths(sources map[string]*store.SourceData) map[string]provider.Month {
-	latestOf := map[string]provider.Month{}
-	for _, d := range sources {
-		if m, ok := d.LatestMonth(); ok && m > latestOf[d.Provider] {
-			latestOf[d.Provider] = m
-		}
-	}
-	return latestOf
-}
-
-// collectData appends every record's contribution to the current and
-// history family of each quantity it carries, sizing the families first
-// so that a render allocates each once.
-func (ds *defs) collectData(a *aggregation, visit monthVisitor) {
-	counts := make([]int, 2*len(ds.data))
-	visit(func(_ provider.Month, ago int, md *store.MonthData) {
-		for i := range md.Records {
-			for fi, f := range ds.data {
-				if md.Records[i].Has(f.quantity) {
-					counts[2*fi+1]++
-					if ago == 0 {
-						counts[2*fi]++
-					}
-				}
-			}
-		}
-	})
-	a.data = make([]dataFamily, 0, 2*len(ds.data))
-	for fi, f := range ds.data {
-		a.data = append(a.data,
-			dataFamily{def: f.current, scoped: f.scoped, entries: make([]entry, 0, counts[2*fi])},
-			dataFamily{def: f.history, scoped: f.scoped, history: true, entries: make([]entry, 0, counts[2*fi+1])})
-	}
-	visit(func(m provider.Month, ago int, md *store.MonthData) {
-		for i := range md.Records {
-			r := &md.Records[i]
-			for fi, f := range ds.data {
-				if !r.Has(f.quantity) {
-					continue
-				}
-				k := seriesKey{provider: r.Provider, account: r.Account, service: r.Service, location: r.Location}
-				if f.scoped {
-					k.scope = r.Scope
-				}
-				v := *f.value(r)
-				if ago == 0 {
-					a.data[2*fi].entries = append(a.data[2*fi].entries, entry{key: k, value: v})
-				}
-				k.month, k.monthsAgo = m, ago
-				a.data[2*fi+1].entries = append(a.data[2*fi+1].entries, entry{key: k, value: v})
-			}
-		}
-	})
-}
-
 // collectOther adds the small families that come with the data: yearly
 // water, account names and denials.
 func (ds *defs) collectOther(c *collection, sources map[string]*store.SourceData, names []string) {
@@ -353,69 +203,6 @@ func (ds *defs) collectOther(c *collection, sources map[string]*store.SourceData
 	for _, acc := range accounts {
 		c.add(ds.accountInfo, 1, acc.Provider, acc.ID, acc.Name, acc.ParentType, acc.ParentID, acc.ParentName)
 	}
-}
-
-// merge repairs label values that are not valid UTF-8, sorts the family's
-// contributions as a registry orders series (by label values in the order
-// of the sorted label names: account, location, month, months_ago,
-// provider, scope, service, compared as strings) and sums those with equal
-// keys. It returns how many values it repaired.
-func (f *dataFamily) merge(agoText []string) (repaired int) {
-	fix := func(s *string) {
-		if !utf8.ValidString(*s) {
-			*s = strings.ToValidUTF8(*s, "\uFFFD")
-			repaired++
-		}
-	}
-	for i := range f.entries {
-		k := &f.entries[i].key
-		fix(&k.provider)
-		fix(&k.account)
-		fix(&k.service)
-		fix(&k.location)
-		scope := string(k.scope)
-		fix(&scope)
-		k.scope = provider.Scope(scope)
-	}
-	slices.SortStableFunc(f.entries, func(a, b entry) int {
-		x, y := &a.key, &b.key
-		if c := strings.Compare(x.account, y.account); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.location, y.location); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.month, y.month); c != 0 {
-			return c
-		}
-		if c := strings.Compare(agoText[x.monthsAgo], agoText[y.monthsAgo]); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(x.provider, y.provider), strings.Compare(string(x.scope), string(y.scope)),
-			strings.Compare(x.service, y.service))
-	})
-	out := f.entries[:0]
-	for _, e := range f.entries {
-		if n := len(out); n > 0 && out[n-1].key == e.key {
-			out[n-1].value += e.value
-			continue
-		}
-		out = append(out, e)
-	}
-	f.entries = out
-	return repaired
-}
-
-// values returns an entry's label values in the def's order.
-func (f *dataFamily) values(e *entry, agoText []string) []string {
-	v := []string{e.key.provider, e.key.account, e.key.service, e.key.location}
-	if f.scoped {
-		v = append(v, string(e.key.scope))
-	}
-	if f.history {
-		v = append(v, e.key.month.String(), agoText[e.key.monthsAgo])
-	}
-	return v
 }
 
 // freshness collects the per-source families that move with every refresh
@@ -458,7 +245,7 @@ func (a *aggregation) each(f func(d *def, values []string, v float64)) {
 	for i := range a.data {
 		fam := &a.data[i]
 		for j := range fam.entries {
-			f(fam.def, fam.values(&fam.entries[j], a.agoText), fam.entries[j].value)
+			f(fam.def, a.values(fam, &fam.entries[j]), fam.entries[j].value)
 		}
 	}
 	for d, samples := range a.other.families {

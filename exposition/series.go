@@ -37,11 +37,13 @@ func (e *Exposition) EachData(f func(Series)) {
 		fam := &a.data[i]
 		for j := range fam.entries {
 			en := &fam.entries[j]
-			m := en.key.month
-			if !fam.history {
-				m = latest[en.key.provider]
+			var m provider.Month
+			if fam.history {
+				m = a.month(fam, en)
+			} else {
+				m = latest[a.provider(fam, en)]
 			}
-			f(Series{Name: fam.def.name, Help: fam.def.help, Labels: fam.def.labels, Values: fam.values(en, a.agoText),
+			f(Series{Name: fam.def.name, Help: fam.def.help, Labels: fam.def.labels, Values: a.values(fam, en),
 				Value: en.value, Start: m.Start()})
 		}
 	}

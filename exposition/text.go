@@ -1,10 +1,7 @@
 package exposition
 
 import (
-	"bytes"
-	"compress/gzip"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -72,41 +69,6 @@ func appendSeries(b []byte, s series) []byte {
 	return b
 }
 
-// appendData appends a data family, its labels in sorted order: account,
-// location, [month, months_ago,] provider, [scope,] service.
-func appendData(b []byte, f *dataFamily, agoText []string) []byte {
-	b = appendHeader(b, f.def)
-	for i := range f.entries {
-		k := &f.entries[i].key
-		b = append(b, f.def.name...)
-		b = appendLabel(b, true, "account", k.account)
-		b = appendLabel(b, false, "location", k.location)
-		if f.history {
-			b = appendLabel(b, false, "month", k.month.String())
-			b = appendLabel(b, false, "months_ago", agoText[k.monthsAgo])
-		}
-		b = appendLabel(b, false, "provider", k.provider)
-		if f.scoped {
-			b = appendLabel(b, false, "scope", string(k.scope))
-		}
-		b = appendLabel(b, false, "service", k.service)
-		b = appendSample(b, true, f.entries[i].value)
-	}
-	return b
-}
-
-// dataSize bounds the text of a data family from above, so that its
-// buffer is allocated once.
-func dataSize(f *dataFamily) int {
-	const perLine = len(`{account="",location="",month="",months_ago="",provider="",scope="",service=""} `) + 24 + 1 + 10
-	n := len(f.def.name)*2 + len(f.def.help) + 32
-	for i := range f.entries {
-		k := &f.entries[i].key
-		n += len(f.def.name) + perLine + len(k.account) + len(k.location) + len(k.provider) + len(k.scope) + len(k.service)
-	}
-	return n
-}
-
 // appendFloat formats v as expfmt does.
 func appendFloat(dst []byte, v float64) []byte {
 	switch {
@@ -126,43 +88,13 @@ func appendFloat(dst []byte, v float64) []byte {
 	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }
 
-// block is one family rendered once: its text and the same text as one
-// gzip member, so that a compressed scrape concatenates members (RFC 1952
-// allows several; Go's and Prometheus' readers read them as one stream)
-// instead of compressing the data again.
+// block is one family rendered once, as gzip members: a compressed
+// scrape concatenates members (RFC 1952 allows several; Go's and
+// Prometheus' readers read them as one stream) instead of compressing the
+// data again, and the rare plain scrape decompresses them. The text
+// itself is not kept: at a million series it is some 200 MB, its gzip
+// form some 15.
 type block struct {
-	name string
-	text []byte
-	gz   []byte
-}
-
-// renderBlocks renders every family of a to text and gzip, in name order.
-func renderBlocks(a *aggregation) ([]block, error) {
-	var out []block
-	for i := range a.data {
-		if f := &a.data[i]; len(f.entries) > 0 {
-			out = append(out, block{name: f.def.name, text: appendData(make([]byte, 0, dataSize(f)), f, a.agoText)})
-		}
-	}
-	for _, s := range a.other.sorted() {
-		out = append(out, block{name: s.def.name, text: appendSeries(nil, s)})
-	}
-	slices.SortFunc(out, func(x, y block) int { return strings.Compare(x.name, y.name) })
-	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		gz.Reset()
-		zw.Reset(&gz)
-		if _, err := zw.Write(out[i].text); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		out[i].gz = bytes.Clone(gz.Bytes())
-	}
-	return out, nil
+	name    string
+	members [][]byte
 }

@@ -46,19 +46,21 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
 		oct := provider.NewMonth(2026, time.October)
 		for mo := oct - 2; mo <= oct; mo++ {
-			d.Months[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
+			d.Months[mo] = store.NewMonthData([]provider.Record{
 				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.Scope2, Month: mo,
 					EmissionsGrams: 500 + float64(mo.Month()), MarketBasedGrams: 120, EnergyJoules: 3.6e6, Known: provider.Emissions | provider.EmissionsMarketBased | provider.Energy},
 				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo,
 					CostUSD: 12.5, WaterCubicMeters: 3.25, Known: provider.Cost | provider.Water},
-			}}
+			})
+			d.Months[mo].FetchedAt = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 		}
 		// Cost for provisional months: November estimated, the months
 		// before for the intensities and the backtest.
 		d.Costs = map[provider.Month]*store.MonthData{}
 		for mo := oct - 2; mo <= oct+1; mo++ {
-			d.Costs[mo] = &store.MonthData{FetchedAt: time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), Records: []provider.Record{
-				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo, CostUSD: 10 + float64(mo.Month()), Known: provider.Cost}}}
+			d.Costs[mo] = store.NewMonthData([]provider.Record{
+				{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Month: mo, CostUSD: 10 + float64(mo.Month()), Known: provider.Cost}})
+			d.Costs[mo].FetchedAt = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 		}
 		d.CostAttempt, d.CostSuccess, d.CostOK = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), true
 		d.Realized = []store.Realized{{Month: oct - 1, Estimated: [2]float64{510, 118}, Published: [2]float64{509, 120}, Known: provider.Emissions | provider.EmissionsMarketBased}}

@@ -89,13 +89,15 @@ func (r *refresher) refreshCosts(ctx context.Context, months []provider.Month, s
 		return
 	}
 	r.costFailures, r.costRetryAt = 0, time.Time{}
-	byMonth, kept := r.sort(recs, months)
+	byMonth, kept := r.sort(nil, onlyCost(recs), months)
 	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
 		if d.Costs == nil {
 			d.Costs = map[provider.Month]*store.MonthData{}
 		}
 		for _, m := range months {
-			d.Costs[m] = &store.MonthData{Records: onlyCost(byMonth[m]), FetchedAt: start}
+			md := byMonth[m].Done()
+			md.FetchedAt = start
+			d.Costs[m] = md
 		}
 		if latest, ok := d.LatestMonth(); ok {
 			first, _ := costWindow(start, r.src.Provider.Schedule(), latest)
@@ -126,17 +128,17 @@ func onlyCost(recs []provider.Record) []provider.Record {
 // realize records, for each month of byMonth the provider publishes now
 // and that was estimated before, the estimate served against the figures
 // published. d is the data before the months are stored.
-func realize(d *store.SourceData, byMonth map[provider.Month][]provider.Record) {
+func realize(d *store.SourceData, byMonth map[provider.Month]*store.MonthData) {
 	if len(d.Costs) == 0 {
 		return
 	}
 	var estimates []provisional.Estimate
 	done := false
-	for m, recs := range byMonth {
+	for m, md := range byMonth {
 		if d.Published(d.Months[m]) || d.Costs[m] == nil {
 			continue
 		}
-		published, known := provisional.PublishedTotals(recs)
+		published, known := provisional.PublishedTotals(md.Records())
 		if known&(provider.Emissions|provider.EmissionsMarketBased) == 0 {
 			continue
 		}

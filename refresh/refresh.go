@@ -20,11 +20,12 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
 
-// Polling starts publishLead before a month's expected publication, in
+// Polling starts PublishLead before a month's expected publication, in
 // case it lands early, and stays fast until publishGrace after it, in case
-// it lands late.
+// it lands late. A month is fetched from then on, so a cold start stores
+// the months of the retention window whose lead has begun.
 const (
-	publishLead  = 3 * 24 * time.Hour
+	PublishLead  = 3 * 24 * time.Hour
 	publishGrace = 7 * 24 * time.Hour
 )
 
@@ -133,7 +134,7 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 		md := d.Months[m]
 		switch {
 		case md == nil:
-			due = pub.Add(-publishLead)
+			due = pub.Add(-PublishLead)
 		case !md.FetchedAt.Before(s.FinalAt(m)):
 			continue
 		default:
@@ -159,10 +160,13 @@ func plan(now time.Time, s provider.Schedule, d *store.SourceData, o *Options) (
 		consider(now) // the older months follow at once
 	}
 	if len(fetch) == 0 {
-		fetch = older
+		// At most a history window's worth at a time, the newest first:
+		// a refresh of the older months then holds no more of the
+		// provider's answer than the refresh of the window did.
+		fetch = older[max(len(older)-(o.History+1), 0):]
 	}
 	// The month in progress is the next to be published.
-	consider(s.PublishedAt(last + 1).Add(-publishLead))
+	consider(s.PublishedAt(last + 1).Add(-PublishLead))
 	return fetch, next
 }
 
@@ -305,7 +309,8 @@ func (r *refresher) refresh(ctx context.Context) {
 	} else {
 		r.failures = 0
 	}
-	byMonth, kept := r.sort(res.Records, fetch)
+	byMonth, kept := r.sort(d.Labels(), res.Records, fetch)
+	res.Records = nil // encoded: let the provider's answer go
 	r.store.Update(r.src.Name, store.Data, func(d *store.SourceData) {
 		r.apply(d, res, byMonth, fetch, start)
 		d.LastAttempt, d.LastDuration, d.Attempted = start, end.Sub(start), true
@@ -419,17 +424,31 @@ func (r *refresher) failed(err error, msg string, end time.Time) time.Time {
 // policy for what is not data: records outside the months asked for are
 // ignored; records of another provider, and values that are not a
 // measurement (provider.Record.Sanitize), are left out, counted and
-// logged. It returns how many records it kept.
-func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map[provider.Month][]provider.Record, int) {
+// logged. The records are encoded as they are filed, their label sets
+// into t, so that the provider's answer can go as soon as sort returns.
+// It returns how many records it kept.
+func (r *refresher) sort(t *store.LabelTable, records []provider.Record, fetch []provider.Month) (map[provider.Month]*store.MonthBuilder, int) {
 	prov := r.src.Provider.Name()
-	byMonth := make(map[provider.Month][]provider.Record, len(fetch))
+	// Counted first, so that each month's columns are allocated once.
+	counts := make(map[provider.Month]int, len(fetch))
 	for _, m := range fetch {
-		byMonth[m] = nil
+		counts[m] = 0
+	}
+	for i := range records {
+		if n, ok := counts[records[i].Month]; ok {
+			counts[records[i].Month] = n + 1
+		}
+	}
+	byMonth := make(map[provider.Month]*store.MonthBuilder, len(fetch))
+	for m, n := range counts {
+		byMonth[m] = store.NewMonthBuilder(t, m, n)
 	}
 	var outside, foreign, notFinite, negative, kept int
 	var example string
-	for _, rec := range records {
-		if _, wanted := byMonth[rec.Month]; !wanted {
+	for i := range records {
+		rec := &records[i]
+		b := byMonth[rec.Month]
+		if b == nil {
 			outside++
 			continue
 		}
@@ -454,7 +473,7 @@ func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map
 				continue
 			}
 		}
-		byMonth[rec.Month] = append(byMonth[rec.Month], rec)
+		b.Add(rec)
 		kept++
 	}
 	if outside > 0 {
@@ -481,10 +500,10 @@ func (r *refresher) sort(records []provider.Record, fetch []provider.Month) (map
 // apply writes a successful fetch into d: the months fetched, revisions
 // and the restatement they reveal, yearly water, denials, accounts, and
 // the months that fell out of the retention window.
-func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month][]provider.Record, fetch []provider.Month, start time.Time) {
-	realize(d, byMonth)
+func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[provider.Month]*store.MonthBuilder, fetch []provider.Month, start time.Time) {
 	wanted := make(map[provider.Month]bool, len(fetch))
 	restated := false
+	built := make(map[provider.Month]*store.MonthData, len(fetch))
 	for _, m := range fetch {
 		wanted[m] = true
 		rev := res.Revisions[m]
@@ -492,15 +511,23 @@ func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[
 			restated = true
 			r.logger.Info("Provider restated a month", "month", m.String(), "old_revision", old.Revision, "new_revision", rev)
 		}
+		b := byMonth[m]
 		if res.Partial != nil {
-			md := &store.MonthData{Records: byMonth[m], Revision: rev} // FetchedAt zero: due again
 			if old := d.Months[m]; old != nil {
-				md.Records = keepMissing(old.Records, md.Records)
+				keepMissing(old, b)
 			}
-			d.Replace(m, md, start)
+			md := b.Done()
+			md.Revision = rev // FetchedAt zero: due again
+			built[m] = md
 			continue
 		}
-		d.Replace(m, &store.MonthData{Records: byMonth[m], FetchedAt: start, Revision: rev}, start)
+		md := b.Done()
+		md.FetchedAt, md.Revision = start, rev
+		built[m] = md
+	}
+	realize(d, built)
+	for _, m := range fetch {
+		d.Replace(m, built[m], start)
 	}
 	switch {
 	case restated && !d.Refetching:
@@ -533,6 +560,7 @@ func (r *refresher) apply(d *store.SourceData, res provider.Result, byMonth map[
 			delete(d.Months, m)
 		}
 	}
+	d.CompactLabels()
 	if res.Accounts != nil {
 		d.Accounts = mergeAccounts(d, res.Accounts)
 	}
@@ -548,10 +576,8 @@ func mergeAccounts(d *store.SourceData, fresh []provider.Account) []provider.Acc
 		named[a.Provider+"\x00"+a.ID] = true
 	}
 	held := map[string]bool{}
-	for _, md := range d.Months {
-		for i := range md.Records {
-			held[md.Records[i].Provider+"\x00"+md.Records[i].Account] = true
-		}
+	for _, l := range usedLabels(d) {
+		held[l.Provider+"\x00"+l.Account] = true
 	}
 	out := slices.Clone(fresh)
 	for _, a := range d.Accounts {
@@ -589,18 +615,35 @@ func anyRefetchDue(d *store.SourceData) bool {
 	return false
 }
 
-// keepMissing returns fresh plus the old records that carry none of the
+// keepMissing adds to fresh the old records that carry none of the
 // quantities fresh has: the last good values of what a partial fetch
 // could not get (GCP: cost when the billing query failed).
-func keepMissing(old, fresh []provider.Record) []provider.Record {
-	var have provider.Quantity
-	for i := range fresh {
-		have |= fresh[i].Known
-	}
-	out := fresh
-	for _, r := range old {
+func keepMissing(old *store.MonthData, fresh *store.MonthBuilder) {
+	have := fresh.Carries()
+	for r := range old.All() {
 		if r.Known&have == 0 {
-			out = append(out, r)
+			fresh.Add(&r)
+		}
+	}
+}
+
+// usedLabels returns the label sets that records of d's months use, each
+// once: a month's records number far fewer sets than they are.
+func usedLabels(d *store.SourceData) []store.Labels {
+	used := map[*store.LabelTable][]bool{}
+	var out []store.Labels
+	for _, md := range d.Months {
+		sets := md.Labels().Sets()
+		seen := used[md.Labels()]
+		if seen == nil {
+			seen = make([]bool, len(sets))
+			used[md.Labels()] = seen
+		}
+		for _, id := range md.LabelIDs() {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, sets[id])
+			}
 		}
 	}
 	return out
@@ -710,7 +753,7 @@ func (m *Manager) stopLocked() {
 // refresh leaves something to serve.
 func hasData(d *store.SourceData) bool {
 	for _, md := range d.Months {
-		if len(md.Records) > 0 {
+		if md.Len() > 0 {
 			return true
 		}
 	}

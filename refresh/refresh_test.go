@@ -51,7 +51,9 @@ func testOptions(now time.Time) Options {
 
 func TestPlan(t *testing.T) {
 	withData := func(fetched string) *store.MonthData {
-		return &store.MonthData{FetchedAt: date(fetched), Records: []provider.Record{{Provider: "ibm", EmissionsGrams: 1, Known: provider.Emissions}}}
+		md := store.NewMonthData([]provider.Record{{Provider: "ibm", EmissionsGrams: 1, Known: provider.Emissions}})
+		md.FetchedAt = date(fetched)
+		return md
 	}
 	empty := func(fetched string) *store.MonthData { return &store.MonthData{FetchedAt: date(fetched)} }
 	tests := []struct {
@@ -406,8 +408,8 @@ func TestRestatementRefetchesStoredMonthsOnce(t *testing.T) {
 		if md.Revision != "v2" {
 			t.Errorf("month %s still under %q", mo, md.Revision)
 		}
-		if want := sampleRecords(mo)[0].EmissionsGrams * 2; md.Records[0].EmissionsGrams != want {
-			t.Errorf("month %s: %v, want the restated %v", mo, md.Records[0].EmissionsGrams, want)
+		if want := sampleRecords(mo)[0].EmissionsGrams * 2; md.Record(0).EmissionsGrams != want {
+			t.Errorf("month %s: %v, want the restated %v", mo, md.Record(0).EmissionsGrams, want)
 		}
 	}
 	if got := testutil.ToFloat64(m.restatements.WithLabelValues("ibm", "ibm")); got != 1 {
@@ -469,7 +471,7 @@ func TestRestatementsGoToTheLedger(t *testing.T) {
 	for _, e := range d.Ledger.Entries {
 		old := before.Months[e.Month]
 		if e.Cause != store.CauseModelVersion || e.OldRevision != "v1" || e.NewRevision != "v2" || e.At.Before(restated) ||
-			!slices.Equal(e.Superseded, store.Summarize(old.Records)) || !e.OldFirstSeen.Equal(first) {
+			!slices.Equal(e.Superseded, old.Summary()) || !e.OldFirstSeen.Equal(first) {
 			t.Errorf("entry %+v", e)
 		}
 		if got := d.Months[e.Month].FirstSeen; !got.Equal(first) {
@@ -736,8 +738,10 @@ func waitFor(t *testing.T, what string, f func() bool) {
 }
 
 // TestRetentionFetchesOlderMonthsAfterTheWindow: months kept for reports
-// beyond the exposed history are fetched by the refresh after the one that
-// fills the history window, never before it, and kept.
+// beyond the exposed history are fetched by the refreshes after the one
+// that fills the history window, never before it, and kept; each refresh
+// of them asks for at most as many months as the window holds, the newest
+// first, so that none holds more of a provider's answer than the first.
 func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	now := date("2026-11-22T10:00:00Z")
 	o := testOptions(now)
@@ -745,24 +749,31 @@ func TestRetentionFetchesOlderMonthsAfterTheWindow(t *testing.T) {
 	fp := &fakeProvider{records: sampleRecords}
 	s, m, _ := newTestStore(t, 3, nil)
 	r := newTestRefresher(s, m, fp, &o)
-	r.refresh(t.Context())
-	if next := s.Snapshot().Sources["ibm"].NextRefresh; next.After(now) {
-		t.Errorf("after the history window the next refresh is at %s, want at once for the older months", next)
+	for range 2 {
+		r.refresh(t.Context())
+		if next := s.Snapshot().Sources["ibm"].NextRefresh; next.After(now) {
+			t.Errorf("after %d refreshes the next is at %s, want at once for the older months", len(fp.calls), next)
+		}
 	}
 	r.refresh(t.Context())
+	r.refresh(t.Context()) // nothing left to fetch
 	fp.mu.Lock()
 	calls := slices.Clone(fp.calls)
 	fp.mu.Unlock()
-	if len(calls) != 2 {
-		t.Fatalf("calls = %v, want the window, then the older months", calls)
+	if len(calls) != 3 {
+		t.Fatalf("calls = %v, want the window, then the older months in two", calls)
 	}
 	first, last := window(now, o.History)
 	kept, _ := window(now, o.Retention)
 	if want := provider.Range(first, last); !slices.Equal(calls[0], want) {
 		t.Errorf("first refresh fetched %v, want the history window %v", calls[0], want)
 	}
-	if want := provider.Range(kept, first-1); !slices.Equal(calls[1], want) {
-		t.Errorf("second refresh fetched %v, want the older months %v", calls[1], want)
+	newer := first - provider.Month(o.History+1)
+	if want := provider.Range(newer, first-1); !slices.Equal(calls[1], want) {
+		t.Errorf("second refresh fetched %v, want the newest older months %v", calls[1], want)
+	}
+	if want := provider.Range(kept, newer-1); !slices.Equal(calls[2], want) {
+		t.Errorf("third refresh fetched %v, want the oldest months %v", calls[2], want)
 	}
 	if got := len(s.Snapshot().Sources["ibm"].Months); got != int(last-kept)+1 {
 		t.Errorf("%d months stored, want %d", got, int(last-kept)+1)
@@ -813,10 +824,10 @@ func TestWhatIsNotDataIsLeftOut(t *testing.T) {
 				}
 			}
 			for mo, md := range d.Months {
-				if want := len(sampleRecords(mo)) + tt.wantDelta; len(md.Records) != want {
-					t.Errorf("%s: %d records, want %d", mo, len(md.Records), want)
+				if want := len(sampleRecords(mo)) + tt.wantDelta; md.Len() != want {
+					t.Errorf("%s: %d records, want %d", mo, md.Len(), want)
 				}
-				for _, rec := range md.Records {
+				for rec := range md.All() {
 					for _, qi := range provider.Quantities() {
 						if v := *qi.Value(&rec); math.IsNaN(v) || math.IsInf(v, 0) || v < 0 && !qi.MayBeNegative {
 							t.Errorf("%s: %s %v served", mo, qi.Name, v)
@@ -826,7 +837,7 @@ func TestWhatIsNotDataIsLeftOut(t *testing.T) {
 						t.Errorf("%s: a record of %s served", mo, rec.Provider)
 					}
 				}
-				if md.Records[0].Known&tt.wantGone != 0 {
+				if md.Record(0).Known&tt.wantGone != 0 {
 					t.Errorf("%s: first record still carries %b", mo, tt.wantGone)
 				}
 			}
@@ -844,7 +855,7 @@ func TestAccountsOfOlderMonthsKeepTheirNames(t *testing.T) {
 	s, _, _ := newTestStore(t, 3, nil)
 	s.Configure([]store.Key{{Name: "ibm", Provider: "ibm", Identity: "i"}}, nil)
 	s.Update("ibm", store.Data, func(d *store.SourceData) {
-		d.Months[month("2026-08")] = &store.MonthData{Records: []provider.Record{{Provider: "ibm", Account: "old", Month: month("2026-08")}}}
+		d.Months[month("2026-08")] = store.NewMonthData([]provider.Record{{Provider: "ibm", Account: "old", Month: month("2026-08")}})
 		d.Accounts = []provider.Account{{Provider: "ibm", ID: "old", Name: "Old account"}, {Provider: "ibm", ID: "gone", Name: "Gone"}}
 	})
 	d := s.Snapshot().Sources["ibm"]

@@ -43,8 +43,9 @@ func TestRemovingManySourcesIsFast(t *testing.T) {
 		observe("iam_token", 200)
 		observe("carbon_emissions", 200)
 		oct := month("2026-10")
-		seed[name] = &store.SourceData{Name: name, Provider: "ibm", Identity: name,
-			Months: map[provider.Month]*store.MonthData{oct: {Records: sampleRecords(oct), FetchedAt: now}}}
+		md := store.NewMonthData(sampleRecords(oct))
+		md.FetchedAt = now
+		seed[name] = &store.SourceData{Name: name, Provider: "ibm", Identity: name, Months: map[provider.Month]*store.MonthData{oct: md}}
 	}
 	kept := sources[:1]
 	mgr.Apply(t.Context(), sources, o, seed)

@@ -132,14 +132,14 @@ func (b *builder) addMonth(d *store.SourceData, m provider.Month, v view) error 
 		return fmt.Errorf("as_of: %s of source %s was restated after %s, and the ledger keeps superseded figures per provider and scope only: "+
 			"leave account, service and location out of by", m, d.Name, b.at.UTC().Format(time.RFC3339))
 	}
-	if len(v.md.Records) == 0 && !v.md.FetchedAt.IsZero() {
+	if v.md.Len() == 0 && !v.md.FetchedAt.IsZero() {
 		if b.emptyMonths[d.Name] == nil {
 			b.emptyMonths[d.Name] = map[int]bool{}
 		}
 		b.emptyMonths[d.Name][p] = true
 	}
-	for i := range v.md.Records {
-		b.addRecord(d, &v.md.Records[i], v, false)
+	for r := range v.md.All() {
+		b.addRecord(d, &r, v, false)
 	}
 	return nil
 }

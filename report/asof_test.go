@@ -63,7 +63,7 @@ func TestRestatementsAndAsOf(t *testing.T) {
 		before[i] = figuresOf(t, build(t, in, o))
 	}
 	restate(in.Sources["gcp-main"], march, "14", 1.5, t1)
-	in.Sources["gcp-main"].Replace(jan, &store.MonthData{Records: gcpRecords(jan), FetchedAt: t1, Revision: "14"}, t1)
+	in.Sources["gcp-main"].Replace(jan, fetchedMonth(gcpRecords(jan), t1, "14"), t1)
 	restate(in.Sources["azure-prod"], may, "", 0.9, t2)
 	between := figuresOf(t, build(t, in, Options{Period: PeriodYear, Now: t1}))
 

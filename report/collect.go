@@ -122,7 +122,7 @@ func (b *builder) waterKinds() waterKinds {
 	for _, name := range b.names {
 		d := b.in.Sources[name]
 		for _, v := range b.views[name] {
-			if slices.ContainsFunc(v.md.Records, func(r provider.Record) bool { return r.Has(provider.Water) }) {
+			if v.md.Carries()&provider.Water != 0 {
 				w.monthly = addOnce(w.monthly, b.water(d.Provider))
 			}
 		}
@@ -148,7 +148,7 @@ func (b *builder) setRange() error {
 	}
 	for _, name := range b.names {
 		for m, v := range b.views[name] {
-			if len(v.md.Records) > 0 {
+			if v.md.Len() > 0 {
 				see(b.cal.index(m))
 			}
 		}

@@ -43,7 +43,7 @@ func TestYearEqualsMonths(t *testing.T) {
 				}
 				for _, d := range in.Sources {
 					if md := d.Months[m]; md != nil && d.Provider == yr.Provider {
-						for _, rec := range md.Records {
+						for rec := range md.All() {
 							direct += rec.EmissionsGrams
 						}
 					}
@@ -74,8 +74,8 @@ func TestYearEqualsMonths(t *testing.T) {
 func TestFiscalYearMonths(t *testing.T) {
 	d := &store.SourceData{Name: "x", Provider: "ibm", Months: map[provider.Month]*store.MonthData{}}
 	for m := first; m <= last; m++ {
-		d.Months[m] = &store.MonthData{Records: []provider.Record{{Provider: "ibm", Account: "a", Scope: provider.ScopeUnspecified,
-			Month: m, Known: provider.Emissions, EmissionsGrams: math.Ldexp(1, int(m-first))}}}
+		d.Months[m] = store.NewMonthData([]provider.Record{{Provider: "ibm", Account: "a", Scope: provider.ScopeUnspecified,
+			Month: m, Known: provider.Emissions, EmissionsGrams: math.Ldexp(1, int(m-first))}})
 	}
 	in := Input{Sources: map[string]*store.SourceData{"x": d}, Schedules: schedules}
 	monthsOf := func(grams float64) []string {
@@ -366,9 +366,9 @@ func withWater(in Input) Input {
 	may := provider.NewMonth(2023, time.May)
 	in.Sources["aws"] = &store.SourceData{Name: "aws", Provider: "aws",
 		Months: map[provider.Month]*store.MonthData{
-			may: {Records: []provider.Record{{Provider: "aws", Account: "111122223333",
+			may: store.NewMonthData([]provider.Record{{Provider: "aws", Account: "111122223333",
 				Service: "AmazonEC2", Location: "eu-west-1", Scope: provider.Scope2, Known: provider.Emissions | provider.EmissionsMarketBased,
-				EmissionsGrams: 5e6, MarketBasedGrams: 1e6, Month: may}}},
+				EmissionsGrams: 5e6, MarketBasedGrams: 1e6, Month: may}}),
 		},
 		Yearly: []provider.YearlyWater{
 			{Provider: "aws", Account: "111122223333", Service: "AmazonEC2", Location: "eu-west-1", Year: 2023, CubicMeters: 120.5},
@@ -376,9 +376,9 @@ func withWater(in Input) Input {
 		}}
 	in.Sources["scw"] = &store.SourceData{Name: "scw", Provider: "scaleway", Months: map[provider.Month]*store.MonthData{}}
 	for m := provider.NewMonth(2024, time.October); m <= last; m++ {
-		in.Sources["scw"].Months[m] = &store.MonthData{Records: []provider.Record{{Provider: "scaleway", Account: "p", Service: "instances",
+		in.Sources["scw"].Months[m] = store.NewMonthData([]provider.Record{{Provider: "scaleway", Account: "p", Service: "instances",
 			Location: "fr-par", Scope: provider.ScopeUnspecified, Month: m, Known: provider.Emissions | provider.Water,
-			EmissionsGrams: 1000, WaterCubicMeters: 2.5}}}
+			EmissionsGrams: 1000, WaterCubicMeters: 2.5}})
 	}
 	return in
 }
@@ -484,7 +484,8 @@ func TestProvisionalEstimates(t *testing.T) {
 
 func TestGapNotes(t *testing.T) {
 	in := dataset()
-	in.Sources["ibm"].Months[provider.NewMonth(2024, time.February)].Records = nil
+	feb := provider.NewMonth(2024, time.February)
+	in.Sources["ibm"].Months[feb] = fetchedMonth(nil, in.Sources["ibm"].Months[feb].FetchedAt, "")
 	in.Sources["azure-prod"].Denied = []provider.Denial{{Provider: "azure", Account: "sub-9", Reason: "no role"}}
 	r := build(t, in, Options{Period: PeriodYear})
 	want := []string{

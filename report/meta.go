@@ -56,7 +56,7 @@ func (b *builder) restatements() []Restatement {
 			if j := slices.IndexFunc(entries[i+1:], func(n store.Restatement) bool { return n.Month == e.Month }); j >= 0 {
 				replacement = entries[i+1+j].Superseded
 			} else if md := d.Months[e.Month]; md != nil {
-				replacement = md.Records
+				replacement = md.Records()
 			}
 			out = append(out, Restatement{
 				Source: name, Provider: d.Provider, Month: e.Month.String(), Period: b.cal.name(b.cal.index(e.Month)),
@@ -106,7 +106,7 @@ func (b *builder) sourceMeta(restatements []Restatement) []SourceMeta {
 				s.FirstMonth = cmp.Or(s.FirstMonth, m.String())
 				s.LatestMonth = m.String()
 			}
-			if len(v.md.Records) == 0 && !v.md.FetchedAt.IsZero() && b.inRange(m) && m.End().Before(b.at) {
+			if v.md.Len() == 0 && !v.md.FetchedAt.IsZero() && b.inRange(m) && m.End().Before(b.at) {
 				s.EmptyMonths = append(s.EmptyMonths, m.String())
 			}
 		}

@@ -78,7 +78,7 @@ func (b *builder) gapNotes(name string) []string {
 	for m := first; m <= last; m++ {
 		v, ok := b.views[name][m]
 		switch {
-		case ok && len(v.md.Records) == 0 && !v.md.FetchedAt.IsZero():
+		case ok && v.md.Len() == 0 && !v.md.FetchedAt.IsZero():
 			empty = append(empty, m)
 		case !ok || !d.Published(v.md):
 			missing = append(missing, m)

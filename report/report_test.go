@@ -63,7 +63,7 @@ func dataset() Input {
 	ibm := &store.SourceData{Name: "ibm", Provider: "ibm", Months: map[provider.Month]*store.MonthData{}, LastSuccess: fetched, LastOK: true}
 
 	for m := first; m <= last; m++ {
-		gcp.Months[m] = &store.MonthData{Records: gcpRecords(m), FetchedAt: fetched, Revision: "12"}
+		gcp.Months[m] = fetchedMonth(gcpRecords(m), fetched, "12")
 		if m >= provider.NewMonth(2024, time.June) {
 			gcp.Months[m].Revision = "13"
 		}
@@ -78,14 +78,14 @@ func dataset() Input {
 					Service: "microsoft.compute/virtualmachines", Location: "westeurope", Scope: sc.scope, Month: m,
 					Known: provider.Emissions, EmissionsGrams: sc.g * (1 + i/100)})
 			}
-			azure.Months[m] = &store.MonthData{Records: recs, FetchedAt: fetched}
+			azure.Months[m] = fetchedMonth(recs, fetched, "")
 		}
 		if m < last {
-			ibm.Months[m] = &store.MonthData{FetchedAt: fetched, Records: []provider.Record{{
+			ibm.Months[m] = fetchedMonth([]provider.Record{{
 				Provider: "ibm", Account: "8d4e6f00aa", Service: "is.instance", Location: "us-south",
 				Scope: provider.ScopeUnspecified, Month: m, Known: provider.Emissions | provider.Energy,
 				EmissionsGrams: 98_765.5 + 100*i, EnergyJoules: 3.6e6 * (40.25 + i),
-			}}}
+			}}, fetched, "")
 		}
 	}
 	return Input{
@@ -327,13 +327,20 @@ func totalOf(t *testing.T, r *Report, period, prov string) Total {
 // restate replaces month m of d as a refresh at at would, under revision
 // rev, with its emissions scaled by f.
 func restate(d *store.SourceData, m provider.Month, rev string, f float64, at time.Time) {
-	old := d.Months[m]
-	md := &store.MonthData{Records: slices.Clone(old.Records), FetchedAt: at, Revision: rev}
-	for i := range md.Records {
-		md.Records[i].EmissionsGrams *= f
-		md.Records[i].MarketBasedGrams *= f
+	records := d.Months[m].Records()
+	for i := range records {
+		records[i].EmissionsGrams *= f
+		records[i].MarketBasedGrams *= f
 	}
-	d.Replace(m, md, at)
+	d.Replace(m, fetchedMonth(records, at, rev), at)
+}
+
+// fetchedMonth returns records as a month fetched at fetched under
+// revision rev.
+func fetchedMonth(records []provider.Record, fetched time.Time, rev string) *store.MonthData {
+	md := store.NewMonthData(records)
+	md.FetchedAt, md.Revision = fetched, rev
+	return md
 }
 
 func TestContentType(t *testing.T) {
@@ -364,8 +371,8 @@ func TestFormatHuman(t *testing.T) {
 func TestCSVDefusesFormulas(t *testing.T) {
 	in := Input{Sources: map[string]*store.SourceData{"x": {Name: "x", Provider: "gcp",
 		Accounts: []provider.Account{{Provider: "gcp", ID: "p", Name: `=HYPERLINK("http://x")`}},
-		Months: map[provider.Month]*store.MonthData{first: {Records: []provider.Record{{Provider: "gcp", Account: "p",
-			Service: "+svc", Location: "l", Month: first, Known: provider.Cost, CostUSD: -1.5}}}}}}}
+		Months: map[provider.Month]*store.MonthData{first: store.NewMonthData([]provider.Record{{Provider: "gcp", Account: "p",
+			Service: "+svc", Location: "l", Month: first, Known: provider.Cost, CostUSD: -1.5}})}}}}
 	b := string(render(t, build(t, in, Options{Period: PeriodMonth, By: []string{DimAccount, DimService}})))
 	if !strings.Contains(b, `'=HYPERLINK`) || !strings.Contains(b, ",'+svc,") || !strings.Contains(b, ",-1.500000,") {
 		t.Errorf("CSV:\n%s", b)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -65,14 +66,20 @@ type Ledger struct {
 // that all carry one (provider.MergeComplete): summed together, records
 // with and without one would read as a whole. The result is sorted.
 func Summarize(records []provider.Record) []provider.Record {
+	return summarize(slices.Values(records))
+}
+
+// Summary returns Summarize of the month's records.
+func (md *MonthData) Summary() []provider.Record { return summarize(md.All()) }
+
+func summarize(records iter.Seq[provider.Record]) []provider.Record {
 	type key struct {
 		scope provider.Scope
 		known provider.Quantity
 	}
 	sums := map[key]*provider.Record{}
 	var out []*provider.Record
-	for i := range records {
-		r := &records[i]
+	for r := range records {
 		k := key{r.Scope, r.Known}
 		s := sums[k]
 		if s == nil {
@@ -82,7 +89,7 @@ func Summarize(records []provider.Record) []provider.Record {
 		}
 		for _, qi := range provider.Quantities() {
 			if r.Has(qi.Quantity) {
-				*qi.Value(s) += *qi.Value(r)
+				*qi.Value(s) += *qi.Value(&r)
 			}
 		}
 	}
@@ -141,7 +148,7 @@ func (d *SourceData) Replace(m provider.Month, md *MonthData, at time.Time) {
 	if !wasPublished {
 		return
 	}
-	before, after := Summarize(old.Records), Summarize(md.Records)
+	before, after := old.Summary(), md.Summary()
 	cause := CauseModelVersion
 	switch {
 	case old.Revision != "" && md.Revision != "" && old.Revision != md.Revision:
@@ -186,7 +193,9 @@ func (d *SourceData) MonthAt(m provider.Month, t time.Time) (md *MonthData, supe
 				continue
 			}
 			if seen(e.OldFirstSeen, e.OldFetchedAt, t) {
-				return &MonthData{Records: e.Superseded, FetchedAt: e.OldFetchedAt, Revision: e.OldRevision, FirstSeen: e.OldFirstSeen}, true
+				md := NewMonthData(e.Superseded)
+				md.FetchedAt, md.Revision, md.FirstSeen = e.OldFetchedAt, e.OldRevision, e.OldFirstSeen
+				return md, true
 			}
 			return nil, false
 		}

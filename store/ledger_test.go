@@ -13,18 +13,21 @@ import (
 // market-based figure, and a cost record.
 func october(scale float64, revision string, fetched time.Time) *MonthData {
 	oct := month("2026-10")
-	return &MonthData{FetchedAt: fetched, Revision: revision, Records: []provider.Record{
+	md := NewMonthData([]provider.Record{
 		{Provider: "gcp", Account: "a", Service: "s", Location: "l", Scope: provider.Scope2, Month: oct,
 			EmissionsGrams: 100 * scale, MarketBasedGrams: 40 * scale, Known: provider.Emissions | provider.EmissionsMarketBased},
 		{Provider: "gcp", Account: "b", Service: "s", Location: "l", Scope: provider.Scope2, Month: oct,
 			EmissionsGrams: 10 * scale, Known: provider.Emissions},
 		{Provider: "gcp", Account: "a", Service: "s", Location: "l", Month: oct, CostUSD: 5, Known: provider.Cost},
-	}}
+	})
+	md.FetchedAt, md.Revision = fetched, revision
+	return md
 }
 
 func TestReplaceRecordsRestatements(t *testing.T) {
 	t0, t1 := date("2026-11-16T00:00:00Z"), date("2026-11-20T00:00:00Z")
-	costOnly := &MonthData{FetchedAt: t0, Records: october(1, "", t0).Records[2:]}
+	costOnly := NewMonthData(october(1, "", t0).Records()[2:])
+	costOnly.FetchedAt = t0
 	for _, tc := range []struct {
 		name      string
 		old, next *MonthData
@@ -66,7 +69,7 @@ func TestReplaceRecordsRestatements(t *testing.T) {
 				e.NewRevision != tc.next.Revision || !e.OldFetchedAt.Equal(t0) {
 				t.Errorf("entry %+v", e)
 			}
-			if want := Summarize(tc.old.Records); !slices.Equal(e.Superseded, want) {
+			if want := tc.old.Summary(); !slices.Equal(e.Superseded, want) {
 				t.Errorf("superseded %+v, want %+v", e.Superseded, want)
 			}
 		})
@@ -76,7 +79,7 @@ func TestReplaceRecordsRestatements(t *testing.T) {
 // TestSummarizeKeepsWhatEachRecordCarries: records with and without a
 // market-based figure are summed apart, per scope.
 func TestSummarizeKeepsWhatEachRecordCarries(t *testing.T) {
-	got := Summarize(append(october(1, "", time.Time{}).Records, october(2, "", time.Time{}).Records...))
+	got := Summarize(append(october(1, "", time.Time{}).Records(), october(2, "", time.Time{}).Records()...))
 	oct := month("2026-10")
 	want := []provider.Record{
 		{Provider: "gcp", Month: oct, CostUSD: 10, Known: provider.Cost},
@@ -118,13 +121,13 @@ func TestMonthAt(t *testing.T) {
 		case superseded != tc.superseded:
 			t.Errorf("at %v: superseded %v, want %v", tc.at, superseded, tc.superseded)
 		default:
-			if got, want := Summarize(md.Records), Summarize(october(tc.scale, "", time.Time{}).Records); !slices.Equal(got, want) {
+			if got, want := md.Summary(), october(tc.scale, "", time.Time{}).Summary(); !slices.Equal(got, want) {
 				t.Errorf("at %v: %+v, want %+v", tc.at, got, want)
 			}
 		}
 	}
 	// A month stored by an earlier build counts from its last fetch.
-	d.Months[month("2026-09")] = &MonthData{FetchedAt: t1, Records: october(1, "", t1).Records}
+	d.Months[month("2026-09")] = october(1, "", t1)
 	if md, _ := d.MonthAt(month("2026-09"), t0); md != nil {
 		t.Error("a month fetched after t is held at t")
 	}

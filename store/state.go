@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,12 +12,13 @@ import (
 	"path/filepath"
 )
 
-// The state file's format and version. Version 2 adds the restatement
-// ledger and the months' first-seen times; version 1 files load as they
-// are, without them.
+// The state file's format and version. Version 3 holds the months by
+// column, in binary and compressed, behind a JSON header line, with a
+// SHA-256 trailer; versions 1 and 2 (JSON, version 2 adding the
+// restatement ledger and the months' first-seen times) load as they are.
 const (
 	stateFormat        = "cloudcarbon_exporter/state"
-	stateVersion       = 2
+	stateVersion       = 3
 	oldestStateVersion = 1
 )
 
@@ -26,6 +26,9 @@ const (
 // ours, another version, corrupt or truncated. Callers log it and start
 // empty; it is never fatal.
 var ErrStateInvalid = errors.New("state file unusable")
+
+// errChecksum marks a file whose bytes are not those written.
+var errChecksum = errors.New("fails its checksum (corrupt or edited)")
 
 // StateFile persists source data between runs. The payload is written to a
 // temporary file and renamed over the old one, so a crash leaves either the
@@ -42,11 +45,16 @@ func NewStateFile(path string) *StateFile { return &StateFile{path: path} }
 // Path returns the file's path.
 func (f *StateFile) Path() string { return f.path }
 
-type stateEnvelope struct {
+// stateHeader is the first JSON value of every version: the whole file in
+// versions 1 and 2 (Checksum and Data then set), the first line in
+// version 3.
+type stateHeader struct {
 	Format   string          `json:"format"`
 	Version  int             `json:"version"`
-	Checksum string          `json:"sha256"`
-	Data     json.RawMessage `json:"data"`
+	Checksum string          `json:"sha256,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	// Encoding names how version 3 holds the payload.
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // Load reads the state. A missing file yields no data and no error; an
@@ -69,26 +77,31 @@ func (f *StateFile) Load() (map[string]*SourceData, error) {
 	return f.decode(raw)
 }
 
-// decode checks and decodes the bytes of a state file.
+// decode checks and decodes the bytes of a state file of any version.
 func (f *StateFile) decode(raw []byte) (map[string]*SourceData, error) {
-	var env stateEnvelope
-	if err := json.Unmarshal(raw, &env); err != nil {
+	var h stateHeader
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file: %w", ErrStateInvalid, f.path, err)
 	}
-	if env.Format != stateFormat {
-		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file (format %q)", ErrStateInvalid, f.path, env.Format)
+	if h.Format != stateFormat {
+		return nil, fmt.Errorf("%w: %s is not a cloudcarbon_exporter state file (format %q)", ErrStateInvalid, f.path, h.Format)
 	}
-	if env.Version < oldestStateVersion || env.Version > stateVersion {
+	if h.Version < oldestStateVersion || h.Version > stateVersion {
 		return nil, fmt.Errorf("%w: %s has format version %d, this build reads versions %d to %d",
-			ErrStateInvalid, f.path, env.Version, oldestStateVersion, stateVersion)
-	}
-	sum := sha256.Sum256(env.Data)
-	if hex.EncodeToString(sum[:]) != env.Checksum {
-		return nil, fmt.Errorf("%w: %s fails its checksum (corrupt or edited)", ErrStateInvalid, f.path)
+			ErrStateInvalid, f.path, h.Version, oldestStateVersion, stateVersion)
 	}
 	var data map[string]*SourceData
-	dec := json.NewDecoder(bytes.NewReader(env.Data))
-	if err := dec.Decode(&data); err != nil {
+	var err error
+	if h.Version < 3 {
+		data, err = decodeJSONState(&h)
+	} else {
+		data, err = decodeBinaryState(raw, dec.InputOffset(), h.Encoding)
+	}
+	if errors.Is(err, errChecksum) {
+		return nil, fmt.Errorf("%w: %s %w", ErrStateInvalid, f.path, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStateInvalid, f.path, err)
 	}
 	for name, d := range data {
@@ -100,6 +113,31 @@ func (f *StateFile) decode(raw []byte) (map[string]*SourceData, error) {
 				return nil, fmt.Errorf("%w: %s: empty month %s of %q", ErrStateInvalid, f.path, m, name)
 			}
 		}
+	}
+	return data, nil
+}
+
+// decodeJSONState decodes versions 1 and 2, whose header holds the
+// payload, and moves each source's months onto one label table.
+func decodeJSONState(h *stateHeader) (map[string]*SourceData, error) {
+	sum := sha256.Sum256(h.Data)
+	if hex.EncodeToString(sum[:]) != h.Checksum {
+		return nil, errChecksum
+	}
+	var data map[string]*SourceData
+	if err := json.Unmarshal(h.Data, &data); err != nil {
+		return nil, err
+	}
+	for _, d := range data {
+		if d == nil {
+			continue
+		}
+		for m, md := range d.Months {
+			if md != nil {
+				md.month = m
+			}
+		}
+		d.CompactLabels()
 	}
 	return data, nil
 }
@@ -130,23 +168,14 @@ func (f *StateFile) RemoveStale() (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Save writes the state atomically.
+// Save writes the state atomically, streaming it: nothing but small
+// buffers is held besides the data itself.
 func (f *StateFile) Save(data map[string]*SourceData) error {
-	payload, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	sum := sha256.Sum256(payload)
-	// The envelope is written around the payload rather than marshalled
-	// with it, which would copy the payload twice more; the bytes are the
-	// same as json.Marshal(stateEnvelope{...}) gives.
-	head := fmt.Sprintf(`{"format":%q,"version":%d,"sha256":%q,"data":`, stateFormat, stateVersion, hex.EncodeToString(sum[:]))
 	if f.blob != nil {
 		var b bytes.Buffer
-		b.Grow(len(head) + len(payload) + 1)
-		b.WriteString(head)
-		b.Write(payload)
-		b.WriteString("}")
+		if err := writeState(&b, data); err != nil {
+			return fmt.Errorf("encode state: %w", err)
+		}
 		return wrapErr("write state", f.blob.Save(b.Bytes()))
 	}
 	dir := filepath.Dir(f.path)
@@ -155,11 +184,7 @@ func (f *StateFile) Save(data map[string]*SourceData) error {
 		return fmt.Errorf("write state: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	w := bufio.NewWriter(tmp)
-	w.WriteString(head)
-	w.Write(payload)
-	w.WriteString("}")
-	if err := w.Flush(); err != nil {
+	if err := writeState(tmp, data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write state: %w", err)
 	}

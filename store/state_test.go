@@ -2,13 +2,14 @@ package store
 
 import (
 	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -40,10 +41,11 @@ var ibmKey = Key{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}
 // withOctober stores one month of data, as a successful refresh does.
 func withOctober(d *SourceData) {
 	oct := month("2026-10")
-	d.Months[oct] = &MonthData{FetchedAt: date("2026-11-22T10:00:00Z"), Records: []provider.Record{
-		{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: oct,
-			EmissionsGrams: 10, Known: provider.Emissions},
-	}}
+	md := NewMonthBuilder(d.Labels(), oct, 1)
+	md.Add(&provider.Record{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Scope: provider.ScopeUnspecified, Month: oct,
+		EmissionsGrams: 10, Known: provider.Emissions})
+	d.Months[oct] = md.Done()
+	d.Months[oct].FetchedAt = date("2026-11-22T10:00:00Z")
 	d.LastSuccess, d.LastAttempt, d.LastOK, d.Attempted = date("2026-11-22T10:00:00Z"), date("2026-11-22T10:00:00Z"), true, true
 }
 
@@ -87,9 +89,16 @@ func TestStateRoundTripSeedsAConfiguredSource(t *testing.T) {
 var update = flag.Bool("update", false, "rewrite the state file fixture of the current version")
 
 // TestStateFileFormatIsStable: a file of every version (the fixtures)
-// loads; saving what it holds writes the current version with the same
-// payload, byte for byte.
+// loads; what a JSON version holds marshals back to its payload byte for
+// byte, so nothing was lost; saving writes the current version, which
+// loads to the same data; and the current version's fixture saves back
+// to its own payload byte for byte.
 func TestStateFileFormatIsStable(t *testing.T) {
+	restated := func(data map[string]*SourceData) bool {
+		d := data["ibm"]
+		return d != nil && d.Ledger != nil && len(d.Ledger.Entries) == 1 && d.Ledger.Entries[0].Cause == CauseModelVersion &&
+			d.Months[month("2026-10")].FirstSeen.Equal(date("2026-11-22T10:00:00Z"))
+	}
 	for _, tc := range []struct {
 		fixture string
 		check   func(data map[string]*SourceData) bool
@@ -98,15 +107,12 @@ func TestStateFileFormatIsStable(t *testing.T) {
 			d := data["ibm"]
 			return d != nil && len(d.Months) == 2 && d.Months[month("2026-10")].Revision == "7" && len(d.Denied) == 1 && d.Ledger == nil
 		}},
-		{"state_v2.json", func(data map[string]*SourceData) bool {
-			d := data["ibm"]
-			return d != nil && d.Ledger != nil && len(d.Ledger.Entries) == 1 && d.Ledger.Entries[0].Cause == CauseModelVersion &&
-				d.Months[month("2026-10")].FirstSeen.Equal(date("2026-11-22T10:00:00Z"))
-		}},
+		{"state_v2.json", restated},
+		{"state_v3.bin", restated},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			fixture := filepath.Join("testdata", tc.fixture)
-			if *update && tc.fixture == "state_v2.json" {
+			if *update && tc.fixture == "state_v3.bin" {
 				if err := NewStateFile(fixture).Save(restatedState()); err != nil {
 					t.Fatal(err)
 				}
@@ -122,27 +128,65 @@ func TestStateFileFormatIsStable(t *testing.T) {
 			if !tc.check(data) {
 				t.Fatalf("fixture loaded as %+v", data["ibm"])
 			}
-			for _, d := range data {
-				d.Generation = 42 // in memory only
-			}
-			path := filepath.Join(t.TempDir(), "state.json")
-			if err := NewStateFile(path).Save(data); err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(path)
+			loaded, err := json.Marshal(data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := regexp.MustCompile(`"version":[0-9]+`).ReplaceAll(raw, []byte(fmt.Sprintf(`"version":%d`, stateVersion)))
-			if !bytes.Equal(got, want) {
-				t.Errorf("saved state differs from %s:\n%s", fixture, got)
+			if tc.fixture != "state_v3.bin" {
+				var env stateHeader
+				if err := json.Unmarshal(raw, &env); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(loaded, env.Data) {
+					t.Errorf("%s loads as\n%s\nwant its payload\n%s", fixture, loaded, env.Data)
+				}
+			}
+			for _, d := range data {
+				d.Generation = 42 // in memory only
+			}
+			path := filepath.Join(t.TempDir(), "state")
+			if err := NewStateFile(path).Save(data); err != nil {
+				t.Fatal(err)
+			}
+			saved, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := NewStateFile(path).Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := json.Marshal(again); !bytes.Equal(got, loaded) {
+				t.Errorf("saved as version %d, loads as\n%s\nwant\n%s", stateVersion, got, loaded)
+			}
+			if tc.fixture == "state_v3.bin" && !bytes.Equal(payloadOf(t, saved), payloadOf(t, raw)) {
+				t.Errorf("saved payload differs from %s's", fixture)
 			}
 		})
 	}
 }
 
-// restatedState is the v2 fixture's data: the v1 fixture's IBM source
-// after its October was restated under model version 8.
+// payloadOf returns the header line and the uncompressed payload of a
+// version 3 file: gzip's own bytes may differ between Go releases.
+func payloadOf(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	line, rest, ok := bytes.Cut(raw, []byte("\n"))
+	if !ok || len(rest) < sha256.Size {
+		t.Fatalf("not a version 3 file: %q", raw)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(rest[:len(rest)-sha256.Size]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(line, '\n'), payload...)
+}
+
+// restatedState is the data of the v2 and v3 fixtures: the v1 fixture's
+// IBM source after its October was restated under model version 8.
 func restatedState() map[string]*SourceData {
 	data, err := NewStateFile(filepath.Join("testdata", "state_v1.json")).Load()
 	if err != nil {
@@ -151,12 +195,12 @@ func restatedState() map[string]*SourceData {
 	d := data["ibm"]
 	oct := month("2026-10")
 	d.Months[oct].FirstSeen = d.Months[oct].FetchedAt
-	restated := *d.Months[oct]
-	restated.Records = slices.Clone(restated.Records)
-	restated.Records[0].EmissionsGrams *= 1.25
+	records := d.Months[oct].Records()
+	records[0].EmissionsGrams *= 1.25
+	restated := NewMonthData(records)
 	restated.Revision = "8"
 	restated.FetchedAt = date("2026-12-18T06:00:00Z")
-	d.Replace(oct, &restated, restated.FetchedAt)
+	d.Replace(oct, restated, restated.FetchedAt)
 	return data
 }
 
@@ -170,17 +214,21 @@ func TestStateFileRejectsDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	edited := bytes.Clone(raw)
+	edited[len(edited)/2] ^= 0xff
 	tests := []struct {
 		name    string
 		content string
 		wantErr string
 	}{
-		{"truncated", string(raw[:len(raw)/2]), "is not a cloudcarbon_exporter state file"},
+		{"truncated", string(raw[:len(raw)/2]), "fails its checksum"},
 		{"garbage", "\x00\x01garbage", "is not a cloudcarbon_exporter state file"},
 		{"foreign JSON", `{"groups":[{"name":"x"}]}`, `format ""`},
-		{"newer version", strings.Replace(string(raw), `"version":2`, `"version":99`, 1), "format version 99, this build reads versions 1 to 2"},
-		{"version 0", strings.Replace(string(raw), `"version":2`, `"version":0`, 1), "format version 0, this build reads versions 1 to 2"},
-		{"edited payload", strings.Replace(string(raw), `"provider":"ibm"`, `"provider":"gcp"`, 1), "fails its checksum"},
+		{"newer version", strings.Replace(string(raw), `"version":3`, `"version":99`, 1), "format version 99, this build reads versions 1 to 3"},
+		{"version 0", strings.Replace(string(raw), `"version":3`, `"version":0`, 1), "format version 0, this build reads versions 1 to 3"},
+		{"edited payload", string(edited), "fails its checksum"},
+		{"unknown encoding", string(withChecksum(bytes.Replace(raw[:len(raw)-sha256.Size], []byte(`"gzip"`), []byte(`"zstd"`), 1))), `unknown payload encoding "zstd"`},
+		{"damaged payload under a valid checksum", string(withChecksum(damagedPayload(t))), "payload: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,6 +252,30 @@ func TestStateFileRejectsDamage(t *testing.T) {
 	if data, err := NewStateFile(filepath.Join(dir, "missing")).Load(); data != nil || err != nil {
 		t.Errorf("missing file: %v, %v; want nothing", data, err)
 	}
+}
+
+// withChecksum appends the trailer of a version 3 file to body.
+func withChecksum(body []byte) []byte {
+	sum := sha256.Sum256(body)
+	return append(bytes.Clone(body), sum[:]...)
+}
+
+// damagedPayload returns the header line and a payload that declares a
+// record whose label set does not exist, compressed.
+func damagedPayload(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString(`{"format":"cloudcarbon_exporter/state","version":3,"encoding":"gzip"}` + "\n")
+	zw := gzip.NewWriter(&b)
+	// One source {"name":"x"}, no strings, no label sets, one month with
+	// one record of label set 0.
+	zw.Write([]byte{1, 12})
+	zw.Write([]byte(`{"name":"x"}`))
+	zw.Write([]byte{0, 0, 1, 0, 2, '{', '}', 1, 0})
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestStateWriteFailureIsCountedAndDataKept(t *testing.T) {

@@ -17,31 +17,6 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
 
-// MonthData is what one fetch returned for one month of one source.
-type MonthData struct {
-	Records   []provider.Record `json:"records"`
-	FetchedAt time.Time         `json:"fetched_at"`
-	// Revision is the provider's model or data version of the month, if
-	// it names one.
-	Revision string `json:"revision,omitempty"`
-	// FirstSeen is when the month was first stored published (see
-	// SourceData.Replace); zero for months stored before it was kept.
-	FirstSeen time.Time `json:"first_seen,omitzero"`
-}
-
-// carries returns the quantities the month's records carry, stopping at
-// the first record that carries anything but cost: enough to tell
-// whether the month is published.
-func (md *MonthData) carries() provider.Quantity {
-	var q provider.Quantity
-	for i := range md.Records {
-		if q |= md.Records[i].Known; q&^provider.Cost != 0 {
-			break
-		}
-	}
-	return q
-}
-
 // SourceData is everything known about one source. Values are immutable
 // once stored: updates build a new SourceData.
 type SourceData struct {
@@ -95,7 +70,17 @@ type SourceData struct {
 	// from one counter for all sources, so a source replaced by a reload
 	// never repeats the generation of the data it replaces.
 	Generation uint64 `json:"-"`
+
+	// labels numbers the label sets of the records of the months that
+	// the source's refreshes store; shared by every snapshot of the
+	// source. Months may use tables of their own (see CompactLabels).
+	labels *LabelTable
 }
+
+// Labels returns the table that months of d are encoded against; nil for
+// a SourceData that no store or state file made, whose months then use
+// tables of their own.
+func (d *SourceData) Labels() *LabelTable { return d.labels }
 
 // Published reports whether md, one of d's months, counts as published
 // (provider.Published): it carries emissions, energy or water, or cost
@@ -106,13 +91,13 @@ func (d *SourceData) Published(md *MonthData) bool {
 	if md == nil {
 		return false
 	}
-	known := md.carries()
+	known := md.Carries()
 	if known&^provider.Cost != 0 || known == 0 {
 		return known != 0
 	}
 	var reports provider.Quantity
 	for _, o := range d.Months {
-		if reports |= o.carries(); reports&^provider.Cost != 0 {
+		if reports |= o.Carries(); reports&^provider.Cost != 0 {
 			break
 		}
 	}
@@ -303,6 +288,7 @@ func (s *Store) Configure(keys []Key, seed map[string]*SourceData) {
 			Name: k.Name, Provider: k.Provider, Identity: k.Identity,
 			Months:     map[provider.Month]*MonthData{},
 			Generation: s.generation,
+			labels:     NewLabelTable(),
 		}
 	}
 	s.sources = next
@@ -430,12 +416,12 @@ func (s *Store) LoadState() map[string]*SourceData {
 	return data
 }
 
-// RecordsByMonth returns the records of months by month, without copying
-// them: for readers that take a month's records as a slice.
+// RecordsByMonth returns a copy of the records of months, by month: for
+// readers that take a month's records as a slice.
 func RecordsByMonth(months map[provider.Month]*MonthData) map[provider.Month][]provider.Record {
 	out := make(map[provider.Month][]provider.Record, len(months))
 	for m, md := range months {
-		out[m] = md.Records
+		out[m] = md.Records()
 	}
 	return out
 }

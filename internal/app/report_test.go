@@ -247,9 +247,9 @@ func TestDemoReportInput(t *testing.T) {
 		c.Identity, c.LastDuration, c.Accounts, c.Costs = "", 0, nil, nil
 		c.Months = make(map[provider.Month]*store.MonthData, len(d.Months))
 		for m, md := range d.Months {
-			summed := *md
-			summed.Records = store.Summarize(md.Records)
-			c.Months[m] = &summed
+			summed := store.NewMonthData(md.Summary())
+			summed.FetchedAt, summed.Revision, summed.FirstSeen = md.FetchedAt, md.Revision, md.FirstSeen
+			c.Months[m] = summed
 		}
 		sources[name] = &c
 	}
@@ -427,7 +427,9 @@ func TestReportAsOfReproducesAFiledReport(t *testing.T) {
 	fetched := filedAt.Add(-24 * time.Hour)
 	st.Update(key.Name, store.Data, func(d *store.SourceData) {
 		for m := provider.NewMonth(2025, time.January); m <= provider.NewMonth(2025, time.December); m++ {
-			d.Replace(m, &store.MonthData{Records: records(m, 1), FetchedAt: fetched, Revision: "7"}, fetched)
+			md := store.NewMonthData(records(m, 1))
+			md.FetchedAt, md.Revision = fetched, "7"
+			d.Replace(m, md, fetched)
 		}
 		d.LastSuccess, d.LastAttempt, d.LastOK = fetched, fetched, true
 	})
@@ -453,7 +455,9 @@ func TestReportAsOfReproducesAFiledReport(t *testing.T) {
 
 	st.Update(key.Name, store.Data, func(d *store.SourceData) {
 		for _, m := range []provider.Month{provider.NewMonth(2025, time.June), provider.NewMonth(2025, time.July)} {
-			d.Replace(m, &store.MonthData{Records: records(m, 1.25), FetchedAt: restatedAt, Revision: "8"}, restatedAt)
+			md := store.NewMonthData(records(m, 1.25))
+			md.FetchedAt, md.Revision = restatedAt, "8"
+			d.Replace(m, md, restatedAt)
 		}
 	})
 	later := run(now)

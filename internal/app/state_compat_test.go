@@ -12,13 +12,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// TestStateFileOfTheFirstReleaseLoads starts the exporter on a state file
-// written by the first release (format version 1, before the plug-in
-// split) and the configuration it was written with. The data must be served
-// at once, with the totals the file holds, and no provider request made:
-// the configured endpoint is not even listening.
-func TestStateFileOfTheFirstReleaseLoads(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "state-v1.json"))
+// TestStateFilesOfEarlierReleasesLoad starts the exporter on a state file
+// written by an earlier release, each with the configuration it was
+// written with: the first release (format version 1, before the plug-in
+// split) and the last of format version 2. The data must be served at
+// once, with the totals the file holds, and no provider request made: the
+// configured endpoint is not even listening.
+func TestStateFilesOfEarlierReleasesLoad(t *testing.T) {
+	for _, v := range []string{"v1", "v2"} {
+		t.Run(v, func(t *testing.T) { testStateFileLoads(t, v) })
+	}
+}
+
+func testStateFileLoads(t *testing.T, version string) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "state-"+version+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +54,13 @@ func TestStateFileOfTheFirstReleaseLoads(t *testing.T) {
 	}
 
 	o := testOptions(t)
-	o.ConfigFile = filepath.Join("testdata", "state-v1.config.yml")
+	o.ConfigFile = filepath.Join("testdata", "state-"+version+".config.yml")
 	if err := os.WriteFile(o.StateFile, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o.Now = func() time.Time { return acme.LastSuccess.Add(time.Hour) }
 	t.Setenv("OLD_KEY", "not-used")
+	t.Setenv("V2_KEY", "not-used")
 	a := startApp(t, o, nil, true)
 	if !a.ready() {
 		t.Fatal("not ready at once with the persisted state")

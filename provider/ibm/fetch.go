@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/IBM/go-sdk-core/v5/core"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
@@ -79,6 +78,56 @@ type recordKey struct {
 	month                      provider.Month
 }
 
+// recordSet sums rows into records, one per (account, service, location,
+// month). The records are one slice that the fetch returns as it is, and
+// equal labels share one string rather than one per row: a fetch of many
+// months holds little beyond its records.
+type recordSet struct {
+	index   map[recordKey]int
+	records []provider.Record
+	// labels maps each raw value, by kind, to its label.
+	labels [3]map[string]string
+}
+
+func newRecordSet() *recordSet {
+	s := &recordSet{index: map[recordKey]int{}}
+	for i := range s.labels {
+		s.labels[i] = map[string]string{}
+	}
+	return s
+}
+
+// Kinds of labels in recordSet.labels.
+const (
+	labelAccount = iota
+	labelService
+	labelLocation
+)
+
+// label returns the label of raw value v of a kind, made by f the first
+// time.
+func (s *recordSet) label(kind int, v string, f func(string) string) string {
+	if l, ok := s.labels[kind][v]; ok {
+		return l
+	}
+	l := f(v)
+	s.labels[kind][strings.Clone(v)] = l
+	return l
+}
+
+// record returns the record of k, adding it empty if new.
+func (s *recordSet) record(k recordKey) *provider.Record {
+	if i, ok := s.index[k]; ok {
+		return &s.records[i]
+	}
+	s.index[k] = len(s.records)
+	s.records = append(s.records, provider.Record{
+		Provider: Name, Account: k.account, Service: k.service, Location: k.location,
+		Scope: provider.ScopeUnspecified, Month: k.month,
+	})
+	return &s.records[len(s.records)-1]
+}
+
 // Fetch implements provider.Provider.
 //
 // Query plan: the API documents that with group_by=none every row is one
@@ -105,7 +154,7 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		want[m] = true
 	}
 
-	records := make(map[recordKey]*provider.Record)
+	records := newRecordSet()
 	accounts := make(map[string]provider.Account)
 	for _, run := range runs {
 		q := p.scopeQuery("none", run[0], run[1])
@@ -133,11 +182,10 @@ func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider
 		}
 	}
 
-	res := provider.Result{Records: make([]provider.Record, 0, len(records))}
-	for _, r := range records {
-		res.Records = append(res.Records, *r)
-		if _, ok := accounts[r.Account]; !ok {
-			accounts[r.Account] = provider.Account{Provider: Name, ID: r.Account}
+	res := provider.Result{Records: records.records}
+	for i := range res.Records {
+		if id := res.Records[i].Account; accounts[id].ID == "" {
+			accounts[id] = provider.Account{Provider: Name, ID: id}
 		}
 	}
 	slices.SortFunc(res.Records, func(a, b provider.Record) int {
@@ -173,7 +221,7 @@ func (p *Provider) scopeQuery(groupBy string, first, last provider.Month) url.Va
 }
 
 // addRow folds one group_by=none row into records.
-func (p *Provider) addRow(records map[recordKey]*provider.Record, want map[provider.Month]bool, what string, row *wireRow) error {
+func (p *Provider) addRow(records *recordSet, want map[provider.Month]bool, what string, row *wireRow) error {
 	if row.Month == nil || row.Month.Value == "" {
 		return p.fail(provider.ReasonMalformed, 0, malformed(what, errors.New("row without month.value")))
 	}
@@ -202,19 +250,13 @@ func (p *Provider) addRow(records map[recordKey]*provider.Record, want map[provi
 	if account == "" {
 		account = provider.AccountPlaceholder
 	}
-	k := recordKey{account: account, service: serviceLabel(row.Service), location: locationLabel(row.Location), month: m}
-	r := records[k]
-	if r == nil {
-		r = &provider.Record{
-			Provider: Name,
-			Account:  k.account,
-			Service:  k.service,
-			Location: k.location,
-			Scope:    provider.ScopeUnspecified,
-			Month:    m,
-		}
-		records[k] = r
+	k := recordKey{
+		account:  records.label(labelAccount, account, strings.Clone),
+		service:  records.label(labelService, row.Service, serviceLabel),
+		location: records.label(labelLocation, row.Location, locationLabel),
+		month:    m,
 	}
+	r := records.record(k)
 	// A (account, service, location, month) known in any resource group
 	// is reported; a figure some resource groups lack counts as zero for
 	// them, which is what IBM's own totals do. JSON has no NaN or
@@ -337,28 +379,33 @@ func mergeAccount(accounts map[string]provider.Account, a provider.Account) {
 // A next link that does not move forward is an error, not a loop.
 //
 // When the first page shows plain offset paging (see plan), the other
-// pages are fetched in parallel up front. They are only a prefetch: the
-// walk below still follows the next links one page at a time, takes a
-// prefetched page where a link leads to one, and fetches any other page
-// itself. Rows are thus visited in the order, and the sums built in the
-// order, of a sequential fetch, whatever order the pages arrived in, and
-// a server whose links stray from its total_count is read as it says.
+// pages are fetched in parallel ahead of the walk, a few at a time (see
+// window). They are only a prefetch: the walk below still follows the
+// next links one page at a time, takes a prefetched page where a link
+// leads to one, and fetches any other page itself. Rows are thus visited
+// in the order, and the sums built in the order, of a sequential fetch,
+// whatever order the pages arrived in, and a server whose links stray
+// from its total_count is read as it says.
 func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what string, row *wireRow) error) error {
 	offset, limit := int64(0), int64(pageLimit)
-	var ahead map[int64]*wirePage // prefetched pages of limit pageLimit, by offset
+	var ahead *window // pages of limit pageLimit fetched ahead of the walk
+	defer func() { ahead.stop() }()
 	var page *wirePage
 	for n := 0; ; n++ {
 		what := pageWhat(q, offset)
 		if n >= maxPages {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("more than %d pages", maxPages)))
 		}
-		if pg, ok := ahead[offset]; ok && limit == pageLimit {
-			page = pg
-			delete(ahead, offset) // visited pages need not stay in memory
+		if ahead.next() == offset && limit == pageLimit {
+			var err error
+			if page, err = ahead.take(ctx, p, what); err != nil {
+				return err
+			}
 		} else {
-			if len(ahead) > 0 {
+			if ahead.next() >= 0 {
 				p.log.DebugContext(ctx, "ibm next link leaves the prefetched pages; following links one by one",
 					"group_by", q.Get("group_by"), "offset", offset, "limit", limit)
+				ahead.stop()
 				ahead = nil
 			}
 			var err error
@@ -366,9 +413,7 @@ func (p *Provider) pages(ctx context.Context, q url.Values, visit func(what stri
 				return err
 			}
 			if n == 0 {
-				if ahead, err = p.prefetch(ctx, q, page); err != nil {
-					return err
-				}
+				ahead = p.prefetch(ctx, q, page)
 			}
 		}
 		total := int64(-1)
@@ -438,39 +483,16 @@ func (p *Provider) plan(first *wirePage) []int64 {
 	return offsets
 }
 
-// prefetch fetches the pages plan predicts after first, at most
-// PageConcurrency at a time. The first failure cancels the others and is
-// what the fetch reports; the requests it cancels are not retried.
-func (p *Provider) prefetch(ctx context.Context, q url.Values, first *wirePage) (map[int64]*wirePage, error) {
+// prefetch starts fetching the pages plan predicts after first, or
+// returns nil when it predicts none.
+func (p *Provider) prefetch(ctx context.Context, q url.Values, first *wirePage) *window {
 	offsets := p.plan(first)
 	if len(offsets) == 0 {
-		return nil, nil
+		return nil
 	}
 	p.log.DebugContext(ctx, "ibm fetching pages in parallel", "group_by", q.Get("group_by"),
 		"pages", len(offsets)+1, "total_count", *first.TotalCount, "concurrency", p.opts.PageConcurrency)
-	pages := make([]*wirePage, len(offsets))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.PageConcurrency)
-	for i, off := range offsets {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				// Another page failed (or the caller gave up) while
-				// this one waited for a worker: send nothing.
-				return p.transportFailure(gctx, pageWhat(q, off), err)
-			}
-			var err error
-			pages[i], err = p.getPage(gctx, q, off, pageLimit)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	ahead := make(map[int64]*wirePage, len(offsets))
-	for i, off := range offsets {
-		ahead[off] = pages[i]
-	}
-	return ahead, nil
+	return newWindow(ctx, p, q, offsets)
 }
 
 // nextPage reads offset and limit from a next link, resolved against the

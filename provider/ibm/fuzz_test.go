@@ -167,7 +167,7 @@ func FuzzPage(f *testing.F) {
 				}
 			}
 		}
-		records := map[recordKey]*provider.Record{}
+		records := newRecordSet()
 		accounts := map[string]provider.Account{}
 		for i := range page.CarbonEmissions {
 			row := &page.CarbonEmissions[i]
@@ -182,8 +182,8 @@ func FuzzPage(f *testing.F) {
 				return
 			}
 		}
-		for _, r := range records {
-			checkRecord(t, r)
+		for i := range records.records {
+			checkRecord(t, &records.records[i])
 		}
 	})
 }

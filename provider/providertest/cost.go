@@ -271,7 +271,7 @@ func referenceRows(d *store.SourceData) ([]fakehttp.CarbonRow, []fakehttp.CostRo
 	var carbon []fakehttp.CarbonRow
 	var cost []fakehttp.CostRow
 	for m, md := range d.Months {
-		for _, r := range md.Records {
+		for r := range md.All() {
 			if !r.Has(provider.Emissions | provider.EmissionsMarketBased) {
 				continue
 			}
@@ -287,7 +287,7 @@ func referenceRows(d *store.SourceData) ([]fakehttp.CarbonRow, []fakehttp.CostRo
 		}
 	}
 	for m, md := range d.Costs {
-		for _, r := range md.Records {
+		for r := range md.All() {
 			cost = append(cost, fakehttp.CostRow{Account: r.Account, Service: r.Service, Location: r.Location, Month: m, USD: r.CostUSD})
 		}
 	}

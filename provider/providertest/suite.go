@@ -275,7 +275,7 @@ func checkNegative(h *harness) {
 		h.t.Fatalf("refresh: %v", err)
 	}
 	for m, md := range d.Months {
-		for _, rec := range md.Records {
+		for rec := range md.All() {
 			for _, qi := range provider.Quantities() {
 				if v := *qi.Value(&rec); rec.Has(qi.Quantity) && v < 0 && !qi.MayBeNegative {
 					h.t.Errorf("%s: %s %v served", m, qi.Name, v)
@@ -316,7 +316,7 @@ func compareTotals(t *testing.T, got, want map[provider.Month]Totals) {
 func served(months map[provider.Month]*store.MonthData) map[provider.Month]Totals {
 	out := map[provider.Month]Totals{}
 	for m, md := range months {
-		for _, rec := range md.Records {
+		for rec := range md.All() {
 			for _, qi := range provider.Quantities() {
 				if rec.Has(qi.Quantity) {
 					if out[m] == nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -523,6 +524,14 @@ func TestScale(t *testing.T) {
 	small, big := ibmfake.Scale(now, 2), ibmfake.Scale(now, 3)
 	if !reflect.DeepEqual(small.Rows, big.Rows[:len(small.Rows)]) {
 		t.Error("the first accounts differ between Scale(2) and Scale(3)")
+	}
+	long := ibmfake.ScaleOver(now, 2, 40)
+	if len(long.Rows) != 40*len(small.Rows)/ibmfake.ScaleMonths {
+		t.Errorf("ScaleOver(2, 40 months): %d rows", len(long.Rows))
+	}
+	recent := slices.DeleteFunc(slices.Clone(long.Rows), func(r ibmfake.Row) bool { return r.Month <= last-ibmfake.ScaleMonths })
+	if !reflect.DeepEqual(small.Rows, recent) {
+		t.Error("the months of Scale differ in ScaleOver over more months")
 	}
 	c1, e1 := small.Total(last)
 	c2, e2 := ibmfake.Scale(now.AddDate(0, 2, 0), 2).Total(last)

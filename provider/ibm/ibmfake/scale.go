@@ -25,28 +25,35 @@ const (
 	scaleRows  = scalePairs + 1 // per account and month
 )
 
-// Scale returns a deterministic enterprise of accounts accounts for load
-// tests, in two account groups. Every account runs 7 services, the first
-// in 3 locations and the others in 2, so 15 (service, location) pairs, one
-// of them split over 2 resource groups, over the ScaleMonths months ending
-// at the latest month IBM has published by now. Which services and
-// locations an account uses, and every figure, come from generators seeded
-// by the account's index, the service, the location and the month, so a
-// month's figures depend on neither now nor the number of accounts.
+// Scale returns ScaleOver(now, accounts, ScaleMonths): the months the
+// exporter exposes as history.
+func Scale(now time.Time, accounts int) Dataset { return ScaleOver(now, accounts, ScaleMonths) }
+
+// ScaleOver returns a deterministic enterprise of accounts accounts for
+// load tests, in two account groups, over the months months ending at the
+// latest month IBM has published by now. Every account runs 7 services,
+// the first in 3 locations and the others in 2, so 15 (service, location)
+// pairs, one of them split over 2 resource groups. Which services and
+// locations an account uses, and every figure, come from generators
+// seeded by the account's index, the service, the location and the month,
+// so a month's figures depend on neither now, nor the number of accounts,
+// nor the number of months.
 //
-// For n accounts:
+// For n accounts over m months:
 //
-//	rows (group_by=none)                         16 × 14 × n = 224n
-//	pages of 100 (all 14 months in one query)    ⌈224n / 100⌉
-//	records (account, service, location, month)  15 × 14 × n = 210n
-//	exposed series (emissions and energy)         2 × 210n   = 420n
+//	rows (group_by=none)                         16 × m × n
+//	pages of 100 (all months in one query)       ⌈16mn / 100⌉
+//	records (account, service, location, month)  15 × m × n
 //
-// plus one account _info series per account. 250 accounts give 56,000
+// and, with the exporter's default history of 13 months (14 months of
+// data or more), 2 × 15 × 14 × n = 420n exposed series (emissions and
+// energy, the latest month and the history), plus one account _info
+// series per account. 250 accounts over ScaleMonths months give 56,000
 // rows in 560 pages (and 3 pages of the accounts query), 52,500 records
 // and 105,000 series.
-func Scale(now time.Time, accounts int) Dataset {
+func ScaleOver(now time.Time, accounts, months int) Dataset {
 	last := LatestPublished(now)
-	first := last.Add(-(ScaleMonths - 1))
+	first := last.Add(-(max(months, 1) - 1))
 	services := []struct {
 		name   string
 		weight float64
@@ -78,7 +85,7 @@ func Scale(now time.Time, accounts int) Dataset {
 	}
 	ds := Dataset{EnterpriseID: ent.ID, Entities: append([]Entity{ent}, groups...)}
 	if accounts > 0 {
-		ds.Rows = make([]Row, 0, scaleRows*ScaleMonths*accounts)
+		ds.Rows = make([]Row, 0, scaleRows*max(months, 1)*accounts)
 	}
 	epoch := provider.NewMonth(2024, time.January)
 	for i := range max(accounts, 0) {
