@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/allocation"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/azure/azurefake"
@@ -240,5 +241,46 @@ func TestTagCostsDenied(t *testing.T) {
 		!strings.Contains(err.Error(), azure.CostPermission) || !strings.Contains(err.Error(), "allocate_by") ||
 		!strings.Contains(err.Error(), `tag "team"`) || strings.Contains(err.Error(), canary) {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestTagAllocation: the records Fetch reads, split by what TagCosts
+// reads (allocation.Fold and Split, as the exporter does), give each value
+// what the fake's own reference gives it, top-N folding included; the
+// values of a month add up to its unallocated emissions.
+func TestTagAllocation(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ds   azurefake.Dataset
+		top  int
+	}{
+		{"every value kept", tagDataset(), 100},
+		{"two kept, the rest folded", tagDataset(), 2},
+		{"150 values in one cell, 100 kept", tagDataset().WithManyTagValues("team", 150), 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.ds)
+			p := e.provider(t)
+			recs := fetch(t, p, mar).Records
+			tags, folded := allocation.Fold(tagCosts(t, p, "team", mar), tt.top)
+			got := map[string]float64{}
+			var sum float64
+			for _, part := range allocation.Split(recs, tags) {
+				got[part.Value] += part.EmissionsGrams
+				sum += part.EmissionsGrams
+			}
+			want := tt.ds.ReferenceAllocation(mar, "team", tt.top)
+			if len(got) != len(want) || folded.Kept > tt.top {
+				t.Errorf("values %v, want %+v; %+v", got, want, folded)
+			}
+			for _, w := range want {
+				if math.Abs(got[w.Value]-w.Grams) > 1e-9*math.Abs(w.Grams) {
+					t.Errorf("%s: %v g, want %v", w.Value, got[w.Value], w.Grams)
+				}
+			}
+			if total := tt.ds.MonthGrams(mar); total == 0 || math.Abs(sum-total) > 1e-9*total {
+				t.Errorf("the values add up to %v g, the month's emissions are %v", sum, total)
+			}
+		})
 	}
 }

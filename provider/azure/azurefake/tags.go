@@ -3,10 +3,12 @@ package azurefake
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // Tags in Cost Management, by the fake's reading of the Query API: a
@@ -69,6 +71,36 @@ func (d Dataset) TagTotals(m provider.Month, key string) map[string]float64 {
 		out[k.Value] += v
 	}
 	return out
+}
+
+// ReferenceAllocation is what the exporter must allocate to each value of
+// tag key in month m, the top values by cost kept and the rest folded:
+// fakehttp's reference, worked out row by row from the fake's own items
+// (in grams, labelled as Fetch labels them, location-based only, as Azure
+// reports) and TagCostTotals (whose location is "", as Cost Management
+// cannot group by the region and the tag together).
+func (d Dataset) ReferenceAllocation(m provider.Month, key string, top int) []fakehttp.Allocated {
+	denied := map[string]bool{}
+	for _, s := range d.Subscriptions {
+		denied[strings.ToLower(s.ID)] = s.Denied
+	}
+	var carbon []fakehttp.CarbonRow
+	for _, it := range d.Items {
+		sub := strings.ToLower(it.SubscriptionID)
+		if it.Month != m || denied[sub] {
+			continue
+		}
+		for _, s := range []provider.Scope{provider.Scope1, provider.Scope2, provider.Scope3} {
+			carbon = append(carbon, fakehttp.CarbonRow{Account: sub, Service: strings.ToLower(it.ResourceType),
+				Location: armLocation(it.Location), Scope: string(s), Month: m,
+				Grams: it.Emissions(s) * gramsPerKilogram, Market: math.NaN()})
+		}
+	}
+	var tags []fakehttp.TagRow
+	for k, usd := range d.TagCostTotals(m, key) {
+		tags = append(tags, fakehttp.TagRow{Account: k.SubscriptionID, Service: k.ResourceType, Value: k.Value, Month: m, Weight: usd})
+	}
+	return fakehttp.ReferenceAllocation(carbon, tags, top)
 }
 
 // WithManyTagValues returns d with n more resources in one cell, the
