@@ -151,6 +151,13 @@ func (c *Config) Check(v provider.Checker) {
 	a := c.Allocation()
 	provider.CheckAllocation(v, &a, nil)
 	c.AllocateTop = a.Top
+	// Azure tag names ignore case, so that keys which differ in case only
+	// would read the same tag twice (CheckAllocation compares exactly).
+	for i, k := range c.AllocateBy {
+		if j := slices.IndexFunc(c.AllocateBy[:i], func(e string) bool { return strings.EqualFold(e, k) }); j >= 0 && c.AllocateBy[j] != k {
+			v.Errorf(fmt.Sprintf("allocate_by.%d", i), "allocate_by lists a key twice: Azure tag names ignore case")
+		}
+	}
 }
 
 // checkCredential checks that the entry gives what its credential needs

@@ -102,12 +102,13 @@ func TestConfigCheck(t *testing.T) {
 			AllocateBy: []string{"team", "kubernetes.io-created-for-pvc-namespace"}, AllocateTop: 20},
 	}, {
 		name: "allocation keys and top checked",
-		in:   azure.Config{Name: "azure", ListSubscriptions: true, AllocateBy: []string{"team", " team", "team"}, AllocateTop: 5000},
+		in:   azure.Config{Name: "azure", ListSubscriptions: true, AllocateBy: []string{"team", " team", "team", "Team"}, AllocateTop: 5000},
 		has:  []string{"allocate_by", "allocate_top"},
 		errs: []string{
 			"allocate_top: allocate_top must be between 1 and 1000",
 			"allocate_by.1: allocate_by has an empty key or one with leading or trailing spaces",
 			"allocate_by.2: allocate_by lists a key twice",
+			"allocate_by.3: allocate_by lists a key twice: Azure tag names ignore case",
 		},
 	}}
 	for _, tt := range tests {
