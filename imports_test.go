@@ -36,6 +36,7 @@ var layers = map[string][]string{
 	"report":                           {"provider", "store"},
 	"store":                            {"provider"},
 	"provisional":                      {"provider"},
+	"allocation":                       {"provider"},
 	"otlp":                             {},
 	"provider":                         {},
 	"provider/httpx":                   {"provider"},

@@ -369,6 +369,8 @@ func methodOf(req *http.Request) string {
 		return "water_allocation"
 	case strings.HasPrefix(req.Header.Get("X-Amz-Target"), "AWSOrganizations"):
 		return "organizations"
+	case strings.HasPrefix(req.Header.Get("X-Amz-Target"), "AWSInsightsIndexService.") && isByTag(req):
+		return "cost_and_usage_by_tag"
 	case strings.HasPrefix(req.Header.Get("X-Amz-Target"), "AWSInsightsIndexService."):
 		return "cost_and_usage"
 	case strings.HasPrefix(req.URL.Host, "sts.") || strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):

@@ -2,7 +2,8 @@
 // by scope and method, and water withdrawals) and, optionally, the
 // organization's account names, and turns them into provider records;
 // for provisional months, its cost feed reads Cost Explorer's
-// GetCostAndUsage, keyed like the emissions.
+// GetCostAndUsage, keyed like the emissions, and for allocation its tag
+// feed reads the same cost split by a cost allocation tag.
 //
 // The generated service/sustainability module is not available, so the
 // three operations it would provide are written out in api.go on top of
@@ -146,8 +147,8 @@ type Options struct {
 	// (AWS_ENDPOINT_URL_STS, a profile's services section, ...).
 	OrganizationsEndpoint string
 	// CostExplorerEndpoint overrides the Cost Explorer endpoint of the
-	// cost feed (Costs); the partition's by default, or the SDK's
-	// settings (AWS_ENDPOINT_URL_COST_EXPLORER, ...).
+	// cost and tag feeds (Costs, TagCosts); the partition's by default,
+	// or the SDK's settings (AWS_ENDPOINT_URL_COST_EXPLORER, ...).
 	CostExplorerEndpoint string
 
 	// HTTPClient is the base client of the Sustainability, Organizations
@@ -158,7 +159,9 @@ type Options struct {
 	// Observe, when set, is told of every HTTP attempt of those requests,
 	// retries included. Endpoint names: "carbon_emissions",
 	// "carbon_dimension_values", "water_allocation", "organizations",
-	// "cost_and_usage" (Cost Explorer, for the cost feed), "sts", "other".
+	// "cost_and_usage" (Cost Explorer, for the cost feed),
+	// "cost_and_usage_by_tag" (Cost Explorer, for the tag feed), "sts",
+	// "other".
 	Observe provider.RequestObserver
 
 	// MaxAttempts bounds the attempts of one request (aws/retry's standard
@@ -192,7 +195,7 @@ type Provider struct {
 	log     *slog.Logger
 	api     sustainabilityAPI
 	org     *organizations.Client // nil unless Options.Organizations
-	ce      *costexplorer.Client  // the cost feed's; it sends nothing until Costs is called
+	ce      *costexplorer.Client  // the cost and tag feeds'; it sends nothing until Costs or TagCosts is called
 	secrets []string
 
 	mu sync.Mutex
@@ -207,6 +210,7 @@ type Provider struct {
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.CostFeed = (*Provider)(nil)
+	_ provider.TagFeed  = (*Provider)(nil)
 )
 
 // New loads the SDK configuration (shared files and environment; no

@@ -88,28 +88,13 @@ const (
 // MONTHLY granularity, and is billed USD 0.01 per page; pages follow
 // NextPageToken.
 func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provider.Record, error) {
-	current := provider.MonthOf(p.opts.Now())
-	oldest := current.Add(-(CostExplorerMonths - 1))
-	want := make(map[provider.Month]bool, len(months))
-	for _, m := range months {
-		if m >= oldest && m <= current {
-			want[m] = true
-		}
-	}
-	if len(want) == 0 {
-		p.log.Debug("No requested month is within what Cost Explorer serves", "oldest", oldest.String())
+	c := p.newCostQuery(months, opCostAndUsage)
+	if c == nil {
 		return nil, nil
 	}
-	ms := slices.Sorted(maps.Keys(want))
-	c := &costQuery{p: p, want: want, sums: make(map[costKey]float64), period: &types.DateInterval{
-		Start: aws.String(ms[0].Start().Format(ceDate)),
-		// The end is exclusive; Cost Explorer takes the first day of next
-		// month for the current month to date.
-		End: aws.String(ms[len(ms)-1].End().Format(ceDate)),
-	}}
 
 	accounts, regions := make(map[string]bool), make(map[string]bool)
-	err := c.query(ctx, []string{ceLinkedAccount, ceRegion}, nil, func(keys []string, _ provider.Month, _ float64) {
+	err := c.query(ctx, dimensions(ceLinkedAccount, ceRegion), nil, func(keys []string, _ provider.Month, _ float64) {
 		accounts[keys[0]], regions[keys[1]] = true, true
 	})
 	if err != nil {
@@ -125,7 +110,7 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 	g.SetLimit(costConcurrency)
 	for _, v := range values {
 		g.Go(func() error {
-			return c.query(gctx, group, &types.Expression{Dimensions: &types.DimensionValues{Key: types.Dimension(split), Values: []string{v}}},
+			return c.query(gctx, dimensions(group...), dimensionIs(split, v),
 				func(keys []string, m provider.Month, amount float64) {
 					var account, region, service string
 					if split == ceLinkedAccount {
@@ -141,7 +126,7 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	p.log.Debug("Read cost from Cost Explorer", "months", len(ms), "split_by", split, "values", len(values),
+	p.log.Debug("Read cost from Cost Explorer", "months", len(c.want), "split_by", split, "values", len(values),
 		"requests", c.requests.Load(), "usd", fmt.Sprintf("%.2f", float64(c.requests.Load())*0.01))
 	return c.records(), nil
 }
@@ -156,21 +141,50 @@ func costRegion(r string) string {
 	return r
 }
 
+// costKey is what the cost is summed by: the labels of the emissions it
+// estimates and, for the tag feed, the tag's value.
 type costKey struct {
 	account, service, location string
 	month                      provider.Month
+	value                      string
 }
 
-// costQuery is one call of the cost feed: its period, the months kept,
-// the sums and the requests sent.
+// costQuery is one call of the cost or the tag feed: its operation, for
+// messages, its period, the months kept, the sums and the requests sent.
 type costQuery struct {
 	p        *Provider
+	op       string
 	period   *types.DateInterval
 	want     map[provider.Month]bool
 	requests atomic.Int64
 
 	mu   sync.Mutex
 	sums map[costKey]float64
+}
+
+// newCostQuery returns the query of op for those of months Cost Explorer
+// serves, the CostExplorerMonths to the current one, as one period; nil
+// when it serves none of them.
+func (p *Provider) newCostQuery(months []provider.Month, op string) *costQuery {
+	current := provider.MonthOf(p.opts.Now())
+	oldest := current.Add(-(CostExplorerMonths - 1))
+	want := make(map[provider.Month]bool, len(months))
+	for _, m := range months {
+		if m >= oldest && m <= current {
+			want[m] = true
+		}
+	}
+	if len(want) == 0 {
+		p.log.Debug("No requested month is within what Cost Explorer serves", "operation", op, "oldest", oldest.String())
+		return nil
+	}
+	ms := slices.Sorted(maps.Keys(want))
+	return &costQuery{p: p, op: op, want: want, sums: make(map[costKey]float64), period: &types.DateInterval{
+		Start: aws.String(ms[0].Start().Format(ceDate)),
+		// The end is exclusive; Cost Explorer takes the first day of next
+		// month for the current month to date.
+		End: aws.String(ms[len(ms)-1].End().Format(ceDate)),
+	}}
 }
 
 func (c *costQuery) add(k costKey, v float64) {
@@ -190,59 +204,78 @@ func filter(split *types.Expression) *types.Expression {
 	return &types.Expression{And: []types.Expression{*split, usage}}
 }
 
+// dimension groups by Cost Explorer's dimension d.
+func dimension(d string) types.GroupDefinition {
+	return types.GroupDefinition{Type: types.GroupDefinitionTypeDimension, Key: aws.String(d)}
+}
+
+// dimensions groups by Cost Explorer's dimensions ds.
+func dimensions(ds ...string) []types.GroupDefinition {
+	out := make([]types.GroupDefinition, len(ds))
+	for i, d := range ds {
+		out[i] = dimension(d)
+	}
+	return out
+}
+
+// dimensionIs selects the cost whose dimension d has one of values.
+func dimensionIs(d string, values ...string) *types.Expression {
+	return &types.Expression{Dimensions: &types.DimensionValues{Key: types.Dimension(d), Values: values}}
+}
+
 // query runs one GetCostAndUsage query over the period, every page of
 // it, handing each group of a wanted month to f with its keys, in the
-// order of groupBy.
-func (c *costQuery) query(ctx context.Context, groupBy []string, split *types.Expression, f func(keys []string, m provider.Month, amount float64)) error {
+// order of groupBy; a tag's key is its value, "" for cost without it.
+func (c *costQuery) query(ctx context.Context, groupBy []types.GroupDefinition, split *types.Expression,
+	f func(keys []string, m provider.Month, amount float64)) error {
 	p := c.p
 	in := &costexplorer.GetCostAndUsageInput{
 		TimePeriod:  c.period,
 		Granularity: types.GranularityMonthly,
 		Metrics:     []string{costMetric},
 		Filter:      filter(split),
-	}
-	for _, d := range groupBy {
-		in.GroupBy = append(in.GroupBy, types.GroupDefinition{Type: types.GroupDefinitionTypeDimension, Key: aws.String(d)})
+		GroupBy:     groupBy,
 	}
 	seen := make(map[string]bool)
 	for n := 1; ; n++ {
 		if c.requests.Add(1) > MaxCostRequests {
+			_, off := costUse(c.op)
 			return p.fail(provider.ReasonOther, 0, fmt.Errorf("aws: %s: reading the cost would take more than %d Cost Explorer requests (USD 0.01 each); "+
-				"ask for fewer months or set provisional: false", opCostAndUsage, MaxCostRequests))
+				"ask for fewer months or %s", c.op, MaxCostRequests, off))
 		}
 		out, err := p.ce.GetCostAndUsage(ctx, in)
 		if err != nil {
-			return p.classify(ctx, opCostAndUsage, err)
+			return p.classify(ctx, c.op, err)
 		}
 		groups := 0
 		for _, r := range out.ResultsByTime {
 			groups += len(r.Groups)
-			if err := c.page(&r, len(groupBy), f); err != nil {
-				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: %w", opCostAndUsage, err))
+			if err := c.page(&r, groupBy, f); err != nil {
+				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: %w", c.op, err))
 			}
 		}
 		// Charged to the refresh's budget, which ends a run of empty
 		// pages that link to more.
 		if err := httpx.Page(ctx, groups); err != nil {
-			return p.classify(ctx, opCostAndUsage, err)
+			return p.classify(ctx, c.op, err)
 		}
 		next := aws.ToString(out.NextPageToken)
 		switch {
 		case next == "":
 			return nil
 		case seen[next]:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: NextPageToken repeats an earlier one", opCostAndUsage))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: NextPageToken repeats an earlier one", c.op))
 		case n == maxPages:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: more than %d pages", opCostAndUsage, maxPages))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("aws: %s: malformed response: more than %d pages", c.op, maxPages))
 		}
 		seen[next] = true
 		in.NextPageToken = aws.String(next)
-		p.log.Debug("Fetching the next page", "operation", opCostAndUsage, "page", n+1)
+		p.log.Debug("Fetching the next page", "operation", c.op, "page", n+1)
 	}
 }
 
 // page reads one period of an answer.
-func (c *costQuery) page(r *types.ResultByTime, keys int, f func(keys []string, m provider.Month, amount float64)) error {
+func (c *costQuery) page(r *types.ResultByTime, groupBy []types.GroupDefinition, f func(keys []string, m provider.Month, amount float64)) error {
 	if r.TimePeriod == nil || r.TimePeriod.Start == nil {
 		return errors.New("a result has no time period")
 	}
@@ -255,8 +288,12 @@ func (c *costQuery) page(r *types.ResultByTime, keys int, f func(keys []string, 
 		return fmt.Errorf("a monthly result starts on %s, not on the first day of a month", start.Format(ceDate))
 	}
 	for _, g := range r.Groups {
-		if len(g.Keys) != keys {
-			return fmt.Errorf("a group has %d keys for %d groupings", len(g.Keys), keys)
+		if len(g.Keys) != len(groupBy) {
+			return fmt.Errorf("a group has %d keys for %d groupings", len(g.Keys), len(groupBy))
+		}
+		keys, err := groupKeys(g.Keys, groupBy)
+		if err != nil {
+			return err
 		}
 		v, ok := g.Metrics[costMetric]
 		if !ok || v.Amount == nil {
@@ -270,7 +307,7 @@ func (c *costQuery) page(r *types.ResultByTime, keys int, f func(keys []string, 
 			return fmt.Errorf("%s amount %q is not a number", costMetric, provider.Truncate(aws.ToString(v.Amount), 64))
 		}
 		if c.want[m] {
-			f(g.Keys, m, amount)
+			f(keys, m, amount)
 		}
 	}
 	return nil
@@ -278,16 +315,26 @@ func (c *costQuery) page(r *types.ResultByTime, keys int, f func(keys []string, 
 
 // records returns the sums as cost records, sorted.
 func (c *costQuery) records() []provider.Record {
+	tagged := c.tagRecords()
+	out := make([]provider.Record, len(tagged))
+	for i, t := range tagged {
+		out[i] = t.Record
+	}
+	return out
+}
+
+// tagRecords returns the sums as the cost of a tag's values, sorted.
+func (c *costQuery) tagRecords() []provider.TagCost {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]provider.Record, 0, len(c.sums))
+	out := make([]provider.TagCost, 0, len(c.sums))
 	for k, v := range c.sums {
-		out = append(out, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
-			Month: k.month, CostUSD: v, Known: provider.Cost})
+		out = append(out, provider.TagCost{Record: provider.Record{Provider: Name, Account: k.account, Service: k.service,
+			Location: k.location, Month: k.month, CostUSD: v, Known: provider.Cost}, Value: k.value})
 	}
-	slices.SortFunc(out, func(a, b provider.Record) int {
+	slices.SortFunc(out, func(a, b provider.TagCost) int {
 		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
-			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location))
+			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location), cmp.Compare(a.Value, b.Value))
 	})
 	return out
 }

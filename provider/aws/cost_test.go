@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
@@ -22,7 +21,14 @@ var mar26 = feb26 + 1
 // returns a provider that reads Cost Explorer from it.
 func costEnv(t *testing.T, ds awsfake.Dataset) (*env, *awsp.Provider) {
 	t.Helper()
-	e := newEnv(t, ds.WithCosts(now))
+	return ceEnv(t, ds.WithCosts(now))
+}
+
+// ceEnv starts the fake with ds, its cost included, and returns a
+// provider that reads Cost Explorer from it.
+func ceEnv(t *testing.T, ds awsfake.Dataset) (*env, *awsp.Provider) {
+	t.Helper()
+	e := newEnv(t, ds)
 	opts := e.options()
 	opts.CostExplorerEndpoint = e.ts.URL
 	return e, e.provider(t, opts)
@@ -44,18 +50,25 @@ type costLabels struct {
 // amortized usage of the Cost Explorer services the fake bills each
 // product code under.
 func wantCosts(ds awsfake.Dataset, months ...provider.Month) map[costLabels]float64 {
+	return fakeCosts(ds, months, func(c awsfake.CostRow, service string) costLabels {
+		return costLabels{c.Account, service, c.Region, c.Month}
+	})
+}
+
+// fakeCosts sums the fake's usage of months by key, which names a line's
+// cell given the line and its service of the Sustainability API.
+func fakeCosts[K comparable](ds awsfake.Dataset, months []provider.Month, key func(c awsfake.CostRow, service string) K) map[K]float64 {
 	byName := map[string]string{}
 	for _, r := range ds.Rows {
 		for _, n := range awsfake.CostExplorerNames(r.Service) {
 			byName[n] = r.Service
 		}
 	}
-	want := map[costLabels]float64{}
+	want := map[K]float64{}
 	for _, c := range ds.Costs {
-		if c.RecordType != awsfake.RecordUsage || !slices.Contains(months, c.Month) {
-			continue
+		if c.RecordType == awsfake.RecordUsage && slices.Contains(months, c.Month) {
+			want[key(c, byName[c.Service])] += c.Amortized
 		}
-		want[costLabels{c.Account, byName[c.Service], c.Region, c.Month}] += c.Amortized
 	}
 	return want
 }
@@ -72,7 +85,8 @@ func byLabels(t *testing.T, recs []provider.Record) map[costLabels]float64 {
 	return got
 }
 
-func compareCosts(t *testing.T, got, want map[costLabels]float64) {
+// compareCosts compares the cost served per key with the fake's own.
+func compareCosts[K comparable](t *testing.T, got, want map[K]float64) {
 	t.Helper()
 	for k, w := range want {
 		if g, ok := got[k]; !ok || !near(g, w) {
@@ -157,19 +171,28 @@ type ceBody struct {
 type ceExpression struct {
 	And        []ceExpression
 	Not        *ceExpression
-	Dimensions *struct {
-		Key    string
-		Values []string
-	}
+	Dimensions *ceValues
+	Tags       *ceValues
 }
 
+type ceValues struct {
+	Key    string
+	Values []string
+}
+
+// groupBy names the groupings of b: a dimension by its key, a tag as
+// TAG:key.
 func (b ceBody) groupBy() string {
 	var keys []string
 	for _, g := range b.GroupBy {
-		if g.Type != "DIMENSION" {
-			return "not a dimension: " + g.Type
+		switch g.Type {
+		case "DIMENSION":
+			keys = append(keys, g.Key)
+		case "TAG":
+			keys = append(keys, "TAG:"+g.Key)
+		default:
+			return "not a dimension or a tag: " + g.Type
 		}
-		keys = append(keys, g.Key)
 	}
 	return strings.Join(keys, ",")
 }
@@ -314,17 +337,7 @@ func TestCostErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				if got := provider.ReasonOf(err); got != tt.reason {
-					t.Fatalf("reason %s (%v), want %s", got, err, tt.reason)
-				}
-				for _, w := range tt.wantIn {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not say %q", err, w)
-					}
-				}
-				if strings.Contains(err.Error(), canary) {
-					t.Errorf("the secret is in %v", err)
-				}
+				expectFailure(t, err, tt.reason, tt.wantIn...)
 			}
 			if n := e.fake.Requests(awsfake.OpCostAndUsage); n != tt.requests {
 				t.Errorf("%d requests, want %d", n, tt.requests)
@@ -338,36 +351,24 @@ func TestCostErrors(t *testing.T) {
 	}
 }
 
+// expectFailure checks that err is reason, says each of wantIn, and holds
+// no secret.
+func expectFailure(t *testing.T, err error, reason provider.Reason, wantIn ...string) {
+	t.Helper()
+	if got := provider.ReasonOf(err); got != reason {
+		t.Fatalf("reason %s (%v), want %s", got, err, reason)
+	}
+	for _, w := range wantIn {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), canary) {
+		t.Errorf("the secret is in %v", err)
+	}
+}
+
 func withCode(f awsfake.Fault, times int) awsfake.Fault {
 	f.Times = times
 	return f
-}
-
-// TestCostFeedConfig checks that only a source that asks for provisional
-// months is a cost feed.
-func TestCostFeedConfig(t *testing.T) {
-	isolate(t)
-	for _, tt := range []struct {
-		text string
-		want bool
-	}{
-		{"aws:\n  - {}\n", false},
-		{"aws:\n  - provisional: false\n", false},
-		{"aws:\n  - provisional: true\n", true},
-	} {
-		c, err := config.Parse([]byte(tt.text), "c.yml", func(string) string { return "" }, []provider.Plugin{awsp.Plugin()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := p.(provider.CostFeed); ok != tt.want {
-			t.Errorf("%q: a cost feed: %v, want %v", tt.text, ok, tt.want)
-		}
-		if p.Name() != "aws" {
-			t.Errorf("%q: name %q", tt.text, p.Name())
-		}
-	}
 }

@@ -26,8 +26,8 @@ func iamAction(op string) string {
 	switch op {
 	case opListAccounts:
 		return "organizations:" + op
-	case opCostAndUsage:
-		return "ce:" + op
+	case opCostAndUsage, opCostByTag:
+		return "ce:" + opCostAndUsage
 	}
 	return "sustainability:" + op
 }
@@ -139,9 +139,10 @@ func (p *Provider) apiFailure(op string, status int, header http.Header, code, m
 		b.WriteString(" (the account is in no organization; set organizations: false)")
 	case reason == provider.ReasonPermission && op == opListAccounts:
 		fmt.Fprintf(&b, " (the identity needs the IAM permission %s, which only the management account or a delegated administrator has)", iamAction(op))
-	case reason == provider.ReasonPermission && op == opCostAndUsage:
-		fmt.Fprintf(&b, " (the identity needs the IAM permission %s to read cost for provisional months; a member account reads Cost Explorer "+
-			"only if the management account allows it; or set provisional: false)", iamAction(op))
+	case reason == provider.ReasonPermission && (op == opCostAndUsage || op == opCostByTag):
+		what, off := costUse(op)
+		fmt.Fprintf(&b, " (the identity needs the IAM permission %s %s; a member account reads Cost Explorer "+
+			"only if the management account allows it; or %s)", iamAction(op), what, off)
 	case code == "DataUnavailableException":
 		b.WriteString(" (Cost Explorer has no data for the account: enable it in the Billing and Cost Management console; data appears within a day)")
 	case reason == provider.ReasonPermission:

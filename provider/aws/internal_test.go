@@ -196,3 +196,29 @@ func (emptyBucket) GetToken(context.Context, uint) (func() error, error) {
 	return nil, &retry.MaxAttemptsError{}
 }
 func (emptyBucket) AddTokens(uint) error { return nil }
+
+// TestTagValue checks how a tag's group key, "key$value", becomes the
+// value of a record.
+func TestTagValue(t *testing.T) {
+	for _, tt := range []struct{ key, group, want, err string }{
+		{"team", "team$web", "web", ""},
+		// Untagged cost, or a tag with an empty value: AWS tells them not
+		// apart.
+		{"team", "team$", "", ""},
+		{"aws:eks:namespace", "aws:eks:namespace$kube-system", "kube-system", ""},
+		// Every punctuation AWS allows in a value is kept as it is.
+		{"team", "team$a b=c:d/e+f-g@h.i_j", "a b=c:d/e+f-g@h.i_j", ""},
+		// Keys are case-sensitive: another key's groups are no answer.
+		{"Team", "team$web", "", `is "team$web", not Team$ and a value`},
+		{"team", "web", "", `is "web", not team$`},
+		{"team", "team$" + strings.Repeat("é", 600), "", "1200 bytes long"},
+	} {
+		got, err := tagValue(tt.key, tt.group)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("tagValue(%q, %q) = %q, %v; want %q", tt.key, tt.group, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("tagValue(%q, %q): error %v, want one saying %q", tt.key, tt.group, err, tt.err)
+		}
+	}
+}

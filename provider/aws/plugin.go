@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
@@ -74,6 +75,14 @@ type Config struct {
 	// has not published yet are estimated from it.
 	Provisional          bool   `yaml:"provisional"`
 	CostExplorerEndpoint string `yaml:"cost_explorer_endpoint,omitempty"`
+	// AllocateBy are cost allocation tag keys, spelled as Cost Explorer
+	// groups by them (team, aws:eks:namespace), by whose cost shares the
+	// emissions of each account and service are allocated; each is a read
+	// of Cost Explorer per cost refresh.
+	AllocateBy []string `yaml:"allocate_by,omitempty"`
+	// AllocateTop bounds the values kept per key, by cost; the others are
+	// folded into one. Check sets the default.
+	AllocateTop int `yaml:"allocate_top,omitempty"`
 }
 
 // Shapes AWS documents, checked up front so that a typo is a
@@ -115,8 +124,18 @@ func (c *Config) Check(v provider.Checker) {
 	if c.OrganizationsEndpoint != "" && !c.Organizations {
 		v.Errorf("organizations_endpoint", "aws entry %q sets organizations_endpoint without organizations: true, which alone calls Organizations", c.Name)
 	}
-	if c.CostExplorerEndpoint != "" && !c.Provisional {
-		v.Errorf("cost_explorer_endpoint", "aws entry %q sets cost_explorer_endpoint without provisional: true, which alone calls Cost Explorer", c.Name)
+	if c.CostExplorerEndpoint != "" && !c.Provisional && len(c.AllocateBy) == 0 {
+		v.Errorf("cost_explorer_endpoint", "aws entry %q sets cost_explorer_endpoint without provisional: true or allocate_by, "+
+			"which alone call Cost Explorer", c.Name)
+	}
+	a := c.Allocation()
+	provider.CheckAllocation(v, &a, nil)
+	c.AllocateTop = a.Top
+	for i, k := range c.AllocateBy {
+		// Longer keys (in bytes) CheckAllocation refuses already.
+		if utf8.RuneCountInString(k) > MaxTagKeyChars && len(k) <= 4*MaxTagKeyChars {
+			v.Errorf(fmt.Sprintf("allocate_by.%d", i), "aws.allocate_by has a key longer than %d characters, the longest tag key AWS allows", MaxTagKeyChars)
+		}
 	}
 
 	secret := provider.SecretRef{Key: "secret_access_key", What: "secret access key",
@@ -180,6 +199,11 @@ func (c *Config) Covers() []provider.Coverage {
 // WantsProvisional implements provider.ProvisionalSource.
 func (c *Config) WantsProvisional() bool { return c.Provisional }
 
+// Allocation implements provider.AllocatingSource.
+func (c *Config) Allocation() provider.Allocation {
+	return provider.Allocation{By: c.AllocateBy, Top: c.AllocateTop}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(ctx, Options{
@@ -200,18 +224,33 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
-	if !c.Provisional {
-		// Only a source that asks for provisional months is a cost feed,
-		// so that nothing calls Cost Explorer, and bills its requests,
-		// unasked.
-		return emissionsOnly{p}, nil
+	// Only a source that asks for provisional months is a cost feed, and
+	// only one that sets allocate_by a tag feed, so that nothing calls
+	// Cost Explorer, and bills its requests, unasked.
+	switch allocates := len(c.AllocateBy) > 0; {
+	case c.Provisional && allocates:
+		return p, nil
+	case c.Provisional:
+		return costOnly{p, p}, nil
+	case allocates:
+		return tagsOnly{p, p}, nil
 	}
-	return p, nil
+	return emissionsOnly{p}, nil
 }
 
-// emissionsOnly is a source without provisional months: the provider's
-// methods less its cost feed.
-type emissionsOnly struct{ provider.Provider }
+// emissionsOnly, costOnly and tagsOnly are the provider's methods less
+// the feeds of Cost Explorer the source does not ask for.
+type (
+	emissionsOnly struct{ provider.Provider }
+	costOnly      struct {
+		provider.Provider
+		provider.CostFeed
+	}
+	tagsOnly struct {
+		provider.Provider
+		provider.TagFeed
+	}
+)
 
 // The only keys the demo's fake accepts; they open nothing real.
 const (
@@ -237,6 +276,9 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"organizations_endpoint": url,
 			"provisional":            true,
 			"cost_explorer_endpoint": url,
+			// The demo organization's team tag: four teams, one of them
+			// in several accounts, and an account without the tag.
+			"allocate_by": []string{awsfake.TeamKey},
 		}},
 		Close: stop,
 	}, nil

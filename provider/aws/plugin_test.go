@@ -1,6 +1,9 @@
 package aws_test
 
 import (
+	"context"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +34,7 @@ type configCase struct {
 // configuration parser: defaults, and a clear message at the right line
 // for every mistake.
 func TestConfig(t *testing.T) {
-	for _, tt := range configCases() {
+	for _, tt := range append(configCases(), allocationCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := parse(t, tt.text)
 			if tt.wantErr != "" {
@@ -47,7 +50,7 @@ func TestConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := *c.Sources[0].Config.(*awsp.Config)
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got\n%+v\nwant\n%+v", got, tt.want)
 			}
 			if s := c.String(); strings.Contains(s, canary) {
@@ -62,23 +65,23 @@ func configCases() []configCase {
 		{
 			name: "defaults: the default credential chain",
 			text: "aws:\n  - {}\n",
-			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS},
+			want: awsp.Config{Name: "aws", AllocateTop: provider.DefaultAllocationTop, Partition: "aws", Endpoint: awsp.EndpointAWS},
 		},
 		{
 			name: "GovCloud with a role",
 			text: "aws:\n  - partition: aws-us-gov\n    role_arn: arn:aws-us-gov:iam::123456789012:role/carbon\n    external_id: ext-1\n    organizations: true\n",
-			want: awsp.Config{Name: "aws", Partition: "aws-us-gov", Endpoint: awsp.EndpointUSGov,
+			want: awsp.Config{Name: "aws", AllocateTop: provider.DefaultAllocationTop, Partition: "aws-us-gov", Endpoint: awsp.EndpointUSGov,
 				RoleARN: "arn:aws-us-gov:iam::123456789012:role/carbon", ExternalID: "ext-1", Organizations: true},
 		},
 		{
 			name: "China",
 			text: "aws:\n  - partition: aws-cn\n    profile: carbon\n",
-			want: awsp.Config{Name: "aws", Partition: "aws-cn", Endpoint: awsp.EndpointChina, Profile: "carbon"},
+			want: awsp.Config{Name: "aws", AllocateTop: provider.DefaultAllocationTop, Partition: "aws-cn", Endpoint: awsp.EndpointChina, Profile: "carbon"},
 		},
 		{
 			name: "static keys from the environment",
 			text: "aws:\n  - access_key_id: AKIAIOSFODNN7EXAMPLE\n    secret_access_key_env: AWS_TEST_SECRET\n    endpoint: https://vpce.example.com\n",
-			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: "https://vpce.example.com",
+			want: awsp.Config{Name: "aws", AllocateTop: provider.DefaultAllocationTop, Partition: "aws", Endpoint: "https://vpce.example.com",
 				AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: canary, SecretAccessKeyEnv: "AWS_TEST_SECRET"},
 		},
 		{
@@ -134,13 +137,13 @@ func configCases() []configCase {
 		{
 			name: "provisional months",
 			text: "aws:\n  - provisional: true\n    cost_explorer_endpoint: https://ce.vpce.example.com\n",
-			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS, Provisional: true,
+			want: awsp.Config{Name: "aws", AllocateTop: provider.DefaultAllocationTop, Partition: "aws", Endpoint: awsp.EndpointAWS, Provisional: true,
 				CostExplorerEndpoint: "https://ce.vpce.example.com"},
 		},
 		{
 			name:    "a cost explorer endpoint without provisional months",
 			text:    "aws:\n  - cost_explorer_endpoint: https://ce.example.com\n",
-			wantErr: `c.yml:2: aws entry "aws" sets cost_explorer_endpoint without provisional: true, which alone calls Cost Explorer`,
+			wantErr: `c.yml:2: aws entry "aws" sets cost_explorer_endpoint without provisional: true or allocate_by, which alone call Cost Explorer`,
 		},
 		{
 			name:    "bad cost explorer endpoint",
@@ -150,7 +153,34 @@ func configCases() []configCase {
 		{
 			name:    "unknown key",
 			text:    "aws:\n  - role: x\n",
-			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint, provisional, cost_explorer_endpoint`,
+			wantErr: `c.yml:2: unknown field "role" in aws entry; known fields are name, partition, endpoint, profile, access_key_id, secret_access_key, secret_access_key_file, secret_access_key_env, role_arn, external_id, organizations, organizations_endpoint, provisional, cost_explorer_endpoint, allocate_by, allocate_top`,
+		},
+	}
+}
+
+// allocationCases are the entries' allocate_by and allocate_top.
+func allocationCases() []configCase {
+	return []configCase{
+		{
+			name: "allocation by a tag and an EKS namespace, without provisional months",
+			text: "aws:\n  - allocate_by: [team, aws:eks:namespace]\n    allocate_top: 20\n    cost_explorer_endpoint: https://ce.vpce.example.com\n",
+			want: awsp.Config{Name: "aws", Partition: "aws", Endpoint: awsp.EndpointAWS, AllocateBy: []string{"team", "aws:eks:namespace"},
+				AllocateTop: 20, CostExplorerEndpoint: "https://ce.vpce.example.com"},
+		},
+		{
+			name:    "a tag key longer than AWS allows",
+			text:    "aws:\n  - allocate_by:\n      - team\n      - " + strings.Repeat("k", awsp.MaxTagKeyChars+1) + "\n",
+			wantErr: "c.yml:4: aws.allocate_by has a key longer than 128 characters, the longest tag key AWS allows",
+		},
+		{
+			name:    "a key twice",
+			text:    "aws:\n  - allocate_by: [team, team]\n",
+			wantErr: "c.yml:2: allocate_by lists a key twice",
+		},
+		{
+			name:    "allocate_top out of range",
+			text:    "aws:\n  - allocate_by: [team]\n    allocate_top: 0\n",
+			wantErr: "c.yml:3: allocate_top must be between 1 and 1000",
 		},
 	}
 }
@@ -164,5 +194,42 @@ func TestIdentity(t *testing.T) {
 	}
 	if strings.Contains(got, canary) {
 		t.Error("the identity holds the secret")
+	}
+}
+
+// TestFeedsConfig checks that a source is a cost feed only with
+// provisional months, and a tag feed only with allocate_by.
+func TestFeedsConfig(t *testing.T) {
+	isolate(t)
+	for _, tt := range []struct {
+		text       string
+		cost, tags bool
+		by         []string
+	}{
+		{"aws:\n  - {}\n", false, false, nil},
+		{"aws:\n  - provisional: false\n", false, false, nil},
+		{"aws:\n  - provisional: true\n", true, false, nil},
+		{"aws:\n  - allocate_by: [team]\n", false, true, []string{"team"}},
+		{"aws:\n  - provisional: true\n    allocate_by: [team, aws:eks:namespace]\n", true, true, []string{"team", "aws:eks:namespace"}},
+	} {
+		c, err := config.Parse([]byte(tt.text), "c.yml", func(string) string { return "" }, []provider.Plugin{awsp.Plugin()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cost := p.(provider.CostFeed)
+		_, tags := p.(provider.TagFeed)
+		if cost != tt.cost || tags != tt.tags {
+			t.Errorf("%q: a cost feed: %v, a tag feed: %v; want %v, %v", tt.text, cost, tags, tt.cost, tt.tags)
+		}
+		if p.Name() != "aws" {
+			t.Errorf("%q: name %q", tt.text, p.Name())
+		}
+		if a := c.Sources[0].Config.(provider.AllocatingSource).Allocation(); a.Top != provider.DefaultAllocationTop || !slices.Equal(a.By, tt.by) {
+			t.Errorf("%q: allocation %+v, want by %v, top %d", tt.text, a, tt.by, provider.DefaultAllocationTop)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package oci_test
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,18 +48,53 @@ func TestConformance(t *testing.T) {
 			EmptyPage:   ocifake.EmptyPage,
 			ResponseCap: oci.MaxResponseBytes,
 		}
-	}, CostFeed: costFeed})
+	}, CostFeed: costFeed, TagFeed: tagFeed})
 }
 
-// costFeed serves the cost of a tenancy's emissions: three compartments,
-// two of them below the entry's compartment depth, in two regions, eight
-// published months and the months after them, to date, at the real clock
-// (the source's).
+// costFeed serves the cost of a tenancy's emissions (costDataset) at the
+// real clock (the source's).
 func costFeed(t testing.TB, s providertest.Scenario) *providertest.Fake {
 	if s.Only != 0 || s.Negative {
 		return nil // the cost feed has one quantity, and cost may be negative
 	}
-	now := time.Now().UTC()
+	ds := costDataset(time.Now().UTC())
+	expected := map[provider.Month]providertest.Totals{}
+	// Every month the fake has cost for: the eight published months and
+	// those after them, to date (none yet in the first instants of a
+	// month).
+	for _, m := range ds.CostMonths() {
+		expected[m] = providertest.Totals{provider.Cost: ds.CostTotal(m)}
+	}
+	f := costFake(t, s, ds, map[string]any{"provisional": true})
+	f.Expected = expected
+	return f
+}
+
+// tagFeed serves costDataset's cost tagged by teams, a free-form tag
+// (tagKey), and by cost centres, a defined one.
+func tagFeed(t testing.TB, s providertest.Scenario) *providertest.Fake {
+	if s.Only != 0 || s.Negative {
+		return nil // the tag feed has one quantity, and cost may be negative
+	}
+	ds := costDataset(time.Now().UTC()).WithTags(teams, costCenters)
+	f := costFake(t, s, ds, map[string]any{"allocate_by": []string{tagKey}})
+	f.TagKey = tagKey
+	f.TagExpected = ds.TagTotals(ocifake.FreeformNamespace, tagKey)
+	return f
+}
+
+// tagKey is the free-form tag of the tag feed's dataset.
+const tagKey = "team"
+
+var (
+	teams       = ocifake.TagPlan{Namespace: ocifake.FreeformNamespace, Key: tagKey, Values: []string{"web", "data", "platform", "ml"}, Untagged: 0.2}
+	costCenters = ocifake.TagPlan{Namespace: "Operations", Key: "CostCenter", Values: []string{"cc-100", "cc-200"}, Untagged: 0.4}
+)
+
+// costDataset is a tenancy's emissions and their cost: three compartments,
+// two of them below the entry's compartment depth, in two regions, eight
+// published months and the months after them, to date.
+func costDataset(now time.Time) ocifake.Dataset {
 	last := ocifake.LatestPublished(now)
 	ds := ocifake.Dataset{TenancyID: tenancy, TenancyName: "acme"}
 	for i := range 8 {
@@ -74,22 +110,21 @@ func costFeed(t testing.TB, s providertest.Scenario) *providertest.Fake {
 			ds.Rows = append(ds.Rows, r)
 		}
 	}
-	ds = ds.WithCosts(now)
+	return ds.WithCosts(now)
+}
+
+// costFake serves ds to an entry at compartment depth 2 with extra
+// keys, its cost requests selected.
+func costFake(t testing.TB, s providertest.Scenario, ds ocifake.Dataset, extra map[string]any) *providertest.Fake {
 	fake := ocifake.NewServer(ds, fakeKey())
 	fake.SetPageLimit(s.PageSize)
 	configFile, _ := writeConfig(t, t.TempDir())
-	expected := map[provider.Month]providertest.Totals{}
-	// Every month the fake has cost for: the eight published months and
-	// those after them, to date (none yet in the first instants of a
-	// month).
-	for _, m := range ds.CostMonths() {
-		expected[m] = providertest.Totals{provider.Cost: ds.CostTotal(m)}
-	}
 	return &providertest.Fake{
-		Handler: fake, Now: now, Secret: canary, Expected: expected,
+		Handler: fake, Now: ds.Today, Secret: canary,
 		Entry: func(url string) map[string]any {
-			return map[string]any{"config_file": configFile, "private_key_passphrase": canary, "endpoint": url,
-				"compartment_depth": 2, "provisional": true}
+			entry := map[string]any{"config_file": configFile, "private_key_passphrase": canary, "endpoint": url, "compartment_depth": 2}
+			maps.Copy(entry, extra)
+			return entry
 		},
 		Data:        ocifake.IsCost,
 		Error:       ocifake.StatusFault,

@@ -42,6 +42,23 @@ const usd = "USD"
 // multiplies by the same currency, so it holds, but the cost records'
 // unit is then not the dollar.
 func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provider.Record, error) {
+	d, err := p.readCost(ctx, months, nil)
+	if err != nil {
+		return nil, err
+	}
+	costs := d.sorted()
+	out := make([]provider.Record, len(costs))
+	for i, c := range costs {
+		out[i] = c.Record
+	}
+	return out, nil
+}
+
+// readCost reads the cost of months as Costs documents, grouped by the
+// value of tag too when tag is set (TagCosts): the same queries, one
+// more grouping.
+func (p *Provider) readCost(ctx context.Context, months []provider.Month, tag *tagKey) (*costData, error) {
+	d := &costData{tag: tag, sums: make(map[costKey]float64), currencies: make(map[string]bool)}
 	current := provider.MonthOf(p.opts.Now())
 	want := make(map[provider.Month]bool, len(months))
 	for _, m := range months {
@@ -51,13 +68,12 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 	}
 	runs := split(provider.Runs(slices.Collect(maps.Keys(want))), maxMonthsPerQuery)
 	if len(runs) == 0 {
-		return nil, nil
+		return d, nil
 	}
 	api, tenancy, err := p.client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d := &costData{sums: make(map[recordKey]float64), currencies: make(map[string]bool)}
 	for _, run := range runs {
 		if err := p.costQuery(ctx, api, tenancy, run, want, d); err != nil {
 			return nil, err
@@ -65,14 +81,14 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 	}
 	if len(d.currencies) > 1 {
 		return nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: items in several currencies (%s), which do not add up",
-			opCost, strings.Join(slices.Sorted(maps.Keys(d.currencies)), ", ")))
+			d.op(), strings.Join(slices.Sorted(maps.Keys(d.currencies)), ", ")))
 	}
 	for c := range d.currencies {
 		if c != usd {
 			p.warnCurrency(c)
 		}
 	}
-	return d.records(), nil
+	return d, nil
 }
 
 // warnCurrency warns once that the tenancy's cost is not in US dollars.
@@ -90,6 +106,8 @@ func (p *Provider) warnCurrency(currency string) {
 // costQuery runs one cost query, every page of it, into d.
 func (p *Provider) costQuery(ctx context.Context, api *usageapi.UsageapiClient, tenancy string, run [2]provider.Month,
 	want map[provider.Month]bool, d *costData) error {
+	op := d.op()
+	ctx = withEndpoint(ctx, d.endpoint())
 	depth := float32(p.opts.CompartmentDepth)
 	req := usageapi.RequestSummarizedUsagesRequest{
 		RequestSummarizedUsagesDetails: usageapi.RequestSummarizedUsagesDetails{
@@ -103,6 +121,9 @@ func (p *Provider) costQuery(ctx context.Context, api *usageapi.UsageapiClient, 
 			CompartmentDepth:  &depth,
 		},
 	}
+	if d.tag != nil {
+		req.GroupByTag = []usageapi.Tag{d.tag.wire()}
+	}
 	if p.opts.PageSize > 0 {
 		req.Limit = common.Int(p.opts.PageSize)
 	}
@@ -112,17 +133,17 @@ func (p *Provider) costQuery(ctx context.Context, api *usageapi.UsageapiClient, 
 		req.RequestMetadata = common.RequestMetadata{RetryPolicy: &policy}
 		resp, err := api.RequestSummarizedUsages(sdkContext(ctx), req)
 		if err != nil {
-			return p.classify(ctx, opCost, err, resp.RawResponse)
+			return p.classify(ctx, op, err, resp.RawResponse)
 		}
 		for i := range resp.Items {
 			if err := d.add(&resp.Items[i], want); err != nil {
-				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", opCost, err))
+				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", op, err))
 			}
 		}
 		// Charged to the refresh's budget, which ends a run of empty
 		// pages that link to more.
 		if err := httpx.Page(ctx, len(resp.Items)); err != nil {
-			return p.classify(ctx, opCost, err, nil)
+			return p.classify(ctx, op, err, nil)
 		}
 		next := resp.OpcNextPage
 		if next == nil || *next == "" {
@@ -130,24 +151,48 @@ func (p *Provider) costQuery(ctx context.Context, api *usageapi.UsageapiClient, 
 		}
 		switch {
 		case seen[*next]:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", opCost))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", op))
 		case n == maxPages:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", opCost, maxPages))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", op, maxPages))
 		}
 		seen[*next] = true
 		req.Page = next
-		p.log.Debug("Fetching the next page", "operation", opCost, "page", n+1)
+		p.log.Debug("Fetching the next page", "operation", op, "page", n+1)
 	}
 }
 
 // costData accumulates the cost queries' items.
 type costData struct {
-	sums       map[recordKey]float64
+	// tag is the tag the queries group by too; nil for Costs.
+	tag        *tagKey
+	sums       map[costKey]float64
 	currencies map[string]bool
 }
 
+// costKey is the key of a cost record, and its tag's value.
+type costKey struct {
+	recordKey
+	value string
+}
+
+// op names the queries in errors and logs.
+func (d *costData) op() string {
+	if d.tag != nil {
+		return opTags
+	}
+	return opCost
+}
+
+// endpoint names the queries in the request self-metric.
+func (d *costData) endpoint() string {
+	if d.tag != nil {
+		return endpointTags
+	}
+	return endpointCost
+}
+
 // add files one item under its key, the key of the emissions (see
-// carbonData.add).
+// carbonData.add), and the value of d's tag.
 func (d *costData) add(it *usageapi.UsageSummary, want map[provider.Month]bool) error {
 	if it.TimeUsageStarted == nil {
 		return errors.New("an item has no timeUsageStarted")
@@ -171,29 +216,32 @@ func (d *costData) add(it *usageapi.UsageSummary, want map[provider.Month]bool) 
 	if currency == "" {
 		currency = usd
 	}
+	k := costKey{recordKey: keyOf(m, it.CompartmentPath, it.Service, it.Region)}
+	if d.tag != nil {
+		var err error
+		if k.value, err = d.tag.valueOf(it.Tags); err != nil {
+			return err
+		}
+	}
 	if !want[m] {
 		return nil
 	}
 	d.currencies[provider.Truncate(currency, 16)] = true
-	d.sums[recordKey{
-		account:  cmp.Or(strings.TrimSpace(deref(it.CompartmentPath)), provider.AccountPlaceholder),
-		service:  cmp.Or(strings.TrimSpace(deref(it.Service)), Unknown),
-		location: strings.ToLower(cmp.Or(strings.TrimSpace(deref(it.Region)), Unknown)),
-		month:    m,
-	}] += v
+	d.sums[k] += v
 	return nil
 }
 
-// records returns the sums as cost records, sorted.
-func (d *costData) records() []provider.Record {
-	out := make([]provider.Record, 0, len(d.sums))
+// sorted returns the sums as cost records with their tag's value,
+// sorted.
+func (d *costData) sorted() []provider.TagCost {
+	out := make([]provider.TagCost, 0, len(d.sums))
 	for k, v := range d.sums {
-		out = append(out, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
-			Month: k.month, CostUSD: v, Known: provider.Cost})
+		out = append(out, provider.TagCost{Value: k.value, Record: provider.Record{Provider: Name, Account: k.account,
+			Service: k.service, Location: k.location, Month: k.month, CostUSD: v, Known: provider.Cost}})
 	}
-	slices.SortFunc(out, func(a, b provider.Record) int {
+	slices.SortFunc(out, func(a, b provider.TagCost) int {
 		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
-			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location))
+			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location), cmp.Compare(a.Value, b.Value))
 	})
 	return out
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci/ocifake"
@@ -247,32 +246,5 @@ func TestCostAnswers(t *testing.T) {
 				t.Errorf("logs do not say %q once:\n%s", tt.logs, logs)
 			}
 		})
-	}
-}
-
-// TestCostFeedConfig checks that only a source that asks for provisional
-// months is a cost feed.
-func TestCostFeedConfig(t *testing.T) {
-	dir := t.TempDir()
-	configFile, _ := writeConfig(t, dir)
-	for _, tt := range []struct {
-		extra string
-		want  bool
-	}{{"", false}, {"    provisional: false\n", false}, {"    provisional: true\n", true}} {
-		text := "oci:\n  - config_file: " + configFile + "\n" + tt.extra
-		c, err := config.Parse([]byte(text), "c.yml", func(string) string { return "" }, []provider.Plugin{oci.Plugin()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := c.Sources[0].Config.New(context.Background(), provider.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := p.(provider.CostFeed); ok != tt.want {
-			t.Errorf("%q: a cost feed: %v, want %v", tt.extra, ok, tt.want)
-		}
-		if p.Name() != "oci" {
-			t.Errorf("name %q", p.Name())
-		}
 	}
 }

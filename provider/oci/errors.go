@@ -135,8 +135,11 @@ func (p *Provider) serviceFailure(op string, se common.ServiceError, resp *http.
 	case provider.ReasonPermission:
 		fmt.Fprintf(&b, " (the principal may not read the tenancy's usage reports: grant it the IAM policy statement %q, "+
 			"and check that tenancy_id, if set, names the principal's own tenancy)", p.policyStatement())
-		if op == opCost {
+		switch op {
+		case opCost:
 			b.WriteString(" (the cost of provisional months needs the same statement as the emissions; or set provisional: false)")
+		case opTags:
+			b.WriteString(" (the cost by tag of allocate_by needs the same statement as the emissions; or remove allocate_by)")
 		}
 	case provider.ReasonAuth:
 		switch p.opts.Auth {
@@ -147,6 +150,11 @@ func (p *Provider) serviceFailure(op string, se common.ServiceError, resp *http.
 			b.WriteString(" (OCI did not accept the principal's token: check the principal's dynamic group or workload identity setup and the system clock)")
 		}
 	case provider.ReasonBadRequest:
+		if op == opTags {
+			// The one part of the query the user writes.
+			b.WriteString(" (check that allocate_by names a tag of the tenancy: Namespace.key for a defined tag, key for a free-form one)")
+			break
+		}
 		b.WriteString(" (OCI rejected the query the exporter built; please report this)")
 	case provider.ReasonNotFound:
 		b.WriteString(" (check the endpoint: the Usage API answers at https://usageapi.<region>.oci.oraclecloud.com in the commercial realm)")

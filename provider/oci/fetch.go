@@ -17,11 +17,13 @@ import (
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
-// The SDK's names of the operations the provider calls: the carbon
-// query, and the cost query of the cost feed.
+// The SDK's names of the operations the provider calls, as errors and
+// logs name them: the carbon query, the cost query of the cost feed, and
+// the same grouped by a tag too, of the tag feed.
 const (
 	opCarbon = "RequestUsageCarbonEmissions"
 	opCost   = "RequestSummarizedUsages"
+	opTags   = "RequestSummarizedUsages by tag"
 )
 
 // groupBy is what every query breaks the tenancy's emissions down by: the
@@ -235,6 +237,18 @@ type recordKey struct {
 	month                      provider.Month
 }
 
+// keyOf is the key of an item of month m, emissions or cost alike: its
+// compartment path (the placeholder for the tenancy's own items), service
+// and lowercase region, Unknown for those it does not name.
+func keyOf(m provider.Month, compartmentPath, service, region *string) recordKey {
+	return recordKey{
+		account:  cmp.Or(strings.TrimSpace(deref(compartmentPath)), provider.AccountPlaceholder),
+		service:  cmp.Or(strings.TrimSpace(deref(service)), Unknown),
+		location: strings.ToLower(cmp.Or(strings.TrimSpace(deref(region)), Unknown)),
+		month:    m,
+	}
+}
+
 // carbonData accumulates the queries' items.
 type carbonData struct {
 	records map[recordKey]*provider.Record
@@ -270,12 +284,7 @@ func (d *carbonData) add(it *usageapi.UsageCarbonEmissionSummary, typ usageapi.R
 	if !want[m] {
 		return nil
 	}
-	k := recordKey{
-		account:  cmp.Or(strings.TrimSpace(deref(it.CompartmentPath)), provider.AccountPlaceholder),
-		service:  cmp.Or(strings.TrimSpace(deref(it.Service)), Unknown),
-		location: strings.ToLower(cmp.Or(strings.TrimSpace(deref(it.Region)), Unknown)),
-		month:    m,
-	}
+	k := keyOf(m, it.CompartmentPath, it.Service, it.Region)
 	if name, ok := d.accounts[k.account]; !ok || name == "" {
 		d.accounts[k.account] = deref(it.TenantName)
 	}

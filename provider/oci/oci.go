@@ -3,7 +3,8 @@
 // and turns them into provider records: one per compartment, service,
 // region and month, location-based and market-based. For provisional
 // months, its cost feed reads the same keys' cost from the same API
-// (RequestSummarizedUsages, COST queries).
+// (RequestSummarizedUsages, COST queries); for allocation, its tag feed
+// reads that cost grouped by a tag too.
 //
 // Everything that talks to Oracle is the official oci-go-sdk: the usageapi
 // client and its request signing, the configuration providers of the
@@ -160,7 +161,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Observe, when set, is told of every HTTP attempt of the Usage API
 	// requests, retries included. Endpoint names: "carbon_emissions",
-	// "summarized_usages" (the cost feed's), "other".
+	// "summarized_usages" (the cost feed's), "summarized_usages_by_tag"
+	// (the tag feed's), "other".
 	Observe provider.RequestObserver
 	// PageSize is the limit of every query, 1 to 1000; 0 leaves the page
 	// size to the service.
@@ -208,6 +210,7 @@ type Provider struct {
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.CostFeed = (*Provider)(nil)
+	_ provider.TagFeed  = (*Provider)(nil)
 )
 
 // New checks opts and prepares the provider. It makes no request and
@@ -400,14 +403,37 @@ type regionOverride struct {
 
 func (r regionOverride) Region() (string, error) { return r.region, nil }
 
-// endpointOf names a request's operation for the request self-metric,
-// from a small fixed set.
+// The request self-metric's endpoint names, a small fixed set.
+const (
+	endpointCarbon = "carbon_emissions"
+	endpointCost   = "summarized_usages"
+	// endpointTags is the cost grouped by a tag too: the same path as
+	// the cost's, told apart by the context of the request.
+	endpointTags  = "summarized_usages_by_tag"
+	endpointOther = "other"
+)
+
+// endpointKey keys the endpoint name a caller gives its requests.
+type endpointKey struct{}
+
+// withEndpoint names the requests made under the returned context for
+// the request self-metric; the SDK passes the context's values on to
+// each HTTP request (sdkContext keeps them).
+func withEndpoint(ctx context.Context, endpoint string) context.Context {
+	return context.WithValue(ctx, endpointKey{}, endpoint)
+}
+
+// endpointOf names a request's operation for the request self-metric:
+// the name its caller gave it, else the one its path gives.
 func endpointOf(req *http.Request) string {
+	if name, ok := req.Context().Value(endpointKey{}).(string); ok {
+		return name
+	}
 	switch {
 	case strings.HasSuffix(req.URL.Path, "/usageCarbonEmissions"):
-		return "carbon_emissions"
+		return endpointCarbon
 	case strings.HasSuffix(req.URL.Path, "/usage"):
-		return "summarized_usages"
+		return endpointCost
 	}
-	return "other"
+	return endpointOther
 }

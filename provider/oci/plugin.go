@@ -52,7 +52,7 @@ func Plugin() provider.Plugin {
 
 // Config is one entry of the oci section: one principal reading one
 // tenancy's carbon emissions. After Check, Name, Auth,
-// EmissionCalculationMethod and CompartmentDepth are set, and with auth
+// EmissionCalculationMethod, CompartmentDepth and AllocateTop are set, and with auth
 // config_file so are ConfigFile (absolute) and Profile, and a passphrase
 // given in the file is resolved into PrivateKeyPassphrase;
 // PrivateKeyPassphraseFile and PrivateKeyPassphraseEnv keep what the user
@@ -82,6 +82,14 @@ type Config struct {
 	// Provisional reads the tenancy's cost, so that the months Oracle has
 	// not published yet are estimated from it.
 	Provisional bool `yaml:"provisional"`
+	// AllocateBy are the tags by whose values the emissions are
+	// allocated, each compartment's, service's and region's in
+	// proportion to the cost each value carries there: "Namespace.key"
+	// for a defined tag, "key" for a free-form tag.
+	AllocateBy []string `yaml:"allocate_by,omitempty"`
+	// AllocateTop bounds the values kept per key, by cost; the others
+	// are folded into one. Check sets provider.DefaultAllocationTop.
+	AllocateTop int `yaml:"allocate_top,omitempty"`
 }
 
 // Shapes OCI documents, checked up front so that a typo is a
@@ -162,6 +170,31 @@ func (c *Config) Check(v provider.Checker) {
 		v.Errorf("compartment_depth", "oci.compartment_depth must be from 1 (compartments under the root) to %d (every compartment), not %d",
 			MaxCompartmentDepth, c.CompartmentDepth)
 	}
+	c.checkAllocation(v)
+}
+
+// checkAllocation checks allocate_by and allocate_top, the shared rules
+// first, then the OCI spelling of each key the shared rules let through.
+func (c *Config) checkAllocation(v provider.Checker) {
+	a := c.Allocation()
+	provider.CheckAllocation(v, &a, nil)
+	c.AllocateTop = a.Top
+	if len(c.AllocateBy) > provider.MaxAllocationKeys {
+		return
+	}
+	for i, k := range c.AllocateBy {
+		if k == "" || strings.TrimSpace(k) != k {
+			continue
+		}
+		if _, err := parseTagKey(k); err != nil {
+			v.Errorf(fmt.Sprintf("allocate_by.%d", i), "oci.allocate_by: %w", err)
+		}
+	}
+}
+
+// Allocation implements provider.AllocatingSource.
+func (c *Config) Allocation() provider.Allocation {
+	return provider.Allocation{By: c.AllocateBy, Top: c.AllocateTop}
 }
 
 // Identity implements provider.SourceConfig. It names what decides the
@@ -188,6 +221,11 @@ func (c *Config) Covers() []provider.Coverage {
 	return []provider.Coverage{{Key: "auth=" + c.Auth, What: "the tenancy of the " + strings.ReplaceAll(c.Auth, "_", " ")}}
 }
 
+var (
+	_ provider.ProvisionalSource = (*Config)(nil)
+	_ provider.AllocatingSource  = (*Config)(nil)
+)
+
 // WantsProvisional implements provider.ProvisionalSource.
 func (c *Config) WantsProvisional() bool { return c.Provisional }
 
@@ -210,22 +248,40 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
-	if !c.Provisional {
-		// Only a source that asks for provisional months is a cost feed.
-		return emissionsOnly{p}, nil
+	// The exporter tells what a source reads by the feeds its Provider
+	// implements: only a source that asks for provisional months is a
+	// cost feed, only one that sets allocate_by a tag feed.
+	switch allocates := len(c.AllocateBy) > 0; {
+	case c.Provisional && allocates:
+		return p, nil
+	case c.Provisional:
+		return costOnly{p, p}, nil
+	case allocates:
+		return tagsOnly{p, p}, nil
 	}
-	return p, nil
+	return emissionsOnly{p}, nil
 }
 
-// emissionsOnly is a source without provisional months: the provider's
-// methods less its cost feed.
-type emissionsOnly struct{ provider.Provider }
+// emissionsOnly, costOnly and tagsOnly are the provider's methods less
+// the feeds the entry does not ask for.
+type (
+	emissionsOnly struct{ provider.Provider }
+	costOnly      struct {
+		provider.Provider
+		provider.CostFeed
+	}
+	tagsOnly struct {
+		provider.Provider
+		provider.TagFeed
+	}
+)
 
-// demo serves ocifake's demo tenancy, its cost included, to an API key
-// made for the purpose: the key and an OCI config file naming it are
-// written to a temporary directory, so that the demo source signs its
-// requests exactly as a user's config_file source does, and the fake
-// verifies every signature.
+// demo serves ocifake's demo tenancy, its cost and tags included, to an
+// API key made for the purpose: the key and an OCI config file naming it
+// are written to a temporary directory, so that the demo source signs
+// its requests exactly as a user's config_file source does, and the fake
+// verifies every signature. The source allocates by team and by
+// Kubernetes namespace, tags the demo tenancy carries.
 func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.Demo, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -264,6 +320,7 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"config_file": configFile,
 			"endpoint":    url,
 			"provisional": true,
+			"allocate_by": []string{"team", "k8s-namespace"},
 		}},
 		Close: func() {
 			stop()

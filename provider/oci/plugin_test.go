@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -45,7 +48,7 @@ func TestConfig(t *testing.T) {
 	write(t, filepath.Join(dir, "oci", "config"), "[DEFAULT]\n")
 	write(t, filepath.Join(dir, "passphrase"), canary+"\n")
 	defaults := oci.Config{Name: "oci", Auth: "config_file", ConfigFile: filepath.Join(home, ".oci", "config"), Profile: "DEFAULT",
-		EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
+		EmissionCalculationMethod: "power_based", CompartmentDepth: 6, AllocateTop: provider.DefaultAllocationTop}
 
 	for _, tt := range configCases(dir) {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +67,7 @@ func TestConfig(t *testing.T) {
 			}
 			want := defaults
 			tt.want(&want)
-			if got := *c.Sources[0].Config.(*oci.Config); got != want {
+			if got := *c.Sources[0].Config.(*oci.Config); !reflect.DeepEqual(got, want) {
 				t.Errorf("got\n%+v\nwant\n%+v", got, want)
 			}
 			if s := c.String(); strings.Contains(s, canary) {
@@ -108,21 +111,29 @@ func goodConfigs(dir string) []configCase {
 			text: "oci:\n  - auth: instance_principal\n    emission_calculation_method: spend_based\n    compartment_depth: 1\n    endpoint: https://usageapi.example.com/\n",
 			want: func(c *oci.Config) {
 				*c = oci.Config{Name: "oci", Auth: "instance_principal", Endpoint: "https://usageapi.example.com",
-					EmissionCalculationMethod: "spend_based", CompartmentDepth: 1}
+					EmissionCalculationMethod: "spend_based", CompartmentDepth: 1, AllocateTop: 100}
 			},
 		},
 		{
 			name: "provisional months",
 			text: "oci:\n  - auth: instance_principal\n    provisional: true\n",
 			want: func(c *oci.Config) {
-				*c = oci.Config{Name: "oci", Auth: "instance_principal", EmissionCalculationMethod: "power_based", CompartmentDepth: 6, Provisional: true}
+				*c = oci.Config{Name: "oci", Auth: "instance_principal", EmissionCalculationMethod: "power_based", CompartmentDepth: 6, Provisional: true, AllocateTop: 100}
+			},
+		},
+		{
+			name: "allocation by a free-form and a defined tag, ten values each",
+			text: "oci:\n  - auth: instance_principal\n    allocate_by: [team, Operations.CostCenter]\n    allocate_top: 10\n",
+			want: func(c *oci.Config) {
+				*c = oci.Config{Name: "oci", Auth: "instance_principal", EmissionCalculationMethod: "power_based", CompartmentDepth: 6,
+					AllocateBy: []string{"team", "Operations.CostCenter"}, AllocateTop: 10}
 			},
 		},
 		{
 			name: "workload identity with a short region name",
 			text: "oci:\n  - auth: workload_identity\n    region: iad\n",
 			want: func(c *oci.Config) {
-				*c = oci.Config{Name: "oci", Auth: "workload_identity", Region: "iad", EmissionCalculationMethod: "power_based", CompartmentDepth: 6}
+				*c = oci.Config{Name: "oci", Auth: "workload_identity", Region: "iad", EmissionCalculationMethod: "power_based", CompartmentDepth: 6, AllocateTop: 100}
 			},
 		},
 	}
@@ -192,9 +203,29 @@ func badConfigs(dir string) []configCase {
 			wantErr: "c.yml:3: oci.compartment_depth must be from 1 (compartments under the root) to 6 (every compartment), not 0",
 		},
 		{
+			name:    "a tag with two periods",
+			text:    "oci:\n  - auth: instance_principal\n    allocate_by:\n      - team\n      - Operations.Cost.Center\n",
+			wantErr: "c.yml:5: oci.allocate_by: an OCI tag is Namespace.key for a defined tag or key for a free-form tag; namespaces and keys hold no period",
+		},
+		{
+			name:    "a tag without its namespace",
+			text:    "oci:\n  - auth: instance_principal\n    allocate_by: [.team]\n",
+			wantErr: "c.yml:3: oci.allocate_by: an OCI tag is Namespace.key for a defined tag or key for a free-form tag; namespaces and keys hold no period",
+		},
+		{
+			name:    "an empty key",
+			text:    "oci:\n  - auth: instance_principal\n    allocate_by: ['']\n",
+			wantErr: "c.yml:3: allocate_by has an empty key or one with leading or trailing spaces",
+		},
+		{
+			name:    "no values kept",
+			text:    "oci:\n  - auth: instance_principal\n    allocate_by: [team]\n    allocate_top: 0\n",
+			wantErr: "c.yml:4: allocate_top must be between 1 and 1000",
+		},
+		{
 			name:    "a key file instead of a config file",
 			text:    "oci:\n  - key_file: ~/.oci/key.pem\n",
-			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth, provisional`,
+			wantErr: `c.yml:2: unknown field "key_file" in oci entry; known fields are name, auth, config_file, profile, private_key_passphrase, private_key_passphrase_file, private_key_passphrase_env, region, tenancy_id, endpoint, emission_calculation_method, compartment_depth, provisional, allocate_by, allocate_top`,
 		},
 	}
 }
@@ -248,5 +279,40 @@ func TestDemoClose(t *testing.T) {
 	d.Close()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the demo's key directory is still there: %v", err)
+	}
+}
+
+// TestDemoAllocation: the demo source allocates by tags its tenancy
+// carries, each with a few values and cost without it, read through the
+// real client and the demo's own fake.
+func TestDemoAllocation(t *testing.T) {
+	now := time.Now()
+	d, err := oci.Plugin().Demo(context.Background(), now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	text, err := yaml.Marshal(map[string]any{"oci": d.Entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, p := newSource(t, text)
+	feed, ok := p.(provider.TagFeed)
+	if !ok {
+		t.Fatal("the demo source is no tag feed")
+	}
+	latest := provider.MonthOf(now) - 1
+	for _, key := range cfg.(provider.AllocatingSource).Allocation().By {
+		recs, err := feed.TagCosts(context.Background(), []provider.Month{latest - 1, latest}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := map[string]bool{}
+		for _, r := range recs {
+			values[r.Value] = true
+		}
+		if n := len(values) - 1; !values[""] || n < 3 || n > 6 {
+			t.Errorf("%s: values %v; want 3 to 6 and cost without the tag", key, values)
+		}
 	}
 }

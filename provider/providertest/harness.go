@@ -134,8 +134,15 @@ func (h *harness) build(entry map[string]any, conn provider.Connection) refresh.
 	}
 	h.calls = &recorder{Provider: p, out: h.out}
 	var recorded provider.Provider = h.calls
-	if feed, ok := p.(provider.CostFeed); ok {
-		recorded = &costRecorder{recorder: h.calls, feed: feed}
+	costs, isCost := p.(provider.CostFeed)
+	tags, isTag := p.(provider.TagFeed)
+	switch {
+	case isCost && isTag:
+		recorded = &costTagRecorder{costRecorder: &costRecorder{recorder: h.calls, feed: costs}, tags: tags}
+	case isCost:
+		recorded = &costRecorder{recorder: h.calls, feed: costs}
+	case isTag:
+		recorded = &tagRecorder{recorder: h.calls, tags: tags}
 	}
 	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: recorded, Provisional: wantsProvisional(src)}
 }
@@ -239,6 +246,41 @@ type costRecorder struct {
 }
 
 func (r *costRecorder) Costs(ctx context.Context, months []provider.Month) ([]provider.Record, error) {
+	var recs []provider.Record
+	err := r.track(func() (err error) { recs, err = r.feed.Costs(ctx, months); return err })
+	return recs, err
+}
+
+// tagRecorder is a recorder of a source that reads tags too, and
+// costTagRecorder of one that reads both.
+type (
+	tagRecorder struct {
+		*recorder
+		tags provider.TagFeed
+	}
+	costTagRecorder struct {
+		*costRecorder
+		tags provider.TagFeed
+	}
+)
+
+func (r *tagRecorder) TagCosts(ctx context.Context, months []provider.Month, key string) ([]provider.TagCost, error) {
+	return r.recorder.tagCosts(ctx, r.tags, months, key)
+}
+
+func (r *costTagRecorder) TagCosts(ctx context.Context, months []provider.Month, key string) ([]provider.TagCost, error) {
+	return r.recorder.tagCosts(ctx, r.tags, months, key)
+}
+
+func (r *recorder) tagCosts(ctx context.Context, feed provider.TagFeed, months []provider.Month, key string) ([]provider.TagCost, error) {
+	var recs []provider.TagCost
+	err := r.track(func() (err error) { recs, err = feed.TagCosts(ctx, months, key); return err })
+	return recs, err
+}
+
+// track counts f in flight, so that the refresher is not taken as idle
+// while it reads cost or tags, and records f's error in the outputs.
+func (r *recorder) track(f func() error) error {
 	r.mu.Lock()
 	r.inFlight++
 	r.mu.Unlock()
@@ -247,9 +289,9 @@ func (r *costRecorder) Costs(ctx context.Context, months []provider.Month) ([]pr
 		r.inFlight--
 		r.mu.Unlock()
 	}()
-	recs, err := r.feed.Costs(ctx, months)
+	err := f()
 	r.out.err(err)
-	return recs, err
+	return err
 }
 
 func (r *recorder) busy() bool {

@@ -17,12 +17,18 @@ import (
 // "NoRegion" for charges tied to none), a record type (RECORD_TYPE:
 // "Usage", "Tax", "Credit", ...) and the month's cost in US dollars, both
 // amortized (upfront and recurring commitment fees spread over the usage
-// they cover) and unblended (as billed).
+// they cover) and unblended (as billed), and the cost allocation tags
+// of its resources (see WithTags).
 type CostRow struct {
 	Account, Region, Service, RecordType string
 	Month                                provider.Month
 
 	Amortized, Unblended float64
+
+	// Tags are the line's cost allocation tags by key, as Cost Explorer
+	// groups by them once the keys are activated: a key the map lacks,
+	// or maps to "", is cost without the tag.
+	Tags map[string]string
 }
 
 // Record types of the fake's cost rows, as Cost Explorer spells them.
@@ -208,11 +214,17 @@ func (d Dataset) WithCosts(now time.Time) Dataset {
 func (d Dataset) CostTotal(m provider.Month) float64 {
 	var sum float64
 	for _, c := range d.Costs {
-		if c.Month == m && c.RecordType != RecordTax && c.RecordType != RecordCredit && c.RecordType != RecordRefund {
+		if c.Month == m && c.usage() {
 			sum += c.Amortized
 		}
 	}
 	return sum
+}
+
+// usage reports whether the line is usage, which carries emissions:
+// credits, refunds and taxes do not.
+func (c CostRow) usage() bool {
+	return c.RecordType != RecordTax && c.RecordType != RecordCredit && c.RecordType != RecordRefund
 }
 
 // CostMonths returns the months that have cost rows, oldest first.

@@ -36,6 +36,9 @@ const (
 	// defaultCostPageSize is how many groups a page holds: Cost Explorer
 	// documents no figure, and pages by groups across the periods.
 	defaultCostPageSize = 1000
+	// maxGroupKey is the longest key of a GroupDefinition and of a filter
+	// the model allows.
+	maxGroupKey = 1024
 	// costHistoryMonths is how far back Cost Explorer serves monthly data:
 	// the 13 months before the current one (without the multi-year
 	// opt-in, which the fake does not model).
@@ -123,10 +126,12 @@ type wireExpression struct {
 	Or             []wireExpression     `json:"Or"`
 	Not            *wireExpression      `json:"Not"`
 	Dimensions     *wireDimensionValues `json:"Dimensions"`
-	Tags           json.RawMessage      `json:"Tags"`
+	Tags           *wireDimensionValues `json:"Tags"`
 	CostCategories json.RawMessage      `json:"CostCategories"`
 }
 
+// wireDimensionValues is DimensionValues, and TagValues, which has the
+// same members.
 type wireDimensionValues struct {
 	Key          string   `json:"Key"`
 	Values       []string `json:"Values"`
@@ -263,8 +268,11 @@ func decodeCost(body []byte, today time.Time, limit int) (*costQuery, *apiError)
 		return nil, validation("You can only group by up to two different groups.")
 	}
 	for _, g := range q.req.GroupBy {
-		if g.Type != "DIMENSION" || !slices.Contains(costDimensions, g.Key) {
-			return nil, validation("The fake groups by the dimensions %s, not %s %q.", strings.Join(costDimensions, ", "), g.Type, g.Key)
+		switch {
+		case g.Type == "TAG" && (g.Key == "" || len(g.Key) > maxGroupKey):
+			return nil, validation("A TAG group's key must be 1 to %d characters.", maxGroupKey)
+		case g.Type != "TAG" && (g.Type != "DIMENSION" || !slices.Contains(costDimensions, g.Key)):
+			return nil, validation("The fake groups by tags and by the dimensions %s, not %s %q.", strings.Join(costDimensions, ", "), g.Type, g.Key)
 		}
 	}
 	if q.req.Filter != nil {
@@ -292,11 +300,11 @@ func decodeCost(body []byte, today time.Time, limit int) (*costQuery, *apiError)
 }
 
 // check refuses an expression Cost Explorer would: each expression is
-// exactly one of And, Or, Not and Dimensions (the fake serves no tags or
+// exactly one of And, Or, Not, Dimensions and Tags (the fake serves no
 // cost categories), And and Or have at least two operands.
 func (e *wireExpression) check() *apiError {
 	n := 0
-	for _, set := range []bool{e.And != nil, e.Or != nil, e.Not != nil, e.Dimensions != nil, len(e.Tags) > 0, len(e.CostCategories) > 0} {
+	for _, set := range []bool{e.And != nil, e.Or != nil, e.Not != nil, e.Dimensions != nil, e.Tags != nil, len(e.CostCategories) > 0} {
 		if set {
 			n++
 		}
@@ -304,27 +312,37 @@ func (e *wireExpression) check() *apiError {
 	switch {
 	case n != 1:
 		return validation("Expression must have exactly one root element.")
-	case len(e.Tags) > 0 || len(e.CostCategories) > 0:
-		return validation("The fake filters by dimensions only.")
+	case len(e.CostCategories) > 0:
+		return validation("The fake filters by dimensions and tags only.")
 	case e.And != nil && len(e.And) < 2, e.Or != nil && len(e.Or) < 2:
 		return validation("And and Or take at least two expressions.")
 	case e.Not != nil:
 		return e.Not.check()
 	case e.Dimensions != nil:
-		d := e.Dimensions
-		if !slices.Contains(costDimensions, d.Key) || len(d.Values) == 0 {
+		if !slices.Contains(costDimensions, e.Dimensions.Key) || len(e.Dimensions.Values) == 0 {
 			return validation("The fake filters by the dimensions %s with at least one value.", strings.Join(costDimensions, ", "))
 		}
-		for _, o := range d.MatchOptions {
-			if o != "EQUALS" && o != "CASE_SENSITIVE" {
-				return validation("MatchOptions for Dimensions must be EQUALS or CASE_SENSITIVE, not %q.", o)
-			}
+		return e.Dimensions.checkOptions("Dimensions")
+	case e.Tags != nil:
+		// The fake filters on values; a filter on the key's absence
+		// (MatchOptions ABSENT) it does not serve.
+		if e.Tags.Key == "" || len(e.Tags.Key) > maxGroupKey || len(e.Tags.Values) == 0 {
+			return validation("The fake filters by a tag key of 1 to %d characters with at least one value.", maxGroupKey)
 		}
-		return nil
+		return e.Tags.checkOptions("Tags")
 	}
 	for _, sub := range append(e.And, e.Or...) {
 		if err := sub.check(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+func (d *wireDimensionValues) checkOptions(what string) *apiError {
+	for _, o := range d.MatchOptions {
+		if o != "EQUALS" && o != "CASE_SENSITIVE" {
+			return validation("MatchOptions for %s must be EQUALS or CASE_SENSITIVE, not %q.", what, o)
 		}
 	}
 	return nil
@@ -349,8 +367,20 @@ func (e *wireExpression) match(c *CostRow) bool {
 			}
 		}
 		return false
+	case e.Tags != nil:
+		return slices.Contains(e.Tags.Values, c.Tags[e.Tags.Key])
 	}
 	return slices.Contains(e.Dimensions.Values, costDimension(c, e.Dimensions.Key))
+}
+
+// groupKey is a row's key in group g: a dimension's value, or a tag's
+// key and value as Cost Explorer spells them, "key$value", and "key$"
+// for cost without the tag.
+func groupKey(c *CostRow, g wireGroupDefinition) string {
+	if g.Type == "TAG" {
+		return g.Key + "$" + c.Tags[g.Key]
+	}
+	return costDimension(c, g.Key)
 }
 
 func costDimension(c *CostRow, key string) string {
@@ -394,7 +424,7 @@ func costAndUsage(ds *Dataset, body []byte, limit int) (any, *apiError) {
 		}
 		var ks []string
 		for _, g := range q.req.GroupBy {
-			ks = append(ks, costDimension(c, g.Key))
+			ks = append(ks, groupKey(c, g))
 		}
 		k := key{c.Month, strings.Join(ks, "\x00")}
 		g := groups[k]

@@ -1,8 +1,8 @@
 // Package awsfake is an in-process AWS: the Sustainability API (restJson1),
-// Organizations ListAccounts and Cost Explorer GetCostAndUsage
-// (awsJson1.1) and STS AssumeRole and AssumeRoleWithWebIdentity
-// (awsQuery), on one handler, checking every
-// SigV4 signature by computing it again with the SDK's own signer. Tests
+// Organizations ListAccounts and Cost Explorer GetCostAndUsage, by
+// dimensions and cost allocation tags (awsJson1.1), and STS AssumeRole
+// and AssumeRoleWithWebIdentity (awsQuery), on one handler, checking
+// every SigV4 signature by computing it again with the SDK's own signer. Tests
 // drive the real aws provider, the real credential chain included, against
 // it over HTTP, and the exporter's demo mode serves its built-in
 // organization, so both exercise the production code path.
@@ -12,7 +12,8 @@
 // importing the provider's, so that a mistake in the provider shows up as
 // a difference instead of being mirrored. Its cost data derives from its
 // carbon data (Dataset.WithCosts), and runs past the latest published
-// month to the current month to date, as Cost Explorer's does.
+// month to the current month to date, as Cost Explorer's does; its tags
+// (Dataset.WithTags) split that cost without changing it.
 package awsfake
 
 import (
@@ -196,6 +197,8 @@ func LatestPublished(now time.Time) provider.Month {
 const (
 	DemoOrganizationID    = "o-a1b2c3d4e5"
 	DemoManagementAccount = "314159265358"
+	// demoSandbox is the account whose cost carries no team.
+	demoSandbox = "173205080756"
 )
 
 type demoAccount struct {
@@ -211,7 +214,9 @@ type demoAccount struct {
 // global ones (CloudFront, Route 53) under "global", DemoMonths months
 // ending with the latest month AWS has published by now, and water for
 // every calendar year those months complete, and Cost Explorer's cost of
-// every month through the current one (WithCosts). A month's figures
+// every month through the current one (WithCosts), tagged by team
+// (Teams: web, data, ml and platform, the sandbox account untagged). A
+// month's figures
 // depend only on the month, not on now (but for the cost of the months
 // not published yet), so a demo that runs for weeks shows a stable
 // history.
@@ -243,7 +248,7 @@ func Demo(now time.Time) Dataset {
 		{id: "141421356237", name: "acme-staging", scale: 0.3, growth: 0,
 			regions:  []string{"eu-west-1", "ap-southeast-2"},
 			services: []string{"AmazonEC2", "AmazonEKS", "AmazonRDS", "AmazonS3"}},
-		{id: "173205080756", name: "acme-sandbox", scale: 0.1, growth: -0.01,
+		{id: demoSandbox, name: "acme-sandbox", scale: 0.1, growth: -0.01,
 			regions:  []string{"us-west-2"},
 			services: []string{"AmazonEC2", "AWSLambda", "AmazonDynamoDB"}},
 	}
@@ -295,7 +300,7 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds.WithCosts(now)
+	return ds.WithCosts(now).WithTags(TeamKey, Teams(demoSandbox))
 }
 
 func seed(key string) uint64 {

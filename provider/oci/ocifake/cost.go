@@ -33,6 +33,8 @@ type CostRow struct {
 	CompartmentPath, Service, Region string
 	Month                            provider.Month
 	Cost                             float64
+	// Tagged is the part of Cost whose resources carry tags (WithTags).
+	Tagged []TaggedCost
 }
 
 // DefaultCurrency is the currency of a dataset that names none.
@@ -193,6 +195,8 @@ type wireCostItem struct {
 	CompartmentName  *string  `json:"compartmentName"`
 	Service          *string  `json:"service"`
 	Region           *string  `json:"region"`
+	// Tags holds the tag of a query grouped by one, with its value.
+	Tags []wireTag `json:"tags,omitempty"`
 }
 
 type wireUsageAggregation struct {
@@ -203,6 +207,7 @@ type wireUsageAggregation struct {
 // costQuery is a decoded and checked cost request.
 type costQuery struct {
 	req        wireCostRequest
+	tag        *wireTag       // groupByTag's, if any
 	start, end provider.Month // end exclusive
 	depth      int
 	offset     int
@@ -214,7 +219,8 @@ type costQuery struct {
 // reads the API: unknown members, query types other than COST, dates that
 // are not the midnight UTC starting a month, an empty range, a range that
 // starts after today or ends past the first day of next month, a
-// forecast, tags, filters and a foreign page token are InvalidParameter.
+// forecast, filters, a groupByTag of more than one tag and a foreign page
+// token are InvalidParameter.
 func decodeCost(body []byte, params map[string][]string, today time.Time, pageLimit int) (*costQuery, *apiError) {
 	var q costQuery
 	var members map[string]json.RawMessage
@@ -251,8 +257,12 @@ func decodeCost(body []byte, params map[string][]string, today time.Time, pageLi
 		return nil, invalid("queryType %q is not supported; the fake serves COST.", q.req.QueryType)
 	case len(q.req.Forecast) > 0 && string(q.req.Forecast) != "null":
 		return nil, invalid("forecast is not supported by the fake.")
-	case len(q.req.GroupByTag) > 0 && string(q.req.GroupByTag) != "null" || len(q.req.Filter) > 0 && string(q.req.Filter) != "null":
-		return nil, invalid("groupByTag and filter are not supported by the fake.")
+	case len(q.req.Filter) > 0 && string(q.req.Filter) != "null":
+		return nil, invalid("filter is not supported by the fake.")
+	}
+	var e *apiError
+	if q.tag, e = decodeGroupByTag(q.req.GroupByTag); e != nil {
+		return nil, e
 	}
 	q.start, q.end = provider.MonthOf(start), provider.MonthOf(end)
 	for _, g := range q.req.GroupBy {
@@ -291,8 +301,8 @@ func decodeCost(body []byte, params map[string][]string, today time.Time, pageLi
 }
 
 // aggregateCost sums the dataset's cost rows of the query's months by its
-// groupBy dimensions (and by month, unless isAggregateByTime), in a
-// stable order.
+// groupBy dimensions and the value of its groupByTag (and by month,
+// unless isAggregateByTime), in a stable order.
 func aggregateCost(ds *Dataset, q *costQuery) []wireCostItem {
 	byTime := q.req.IsAggregateByTime != nil && *q.req.IsAggregateByTime
 	currency := cmp.Or(ds.Currency, DefaultCurrency)
@@ -328,15 +338,20 @@ func aggregateCost(ds *Dataset, q *costQuery) []wireCostItem {
 			}
 			dims = append(dims, v)
 		}
-		k := key{month: c.Month, dims: strings.Join(dims, "\x00")}
 		if byTime {
-			k.month = q.start
 			it.TimeUsageStarted, it.TimeUsageEnded = formatTime(q.start.Start()), formatTime(q.end.Start())
 		} else {
 			it.TimeUsageStarted, it.TimeUsageEnded = formatTime(c.Month.Start()), formatTime(c.Month.End())
 		}
-		sums[k] += c.Cost
-		items[k] = it
+		for value, cost := range costParts(c, q.tag) {
+			k := key{month: c.Month, dims: strings.Join(append(dims, value), "\x00")}
+			if byTime {
+				k.month = q.start
+			}
+			sums[k] += cost
+			it.Tags = itemTags(q.tag, value)
+			items[k] = it
+		}
 	}
 	keys := slices.SortedFunc(maps.Keys(items), func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.dims, b.dims))

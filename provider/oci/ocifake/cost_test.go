@@ -26,6 +26,28 @@ func (c *client) costRequest(query, body string) *http.Request {
 	return req
 }
 
+// costPages runs a cost query and every page after it, each answer
+// decoded into a T.
+func costPages[T any](c *client, body string) []T {
+	c.t.Helper()
+	var out []T
+	for token := ""; ; {
+		q := ""
+		if token != "" {
+			q = "?page=" + token
+		}
+		var p T
+		code, h, b := c.do(c.costRequest(q, body), &p)
+		if code != 200 {
+			c.t.Fatalf("%d %s", code, b)
+		}
+		out = append(out, p)
+		if token = h.Get("Opc-Next-Page"); token == "" {
+			return out
+		}
+	}
+}
+
 type costItems struct {
 	Items []struct {
 		TimeUsageStarted string   `json:"timeUsageStarted"`
@@ -90,31 +112,19 @@ func TestCost(t *testing.T) {
 
 	// Pages of one item add up to the same.
 	c.fake.SetPageLimit(1)
-	total, pages, token := 0.0, 0, ""
-	for {
-		q := ""
-		if token != "" {
-			q = "?page=" + token
-		}
-		var p costItems
-		code, h, b := c.do(c.costRequest(q, body), &p)
-		if code != 200 {
-			t.Fatalf("%d %s", code, b)
-		}
+	total := 0.0
+	pages := costPages[costItems](c, body)
+	for _, p := range pages {
 		for _, it := range p.Items {
 			total += it.ComputedAmount
-		}
-		pages++
-		if token = h.Get("Opc-Next-Page"); token == "" {
-			break
 		}
 	}
 	var sum float64
 	for _, v := range want {
 		sum += v
 	}
-	if pages != len(want) || math.Abs(total-sum) > 1e-9 {
-		t.Errorf("%d pages, USD %v; want %d, USD %v", pages, total, len(want), sum)
+	if len(pages) != len(want) || math.Abs(total-sum) > 1e-9 {
+		t.Errorf("%d pages, USD %v; want %d, USD %v", len(pages), total, len(want), sum)
 	}
 }
 

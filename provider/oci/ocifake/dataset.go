@@ -1,9 +1,9 @@
 // Package ocifake is an in-process Oracle Cloud Usage API: POST
 // /20200107/usageCarbonEmissions and, for cost, POST /20200107/usage
-// (RequestSummarizedUsages, COST queries) with their JSON, grouping,
-// compartment depth and opc-next-page paging, behind OCI's HTTP request
-// signatures, which it checks for shape and, given the caller's public
-// key, verifies.
+// (RequestSummarizedUsages, COST queries, grouped by one tag or not) with
+// their JSON, grouping, compartment depth and opc-next-page paging,
+// behind OCI's HTTP request signatures, which it checks for shape and,
+// given the caller's public key, verifies.
 // Tests drive the real oci provider and the real oci-go-sdk client
 // against it over HTTP, and the exporter's demo mode serves its built-in
 // tenancy, so both exercise the production code path.
@@ -12,7 +12,9 @@
 // publication delay) rather than importing the provider's, so that a
 // mistake in the provider shows up as a difference instead of being
 // mirrored. Its cost derives from its emissions (Dataset.WithCosts) and
-// runs past the latest published month to the current month to date.
+// runs past the latest published month to the current month to date; its
+// tags split that cost (Dataset.WithTags), and Dataset.TagTotals is what
+// a client grouping by a tag must find.
 package ocifake
 
 import (
@@ -175,7 +177,8 @@ type demoCompartment struct {
 // latest month published by now. Power-based figures exist for most
 // services; API Gateway has spend-based figures only, as services that
 // power-based calculations do not cover; and the cost of every month
-// through the current one to date (WithCosts). A month's figures depend
+// through the current one to date (WithCosts), tagged by team and, in
+// the OKE cluster's compartment, by Kubernetes namespace (WithTags). A month's figures depend
 // only on the month, not on now (but for the cost of the months not
 // published yet), so a demo that runs for weeks shows a stable history.
 func Demo(now time.Time) Dataset {
@@ -238,8 +241,23 @@ func Demo(now time.Time) Dataset {
 			}
 		}
 	}
-	return ds.WithCosts(now)
+	return ds.WithCosts(now).WithTags(DemoTeams, DemoNamespaces)
 }
+
+// The demo tenancy's tags: teams, a free-form tag on every service but
+// for a fifth of the cost, and the Kubernetes namespaces that the
+// platform team's OKE cluster in acme/prod/web puts on its worker nodes,
+// load balancers and volumes (OCI adds none of its own: see the oci
+// package's README section).
+var (
+	DemoTeams = TagPlan{Namespace: FreeformNamespace, Key: "team",
+		Values: []string{"storefront", "payments", "analytics", "platform"}, Untagged: 0.2}
+	DemoNamespaces = TagPlan{Namespace: FreeformNamespace, Key: "k8s-namespace",
+		Values: []string{"shop", "checkout", "search", "monitoring", "kube-system"}, Untagged: 0.15,
+		Where: func(c CostRow) bool {
+			return c.CompartmentPath == DemoTenancyName+"/prod/web" && slices.Contains([]string{"CONTAINER_ENGINE", "COMPUTE", "BLOCK_STORAGE", "NETWORK"}, c.Service)
+		}}
+)
 
 func seed(key string) uint64 {
 	sum := sha256.Sum256([]byte("cloudcarbon-demo/oci/" + key))
