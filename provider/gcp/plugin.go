@@ -62,8 +62,10 @@ type Config struct {
 	// export's default table name carbon_footprint.
 	CarbonTable string `yaml:"carbon_table"`
 	// BillingTable is the standard billing export table,
-	// project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX; without
-	// it there is no cost metric.
+	// project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX, or the
+	// detailed one (gcp_billing_export_resource_v1_…, a superset of its
+	// columns, which alone has GKE cost allocation's labels); without it
+	// there is no cost metric.
 	BillingTable string `yaml:"billing_table,omitempty"`
 	// BillingAccount keeps only this billing account's carbon rows, for a
 	// dataset that holds several.
