@@ -298,8 +298,10 @@ const (
 	DemoProject        = "cloudcarbon-demo"
 	DemoBillingAccount = "01A2B3-C4D5E6-F7A8B9"
 	DemoCarbonTable    = DemoProject + ".carbon_export.carbon_footprint"
-	DemoBillingTable   = DemoProject + ".billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
-	DemoLocation       = "US"
+	// DemoBillingTable is the detailed usage cost export, the table GKE
+	// cost allocation's labels are in (the demo's cluster has them).
+	DemoBillingTable = DemoProject + ".billing_export.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9"
+	DemoLocation     = "US"
 	// DemoCurrency is the demo billing account's currency, so that the
 	// conversion to US dollars is exercised.
 	DemoCurrency = "EUR"
