@@ -276,11 +276,7 @@ func TestProvisionalConfig(t *testing.T) {
 // its carbon export included.
 func TestDemoCostFeed(t *testing.T) {
 	now := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
-	d, err := gcp.Plugin().Demo(t.Context(), now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := startDemo(t, now)
 	if d.Entries[0]["provisional"] != true {
 		t.Fatalf("the demo entry does not ask for provisional months: %v", d.Entries[0])
 	}
@@ -318,4 +314,15 @@ func feedQueries(t *testing.T, e *env, label string) []gcpfake.QueryInfo {
 	}
 	slices.SortFunc(queries, func(a, b gcpfake.QueryInfo) int { return a.PartitionStart.Compare(b.PartitionStart) })
 	return queries
+}
+
+// startDemo starts the demo's fake as of now, stopped with the test.
+func startDemo(t *testing.T, now time.Time) *provider.Demo {
+	t.Helper()
+	d, err := gcp.Plugin().Demo(t.Context(), now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
 }

@@ -271,11 +271,7 @@ func TestFeedsByConfig(t *testing.T) {
 // of each besides untagged cost.
 func TestDemoAllocation(t *testing.T) {
 	now := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
-	d, err := gcp.Plugin().Demo(t.Context(), now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := startDemo(t, now)
 	keys, _ := d.Entries[0]["allocate_by"].([]string)
 	if !reflect.DeepEqual(keys, []string{"team", "k8s-namespace"}) {
 		t.Fatalf("the demo entry allocates by %v", d.Entries[0]["allocate_by"])
