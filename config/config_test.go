@@ -245,9 +245,9 @@ func TestValid(t *testing.T) {
 		}},
 		"valid-azure.yml": {refresh, otlp, []provider.SourceConfig{
 			&azure.Config{Name: "contoso", Credential: "client_secret", TenantID: "contoso.onmicrosoft.com", ClientID: "0d9e8f7a-6b5c-4d3e-8f1a-2b3c4d5e6f70",
-				ClientSecret: canary, ClientSecretEnv: "IBM_CLOUD_API_KEY", Cloud: "public", RequestBudget: 500,
+				ClientSecret: canary, ClientSecretEnv: "IBM_CLOUD_API_KEY", Cloud: "public", RequestBudget: 500, AllocateTop: provider.DefaultAllocationTop,
 				Subscriptions: []string{"11111111-2222-3333-4444-555555555555", "abcdefab-2222-3333-4444-555555555555"}},
-			&azure.Config{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50},
+			&azure.Config{Name: "msi", Credential: "default", Cloud: "usgovernment", ListSubscriptions: true, RequestBudget: 50, AllocateTop: provider.DefaultAllocationTop},
 		}},
 		"valid-gcp.yml": {refresh, otlp, []provider.SourceConfig{
 			&gcp.Config{Name: "gcp", Project: "acme-carbon", CarbonTable: "acme-carbon.carbon.carbon_footprint",

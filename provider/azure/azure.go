@@ -166,7 +166,7 @@ type Options struct {
 	// Observe, when set, is told of every HTTP attempt, retries and token
 	// requests included. Endpoint names: "token", "openid_configuration",
 	// "carbon_emission_reports", "carbon_date_range", "subscriptions",
-	// "cost_management_query", "other".
+	// "cost_management_query", "cost_management_tag_query", "other".
 	Observe provider.RequestObserver
 
 	// MaxRetries bounds azcore's retries of 408, 429, 5xx and network
@@ -194,7 +194,10 @@ type Options struct {
 	// Provisional says that the source asks for provisional months: the
 	// exporter then reads the subscriptions' cost (Costs, through Cost
 	// Management, which needs Cost Management Reader) to estimate the
-	// months Azure has not published. Costs works either way.
+	// months Azure has not published. Costs and TagCosts work either
+	// way: New always builds the Cost Management client, which makes no
+	// request until one of them is called, so that an entry with
+	// provisional or allocate_by (or both) has it.
 	Provisional bool
 
 	// Logger receives denied subscriptions (warn, once per subscription)

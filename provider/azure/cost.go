@@ -31,13 +31,16 @@ const CostPermission = "Cost Management Reader"
 
 // Columns of a Cost Management query's answer. An aggregated column is
 // named by the column it sums (its alias is accepted too); Currency is
-// the billing currency of Cost.
+// the billing currency of Cost; a grouping by a tag key answers the
+// TagKey and TagValue columns.
 const (
 	colCost     = "Cost"
 	colCostUSD  = "CostUSD"
 	colType     = "ResourceType"
 	colLocation = "ResourceLocation"
 	colCurrency = "Currency"
+	colTagKey   = "TagKey"
+	colTagValue = "TagValue"
 
 	aliasCost    = "totalCost"
 	aliasCostUSD = "totalCostUSD"
@@ -45,19 +48,28 @@ const (
 
 var _ provider.CostFeed = (*Provider)(nil)
 
-// costTask is one paged cost query: one subscription, one month.
+// costTask is one paged cost query: one subscription, one month, and
+// the tag key whose values it groups by ("" for Costs, TagCosts' key).
 type costTask struct {
 	month provider.Month
 	sub   string
+	tag   string
 }
 
+// what names the task's request in errors. A tag key is a key name,
+// which the configuration may quote (it is no secret).
 func (t *costTask) what(page int) string {
+	if t.tag != "" {
+		return fmt.Sprintf("POST Microsoft.CostManagement/query (subscription %s, %s, tag %q, page %d)", t.sub, t.month, t.tag, page)
+	}
 	return fmt.Sprintf("POST Microsoft.CostManagement/query (subscription %s, %s, page %d)", t.sub, t.month, page)
 }
 
+// costKey is what cost is summed by: the location for Costs, the tag's
+// value for TagCosts (whose location is always "").
 type costKey struct {
-	month                      provider.Month
-	account, service, location string
+	month                             provider.Month
+	account, service, location, value string
 }
 
 // Costs implements provider.CostFeed: the ActualCost of each month, the
@@ -86,6 +98,29 @@ type costKey struct {
 // x-ms-ratelimit-microsoft.costmanagement-*-retry-after headers, which the
 // retry policy honours as it honours Retry-After.
 func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provider.Record, error) {
+	sums, err := p.readCosts(ctx, months, "")
+	if err != nil || sums == nil {
+		return nil, err
+	}
+	records := make([]provider.Record, 0, len(sums))
+	for k, v := range sums {
+		records = append(records, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
+			Scope: provider.ScopeNone, Month: k.month, CostUSD: v, Known: provider.Cost})
+	}
+	slices.SortFunc(records, func(a, b provider.Record) int {
+		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Service, b.Service),
+			cmp.Compare(a.Location, b.Location))
+	})
+	return records, nil
+}
+
+// readCosts runs the query plan of Costs, or of TagCosts when tag is
+// set: one paged query per subscription and month begun, within the
+// request budget (checked before the first query, when the need is
+// known), the first query alone and the others Concurrency at a time.
+// It returns the sums of every query by costKey; nil when no month has
+// begun.
+func (p *Provider) readCosts(ctx context.Context, months []provider.Month, tag string) (map[costKey]float64, error) {
 	now := time.Now()
 	var ms []provider.Month
 	for _, m := range slices.Compact(slices.Sorted(slices.Values(months))) {
@@ -110,7 +145,7 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 	var tasks []*costTask
 	for _, s := range subs {
 		for _, m := range ms {
-			tasks = append(tasks, &costTask{month: m, sub: s.id})
+			tasks = append(tasks, &costTask{month: m, sub: s.id, tag: tag})
 		}
 	}
 	results, err := firstThenConcurrent(ctx, tasks, p.opts.Concurrency, p.runCostTask)
@@ -123,22 +158,15 @@ func (p *Provider) Costs(ctx context.Context, months []provider.Month) ([]provid
 			sums[k] += v
 		}
 	}
-	records := make([]provider.Record, 0, len(sums))
 	for k, v := range sums {
 		if !finite(v) {
 			return nil, p.fail(provider.ReasonMalformed, 0, malformed("POST Microsoft.CostManagement/query", fmt.Errorf(
-				"the cost of subscription %s, %s, %s, %s sums beyond range", k.account, k.service, k.location, k.month)))
+				"the cost of subscription %s, %s, %s, %s sums beyond range", k.account, k.service, cmp.Or(k.location, "tag value "+strconv.Quote(p.oneLine(k.value))), k.month)))
 		}
-		records = append(records, provider.Record{Provider: Name, Account: k.account, Service: k.service, Location: k.location,
-			Scope: provider.ScopeNone, Month: k.month, CostUSD: v, Known: provider.Cost})
 	}
-	slices.SortFunc(records, func(a, b provider.Record) int {
-		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Service, b.Service),
-			cmp.Compare(a.Location, b.Location))
-	})
-	p.log.DebugContext(ctx, "azure costs done", "months", len(ms), "subscriptions", len(subs),
-		"records", len(records), "requests", rb.used.Load())
-	return records, nil
+	p.log.DebugContext(ctx, "azure costs done", "months", len(ms), "subscriptions", len(subs), "tag", tag,
+		"sums", len(sums), "requests", rb.used.Load())
+	return sums, nil
 }
 
 // firstThenConcurrent runs fn for every task, the first one alone and the
@@ -169,8 +197,15 @@ func firstThenConcurrent[T, R any](ctx context.Context, tasks []T, limit int, fn
 	return results, nil
 }
 
-// costQuery is the query of one month.
-func costQuery(m provider.Month) armcostmanagement.QueryDefinition {
+// costQuery is the query of one month: grouped by resource type and
+// location, or, for tag key tag, by resource type and the tag (Cost
+// Management takes two groupings at most, and the resource type is the
+// one the emissions vary most with).
+func costQuery(m provider.Month, tag string) armcostmanagement.QueryDefinition {
+	second := &armcostmanagement.QueryGrouping{Type: to.Ptr(armcostmanagement.QueryColumnTypeDimension), Name: to.Ptr(colLocation)}
+	if tag != "" {
+		second = &armcostmanagement.QueryGrouping{Type: to.Ptr(armcostmanagement.QueryColumnTypeTagKey), Name: to.Ptr(tag)}
+	}
 	return armcostmanagement.QueryDefinition{
 		Type:      to.Ptr(armcostmanagement.ExportTypeActualCost),
 		Timeframe: to.Ptr(armcostmanagement.TimeframeTypeCustom),
@@ -188,7 +223,7 @@ func costQuery(m provider.Month) armcostmanagement.QueryDefinition {
 			},
 			Grouping: []*armcostmanagement.QueryGrouping{
 				{Type: to.Ptr(armcostmanagement.QueryColumnTypeDimension), Name: to.Ptr(colType)},
-				{Type: to.Ptr(armcostmanagement.QueryColumnTypeDimension), Name: to.Ptr(colLocation)},
+				second,
 			},
 		},
 	}
@@ -200,7 +235,7 @@ func costQuery(m provider.Month) armcostmanagement.QueryDefinition {
 // refused; pages that keep coming empty, or too many rows, end at the
 // refresh's budget (httpx.Page).
 func (p *Provider) runCostTask(ctx context.Context, t *costTask) (map[costKey]float64, error) {
-	def := costQuery(t.month)
+	def := costQuery(t.month, t.tag)
 	scope := "subscriptions/" + t.sub
 	sums := map[costKey]float64{}
 	seen := map[string]bool{}
@@ -237,7 +272,7 @@ func (p *Provider) runCostTask(ctx context.Context, t *costTask) (map[costKey]fl
 		if err := p.addCostPage(sums, t, what, props); err != nil {
 			return nil, err
 		}
-		p.log.DebugContext(ctx, "azure cost page", "month", t.month.String(), "subscription", t.sub,
+		p.log.DebugContext(ctx, "azure cost page", "month", t.month.String(), "subscription", t.sub, "tag", t.tag,
 			"page", page, "rows", len(props.Rows), "more", next != "")
 		if next == "" {
 			return sums, nil
@@ -267,8 +302,16 @@ func (p *Provider) costNextLink(next, sub string) (*url.URL, error) {
 	return u, nil
 }
 
-// addCostPage folds one page of a cost query into sums.
-func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what string, props *armcostmanagement.QueryProperties) error {
+// costColumns are the positions of the columns a cost query's answer is
+// read from; -1 for a column it lacks.
+type costColumns struct {
+	usd, local, currency, typ, location, tagKey, tagValue int
+}
+
+// columns finds the columns of props that t's rows are read from: an
+// aggregated column by the column it sums or by its alias, the others
+// by name, all without case.
+func (p *Provider) columns(t *costTask, what string, props *armcostmanagement.QueryProperties) (costColumns, error) {
 	col := map[string]int{}
 	for i, c := range props.Columns {
 		if c != nil && c.Name != nil {
@@ -283,39 +326,40 @@ func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what strin
 		}
 		return -1
 	}
-	usd, local, typ, loc, cur := index(colCostUSD, aliasCostUSD), index(colCost, aliasCost), index(colType), index(colLocation), index(colCurrency)
+	c := costColumns{usd: index(colCostUSD, aliasCostUSD), local: index(colCost, aliasCost), currency: index(colCurrency),
+		typ: index(colType), location: index(colLocation), tagKey: index(colTagKey), tagValue: index(colTagValue)}
 	switch {
-	case len(props.Rows) == 0:
+	case t.tag == "" && (c.typ < 0 || c.location < 0):
+		return c, p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("no %s or %s column", colType, colLocation)))
+	case t.tag != "" && (c.typ < 0 || c.tagKey < 0 || c.tagValue < 0):
+		return c, p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("no %s, %s or %s column", colType, colTagKey, colTagValue)))
+	case c.usd < 0 && (c.local < 0 || c.currency < 0):
+		return c, p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("no %s column, nor %s with its %s", colCostUSD, colCost, colCurrency)))
+	}
+	return c, nil
+}
+
+// addCostPage folds one page of a cost query into sums.
+func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what string, props *armcostmanagement.QueryProperties) error {
+	if len(props.Rows) == 0 {
 		return nil
-	case typ < 0 || loc < 0:
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("no %s or %s column", colType, colLocation)))
-	case usd < 0 && (local < 0 || cur < 0):
-		return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("no %s column, nor %s with its %s", colCostUSD, colCost, colCurrency)))
+	}
+	cols, err := p.columns(t, what, props)
+	if err != nil {
+		return err
 	}
 	for i, row := range props.Rows {
 		if len(row) != len(props.Columns) {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d has %d values for %d columns", i+1, len(row), len(props.Columns))))
 		}
-		at := usd
-		if at < 0 {
-			// Without CostUSD, Cost serves only when it is in dollars.
-			if c, ok := row[cur].(string); !ok || !strings.EqualFold(strings.TrimSpace(c), "USD") {
-				return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: cost in %s and no %s column", i+1, p.oneLine(fmt.Sprint(row[cur])), colCostUSD)))
-			}
-			at = local
+		v, err := p.rowCost(cols, row, i)
+		if err != nil {
+			return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
 		}
-		v, ok := row[at].(float64)
-		if !ok || !finite(v) {
-			text, _ := json.Marshal(row[at])
-			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: cost %s is not a number", i+1, p.oneLine(string(text)))))
+		k, err := p.rowKey(t, cols, row, i)
+		if err != nil {
+			return p.fail(provider.ReasonMalformed, 0, malformed(what, err))
 		}
-		typName, ok1 := optString(row[typ])
-		location, ok2 := optString(row[loc])
-		if !ok1 || !ok2 {
-			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: %s or %s is not a string", i+1, colType, colLocation)))
-		}
-		k := costKey{month: t.month, account: t.sub, service: costService(typName),
-			location: provider.Truncate(CostLocationName(location), maxMessageBytes)}
 		sum := sums[k] + v
 		if !finite(sum) {
 			return p.fail(provider.ReasonMalformed, 0, malformed(what, fmt.Errorf("row %d: the cost sums beyond range", i+1)))
@@ -323,6 +367,47 @@ func (p *Provider) addCostPage(sums map[costKey]float64, t *costTask, what strin
 		sums[k] = sum
 	}
 	return nil
+}
+
+// rowCost is the US dollars of row i: its CostUSD, or its Cost when the
+// answer has no CostUSD and the row is billed in dollars.
+func (p *Provider) rowCost(cols costColumns, row []any, i int) (float64, error) {
+	at := cols.usd
+	if at < 0 {
+		if c, ok := row[cols.currency].(string); !ok || !strings.EqualFold(strings.TrimSpace(c), "USD") {
+			return 0, fmt.Errorf("row %d: cost in %s and no %s column", i+1, p.oneLine(fmt.Sprint(row[cols.currency])), colCostUSD)
+		}
+		at = cols.local
+	}
+	v, ok := row[at].(float64)
+	if !ok || !finite(v) {
+		text, _ := json.Marshal(row[at])
+		return 0, fmt.Errorf("row %d: cost %s is not a number", i+1, p.oneLine(string(text)))
+	}
+	return v, nil
+}
+
+// rowKey is what row i of t's answer is summed by.
+func (p *Provider) rowKey(t *costTask, cols costColumns, row []any, i int) (costKey, error) {
+	typName, ok := optString(row[cols.typ])
+	if !ok {
+		return costKey{}, fmt.Errorf("row %d: %s is not a string", i+1, colType)
+	}
+	k := costKey{month: t.month, account: t.sub, service: costService(typName)}
+	if t.tag != "" {
+		v, err := p.tagValue(t.tag, row[cols.tagKey], row[cols.tagValue])
+		if err != nil {
+			return costKey{}, fmt.Errorf("row %d: %w", i+1, err)
+		}
+		k.value = v
+		return k, nil
+	}
+	location, ok := optString(row[cols.location])
+	if !ok {
+		return costKey{}, fmt.Errorf("row %d: %s is not a string", i+1, colLocation)
+	}
+	k.location = provider.Truncate(CostLocationName(location), maxMessageBytes)
+	return k, nil
 }
 
 // optString reads a string value, null as "".
@@ -395,12 +480,12 @@ func CostLocationName(s string) string {
 func costStatusHint(code int) string {
 	switch code {
 	case http.StatusForbidden:
-		return "reading cost for provisional months needs the " + CostPermission +
+		return "reading cost for provisional months or allocate_by needs the " + CostPermission +
 			" role (or Reader) on each subscription, or on a management group above them; the published emissions do not need it"
 	case http.StatusNotFound:
 		return "the subscription does not exist at this resource manager endpoint, or Cost Management is not available in its cloud"
 	case http.StatusUnprocessableEntity:
-		return "Cost Management does not serve this subscription's offer type (it serves Enterprise Agreement, Microsoft Customer Agreement and pay-as-you-go subscriptions); turn provisional off for this entry"
+		return "Cost Management does not serve this subscription's offer type (it serves Enterprise Agreement, Microsoft Customer Agreement and pay-as-you-go subscriptions); turn provisional off and remove allocate_by for this entry"
 	case http.StatusTooManyRequests:
 		return "Cost Management throttled the queries: it limits queries per subscription and per tenant"
 	}

@@ -155,6 +155,8 @@ func checkMalformed(t *testing.T, err error) {
 func FuzzCostPage(f *testing.F) {
 	cols := `"columns":[{"name":"Cost","type":"Number"},{"name":"CostUSD","type":"Number"},{"name":"ResourceType","type":"String"},` +
 		`{"name":"ResourceLocation","type":"String"},{"name":"Currency","type":"String"}]`
+	tagCols := `"columns":[{"name":"Cost","type":"Number"},{"name":"CostUSD","type":"Number"},{"name":"ResourceType","type":"String"},` +
+		`{"name":"TagKey","type":"String"},{"name":"TagValue","type":"String"}]`
 	for _, s := range []string{
 		`{"properties":{"nextLink":null,` + cols + `,"rows":[[1.5,1.62,"microsoft.compute/virtualmachines","US East","EUR"],[2,2,"","Unknown","USD"]]}}`,
 		`{"properties":{"nextLink":"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?$skiptoken=a",` + cols + `,"rows":[]}}`,
@@ -164,6 +166,9 @@ func FuzzCostPage(f *testing.F) {
 		"{\"properties\":{" + cols + ",\"rows\":[[1,1,\"\xff\xfe\",\"US \xff 2\",\"USD\"]]}}",
 		`{"properties":null}`,
 		`{}`,
+		`{"properties":{` + tagCols + `,"rows":[[1,1,"t","team","web"],[2,2,"t",null,null],[3,3,"t","","x"],[4,4,"t","TEAM","Web"]]}}`,
+		`{"properties":{` + tagCols + `,"rows":[[1,1,"t","env","prod"],[1,1,"t","team",5],[1,1,"t","team","\u0000\n"]]}}`,
+		"{\"properties\":{" + tagCols + ",\"rows\":[[1,1,\"t\",\"team\",\"\xff\xfe\"]]}}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -188,20 +193,38 @@ func FuzzCostPage(f *testing.F) {
 		if res.Properties == nil {
 			return
 		}
-		sums := map[costKey]float64{}
-		if err := p.addCostPage(sums, tk, what, res.Properties); err != nil {
-			checkMalformed(t, err)
-			return
-		}
-		for k, v := range sums {
-			if !finite(v) {
-				t.Fatalf("non-finite cost %g for %+v", v, k)
+		// Each page is folded as Costs' answer and as TagCosts' one.
+		for _, task := range []*costTask{tk, {month: tk.month, sub: tk.sub, tag: "team"}} {
+			sums := map[costKey]float64{}
+			if err := p.addCostPage(sums, task, what, res.Properties); err != nil {
+				checkMalformed(t, err)
+				continue
 			}
-			for _, l := range []string{k.account, k.service, k.location} {
-				if l == "" || !utf8.ValidString(l) || len(l) > maxMessageBytes+len("…") {
-					t.Fatalf("empty, invalid or unbounded label in %+v", k)
-				}
-			}
+			checkCostSums(t, task, sums)
 		}
 	})
+}
+
+// checkCostSums checks the sums of a page folded for task: finite, and
+// labelled in valid UTF-8, bounded, never empty but for the location of
+// a tag query (always "") and its value ("" for cost without the tag).
+func checkCostSums(t *testing.T, task *costTask, sums map[costKey]float64) {
+	t.Helper()
+	for k, v := range sums {
+		if !finite(v) {
+			t.Fatalf("non-finite cost %g for %+v", v, k)
+		}
+		labels := []string{k.account, k.service, k.location}
+		if task.tag != "" {
+			labels = labels[:2]
+			if k.location != "" || !utf8.ValidString(k.value) || len(k.value) > maxTagValueBytes+len("…") {
+				t.Fatalf("a location, or an invalid or unbounded value, in %+v", k)
+			}
+		}
+		for _, l := range labels {
+			if l == "" || !utf8.ValidString(l) || len(l) > maxMessageBytes+len("…") {
+				t.Fatalf("empty, invalid or unbounded label in %+v", k)
+			}
+		}
+	}
 }

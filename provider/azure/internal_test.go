@@ -84,6 +84,22 @@ func TestEndpointName(t *testing.T) {
 			t.Errorf("endpointName(%s) = %q, want %q", tt.url, got, tt.want)
 		}
 	}
+	// TagCosts' queries are the same operation, told apart by their
+	// context: its token requests are still tokens.
+	tag := context.WithValue(t.Context(), tagQueryKey{}, true)
+	for url, want := range map[string]string{
+		"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?api-version=2022-10-01":                 EndpointCostTagQuery,
+		"https://management.azure.com/subscriptions/x/providers/Microsoft.CostManagement/query?api-version=2022-10-01&$skiptoken=AQAA": EndpointCostTagQuery,
+		"https://login.microsoftonline.com/tenant/oauth2/v2.0/token":                                                                   EndpointToken,
+	} {
+		req, err := http.NewRequestWithContext(tag, http.MethodPost, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := endpointName(req); got != want {
+			t.Errorf("endpointName(%s) in a tag query = %q, want %q", url, got, want)
+		}
+	}
 }
 
 // TestRetryAfter covers the millisecond headers azure adds on top of

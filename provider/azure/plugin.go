@@ -51,9 +51,9 @@ func publication() provider.Schedule {
 
 // Config is one entry of the azure section: one identity reading the
 // Carbon Optimization API for a set of subscriptions. After Check, Name,
-// Credential, Cloud and RequestBudget are set, secrets are resolved into
-// ClientSecret and CertificatePassword, CertificateFile is an absolute
-// path and Subscriptions are lower-cased.
+// Credential, Cloud, RequestBudget and AllocateTop are set, secrets are
+// resolved into ClientSecret and CertificatePassword, CertificateFile is
+// an absolute path and Subscriptions are lower-cased.
 type Config struct {
 	Name string `yaml:"name"`
 	// Credential selects how to authenticate: "default" (environment,
@@ -83,6 +83,16 @@ type Config struct {
 	// Management Reader role) to estimate the emissions of the months
 	// Azure has not published yet.
 	Provisional bool `yaml:"provisional,omitempty"`
+	// AllocateBy are the tag keys by which the subscriptions' emissions
+	// are allocated: each value's share of a resource type's cost in a
+	// subscription and month splits its emissions. Each key is one more
+	// read of the cost from Cost Management per refresh (Cost Management
+	// Reader, as for provisional months).
+	AllocateBy []string `yaml:"allocate_by,omitempty"`
+	// AllocateTop bounds the values kept per key, the highest by cost;
+	// the rest are folded into one. 0 (unset) takes
+	// provider.DefaultAllocationTop, which Check writes back.
+	AllocateTop int `yaml:"allocate_top,omitempty"`
 }
 
 // SourceName implements provider.SourceConfig.
@@ -137,6 +147,16 @@ func (c *Config) Check(v provider.Checker) {
 	}
 	if c.RequestBudget < 1 {
 		v.Errorf("request_budget", "azure.request_budget must be at least 1")
+	}
+	a := c.Allocation()
+	provider.CheckAllocation(v, &a, nil)
+	c.AllocateTop = a.Top
+	// Azure tag names ignore case, so that keys which differ in case only
+	// would read the same tag twice (CheckAllocation compares exactly).
+	for i, k := range c.AllocateBy {
+		if j := slices.IndexFunc(c.AllocateBy[:i], func(e string) bool { return strings.EqualFold(e, k) }); j >= 0 && c.AllocateBy[j] != k {
+			v.Errorf(fmt.Sprintf("allocate_by.%d", i), "allocate_by lists a key twice: Azure tag names ignore case")
+		}
 	}
 }
 
@@ -212,6 +232,14 @@ func (c *Config) Covers() []provider.Coverage {
 // WantsProvisional implements provider.ProvisionalSource.
 func (c *Config) WantsProvisional() bool { return c.Provisional }
 
+var _ provider.AllocatingSource = (*Config)(nil)
+
+// Allocation implements provider.AllocatingSource. Any tag key is taken:
+// Azure tag names are free text, compared without case.
+func (c *Config) Allocation() provider.Allocation {
+	return provider.Allocation{By: c.AllocateBy, Top: c.AllocateTop}
+}
+
 // New implements provider.SourceConfig.
 func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, error) {
 	p, err := New(Options{
@@ -265,6 +293,11 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"resource_manager_endpoint": url,
 			"list_subscriptions":        true,
 			"provisional":               true,
+			// The demo's resources carry a team tag of five values,
+			// the sandboxes' none; the disks of the AKS clusters'
+			// volumes carry the namespace the Azure Disk CSI driver
+			// tags them with.
+			"allocate_by": []string{azurefake.DemoTagKey, azurefake.PVCNamespaceTag},
 		}},
 		Connections: map[string]provider.Connection{name: {HTTPClient: &http.Client{
 			Timeout:   time.Minute,

@@ -47,7 +47,7 @@ func TestConfigCheck(t *testing.T) {
 	}{{
 		name: "defaults",
 		in:   azure.Config{Name: "azure", ListSubscriptions: true},
-		want: &azure.Config{Name: "azure", Credential: "default", Cloud: "public", ListSubscriptions: true, RequestBudget: 500},
+		want: &azure.Config{Name: "azure", Credential: "default", Cloud: "public", ListSubscriptions: true, RequestBudget: 500, AllocateTop: 100},
 	}, {
 		name: "a request budget of 0 in the file is not defaulted",
 		in:   azure.Config{Name: "azure", ListSubscriptions: true},
@@ -78,7 +78,7 @@ func TestConfigCheck(t *testing.T) {
 		name: "subscriptions are lower-cased and checked",
 		in:   azure.Config{Name: "tenant-a", Subscriptions: []string{"0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9", "prod", sub}},
 		want: &azure.Config{Name: "tenant-a", Credential: "default", Cloud: "public", RequestBudget: 500,
-			Subscriptions: []string{sub, "prod", sub}},
+			Subscriptions: []string{sub, "prod", sub}, AllocateTop: 100},
 		errs: []string{
 			"subscriptions.1: azure.subscriptions entry 2 is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)",
 			"subscriptions.2: azure.subscriptions lists " + sub + " twice",
@@ -93,7 +93,23 @@ func TestConfigCheck(t *testing.T) {
 			CertificateFile: "cert.pem", Subscriptions: []string{sub}},
 		has: []string{"certificate_file"},
 		want: &azure.Config{Name: "azure", Credential: "client_certificate", TenantID: "t", ClientID: "c",
-			CertificateFile: "cert.pem", Cloud: "public", Subscriptions: []string{sub}, RequestBudget: 500},
+			CertificateFile: "cert.pem", Cloud: "public", Subscriptions: []string{sub}, RequestBudget: 500, AllocateTop: 100},
+	}, {
+		name: "allocation by tag keys, a Kubernetes namespace's among them",
+		in:   azure.Config{Name: "azure", ListSubscriptions: true, AllocateBy: []string{"team", "kubernetes.io-created-for-pvc-namespace"}, AllocateTop: 20},
+		has:  []string{"allocate_by", "allocate_top"},
+		want: &azure.Config{Name: "azure", Credential: "default", Cloud: "public", ListSubscriptions: true, RequestBudget: 500,
+			AllocateBy: []string{"team", "kubernetes.io-created-for-pvc-namespace"}, AllocateTop: 20},
+	}, {
+		name: "allocation keys and top checked",
+		in:   azure.Config{Name: "azure", ListSubscriptions: true, AllocateBy: []string{"team", " team", "team", "Team"}, AllocateTop: 5000},
+		has:  []string{"allocate_by", "allocate_top"},
+		errs: []string{
+			"allocate_top: allocate_top must be between 1 and 1000",
+			"allocate_by.1: allocate_by has an empty key or one with leading or trailing spaces",
+			"allocate_by.2: allocate_by lists a key twice",
+			"allocate_by.3: allocate_by lists a key twice: Azure tag names ignore case",
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,5 +159,20 @@ func TestConfigIdentity(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Subscriptions, []string{"b", "a"}) {
 		t.Errorf("Identity reordered the subscriptions: %q", c.Subscriptions)
+	}
+}
+
+// TestConfigAllocation: the entry's allocate_by and allocate_top, the
+// default written back by Check, are what the exporter allocates by.
+func TestConfigAllocation(t *testing.T) {
+	c := azure.Config{Name: "azure", ListSubscriptions: true, AllocateBy: []string{"team"}}
+	c.Check(&checker{has: map[string]bool{"allocate_by": true}})
+	var src provider.SourceConfig = &c
+	a, ok := src.(provider.AllocatingSource)
+	if !ok {
+		t.Fatal("the azure entry is no provider.AllocatingSource")
+	}
+	if got := a.Allocation(); !reflect.DeepEqual(got, provider.Allocation{By: []string{"team"}, Top: provider.DefaultAllocationTop}) {
+		t.Errorf("Allocation() = %+v", got)
 	}
 }

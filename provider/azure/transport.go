@@ -25,7 +25,10 @@ const (
 	EndpointDateRange     = "carbon_date_range"
 	EndpointSubscriptions = "subscriptions"
 	EndpointCostQuery     = "cost_management_query"
-	EndpointOther         = "other"
+	// EndpointCostTagQuery is a Cost Management query of TagCosts:
+	// the operation of EndpointCostQuery, grouped by a tag.
+	EndpointCostTagQuery = "cost_management_tag_query"
+	EndpointOther        = "other"
 )
 
 // Request paths of the Microsoft.Carbon operations, as the SDK builds them.
@@ -117,6 +120,8 @@ func endpointName(req *http.Request) string {
 		return EndpointDateRange
 	case strings.HasSuffix(p, "/subscriptions"):
 		return EndpointSubscriptions
+	case strings.HasSuffix(p, strings.ToLower(costQueryPath)) && isTagQuery(req):
+		return EndpointCostTagQuery
 	case strings.HasSuffix(p, strings.ToLower(costQueryPath)):
 		return EndpointCostQuery
 	}

@@ -79,8 +79,43 @@ func TestConformance(t *testing.T) {
 			Permission:  "roles/bigquery.jobUser on project test-project and roles/bigquery.dataViewer on dataset test-project.billing_export",
 			ResponseCap: gcp.MaxResponseBytes,
 		}
+	}, TagFeed: func(t testing.TB, s providertest.Scenario) *providertest.Fake {
+		return tagFeed(t, s, now, acct)
 	}})
 }
+
+// tagFeed starts the fake for a scenario of the tag feed: the cost feed's
+// dataset, whose line items carry a team label of several values, shared
+// by several series, and cost without it; the entry allocates by team
+// alone, without provisional months.
+func tagFeed(t testing.TB, s providertest.Scenario, now time.Time, acct *gcpfake.ServiceAccount) *providertest.Fake {
+	ds := gcpfake.Sample(now, costMonths)
+	ds.Project, ds.CarbonTable, ds.BillingTable = project, carbonTable, billingTable
+	fake := gcpfake.NewServer(ds)
+	fake.SetPageSize(s.PageSize)
+	fake.RequireServiceAccount(acct)
+	expected := providertest.ValueTotals{}
+	for m := range costExpected(t, ds, now) {
+		expected[m] = ds.TagTotals(m, tagKey)
+	}
+	key := filepath.Join(t.TempDir(), "key.json")
+	return &providertest.Fake{
+		Handler: fake, Now: now, Secret: acct.PrivateKey, Derived: acct.Leaks(), TagKey: tagKey, TagExpected: expected,
+		Entry: func(url string) map[string]any {
+			if err := os.WriteFile(key, acct.KeyFile(url+gcpfake.TokenPath), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return map[string]any{"project": project, "carbon_table": carbonTable, "billing_table": billingTable,
+				"location": "US", "endpoint": url + gcpfake.BasePath, "credentials_file": key, "allocate_by": []string{tagKey}}
+		},
+		Data: gcpfake.RowRequests(gcpfake.KindTags), Error: gcpfake.ErrorFault, EmptyPage: gcpfake.EmptyPage,
+		Permission:  "roles/bigquery.jobUser on project test-project and roles/bigquery.dataViewer on dataset test-project.billing_export",
+		ResponseCap: gcp.MaxResponseBytes,
+	}
+}
+
+// tagKey is the label the tag feed's scenarios allocate by.
+const tagKey = "team"
 
 // costMonths is how many published months the cost feed is asked for,
 // besides the unpublished ones: those an estimate and its backtest read.

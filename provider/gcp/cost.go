@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 )
@@ -28,25 +27,33 @@ import (
 // Job User on the project and BigQuery Data Viewer on the billing export's
 // dataset.
 
-// costsEndpointPrefix prefixes the endpoint names of the cost feed's
-// requests.
-const costsEndpointPrefix = "costs."
-
-// labelCost is the cloudcarbon_query job label of the cost feed's
-// queries, which are billing queries.
-const labelCost = "cost"
-
-type costFeedKey struct{}
-
-// withCostFeed marks ctx as the cost feed's.
-func withCostFeed(ctx context.Context) context.Context {
-	return context.WithValue(ctx, costFeedKey{}, true)
+// feed is a reader of the billing export besides Fetch: the cost feed
+// or the tag feed. It names its queries' cloudcarbon_query job label,
+// prefixes its requests' endpoint names and opens its errors, so that
+// what each costs and how each fails shows apart from the published
+// data's queries.
+type feed struct {
+	label          string // the cloudcarbon_query job label
+	endpointPrefix string // prefixes the endpoint names of its requests
+	name           string // opens its error messages
 }
 
-// forCostFeed reports whether ctx is the cost feed's.
-func forCostFeed(ctx context.Context) bool {
-	v, _ := ctx.Value(costFeedKey{}).(bool)
-	return v
+var (
+	costFeedKind = &feed{label: "cost", endpointPrefix: "costs.", name: "cost feed"}
+	tagFeedKind  = &feed{label: "tags", endpointPrefix: "tags.", name: "tag feed"}
+)
+
+type feedKey struct{}
+
+// withFeed marks ctx as f's.
+func withFeed(ctx context.Context, f *feed) context.Context {
+	return context.WithValue(ctx, feedKey{}, f)
+}
+
+// feedOf returns the feed ctx is marked with, nil for Fetch's.
+func feedOf(ctx context.Context) *feed {
+	f, _ := ctx.Value(feedKey{}).(*feed)
+	return f
 }
 
 // errNoBillingTable is the cost feed of a source without a billing table.
@@ -63,13 +70,11 @@ func (p *Provider) ReadCosts(ctx context.Context, months []provider.Month) ([]pr
 	if p.billing == nil {
 		return nil, &provider.Error{Reason: provider.ReasonBadRequest, Err: errNoBillingTable}
 	}
-	ms := slices.Clone(months)
-	slices.Sort(ms)
-	ms = slices.Compact(ms)
+	ms := uniqueMonths(months)
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	rows, err := p.queryBilling(withCostFeed(ctx), ms)
+	rows, err := p.queryBilling(withFeed(ctx, costFeedKind), ms)
 	if err != nil {
 		return nil, err
 	}
@@ -96,4 +101,4 @@ func (c costFeed) Costs(ctx context.Context, months []provider.Month) ([]provide
 
 // NewCostFeed returns p as the provider of a source that asks for
 // provisional months: p, implementing provider.CostFeed with ReadCosts.
-func NewCostFeed(p *Provider) provider.Provider { return costFeed{p} }
+func NewCostFeed(p *Provider) provider.Provider { return withFeeds(p, true, false) }

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,16 +46,7 @@ func TestCostsAreTheBillingQuery(t *testing.T) {
 		{Kind: "billing", Months: []provider.Month{dec22}, PartitionStart: dec22.Start(), PartitionEnd: dec22.End().Add(lag)},
 		{Kind: "billing", Months: []provider.Month{jan24, feb24, mar24}, PartitionStart: jan24.Start(), PartitionEnd: mar24.End().Add(lag)},
 	}
-	var queries []gcpfake.QueryInfo
-	for _, q := range e.fake.QueryLog() {
-		if q.MaxBytesBilled != gcp.DefaultMaxBytesBilled || q.Location != "US" || q.Labels["cloudcarbon_query"] != "cost" {
-			t.Errorf("%s query: max bytes %d, location %q, labels %v", q.Kind, q.MaxBytesBilled, q.Location, q.Labels)
-		}
-		q.JobID, q.MaxBytesBilled, q.Location, q.Labels = "", 0, "", nil
-		queries = append(queries, q)
-	}
-	slices.SortFunc(queries, func(a, b gcpfake.QueryInfo) int { return a.PartitionStart.Compare(b.PartitionStart) })
-	if !reflect.DeepEqual(queries, want) {
+	if queries := feedQueries(t, e, "cost"); !reflect.DeepEqual(queries, want) {
 		t.Errorf("queries:\n got %+v\nwant %+v", queries, want)
 	}
 	if n := e.fake.Queries(gcpfake.KindCarbon); n != 0 {
@@ -173,89 +163,104 @@ func near(a, b float64) bool {
 
 func abs(f float64) float64 { return max(f, -f) }
 
-// TestCostEndpointsObserved: the feed's requests are observed under
-// their own endpoint names, and the bytes its queries process counted.
-func TestCostEndpointsObserved(t *testing.T) {
-	e := newEnv(t, handDataset())
-	var mu sync.Mutex
-	calls := map[string]int{}
-	var processed float64
-	p := e.provider(t, func(o *gcp.Options) {
-		o.Observe = func(endpoint string, code int) {
-			mu.Lock()
-			defer mu.Unlock()
-			calls[endpoint+" "+http.StatusText(code)]++
-		}
-		o.ObserveBytes = func(n float64) {
-			mu.Lock()
-			defer mu.Unlock()
-			processed += n
-		}
-	})
-	e.fake.SetIncompletePolls(1)
-	readCosts(t, p, jan24)
-	fetch(t, p, jan24)
-	mu.Lock()
-	defer mu.Unlock()
-	want := map[string]int{
-		"costs.jobs.query OK":           1,
-		"costs.jobs.getQueryResults OK": 2,
-		"costs.jobs.get OK":             1,
-		"jobs.query OK":                 2,
-		"jobs.getQueryResults OK":       4,
-		"jobs.get OK":                   2,
-	}
-	if !reflect.DeepEqual(calls, want) {
-		t.Errorf("observed %v, want %v", calls, want)
-	}
-	// The billing query twice, the carbon query once (the fake's model).
-	if want := float64(2*6*140 + 5*160); processed != want {
-		t.Errorf("bytes processed = %v, want %v", processed, want)
-	}
+// billingFeeds are the readers of the billing export besides Fetch, for
+// the tests they share: the endpoint prefix of their requests, the kind
+// of their queries in the fake and the bytes the fake bills per row.
+var billingFeeds = []struct {
+	name, prefix, kind string
+	rowBytes           float64
+	read               func(context.Context, *gcp.Provider, []provider.Month) error
+}{
+	{"cost feed", "costs.", gcpfake.KindBilling, 140, func(ctx context.Context, p *gcp.Provider, ms []provider.Month) error {
+		_, err := p.ReadCosts(ctx, ms)
+		return err
+	}},
+	{"tag feed", "tags.", gcpfake.KindTags, 140 + 60, func(ctx context.Context, p *gcp.Provider, ms []provider.Month) error {
+		_, err := p.ReadTagCosts(ctx, ms, "team")
+		return err
+	}},
 }
 
-// TestCostFailures: the feed's failures are classified as Fetch's, say
-// that they are the cost feed's, and a denied permission names the roles
-// on the billing export's dataset.
-func TestCostFailures(t *testing.T) {
-	for _, tt := range []struct {
-		name   string
-		fault  gcpfake.Fault
-		edit   func(*gcp.Options)
-		reason provider.Reason
-		want   []string
-	}{
-		{"permission", gcpfake.Fault{Endpoint: gcpfake.EndpointQuery, Kind: gcpfake.KindBilling, Status: http.StatusForbidden,
-			Body: gcpfake.ErrorBody(http.StatusForbidden, "accessDenied", "Access Denied: Table test-project:billing_export.x: User does not have permission to query table")},
-			nil, provider.ReasonPermission,
-			[]string{"cost feed: billing query", "roles/bigquery.jobUser on project test-project", "roles/bigquery.dataViewer on dataset test-project.billing_export"}},
-		{"bytes billed", gcpfake.Fault{}, func(o *gcp.Options) { o.MaxBytesBilled = 1 << 20 }, provider.ReasonBadRequest,
-			[]string{"cost feed", "max_bytes_billed (1048576 bytes)"}},
-		{"missing table", gcpfake.Fault{}, func(o *gcp.Options) { o.BillingTable = billingTable + "_x" }, provider.ReasonNotFound,
-			[]string{"cost feed", "Billing export"}},
-		{"no billing table", gcpfake.Fault{}, func(o *gcp.Options) { o.BillingTable = "" }, provider.ReasonBadRequest,
-			[]string{"billing_table"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, handDataset())
-			if tt.fault.Status != 0 {
-				e.fake.Inject(tt.fault)
+// TestFeedEndpointsObserved: each feed's requests are observed under
+// their own endpoint names, and the bytes its queries process counted.
+func TestFeedEndpointsObserved(t *testing.T) {
+	for _, f := range billingFeeds {
+		t.Run(f.name, func(t *testing.T) {
+			e := newEnv(t, handTagged())
+			ob := &observed{}
+			p := e.provider(t, ob.observe)
+			e.fake.SetIncompletePolls(1)
+			if err := f.read(t.Context(), p, []provider.Month{jan24}); err != nil {
+				t.Fatal(err)
 			}
-			_, err := e.provider(t, tt.edit).ReadCosts(t.Context(), []provider.Month{jan24})
-			if got := provider.ReasonOf(err); got != tt.reason {
-				t.Fatalf("reason %s (%v), want %s", got, err, tt.reason)
+			fetch(t, p, jan24)
+			ob.mu.Lock()
+			defer ob.mu.Unlock()
+			calls, processed := ob.calls, ob.processed
+			want := map[string]int{
+				f.prefix + "jobs.query OK":           1,
+				f.prefix + "jobs.getQueryResults OK": 2,
+				f.prefix + "jobs.get OK":             1,
+				"jobs.query OK":                      2,
+				"jobs.getQueryResults OK":            4,
+				"jobs.get OK":                        2,
 			}
-			for _, s := range tt.want {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not say %q", err, s)
-				}
+			if !reflect.DeepEqual(calls, want) {
+				t.Errorf("observed %v, want %v", calls, want)
+			}
+			// The feed's query and the billing query over January's six
+			// rows, the carbon query over five (the fake's model).
+			if want := 6*f.rowBytes + 6*140 + 5*160; processed != want {
+				t.Errorf("bytes processed = %v, want %v", processed, want)
 			}
 		})
 	}
 }
 
+// TestFeedFailures: each feed's failures are classified as Fetch's, say
+// whose they are, and a denied permission names the roles on the billing
+// export's dataset.
+func TestFeedFailures(t *testing.T) {
+	denied := gcpfake.ErrorBody(http.StatusForbidden, "accessDenied", "Access Denied: Table test-project:billing_export.x: User does not have permission to query table")
+	for _, f := range billingFeeds {
+		for _, tt := range []struct {
+			name   string
+			fault  gcpfake.Fault
+			edit   func(*gcp.Options)
+			reason provider.Reason
+			want   []string
+		}{
+			{"permission", gcpfake.Fault{Endpoint: gcpfake.EndpointQuery, Kind: f.kind, Status: http.StatusForbidden, Body: denied},
+				nil, provider.ReasonPermission,
+				[]string{f.name + ": billing query", "roles/bigquery.jobUser on project test-project", "roles/bigquery.dataViewer on dataset test-project.billing_export"}},
+			{"bytes billed", gcpfake.Fault{}, func(o *gcp.Options) { o.MaxBytesBilled = 1 << 20 }, provider.ReasonBadRequest,
+				[]string{f.name, "max_bytes_billed (1048576 bytes)"}},
+			{"missing table", gcpfake.Fault{}, func(o *gcp.Options) { o.BillingTable = billingTable + "_x" }, provider.ReasonNotFound,
+				[]string{f.name, "Billing export"}},
+			{"no billing table", gcpfake.Fault{}, func(o *gcp.Options) { o.BillingTable = "" }, provider.ReasonBadRequest,
+				[]string{"billing_table"}},
+		} {
+			t.Run(f.name+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t, handTagged())
+				if tt.fault.Status != 0 {
+					e.fake.Inject(tt.fault)
+				}
+				err := f.read(t.Context(), e.provider(t, tt.edit), []provider.Month{jan24})
+				if got := provider.ReasonOf(err); got != tt.reason {
+					t.Fatalf("reason %s (%v), want %s", got, err, tt.reason)
+				}
+				for _, s := range tt.want {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %q", err, s)
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestProvisionalConfig: a source that asks for provisional months needs
-// the billing export, and only its provider is a cost feed.
+// the billing export.
 func TestProvisionalConfig(t *testing.T) {
 	c := &checker{has: map[string]bool{}}
 	cfg := gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon", Provisional: true}
@@ -263,19 +268,7 @@ func TestProvisionalConfig(t *testing.T) {
 	if want := []string{`provisional: gcp entry "gcp" asks for provisional months, which are estimated from the cost in the billing export: set billing_table`}; !reflect.DeepEqual(c.errors, want) {
 		t.Errorf("errors %q, want %q", c.errors, want)
 	}
-	for _, provisional := range []bool{false, true} {
-		cfg := gcp.Config{Name: "gcp", Project: project, CarbonTable: carbonTable, BillingTable: billingTable, Provisional: provisional}
-		cfg.Check(&checker{})
-		p, err := cfg.New(t.Context(), provider.Env{Logger: slog.New(slog.DiscardHandler),
-			Connection: provider.Connection{WithoutAuthentication: true}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := p.(provider.CostFeed); ok != provisional {
-			t.Errorf("provisional: %v: the provider is a cost feed: %v", provisional, ok)
-		}
-		_ = p.Close()
-	}
+	// TestFeedsByConfig checks which feeds each entry's provider is.
 }
 
 // TestDemoCostFeed: the demo source asks for provisional months, and its
@@ -283,11 +276,7 @@ func TestProvisionalConfig(t *testing.T) {
 // its carbon export included.
 func TestDemoCostFeed(t *testing.T) {
 	now := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
-	d, err := gcp.Plugin().Demo(t.Context(), now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := startDemo(t, now)
 	if d.Entries[0]["provisional"] != true {
 		t.Fatalf("the demo entry does not ask for provisional months: %v", d.Entries[0])
 	}
@@ -307,4 +296,33 @@ func TestDemoCostFeed(t *testing.T) {
 			t.Errorf("%s: %v, want %v", m, usd, want)
 		}
 	}
+}
+
+// feedQueries returns the queries e's fake was sent, by partition window,
+// without their job ids, bounds and location, having checked those: the
+// default max_bytes_billed, the dataset's location and the job label of
+// the feed, label.
+func feedQueries(t *testing.T, e *env, label string) []gcpfake.QueryInfo {
+	t.Helper()
+	var queries []gcpfake.QueryInfo
+	for _, q := range e.fake.QueryLog() {
+		if q.MaxBytesBilled != gcp.DefaultMaxBytesBilled || q.Location != "US" || !maps.Equal(q.Labels, map[string]string{"cloudcarbon_query": label}) {
+			t.Errorf("%s query: max bytes %d, location %q, labels %v", q.Kind, q.MaxBytesBilled, q.Location, q.Labels)
+		}
+		q.JobID, q.MaxBytesBilled, q.Location, q.Labels = "", 0, "", nil
+		queries = append(queries, q)
+	}
+	slices.SortFunc(queries, func(a, b gcpfake.QueryInfo) int { return a.PartitionStart.Compare(b.PartitionStart) })
+	return queries
+}
+
+// startDemo starts the demo's fake as of now, stopped with the test.
+func startDemo(t *testing.T, now time.Time) *provider.Demo {
+	t.Helper()
+	d, err := gcp.Plugin().Demo(t.Context(), now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
 }

@@ -165,6 +165,14 @@ func TestEmulator(t *testing.T) {
 		}
 	})
 
+	// Every key in one query, reading both label columns; and each key
+	// alone, reading its column only.
+	for _, configured := range [][]string{{"team", "k8s-namespace", "project:env"}, nil} {
+		t.Run(fmt.Sprintf("tag feed of %v", configured), func(t *testing.T) {
+			checkEmulatorTags(t, emuProvider(t, func(o *gcp.Options) { o.TagKeys = configured }), logs)
+		})
+	}
+
 	t.Run("missing table", func(t *testing.T) {
 		p := emuProvider(t, func(o *gcp.Options) { o.CarbonTable = "emu-project.carbon_export.no_such_table" })
 		_, err := p.Fetch(t.Context(), []provider.Month{jan24})
@@ -302,5 +310,72 @@ func emulatorCost() map[emuKey]map[float64]int64 {
 		{"data-prod", "BigQuery", "us", jan24, ""}:               {0.9: 3000000, 0.8: 720000},
 		{"none", "Cloud Support", "global", jan24, ""}:           {0.9: 29000000},
 		{"web-prod", "Compute Engine", "us-central1", feb24, ""}: {0.9: 7000000},
+	}
+}
+
+// checkEmulatorTags compares each key's tag records of January and
+// February 2024 with the fixture's.
+func checkEmulatorTags(t *testing.T, p *gcp.Provider, logs *logbuf.Buffer) {
+	t.Helper()
+	for key, want := range emulatorTags() {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		recs, err := p.ReadTagCosts(ctx, []provider.Month{jan24, feb24}, key)
+		cancel()
+		if err != nil {
+			t.Fatalf("ReadTagCosts(%q): %v\nlogs:\n%s", key, err, logs.String())
+		}
+		got := map[emuTag]float64{}
+		for _, r := range recs {
+			got[emuTag{emuKey{r.Account, r.Service, r.Location, r.Month, r.Scope}, r.Value}] += r.CostUSD
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s:\n got %v\nwant %v", key, got, want)
+		}
+		for k, byRate := range want {
+			var usd float64
+			for rate, n := range byRate {
+				usd += float64(n) / 1e6 / rate
+			}
+			if g, ok := got[k]; !ok || math.Abs(g-usd) > 1e-12*math.Abs(usd) {
+				t.Errorf("%s: %v: %v USD, want %v", key, k, g, usd)
+			}
+		}
+	}
+}
+
+// emuTag is a tag record of the emulator: its series and value.
+type emuTag struct {
+	emuKey
+	value string
+}
+
+// emulatorTags are the fixture's cost of January and February 2024 by
+// key, series and value, in exact micros of EUR per conversion rate: the
+// cost of emulatorCost split by the rows' labels. A row without the label
+// and the row whose team label is empty are untagged; the row that gives
+// team twice counts once, under the greater value.
+func emulatorTags() map[string]map[emuTag]map[float64]int64 {
+	web := emuKey{"web-prod", "Compute Engine", "us-central1", jan24, ""}
+	webFeb := emuKey{"web-prod", "Compute Engine", "us-central1", feb24, ""}
+	data := emuKey{"data-prod", "BigQuery", "us", jan24, ""}
+	support := emuKey{"none", "Cloud Support", "global", jan24, ""}
+	return map[string]map[emuTag]map[float64]int64{
+		"team": {
+			{web, "web"}: {0.9: 1003747}, {web, "data"}: {0.9: 8200000}, {web, ""}: {0.9: 200000},
+			{webFeb, "web"}: {0.9: 7000000},
+			{data, ""}:      {0.9: 3000000}, {data, "ml"}: {0.8: 720000},
+			{support, ""}: {0.9: 29000000},
+		},
+		"k8s-namespace": {
+			{web, "checkout"}: {0.9: 1003747}, {web, ""}: {0.9: 8400000},
+			{webFeb, ""}:  {0.9: 7000000},
+			{data, ""}:    {0.9: 3000000, 0.8: 720000},
+			{support, ""}: {0.9: 29000000},
+		},
+		// The support fee's row names no project but carries its labels.
+		"project:env": {
+			{web, "prod"}: {0.9: 9403747}, {webFeb, "prod"}: {0.9: 7000000},
+			{data, "prod"}: {0.9: 3000000, 0.8: 720000}, {support, "prod"}: {0.9: 29000000},
+		},
 	}
 }

@@ -50,8 +50,8 @@ type query struct {
 // whatever the client or the token source made of the read that passed it.
 func (p *Provider) failure(ctx context.Context, q query, err error) *provider.Error {
 	what := fmt.Sprintf("gcp: %s query on %s", q.kind, q.table)
-	if forCostFeed(ctx) {
-		what = fmt.Sprintf("gcp: cost feed: %s query on %s", q.kind, q.table)
+	if f := feedOf(ctx); f != nil {
+		what = fmt.Sprintf("gcp: %s: %s query on %s", f.name, q.kind, q.table)
 	}
 	if over := httpx.Overrun(ctx); over != nil {
 		err = over

@@ -32,3 +32,6 @@ func DecodeRows(billing bool, schema bigquery.Schema, rows [][]bigquery.Value, m
 	}
 	return p.build(months, out, nil)
 }
+
+// TagValue is tagValue: how the tag feed spells a value the export gives.
+func TagValue(v bigquery.NullString) string { return tagValue(v) }

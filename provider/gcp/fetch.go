@@ -78,17 +78,25 @@ SELECT
   location.location AS location,
   currency,
   currency_conversion_rate,
-  SUM(CAST(ROUND(cost * 1000000) AS INT64))
-    + SUM(IFNULL((SELECT SUM(CAST(ROUND(c.amount * 1000000) AS INT64)) FROM UNNEST(credits) AS c), 0))
-    AS net_cost_micros
+  ` + netCostMicrosSQL + `
 FROM %s
-WHERE _PARTITIONTIME >= @partition_start
+` + billingWhereSQL + `
+GROUP BY 1, 2, 3, 5, 6, 7, 8, 9`
+
+// netCostMicrosSQL and billingWhereSQL are the parts of billingSQL that
+// the tag feed's query (tagSQL) shares, so that both count exactly the
+// same rows and money. billingWhereSQL is a format for fmt.Sprintf.
+const (
+	netCostMicrosSQL = `SUM(CAST(ROUND(cost * 1000000) AS INT64))
+    + SUM(IFNULL((SELECT SUM(CAST(ROUND(c.amount * 1000000) AS INT64)) FROM UNNEST(credits) AS c), 0))
+    AS net_cost_micros`
+	billingWhereSQL = `WHERE _PARTITIONTIME >= @partition_start
   AND _PARTITIONTIME < @partition_end
   AND invoice.month IN UNNEST(@invoice_months)
   AND _PARTITIONTIME >= TIMESTAMP(PARSE_DATE('%%Y%%m', invoice.month))
   AND _PARTITIONTIME < TIMESTAMP_ADD(TIMESTAMP(DATE_ADD(PARSE_DATE('%%Y%%m', invoice.month), INTERVAL 1 MONTH)),
-                                     INTERVAL @export_lag_hours HOUR)
-GROUP BY 1, 2, 3, 5, 6, 7, 8, 9`
+                                     INTERVAL @export_lag_hours HOUR)`
+)
 
 // microsPerUnit converts net_cost_micros to currency units.
 const microsPerUnit = 1e6
@@ -120,6 +128,10 @@ type billingRow struct {
 	Currency         bigquery.NullString  `bigquery:"currency"`
 	ConversionRate   bigquery.NullFloat64 `bigquery:"currency_conversion_rate"`
 	NetMicros        bigquery.NullInt64   `bigquery:"net_cost_micros"`
+	// TagKey and TagValue are the tag feed's (tagSQL): the allocation key
+	// and the row's value of it, NULL where it has none.
+	TagKey   bigquery.NullString `bigquery:"tag_key"`
+	TagValue bigquery.NullString `bigquery:"tag_value"`
 }
 
 // Fetch implements provider.Provider.
@@ -138,9 +150,7 @@ type billingRow struct {
 // CarbonReuse that asks for no other month runs the billing query alone:
 // a billing export that keeps failing costs no carbon query per retry.
 func (p *Provider) Fetch(ctx context.Context, months []provider.Month) (provider.Result, error) {
-	ms := slices.Clone(months)
-	slices.Sort(ms)
-	ms = slices.Compact(ms)
+	ms := uniqueMonths(months)
 	if len(ms) == 0 {
 		return provider.Result{}, nil
 	}
@@ -265,8 +275,14 @@ func (p *Provider) queryCarbon(ctx context.Context, months []provider.Month) ([]
 }
 
 func (p *Provider) queryBilling(ctx context.Context, months []provider.Month) ([]billingRow, error) {
+	return p.queryBillingRuns(ctx, months, fmt.Sprintf(billingSQL, p.billing.sql()), nil)
+}
+
+// queryBillingRuns runs sql, a query of the billing export (billingSQL or
+// tagSQL), once per contiguous run of months, with the run's partition
+// window and invoice months and the parameters in extra.
+func (p *Provider) queryBillingRuns(ctx context.Context, months []provider.Month, sql string, extra []bigquery.QueryParameter) ([]billingRow, error) {
 	q := query{kind: kindBilling, table: *p.billing}
-	sql := fmt.Sprintf(billingSQL, p.billing.sql())
 	var rows []billingRow
 	for _, run := range provider.Runs(months) {
 		invoiceMonths := make([]string, 0, run[1]-run[0]+1)
@@ -274,18 +290,26 @@ func (p *Provider) queryBilling(ctx context.Context, months []provider.Month) ([
 			invoiceMonths = append(invoiceMonths, invoiceMonth(m))
 		}
 		start, end := billingWindow(run[0], run[1])
-		got, err := runQuery[billingRow](ctx, p, q, sql, []bigquery.QueryParameter{
+		params := append([]bigquery.QueryParameter{
 			{Name: "partition_start", Value: start},
 			{Name: "partition_end", Value: end},
 			{Name: "invoice_months", Value: invoiceMonths},
 			{Name: "export_lag_hours", Value: int64(BillingExportLag / time.Hour)},
-		})
+		}, extra...)
+		got, err := runQuery[billingRow](ctx, p, q, sql, params)
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, got...)
 	}
 	return rows, nil
+}
+
+// uniqueMonths returns months sorted, without repeats, in a new slice.
+func uniqueMonths(months []provider.Month) []provider.Month {
+	ms := slices.Clone(months)
+	slices.Sort(ms)
+	return slices.Compact(ms)
 }
 
 // billingWindow returns the _PARTITIONTIME range [start, end) that holds
@@ -333,8 +357,8 @@ func runQuery[T any](ctx context.Context, p *Provider, q query, sql string, para
 	bq.MaxBytesBilled = p.opts.MaxBytesBilled
 	bq.JobCreationMode = bigquery.JobCreationModeRequired
 	label := q.kind
-	if forCostFeed(ctx) {
-		label = labelCost
+	if f := feedOf(ctx); f != nil {
+		label = f.label
 	}
 	bq.Labels = map[string]string{"cloudcarbon_query": label}
 
@@ -389,6 +413,9 @@ type recordKey struct {
 	account, service, location string
 	month                      provider.Month
 	scope                      provider.Scope
+	// tag and value are the tag feed's allocation key and its value ("" for
+	// cost without it); "" in Fetch's and the cost feed's records.
+	tag, value string
 }
 
 type accountSeen struct {
@@ -410,6 +437,18 @@ type builder struct {
 
 // build turns query rows into the result.
 func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []billingRow) (provider.Result, error) {
+	b := p.newBuilder(months)
+	if err := b.addCarbon(carbon); err != nil {
+		return provider.Result{}, err
+	}
+	if err := b.addBilling(billing); err != nil {
+		return provider.Result{}, err
+	}
+	return b.result()
+}
+
+// newBuilder returns a builder of the records of months.
+func (p *Provider) newBuilder(months []provider.Month) *builder {
 	b := &builder{
 		p:         p,
 		want:      make(map[provider.Month]bool, len(months)),
@@ -421,13 +460,7 @@ func (p *Provider) build(months []provider.Month, carbon []carbonRow, billing []
 	for _, m := range months {
 		b.want[m] = true
 	}
-	if err := b.addCarbon(carbon); err != nil {
-		return provider.Result{}, err
-	}
-	if err := b.addBilling(billing); err != nil {
-		return provider.Result{}, err
-	}
-	return b.result()
+	return b
 }
 
 // record returns the record of k, new if need be.
@@ -552,7 +585,8 @@ func (b *builder) addBilling(rows []billingRow) error {
 		account := accountLabel(row.ProjectID)
 		b.seen(account, row.ProjectName.StringVal, row.BillingAccountID.StringVal, m)
 		r := b.record(recordKey{account: account, service: serviceLabel(row.Service),
-			location: locationLabel(row.Region, row.Location), month: m, scope: provider.ScopeNone})
+			location: locationLabel(row.Region, row.Location), month: m, scope: provider.ScopeNone,
+			tag: row.TagKey.StringVal, value: tagValue(row.TagValue)})
 		r.CostUSD += float64(row.NetMicros.Int64) / microsPerUnit / rate.Float64
 		r.Known |= provider.Cost
 	}
@@ -564,20 +598,12 @@ func (b *builder) addBilling(rows []billingRow) error {
 func (b *builder) result() (provider.Result, error) {
 	res := provider.Result{Records: make([]provider.Record, 0, len(b.records))}
 	for _, r := range b.records {
-		if !finite(r.EmissionsGrams) || !finite(r.MarketBasedGrams) || !finite(r.CostUSD) {
-			what, table := kindCarbon, b.p.carbon
-			if r.Has(provider.Cost) {
-				what, table = kindBilling, *b.p.billing
-			}
-			return provider.Result{}, malformed(what, table, fmt.Errorf(
-				"the figures of month %s, project %q, %s, %s sum beyond range", r.Month, r.Account, r.Service, r.Location))
+		if err := b.checkRange(r); err != nil {
+			return provider.Result{}, err
 		}
 		res.Records = append(res.Records, *r)
 	}
-	slices.SortFunc(res.Records, func(a, b provider.Record) int {
-		return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
-			cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope))
-	})
+	slices.SortFunc(res.Records, compareRecords)
 	for _, a := range b.accounts {
 		res.Accounts = append(res.Accounts, a.Account)
 	}
@@ -589,6 +615,25 @@ func (b *builder) result() (provider.Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkRange fails a record whose sums overflowed.
+func (b *builder) checkRange(r *provider.Record) error {
+	if finite(r.EmissionsGrams) && finite(r.MarketBasedGrams) && finite(r.CostUSD) {
+		return nil
+	}
+	what, table := kindCarbon, b.p.carbon
+	if r.Has(provider.Cost) {
+		what, table = kindBilling, *b.p.billing
+	}
+	return malformed(what, table, fmt.Errorf(
+		"the figures of month %s, project %q, %s, %s sum beyond range", r.Month, r.Account, r.Service, r.Location))
+}
+
+// compareRecords orders records by month and labels.
+func compareRecords(a, b provider.Record) int {
+	return cmp.Or(cmp.Compare(a.Month, b.Month), cmp.Compare(a.Account, b.Account),
+		cmp.Compare(a.Service, b.Service), cmp.Compare(a.Location, b.Location), cmp.Compare(a.Scope, b.Scope))
 }
 
 func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
@@ -616,6 +661,11 @@ func compareBillingRows(a, b billingRow) int {
 		cmp.Compare(a.BillingAccountID.StringVal, b.BillingAccountID.StringVal),
 		cmp.Compare(a.Currency.StringVal, b.Currency.StringVal),
 		cmp.Compare(a.ConversionRate.Float64, b.ConversionRate.Float64),
+		cmp.Compare(a.TagKey.StringVal, b.TagKey.StringVal),
+		cmp.Compare(a.TagValue.StringVal, b.TagValue.StringVal),
+		// NULL and empty tag values are one value; the sum of their
+		// groups must not depend on the order of the two.
+		cmp.Compare(a.NetMicros.Int64, b.NetMicros.Int64),
 	)
 }
 

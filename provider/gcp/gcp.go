@@ -40,6 +40,10 @@
 // also reads the cost of the months Google has not exported emissions for
 // yet, the current one to date, from the same billing query (see
 // ReadCosts): its provider implements provider.CostFeed.
+//
+// Allocation. A source that sets allocate_by reads the same cost grouped,
+// in addition, by the value of each key's label (see ReadTagCosts): its
+// provider implements provider.TagFeed.
 package gcp
 
 import (
@@ -49,6 +53,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,13 +165,18 @@ type Options struct {
 	// requests included. Endpoint names: "jobs.query",
 	// "jobs.getQueryResults", "jobs.insert", "jobs.get", "token", "other",
 	// and for the cost feed's requests (ReadCosts) the same names
-	// prefixed with "costs.".
+	// prefixed with "costs.", for the tag feed's (ReadTagCosts) with
+	// "tags.".
 	Observe provider.RequestObserver
 	// ObserveBytes, when set, is told the totalBytesProcessed of every
 	// query job.
 	ObserveBytes func(bytes float64)
 	// Logger receives debug logs of queries and their bytes; nil discards.
 	Logger *slog.Logger
+	// TagKeys are the label keys the source allocates by (allocate_by):
+	// ReadTagCosts reads all of them in one query, which bills the bytes
+	// of one (see ReadTagCosts).
+	TagKeys []string
 }
 
 // tableRef is a validated, fully qualified table name.
@@ -245,6 +255,12 @@ type Provider struct {
 	// query failed (see Fetch).
 	mu      sync.Mutex
 	partial *partialFetch
+
+	// tagSlot, a semaphore of one, is held by the tag read under way;
+	// its holder alone uses tags, the values read for keys not asked for
+	// yet (see ReadTagCosts).
+	tagSlot chan struct{}
+	tags    *keptTags
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -260,7 +276,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{opts: opts, carbon: carbon, log: opts.Logger}
+	p := &Provider{opts: opts, carbon: carbon, log: opts.Logger, tagSlot: make(chan struct{}, 1)}
 	if strings.TrimSpace(opts.BillingTable) != "" {
 		b, err := parseTable("billing table", opts.BillingTable, "")
 		if err != nil {
@@ -280,6 +296,15 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	case opts.MaxBytesBilled < 0:
 		return nil, fmt.Errorf("gcp: max bytes billed %d is negative", opts.MaxBytesBilled)
 	}
+	if len(opts.TagKeys) > provider.MaxAllocationKeys {
+		return nil, fmt.Errorf("gcp: %d tag keys; at most %d", len(opts.TagKeys), provider.MaxAllocationKeys)
+	}
+	for _, k := range opts.TagKeys {
+		if err := checkTagKey(k); err != nil {
+			return nil, fmt.Errorf("gcp: tag key %q: %w", k, err)
+		}
+	}
+	p.opts.TagKeys = slices.Clone(opts.TagKeys)
 	if opts.WithoutAuthentication && opts.CredentialsFile != "" {
 		return nil, errors.New("gcp: a credentials file and no authentication exclude each other")
 	}

@@ -62,8 +62,10 @@ type Config struct {
 	// export's default table name carbon_footprint.
 	CarbonTable string `yaml:"carbon_table"`
 	// BillingTable is the standard billing export table,
-	// project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX; without
-	// it there is no cost metric.
+	// project.dataset.gcp_billing_export_v1_XXXXXX_XXXXXX_XXXXXX, or the
+	// detailed one (gcp_billing_export_resource_v1_…, a superset of its
+	// columns, which alone has GKE cost allocation's labels); without it
+	// there is no cost metric.
 	BillingTable string `yaml:"billing_table,omitempty"`
 	// BillingAccount keeps only this billing account's carbon rows, for a
 	// dataset that holds several.
@@ -83,6 +85,17 @@ type Config struct {
 	// read from the billing export (which needs billing_table), from which
 	// the exporter estimates their emissions.
 	Provisional bool `yaml:"provisional"`
+	// AllocateBy are the label keys by which the source's emissions are
+	// allocated, each in proportion to the cost of its values within a
+	// project, service, location and month: a resource label's key as the
+	// billing export spells it (team, or GKE cost allocation's
+	// k8s-namespace and k8s-label/<key>), or a project label's prefixed
+	// with "project:". Read from the billing export (which needs
+	// billing_table): one more query per refresh for all the keys.
+	AllocateBy []string `yaml:"allocate_by,omitempty"`
+	// AllocateTop is how many values per key are kept, by cost; the rest
+	// are folded into one value. Default 100.
+	AllocateTop int `yaml:"allocate_top,omitempty"`
 }
 
 const tableHint = "project.dataset.table, e.g. my-project.carbon.carbon_footprint"
@@ -116,6 +129,7 @@ func (c *Config) Check(v provider.Checker) {
 	if c.Provisional && c.BillingTable == "" {
 		v.Errorf("provisional", "gcp entry %q asks for provisional months, which are estimated from the cost in the billing export: set billing_table", c.Name)
 	}
+	c.checkAllocation(v)
 	if c.BillingAccount != "" && !billingAccountPattern.MatchString(c.BillingAccount) {
 		v.Errorf("billing_account", "gcp.billing_account must look like 012345-6789AB-CDEF01")
 	}
@@ -133,6 +147,33 @@ func (c *Config) Check(v provider.Checker) {
 		}
 	}
 }
+
+// checkAllocation checks allocate_by and allocate_top and, for an entry
+// that allocates, sets the default of allocate_top. An entry that does not
+// keeps 0, which provider.Allocation reads as the default too, so that its
+// checked configuration is what it was before allocation existed.
+func (c *Config) checkAllocation(v provider.Checker) {
+	a := c.Allocation()
+	provider.CheckAllocation(v, &a, nil)
+	if len(c.AllocateBy) > 0 {
+		c.AllocateTop = a.Top
+	}
+	for i, k := range c.AllocateBy {
+		if err := checkTagKey(k); err != nil {
+			v.Errorf(fmt.Sprintf("allocate_by.%d", i), "gcp.allocate_by: %w", err)
+		}
+	}
+	if len(c.AllocateBy) > 0 && c.BillingTable == "" {
+		v.Errorf("allocate_by", "gcp entry %q allocates by labels, which are read from the billing export: set billing_table", c.Name)
+	}
+}
+
+// Allocation implements provider.AllocatingSource.
+func (c *Config) Allocation() provider.Allocation {
+	return provider.Allocation{By: c.AllocateBy, Top: c.AllocateTop}
+}
+
+var _ provider.AllocatingSource = (*Config)(nil)
 
 // Identity implements provider.SourceConfig. Its format is that of the
 // state files earlier releases wrote, so that they are still reused.
@@ -170,15 +211,13 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 		Observe:               env.Observe,
 		ObserveBytes:          env.Counters[bytesProcessedTotal],
 		Logger:                env.Logger,
+		TagKeys:               c.AllocateBy,
 	})
 	if err != nil {
 		// A nil *Provider in the interface would not compare equal to nil.
 		return nil, err
 	}
-	if c.Provisional {
-		return NewCostFeed(p), nil
-	}
-	return p, nil
+	return withFeeds(p, c.Provisional, len(c.AllocateBy) > 0), nil
 }
 
 // demoSource is the demo entry's source name.
@@ -201,6 +240,9 @@ func demo(ctx context.Context, now time.Time, logger *slog.Logger) (*provider.De
 			"location":      ds.Location,
 			"endpoint":      url + gcpfake.BasePath,
 			"provisional":   true,
+			// The team label, and GKE cost allocation's namespaces on the
+			// demo's cluster.
+			"allocate_by": []string{"team", "k8s-namespace"},
 		}},
 		Connections: map[string]provider.Connection{demoSource: {WithoutAuthentication: true}},
 		Close:       stop,

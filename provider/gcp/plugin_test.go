@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -81,6 +84,35 @@ func TestConfigCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "allocation",
+			cfg: gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", BillingTable: "my-project.billing.t",
+				AllocateBy: []string{"team", "k8s-namespace", "k8s-label/app.kubernetes.io/name", "project:cost-center"}, AllocateTop: 20},
+			has: []string{"allocate_top"},
+			want: gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", BillingTable: "my-project.billing.t",
+				MaxBytesBilled: gcp.DefaultMaxBytesBilled, AllocateBy: []string{"team", "k8s-namespace", "k8s-label/app.kubernetes.io/name", "project:cost-center"},
+				AllocateTop: 20},
+		},
+		{
+			name: "allocation, the default top",
+			cfg:  gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", BillingTable: "my-project.billing.t", AllocateBy: []string{"team"}},
+			want: gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", BillingTable: "my-project.billing.t",
+				MaxBytesBilled: gcp.DefaultMaxBytesBilled, AllocateBy: []string{"team"}, AllocateTop: provider.DefaultAllocationTop},
+		},
+		{
+			name: "allocation errors",
+			cfg:  gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", AllocateBy: []string{"team", "project:", " env", "team"}},
+			has:  []string{"allocate_top"},
+			want: gcp.Config{Name: "gcp", Project: "my-project", CarbonTable: "my-project.carbon.t", MaxBytesBilled: gcp.DefaultMaxBytesBilled,
+				AllocateBy: []string{"team", "project:", " env", "team"}, AllocateTop: provider.DefaultAllocationTop},
+			errors: []string{
+				`allocate_top: allocate_top must be between 1 and 1000`,
+				`allocate_by.2: allocate_by has an empty key or one with leading or trailing spaces`,
+				`allocate_by.3: allocate_by lists a key twice`,
+				`allocate_by.1: gcp.allocate_by: project: must be followed by the key of a project label`,
+				`allocate_by: gcp entry "gcp" allocates by labels, which are read from the billing export: set billing_table`,
+			},
+		},
+		{
 			name: "no project, bad carbon table",
 			cfg:  gcp.Config{Name: "gcp", CarbonTable: "my-project.carbon.t.x"},
 			want: gcp.Config{Name: "gcp", CarbonTable: "my-project.carbon.t.x", MaxBytesBilled: gcp.DefaultMaxBytesBilled},
@@ -101,7 +133,7 @@ func TestConfigCheck(t *testing.T) {
 			if !reflect.DeepEqual(c.errors, tt.errors) {
 				t.Errorf("errors:\n got %q\nwant %q", c.errors, tt.errors)
 			}
-			if cfg != tt.want {
+			if !reflect.DeepEqual(cfg, tt.want) {
 				t.Errorf("checked config = %+v, want %+v", cfg, tt.want)
 			}
 		})
@@ -203,5 +235,61 @@ func TestConfigNewError(t *testing.T) {
 	src, err := cfg.New(t.Context(), provider.Env{Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || src != nil {
 		t.Errorf("New with a missing credentials file = %#v, %v; want nil and an error", src, err)
+	}
+}
+
+// TestFeedsByConfig: a source's provider implements exactly the feeds its
+// entry asks for.
+func TestFeedsByConfig(t *testing.T) {
+	for _, tt := range []struct {
+		provisional bool
+		allocate    []string
+	}{{false, nil}, {true, nil}, {false, []string{"team"}}, {true, []string{"team", "k8s-namespace"}}} {
+		cfg := gcp.Config{Name: "gcp", Project: project, CarbonTable: carbonTable, BillingTable: billingTable,
+			Provisional: tt.provisional, AllocateBy: tt.allocate}
+		c := &checker{}
+		cfg.Check(c)
+		if top := cfg.Allocation().Top; len(c.errors) > 0 || (len(tt.allocate) > 0 && top != provider.DefaultAllocationTop) {
+			t.Errorf("%+v: errors %q, allocation %+v", tt, c.errors, cfg.Allocation())
+		}
+		p, err := cfg.New(t.Context(), provider.Env{Logger: slog.New(slog.DiscardHandler),
+			Connection: provider.Connection{WithoutAuthentication: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cost := p.(provider.CostFeed)
+		_, tags := p.(provider.TagFeed)
+		if cost != tt.provisional || tags != (len(tt.allocate) > 0) {
+			t.Errorf("provisional %v, allocate_by %v: a cost feed %v, a tag feed %v", tt.provisional, tt.allocate, cost, tags)
+		}
+		_ = p.Close()
+	}
+}
+
+// TestDemoAllocation: the demo source allocates by team and by GKE's
+// namespaces, and the demo's billing export carries three to six values
+// of each besides untagged cost.
+func TestDemoAllocation(t *testing.T) {
+	now := time.Date(2026, time.November, 22, 12, 0, 0, 0, time.UTC)
+	d := startDemo(t, now)
+	keys, _ := d.Entries[0]["allocate_by"].([]string)
+	if !reflect.DeepEqual(keys, []string{"team", "k8s-namespace"}) {
+		t.Fatalf("the demo entry allocates by %v", d.Entries[0]["allocate_by"])
+	}
+	ds := gcpfake.Demo(now)
+	p := newProvider(t, gcp.Options{Project: ds.Project, CarbonTable: ds.CarbonTable, BillingTable: ds.BillingTable,
+		Location: ds.Location, Endpoint: d.Entries[0]["endpoint"].(string), WithoutAuthentication: true, TagKeys: keys}, nil)
+	last := gcpfake.LatestPublished(now)
+	for _, key := range keys {
+		values := map[string]float64{}
+		for _, r := range readTags(t, p, key, last) {
+			values[r.Value] += r.CostUSD
+		}
+		if n := len(values) - 1; n < 3 || n > 6 || values[""] <= 0 {
+			t.Errorf("%s: values %v; want 3 to 6 and untagged cost", key, slices.Sorted(maps.Keys(values)))
+		}
+		if want := ds.TagTotals(last, key); !maps.EqualFunc(values, want, near) {
+			t.Errorf("%s: %v, the fake's %v", key, values, want)
+		}
 	}
 }

@@ -76,6 +76,10 @@ func (r *billingRow) Load(v []bigquery.Value, s bigquery.Schema) error {
 			return &r.ConversionRate
 		case "net_cost_micros":
 			return &r.NetMicros
+		case "tag_key":
+			return &r.TagKey
+		case "tag_value":
+			return &r.TagValue
 		}
 		return nil
 	})

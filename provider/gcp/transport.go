@@ -92,10 +92,11 @@ var (
 )
 
 // bigQueryEndpoint maps a request to the fixed endpoint label set. The
-// requests of the cost feed (see Provider.ReadCosts) carry its mark in
-// their context and are named with the prefix "costs.", so that the
-// requests provisional months cost are told apart from those of the
-// published data.
+// requests of the cost feed (see Provider.ReadCosts) and of the tag feed
+// (Provider.ReadTagCosts) carry their feed's mark in their context and
+// are named with its prefix, "costs." or "tags.", so that the requests
+// provisional months and allocation cost are told apart from those of
+// the published data.
 func bigQueryEndpoint(req *http.Request) string {
 	path := req.URL.Path
 	if isTokenRequest(req) {
@@ -112,8 +113,8 @@ func bigQueryEndpoint(req *http.Request) string {
 	case req.Method == http.MethodGet && jobPath.MatchString(path):
 		name = "jobs.get"
 	}
-	if forCostFeed(req.Context()) {
-		return costsEndpointPrefix + name
+	if f := feedOf(req.Context()); f != nil {
+		return f.endpointPrefix + name
 	}
 	return name
 }

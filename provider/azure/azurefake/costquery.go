@@ -29,10 +29,11 @@ import (
 //
 // The body is a QueryDefinition; the fake implements what a monthly cost
 // breakdown needs (a custom time period of whole months, no date
-// granularity, sums of the cost columns, up to two groupings by
-// dimension) and answers 400 to the rest, as it answers 400 to what the
-// API rejects. The answer's columns are the aggregated columns, named by
-// the column they sum (not their alias), then the groupings, then
+// granularity, sums of the cost columns, up to two groupings by dimension
+// or by one tag key) and answers 400 to the rest, as it answers 400 to
+// what the API rejects. The answer's columns are the aggregated columns,
+// named by the column they sum (not their alias), then the groupings, a
+// tag key's as two columns, TagKey and TagValue (see tagColumns), then
 // Currency; rows are paged by nextLink, a URL of the same operation with
 // a $skiptoken, to which the client posts the same body again.
 const (
@@ -120,8 +121,14 @@ type costQuery struct {
 	sub        string // lower case
 	from, to   provider.Month
 	aggregates []string // source columns, by alias order
-	groups     []string
+	groups     []costGroup
 	offset     int
+}
+
+// costGroup is one grouping of a query: a dimension, or the key of a tag
+// (tag set, dim empty).
+type costGroup struct {
+	dim, tag string
 }
 
 func (s *Server) serveCostQuery(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -198,7 +205,11 @@ func costResult(q *costQuery, rows [][]any, next *string) map[string]any {
 		columns = append(columns, map[string]string{"name": a, "type": "Number"})
 	}
 	for _, g := range q.groups {
-		columns = append(columns, map[string]string{"name": g, "type": "String"})
+		if g.tag != "" {
+			columns = append(columns, map[string]string{"name": "TagKey", "type": "String"}, map[string]string{"name": "TagValue", "type": "String"})
+			continue
+		}
+		columns = append(columns, map[string]string{"name": g.dim, "type": "String"})
 	}
 	columns = append(columns, map[string]string{"name": "Currency", "type": "String"})
 	id := fmt.Sprintf("%x", sha256.Sum256([]byte(q.sub+q.Timeframe)))[:32]
@@ -309,17 +320,38 @@ func (q *costQuery) checkDataset() string {
 		q.aggregates = append(q.aggregates, col)
 	}
 	for _, g := range ds.Grouping {
-		dim := canonical(costDimensions, g.Name)
-		switch {
-		case g.Type != "Dimension":
-			return fmt.Sprintf("Grouping type '%s' is not implemented by this fake: want Dimension.", g.Type)
-		case dim == "":
-			return fmt.Sprintf("Invalid grouping dimension '%s': this fake groups by %s.", g.Name, strings.Join(costDimensions, ", "))
-		case slices.Contains(q.groups, dim):
-			return fmt.Sprintf("Dimension '%s' is grouped twice.", dim)
+		if msg := q.addGroup(g); msg != "" {
+			return msg
 		}
-		q.groups = append(q.groups, dim)
 	}
+	return ""
+}
+
+// addGroup reads one grouping: a dimension the fake knows, or one tag
+// key (a second would repeat the TagKey and TagValue columns).
+func (q *costQuery) addGroup(g CostGrouping) string {
+	switch g.Type {
+	case "TagKey":
+		switch {
+		case g.Name == "":
+			return "Invalid dataset grouping: a TagKey grouping needs the name of a tag."
+		case slices.ContainsFunc(q.groups, func(c costGroup) bool { return c.tag != "" }):
+			return "This fake groups by one tag key at most."
+		}
+		q.groups = append(q.groups, costGroup{tag: g.Name})
+		return ""
+	case "Dimension":
+	default:
+		return fmt.Sprintf("Invalid grouping type '%s': want Dimension or TagKey.", g.Type)
+	}
+	dim := canonical(costDimensions, g.Name)
+	switch {
+	case dim == "":
+		return fmt.Sprintf("Invalid grouping dimension '%s': this fake groups by %s.", g.Name, strings.Join(costDimensions, ", "))
+	case slices.Contains(q.groups, costGroup{dim: dim}):
+		return fmt.Sprintf("Dimension '%s' is grouped twice.", dim)
+	}
+	q.groups = append(q.groups, costGroup{dim: dim})
 	return ""
 }
 
@@ -344,7 +376,7 @@ func (s *Server) costRows(q *costQuery) [][]any {
 		}
 	}
 	type group struct {
-		values []string
+		values []any
 		usd    float64
 	}
 	groups := map[string]*group{}
@@ -352,22 +384,8 @@ func (s *Server) costRows(q *costQuery) [][]any {
 		if !strings.EqualFold(c.SubscriptionID, q.sub) || c.Month < q.from || c.Month > q.to {
 			continue
 		}
-		var values []string
-		for _, g := range q.groups {
-			switch g {
-			case "ResourceType":
-				values = append(values, c.ResourceType)
-			case "ResourceLocation":
-				values = append(values, c.ResourceLocation)
-			case "ResourceGroupName":
-				values = append(values, strings.ToLower(c.ResourceGroup))
-			case "ResourceId":
-				values = append(values, strings.ToLower(c.ResourceID))
-			case "SubscriptionId":
-				values = append(values, strings.ToLower(c.SubscriptionID))
-			}
-		}
-		k := strings.Join(values, "\x00")
+		values := q.groupValues(c)
+		k := groupKey(values)
 		if groups[k] == nil {
 			groups[k] = &group{values: values}
 		}
@@ -385,12 +403,50 @@ func (s *Server) costRows(q *costQuery) [][]any {
 			}
 			row = append(row, v)
 		}
-		for _, v := range g.values {
-			row = append(row, v)
-		}
+		row = append(row, g.values...)
 		rows = append(rows, append(row, currency))
 	}
 	return rows
+}
+
+// groupValues are the values of c in q's grouping columns.
+func (q *costQuery) groupValues(c Cost) []any {
+	var values []any
+	for _, g := range q.groups {
+		switch g.dim {
+		case "":
+			name, value, ok := tagOf(c.Tags, g.tag)
+			if !ok {
+				values = append(values, nil, nil)
+				continue
+			}
+			values = append(values, name, value)
+		case "ResourceType":
+			values = append(values, c.ResourceType)
+		case "ResourceLocation":
+			values = append(values, c.ResourceLocation)
+		case "ResourceGroupName":
+			values = append(values, strings.ToLower(c.ResourceGroup))
+		case "ResourceId":
+			values = append(values, strings.ToLower(c.ResourceID))
+		case "SubscriptionId":
+			values = append(values, strings.ToLower(c.SubscriptionID))
+		}
+	}
+	return values
+}
+
+// groupKey is a map key of group values that tells null from "", and
+// sorts by the values.
+func groupKey(values []any) string {
+	var b strings.Builder
+	for _, v := range values {
+		if s, ok := v.(string); ok {
+			b.WriteString("\x01" + s)
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // costHash binds a $skiptoken to the query and scope that produced it.

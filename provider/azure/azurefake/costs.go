@@ -73,6 +73,10 @@ type Cost struct {
 	Month            provider.Month
 	// USD is the cost in US dollars (Cost Management's CostUSD).
 	USD float64
+	// Tags are the tags the usage records carry: the resource's, as
+	// Cost Management receives them with each record. The Costs derived
+	// from an Item share its map: read only.
+	Tags map[string]string
 }
 
 // CostKey is what the azure provider groups cost by within a
@@ -95,6 +99,7 @@ func (d Dataset) WithCosts(now time.Time) Dataset {
 		c := Cost{
 			SubscriptionID: it.SubscriptionID, ResourceGroup: it.ResourceGroup, ResourceID: it.ResourceID(),
 			ResourceType: strings.ToLower(it.ResourceType), Location: armLocation(it.Location), Month: it.Month,
+			Tags: it.Tags,
 		}
 		c.ResourceLocation = cmp.Or(costManagementRegions[c.Location], c.Location)
 		kg := math.Abs(it.Scope1) + math.Abs(it.Scope2) + math.Abs(it.Scope3)

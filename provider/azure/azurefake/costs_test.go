@@ -142,6 +142,15 @@ func TestCostQueryValidation(t *testing.T) {
 			q["timePeriod"] = map[string]string{"from": "2025-05-02T00:00:00Z", "to": "2025-05-31T23:59:59Z"}
 		}), 400, "first instant of a month"},
 		{"unknown field", sub + costPath, edit(func(q map[string]any) { q["timeframes"] = "Custom" }), 400, "deserialized"},
+		{"tag key without a name", sub + costPath, edit(func(q map[string]any) {
+			dataset(q)["grouping"] = []map[string]string{{"type": "Dimension", "name": "ResourceType"}, {"type": "TagKey", "name": ""}}
+		}), 400, "name of a tag"},
+		{"grouping type Tag", sub + costPath, edit(func(q map[string]any) {
+			dataset(q)["grouping"] = []map[string]string{{"type": "Tag", "name": "team"}}
+		}), 400, "grouping type"},
+		{"three groupings with a tag", sub + costPath, edit(func(q map[string]any) {
+			dataset(q)["grouping"] = []map[string]string{{"type": "Dimension", "name": "ResourceType"}, {"type": "Dimension", "name": "ResourceLocation"}, {"type": "TagKey", "name": "team"}}
+		}), 400, "up to 2 group by"},
 		{"average", sub + costPath, edit(func(q map[string]any) {
 			dataset(q)["aggregation"] = map[string]any{"x": map[string]string{"name": "Cost", "function": "Avg"}}
 		}), 400, "function"},

@@ -70,6 +70,9 @@ type Item struct {
 	Month    provider.Month
 	// Scope1, Scope2 and Scope3 are kgCO2e.
 	Scope1, Scope2, Scope3 float64
+	// Tags are the resource's tags, which its usage records carry into
+	// Cost Management (WithCosts copies them); the carbon API has none.
+	Tags map[string]string
 }
 
 // ResourceID returns the item's ARM resource id.
@@ -246,7 +249,9 @@ type demoSub struct {
 
 // Demo returns a deterministic, plausible tenant: five subscriptions (one
 // denied to the carbon API but not to Cost Management, one billed in
-// euros), eight resource types in six regions, a few hundred resources,
+// euros), eight resource types in six regions, a few hundred resources
+// tagged by team and, for the disks of the AKS clusters' volumes, by
+// namespace (demoTags),
 // DemoMonths months ending at the latest month Azure has published by
 // now, and their cost (WithCosts) through the month in progress. A
 // month's figures depend only on the month, not on now (but for the
@@ -290,6 +295,7 @@ func Demo(now time.Time) Dataset {
 				region := demoRegions[sub.regions[rng.IntN(len(sub.regions))]]
 				group := sub.groups[rng.IntN(len(sub.groups))]
 				name := fmt.Sprintf("%s-%s-%02d", dt.prefix, strings.TrimPrefix(group, "rg-"), i+1)
+				tags := demoTags(key, dt.typ, group, sub.counts[1] > 0)
 				// Relative size of this resource, and the months it
 				// exists: most resources span the whole window, some
 				// were created or deleted within it.
@@ -316,7 +322,7 @@ func Demo(now time.Time) Dataset {
 					ds.Items = append(ds.Items, Item{
 						SubscriptionID: id, ResourceGroup: group, Name: name,
 						ResourceType: dt.typ, Location: region.name, Month: m,
-						Scope1: round6(s1), Scope2: round6(s2), Scope3: round6(s3),
+						Scope1: round6(s1), Scope2: round6(s2), Scope3: round6(s3), Tags: tags,
 					})
 				}
 			}

@@ -15,16 +15,21 @@
 //
 // The billing export serves the cost feed of provisional months too: its
 // query is the billing query, labelled cloudcarbon_query=cost. The demo
-// dataset's billing runs past its carbon to now (see Demo).
+// dataset's billing runs past its carbon to now (see Demo). Its line
+// items carry labels, which the tag feed's query ("-- cloudcarbon:tags")
+// groups by, and TagTotals is the fake's own reckoning of that query's
+// totals.
 package gcpfake
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -78,9 +83,35 @@ type BillingRow struct {
 	ConversionRate   float64 // currency units per USD
 	CostMicros       int64
 	CreditMicros     []int64 // credits[].amount, negative
+	// Labels are the line item's resource labels (labels), GKE cost
+	// allocation's k8s-namespace and k8s-label/… among them, and
+	// ProjectLabels its project's (project.labels).
+	Labels, ProjectLabels []Label
 	// ExportTime decides the row's ingestion-time partition: its UTC
 	// day is _PARTITIONTIME.
 	ExportTime time.Time
+}
+
+// Label is one entry of a line item's labels or project.labels.
+type Label struct{ Key, Value string }
+
+// ProjectLabelPrefix marks an allocation key that names a project label,
+// as the gcp provider spells it.
+const ProjectLabelPrefix = "project:"
+
+// label returns the line item's value of an allocation key: a resource
+// label's, or a project label's for a key with ProjectLabelPrefix.
+func (r BillingRow) label(key string) (string, bool) {
+	labels := r.Labels
+	if k, ok := strings.CutPrefix(key, ProjectLabelPrefix); ok {
+		key, labels = k, r.ProjectLabels
+	}
+	for _, l := range labels {
+		if l.Key == key {
+			return l.Value, true
+		}
+	}
+	return "", false
 }
 
 // Dataset is what the fake serves.
@@ -167,6 +198,63 @@ func (d Dataset) Served(m provider.Month) map[provider.Quantity]float64 {
 	return out
 }
 
+// TagTotals returns the net cost in US dollars of invoice month m by the
+// value of an allocation key: a resource label's key, or a project
+// label's prefixed with ProjectLabelPrefix. Cost without the label, or
+// with an empty value (which names no one), is the value "". It is nil
+// for a month the billing export holds no row of. The values add up to
+// the month's CostUSD.
+func (d Dataset) TagTotals(m provider.Month, key string) map[string]float64 {
+	micros := map[string]map[float64]int64{}
+	start, end := billingWindow(m, m)
+	for _, r := range d.Billing {
+		if r.InvoiceMonth != m || !inWindow(r.ExportTime, start, end) {
+			continue
+		}
+		v, _ := r.label(key)
+		if micros[v] == nil {
+			micros[v] = map[float64]int64{}
+		}
+		micros[v][r.ConversionRate] += r.netMicros()
+	}
+	if len(micros) == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(micros))
+	for v, byRate := range micros {
+		for _, rate := range slices.Sorted(maps.Keys(byRate)) {
+			out[v] += float64(byRate[rate]) / 1e6 / rate
+		}
+	}
+	return out
+}
+
+// WithValues returns d with n more line items in every invoice month
+// that has a project's cost: in the cell (project, service, location) of
+// the month's first such line item, each with its own value of the
+// resource label key ("v000", "v001", …) and cost, as a key of high
+// cardinality has (one label value per customer, say). The core folds all
+// but the top values of a key; tests of that fold use it.
+func (d Dataset) WithValues(key string, n int) Dataset {
+	first := map[provider.Month]BillingRow{}
+	for _, r := range d.Billing {
+		if _, ok := first[r.InvoiceMonth]; !ok && r.ProjectID != "" {
+			first[r.InvoiceMonth] = r
+		}
+	}
+	d.Billing = slices.Clone(d.Billing)
+	for _, m := range slices.Sorted(maps.Keys(first)) {
+		for i := range n {
+			r := first[m]
+			r.CostType, r.CreditMicros, r.ProjectLabels = "regular", nil, slices.Clone(r.ProjectLabels)
+			r.CostMicros = int64(i+1)*10_000 + 7
+			r.Labels = []Label{{Key: key, Value: fmt.Sprintf("v%03d", i)}}
+			d.Billing = append(d.Billing, r)
+		}
+	}
+	return d
+}
+
 // Months returns the months that either export holds rows of, in order.
 func (d Dataset) Months() []provider.Month {
 	var ms []provider.Month
@@ -210,8 +298,10 @@ const (
 	DemoProject        = "cloudcarbon-demo"
 	DemoBillingAccount = "01A2B3-C4D5E6-F7A8B9"
 	DemoCarbonTable    = DemoProject + ".carbon_export.carbon_footprint"
-	DemoBillingTable   = DemoProject + ".billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
-	DemoLocation       = "US"
+	// DemoBillingTable is the detailed usage cost export, the table GKE
+	// cost allocation's labels are in (the demo's cluster has them).
+	DemoBillingTable = DemoProject + ".billing_export.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9"
+	DemoLocation     = "US"
 	// DemoCurrency is the demo billing account's currency, so that the
 	// conversion to US dollars is exercised.
 	DemoCurrency = "EUR"
@@ -238,6 +328,11 @@ const marketBasedSince = provider.Month(2023 * 12)
 
 type demoProject struct {
 	id, name string
+	// team labels the project's resources (none when empty), env the
+	// project itself.
+	team, env string
+	// gke says that the project runs a GKE cluster with cost allocation.
+	gke      bool
 	scale    float64
 	growth   float64 // per month
 	services []string
@@ -315,6 +410,13 @@ func serviceFactors(svc string) (id string, weight, cost float64) {
 // provisional months can be estimated from it. From DemoCostDriftSince on,
 // each series' cost drifts and varies against its footprint (see
 // costFactor).
+//
+// Line items carry labels, for allocation (see demoLabels): a team label
+// of four values (web, data, ml, platform) shared by many series, mixed
+// within some, and missing from unlabelled resources and the staging
+// project; GKE cost allocation's k8s-namespace (DemoNamespaces) on the
+// platform's cluster; and every project's env label. Labels change no
+// cost.
 func Demo(now time.Time) Dataset {
 	return generate(now, demoProjects(), DemoMonths, DemoCostDriftSince)
 }
@@ -334,10 +436,10 @@ const DemoCostDriftSince = provider.Month(2026*12 + 10) // 2026-11
 // footprint: a dataset small enough for tests that page it.
 func Sample(now time.Time, months int) Dataset {
 	return generate(now, []demoProject{
-		{id: "acme-web-prod", name: "Acme Web (prod)", scale: 1.0, growth: 0.010,
+		{id: "acme-web-prod", name: "Acme Web (prod)", team: "web", env: "prod", scale: 1.0, growth: 0.010,
 			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL"},
 			regions:  []string{"us-central1", "europe-west1"}},
-		{id: "acme-data-prod", name: "Acme Data (prod)", scale: 1.2, growth: 0.018,
+		{id: "acme-data-prod", name: "Acme Data (prod)", team: "data", env: "prod", scale: 1.2, growth: 0.018,
 			services: []string{"BigQuery", "Cloud Storage"},
 			regions:  []string{"US"}},
 	}, months, 0)
@@ -345,19 +447,19 @@ func Sample(now time.Time, months int) Dataset {
 
 func demoProjects() []demoProject {
 	return []demoProject{
-		{id: "acme-web-prod", name: "Acme Web (prod)", scale: 1.0, growth: 0.010,
+		{id: "acme-web-prod", name: "Acme Web (prod)", team: "web", env: "prod", scale: 1.0, growth: 0.010,
 			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL", "Cloud Storage", "Networking"},
 			regions:  []string{"us-central1", "europe-west1"}},
-		{id: "acme-data-prod", name: "Acme Data (prod)", scale: 1.2, growth: 0.018,
+		{id: "acme-data-prod", name: "Acme Data (prod)", team: "data", env: "prod", scale: 1.2, growth: 0.018,
 			services: []string{"BigQuery", "Cloud Storage", "Dataflow", "Cloud Pub/Sub"},
 			regions:  []string{"US", "EU", "europe-west4"}},
-		{id: "acme-ml", name: "Acme ML", scale: 0.9, growth: 0.030,
+		{id: "acme-ml", name: "Acme ML", team: "ml", env: "prod", scale: 0.9, growth: 0.030,
 			services: []string{"Vertex AI", "Compute Engine", "Cloud Storage"},
 			regions:  []string{"us-east4", "europe-west4"}},
-		{id: "acme-gke-platform", name: "Acme GKE platform", scale: 1.1, growth: 0.005,
+		{id: "acme-gke-platform", name: "Acme GKE platform", team: "platform", env: "prod", gke: true, scale: 1.1, growth: 0.005,
 			services: []string{"Kubernetes Engine", "Compute Engine", "Networking", "Cloud Storage"},
 			regions:  []string{"europe-west1", "asia-northeast1", "us-central1"}},
-		{id: "acme-staging", name: "Acme staging", scale: 0.25, growth: -0.01,
+		{id: "acme-staging", name: "Acme staging", env: "staging", scale: 0.25, growth: -0.01,
 			services: []string{"Compute Engine", "Cloud Run", "Cloud SQL"},
 			regions:  []string{"us-central1"}},
 	}
@@ -521,9 +623,42 @@ func demoBilling(m provider.Month, p demoProject, svc, region string, rate, size
 		case "Cloud Run":
 			r.CreditMicros = []int64{-min(r.CostMicros, 1_234_567)} // free tier
 		}
+		r.Labels = demoLabels(p, svc, i)
+		r.ProjectLabels = []Label{{Key: "env", Value: p.env}}
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// DemoNamespaces are the namespaces of the demo's GKE cluster, as GKE
+// cost allocation labels its cost (k8s-namespace): the last is the
+// cluster's capacity no Pod requested.
+var DemoNamespaces = []string{"checkout", "search", "payments", "kube:unallocated"}
+
+// demoLabels returns the resource labels of line item i (of four) of a
+// project's service: the project's team, except on unlabelled buckets and
+// traffic; the data warehouse's second line item is the ML team's
+// queries; Cloud Run's last one is of a service whose team label was
+// cleared (an empty value); and on the GKE cluster (Kubernetes Engine,
+// and Compute Engine's node VMs) GKE cost allocation's cluster and
+// namespace, a namespace per line item.
+func demoLabels(p demoProject, svc string, i int) []Label {
+	if p.team == "" || svc == "Cloud Storage" || svc == "Networking" {
+		return nil
+	}
+	team := p.team
+	switch {
+	case svc == "BigQuery" && i == 1:
+		team = "ml"
+	case svc == "Cloud Run" && i == 3:
+		team = ""
+	}
+	labels := []Label{{Key: "team", Value: team}}
+	if p.gke && (svc == "Kubernetes Engine" || svc == "Compute Engine") {
+		labels = append(labels, Label{Key: "goog-k8s-cluster-name", Value: "platform"},
+			Label{Key: "k8s-namespace", Value: DemoNamespaces[i%len(DemoNamespaces)]})
+	}
+	return labels
 }
 
 func seed(key string) uint64 {

@@ -340,3 +340,63 @@ func TestServiceAccount(t *testing.T) {
 		t.Errorf("query without the token: %d, want 401", code)
 	}
 }
+
+// TestTagTotals: every key's values split the month's cost and add no
+// cost; the demo's keys have several values besides untagged cost, and a
+// value shared by several series; WithValues adds one series of many
+// values.
+func TestTagTotals(t *testing.T) {
+	now := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+	ds := gcpfake.Demo(now)
+	last := gcpfake.LatestPublished(now)
+	for _, tt := range []struct {
+		key    string
+		values []string
+	}{
+		{"team", []string{"", "data", "ml", "platform", "web"}},
+		{"k8s-namespace", append([]string{""}, gcpfake.DemoNamespaces...)},
+		// The support fee's line item names no project.
+		{"project:env", []string{"", "prod", "staging"}},
+		{"no-such-key", []string{""}},
+	} {
+		got := ds.TagTotals(last, tt.key)
+		var sum float64
+		for _, usd := range got {
+			sum += usd
+		}
+		if want := ds.Totals(last).CostUSD; math.Abs(sum-want) > 1e-9*want {
+			t.Errorf("%s: values add up to %v, the month's cost is %v", tt.key, sum, want)
+		}
+		if len(got) != len(tt.values) {
+			t.Errorf("%s: values %v, want %v", tt.key, got, tt.values)
+		}
+		for _, v := range tt.values {
+			if got[v] <= 0 {
+				t.Errorf("%s: value %q has cost %v", tt.key, v, got[v])
+			}
+		}
+	}
+	series := map[string]bool{}
+	for _, r := range ds.Billing {
+		for _, l := range r.Labels {
+			if r.InvoiceMonth == last && l.Key == "team" && l.Value == "web" {
+				series[r.ProjectID+"/"+r.Service+"/"+r.Region] = true
+			}
+		}
+	}
+	if len(series) < 3 {
+		t.Errorf("team web labels %d series, want several", len(series))
+	}
+	if ds.TagTotals(last+12, "team") != nil {
+		t.Error("a month without billing has values")
+	}
+
+	many := ds.WithValues("customer", 150)
+	got := many.TagTotals(last, "customer")
+	if len(got) != 151 {
+		t.Errorf("WithValues(150): %d values, want 150 and untagged", len(got))
+	}
+	if want := ds.Totals(last).CostUSD; got["v149"] <= 0 || math.Abs(got[""]-want) > 1e-9*want {
+		t.Errorf("WithValues: v149 %v, untagged %v (the month's cost before %v)", got["v149"], got[""], ds.Totals(last).CostUSD)
+	}
+}

@@ -46,15 +46,13 @@ func queryKind(r *http.Request) string {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	switch {
-	case err != nil:
-		return ""
-	case bytes.Contains(body, []byte("-- cloudcarbon:"+KindCarbon)):
-		return KindCarbon
-	case bytes.Contains(body, []byte("-- cloudcarbon:"+KindBilling)):
-		return KindBilling
+	var req struct {
+		Query string `json:"query"`
 	}
-	return ""
+	if err != nil || json.Unmarshal(body, &req) != nil {
+		return ""
+	}
+	return kindOfQuery(req.Query)
 }
 
 // ErrorFault is BigQuery's error answer with status, with the reason and

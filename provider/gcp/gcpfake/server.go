@@ -21,10 +21,13 @@ import (
 // client's endpoint at server URL + BasePath.
 const BasePath = "/bigquery/v2/"
 
-// Query kinds the fake recognises.
+// Query kinds the fake recognises: the carbon query, the billing query
+// (Fetch's and the cost feed's) and the tag feed's query of the billing
+// export.
 const (
 	KindCarbon  = "carbon"
 	KindBilling = "billing"
+	KindTags    = "tags"
 )
 
 // Endpoint names, as the gcp provider's request observer reports them.
@@ -42,7 +45,11 @@ const defaultPageSize = 500
 const (
 	carbonRowBytes  = 160
 	billingRowBytes = 140
-	minBytesBilled  = 10 << 20
+	// labelsBytes are the bytes of one row's labels column, and of its
+	// project.labels, which the tag query reads besides the billing
+	// query's columns.
+	labelsBytes    = 60
+	minBytesBilled = 10 << 20
 )
 
 // Fault replaces the real answer to the next Times matching requests.
@@ -123,6 +130,9 @@ type QueryInfo struct {
 	// PartitionStart and PartitionEnd are the billing query's window.
 	PartitionStart, PartitionEnd time.Time
 	Labels                       map[string]string
+	// TagKeys are the tag query's allocation keys, and TagColumns the
+	// label columns its SQL reads ("labels", "project.labels").
+	TagKeys, TagColumns []string
 }
 
 // Server is the fake BigQuery REST API. It is safe for concurrent use.
@@ -321,13 +331,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project stri
 		writeError(w, http.StatusBadRequest, "invalid", "Invalid JSON payload received. "+err.Error())
 		return
 	}
-	kind := ""
-	switch {
-	case strings.Contains(req.Query, "-- cloudcarbon:carbon"):
-		kind = KindCarbon
-	case strings.Contains(req.Query, "-- cloudcarbon:billing"):
-		kind = KindBilling
-	}
+	kind := kindOfQuery(req.Query)
 	if s.fault(w, r, EndpointQuery, kind) {
 		return
 	}
@@ -343,7 +347,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project stri
 		return
 	}
 	want := ds.CarbonTable
-	if kind == KindBilling {
+	if kind != KindCarbon {
 		want = ds.BillingTable
 	}
 	tm := tableInSQL.FindStringSubmatch(req.Query)
@@ -370,10 +374,13 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, project stri
 		Kind: kind, Location: cmp.Or(req.Location, ds.Location), MaxBytesBilled: req.MaximumBytesBilled, Labels: req.Labels,
 	}}
 	var msg string
-	if kind == KindCarbon {
+	switch kind {
+	case KindCarbon:
 		msg = carbonJob(ds, j, params)
-	} else {
+	case KindBilling:
 		msg = billingJob(ds, j, params)
+	default:
+		msg = tagsJob(ds, j, params, req.Query)
 	}
 	if msg != "" {
 		writeError(w, http.StatusBadRequest, "invalidQuery", msg)
@@ -689,8 +696,28 @@ func carbonJob(ds Dataset, j *job, params map[string]queryParameter) string {
 	return ""
 }
 
-// billingJob computes the billing query's answer.
-func billingJob(ds Dataset, j *job, params map[string]queryParameter) string {
+// kindOfQuery returns the kind of one of the exporter's queries by its
+// marker comment, "" for another query.
+func kindOfQuery(sql string) string {
+	for _, kind := range []string{KindCarbon, KindBilling, KindTags} {
+		if strings.Contains(sql, "-- cloudcarbon:"+kind+"\n") {
+			return kind
+		}
+	}
+	return ""
+}
+
+// billingScan is what the billing query and the tag query read of the
+// billing export: the invoice months, partition window and export lag of
+// their parameters.
+type billingScan struct {
+	months     []provider.Month
+	want       map[provider.Month]bool
+	start, end time.Time
+	lag        time.Duration
+}
+
+func parseBillingScan(params map[string]queryParameter) (billingScan, string) {
 	months, msg := monthsParam(params, "invoice_months", "STRING", func(v string) (provider.Month, error) {
 		t, err := time.Parse("200601", v)
 		if err != nil {
@@ -699,50 +726,95 @@ func billingJob(ds Dataset, j *job, params map[string]queryParameter) string {
 		return provider.MonthOf(t), nil
 	})
 	if msg != "" {
-		return msg
+		return billingScan{}, msg
 	}
-	start, msg := timestampParam(params, "partition_start")
-	if msg != "" {
-		return msg
+	sc := billingScan{months: months, want: map[provider.Month]bool{}}
+	for _, m := range months {
+		sc.want[m] = true
 	}
-	end, msg := timestampParam(params, "partition_end")
-	if msg != "" {
-		return msg
+	if sc.start, msg = timestampParam(params, "partition_start"); msg != "" {
+		return billingScan{}, msg
+	}
+	if sc.end, msg = timestampParam(params, "partition_end"); msg != "" {
+		return billingScan{}, msg
 	}
 	lag, ok := params["export_lag_hours"]
 	if !ok || lag.ParameterType.Type != "INT64" || lag.ParameterValue.Value == nil {
-		return "gcpfake: query parameter @export_lag_hours: want an INT64"
+		return billingScan{}, "gcpfake: query parameter @export_lag_hours: want an INT64"
 	}
 	lagHours, err := strconv.ParseInt(*lag.ParameterValue.Value, 10, 64)
 	if err != nil {
-		return "gcpfake: query parameter @export_lag_hours: " + err.Error()
+		return billingScan{}, "gcpfake: query parameter @export_lag_hours: " + err.Error()
 	}
-	j.info.Months, j.info.PartitionStart, j.info.PartitionEnd = months, start, end
-	want := map[provider.Month]bool{}
-	for _, m := range months {
-		want[m] = true
-	}
-	type key struct {
-		month                                                 provider.Month
-		billing, project, service, region, location, currency string
-		rate                                                  float64
-	}
-	type agg struct {
-		micros int64
-		name   string
-	}
-	groups := map[key]*agg{}
+	sc.lag = time.Duration(lagHours) * time.Hour
+	return sc, ""
+}
+
+// rows calls f with each row the query counts, and returns how many rows
+// its partition window scans.
+func (sc billingScan) rows(ds Dataset, f func(r BillingRow)) int {
 	scanned := 0
 	for _, r := range ds.Billing {
-		if !inWindow(r.ExportTime, start, end) {
+		if !inWindow(r.ExportTime, sc.start, sc.end) {
 			continue
 		}
 		scanned++
 		// Each invoice month's own window, within the run's.
-		if !want[r.InvoiceMonth] || !inWindow(r.ExportTime, r.InvoiceMonth.Start(), r.InvoiceMonth.End().Add(time.Duration(lagHours)*time.Hour)) {
-			continue
+		if sc.want[r.InvoiceMonth] && inWindow(r.ExportTime, r.InvoiceMonth.Start(), r.InvoiceMonth.End().Add(sc.lag)) {
+			f(r)
 		}
-		k := key{r.InvoiceMonth, r.BillingAccountID, r.ProjectID, r.Service, r.Region, r.Location, r.Currency, r.ConversionRate}
+	}
+	return scanned
+}
+
+// billingKey is the grouping of the billing query, and with a tag key and
+// value that of the tag query.
+type billingKey struct {
+	month                                                 provider.Month
+	billing, project, service, region, location, currency string
+	rate                                                  float64
+	tagKey, tagValue                                      string
+	// tagSet says that the row has the label: its value is not NULL.
+	tagSet bool
+}
+
+func keyOf(r BillingRow) billingKey {
+	return billingKey{month: r.InvoiceMonth, billing: r.BillingAccountID, project: r.ProjectID, service: r.Service,
+		region: r.Region, location: r.Location, currency: r.Currency, rate: r.ConversionRate}
+}
+
+func compareKeys(a, b billingKey) int {
+	return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.project, b.project), cmp.Compare(a.service, b.service),
+		cmp.Compare(a.region, b.region), cmp.Compare(a.location, b.location), cmp.Compare(a.billing, b.billing),
+		cmp.Compare(a.currency, b.currency), cmp.Compare(a.rate, b.rate), cmp.Compare(a.tagKey, b.tagKey),
+		cmp.Compare(a.tagValue, b.tagValue), cmp.Compare(b2i(a.tagSet), b2i(b.tagSet)))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func invoiceMonthOf(m provider.Month) string {
+	return fmt.Sprintf("%04d%02d", m.Year(), int(m.Month()))
+}
+
+// billingJob computes the billing query's answer.
+func billingJob(ds Dataset, j *job, params map[string]queryParameter) string {
+	sc, msg := parseBillingScan(params)
+	if msg != "" {
+		return msg
+	}
+	j.info.Months, j.info.PartitionStart, j.info.PartitionEnd = sc.months, sc.start, sc.end
+	type agg struct {
+		micros int64
+		name   string
+	}
+	groups := map[billingKey]*agg{}
+	scanned := sc.rows(ds, func(r BillingRow) {
+		k := keyOf(r)
 		a := groups[k]
 		if a == nil {
 			a = &agg{}
@@ -750,23 +822,76 @@ func billingJob(ds Dataset, j *job, params map[string]queryParameter) string {
 		}
 		a.micros += r.netMicros()
 		a.name = max(a.name, r.ProjectName)
-	}
+	})
 	j.bytes = int64(scanned) * billingRowBytes
 	j.fields = []field{
 		{"invoice_month", "STRING"}, {"billing_account_id", "STRING"}, {"project_id", "STRING"}, {"project_name", "STRING"},
 		{"service", "STRING"}, {"region", "STRING"}, {"location", "STRING"}, {"currency", "STRING"},
 		{"currency_conversion_rate", "FLOAT"}, {"net_cost_micros", "INTEGER"},
 	}
-	keys := slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.project, b.project), cmp.Compare(a.service, b.service),
-			cmp.Compare(a.region, b.region), cmp.Compare(a.location, b.location), cmp.Compare(a.billing, b.billing),
-			cmp.Compare(a.currency, b.currency), cmp.Compare(a.rate, b.rate))
-	})
-	for _, k := range keys {
+	for _, k := range slices.SortedFunc(maps.Keys(groups), compareKeys) {
 		a := groups[k]
 		j.rows = append(j.rows, []any{
-			fmt.Sprintf("%04d%02d", k.month.Year(), int(k.month.Month())), null(k.billing), null(k.project), null(a.name),
+			invoiceMonthOf(k.month), null(k.billing), null(k.project), null(a.name),
 			null(k.service), null(k.region), null(k.location), null(k.currency), k.rate, a.micros,
+		})
+	}
+	return ""
+}
+
+// tagsJob computes the tag query's answer: the billing query's groups
+// (without the project name) by each of @tag_keys and the row's value of
+// it, NULL where the row has no such label. As BigQuery would, it reads
+// only the label columns the SQL names: a key whose column the SQL does
+// not read has no value.
+func tagsJob(ds Dataset, j *job, params map[string]queryParameter, sql string) string {
+	sc, msg := parseBillingScan(params)
+	if msg != "" {
+		return msg
+	}
+	keys, msg := stringsParam(params, "tag_keys")
+	if msg != "" {
+		return msg
+	}
+	if !strings.Contains(sql, "CROSS JOIN UNNEST(CAST(@tag_keys AS ARRAY<STRING>)) AS tag_key") {
+		return "gcpfake: the tag query pairs no row with @tag_keys"
+	}
+	reads := map[string]bool{"labels": strings.Contains(sql, "UNNEST(labels)"), "project.labels": strings.Contains(sql, "UNNEST(project.labels)")}
+	j.info.Months, j.info.PartitionStart, j.info.PartitionEnd, j.info.TagKeys = sc.months, sc.start, sc.end, keys
+	for _, c := range []string{"labels", "project.labels"} {
+		if reads[c] {
+			j.info.TagColumns = append(j.info.TagColumns, c)
+		}
+	}
+	groups := map[billingKey]int64{}
+	scanned := sc.rows(ds, func(r BillingRow) {
+		for _, key := range keys {
+			k := keyOf(r)
+			k.tagKey = key
+			column := "labels"
+			if strings.HasPrefix(key, ProjectLabelPrefix) {
+				column = "project.labels"
+			}
+			if v, ok := r.label(key); ok && reads[column] {
+				k.tagValue, k.tagSet = v, true
+			}
+			groups[k] += r.netMicros()
+		}
+	})
+	j.bytes = int64(scanned) * (billingRowBytes + int64(len(j.info.TagColumns))*labelsBytes)
+	j.fields = []field{
+		{"invoice_month", "STRING"}, {"billing_account_id", "STRING"}, {"project_id", "STRING"},
+		{"service", "STRING"}, {"region", "STRING"}, {"location", "STRING"}, {"currency", "STRING"},
+		{"currency_conversion_rate", "FLOAT"}, {"tag_key", "STRING"}, {"tag_value", "STRING"}, {"net_cost_micros", "INTEGER"},
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(groups), compareKeys) {
+		var value any
+		if k.tagSet {
+			value = k.tagValue
+		}
+		j.rows = append(j.rows, []any{
+			invoiceMonthOf(k.month), null(k.billing), null(k.project), null(k.service), null(k.region), null(k.location),
+			null(k.currency), k.rate, k.tagKey, value, groups[k],
 		})
 	}
 	return ""
@@ -798,6 +923,21 @@ func monthsParam(params map[string]queryParameter, name, elem string, parse func
 			return nil, fmt.Sprintf("gcpfake: query parameter @%s: %v", name, err)
 		}
 		out = append(out, m)
+	}
+	return out, ""
+}
+
+func stringsParam(params map[string]queryParameter, name string) ([]string, string) {
+	p, ok := params[name]
+	if !ok || p.ParameterType.Type != "ARRAY" || p.ParameterType.ArrayType == nil || p.ParameterType.ArrayType.Type != "STRING" {
+		return nil, fmt.Sprintf("gcpfake: query parameter @%s: want ARRAY<STRING>", name)
+	}
+	var out []string
+	for _, v := range p.ParameterValue.ArrayValues {
+		if v.Value == nil {
+			return nil, fmt.Sprintf("gcpfake: query parameter @%s: NULL element", name)
+		}
+		out = append(out, *v.Value)
 	}
 	return out, ""
 }
