@@ -243,6 +243,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		MaxResponseBytes: MaxResponseBytes,
 		FailFast:         true,
 	})
+	hc.Transport = ownBody{hc.Transport}
 	cfg.HTTPClient = hc
 	if opts.RoleARN != "" {
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), opts.RoleARN,

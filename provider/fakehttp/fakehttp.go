@@ -42,7 +42,10 @@ type Fault struct {
 
 // Write answers r with f: after f.Delay, f.Header, a Content-Type of
 // application/json unless f.Header has one, f.Status and f.Body. If r's
-// context ends during the delay, it writes nothing.
+// context ends during the delay, it aborts the response: a handler that
+// returned without writing would be answered 200 with an empty body,
+// which a client still waiting (its side of the connection is not
+// always closed first) reads as an empty success.
 func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
 	// net/http notices a client that went away, and ends r's context,
 	// only once the request's body is read: unread, a delayed answer to
@@ -54,7 +57,7 @@ func (f Fault) Write(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			panic(http.ErrAbortHandler)
 		}
 	}
 	for k, vs := range f.Header {

@@ -96,7 +96,16 @@ func TestFaultWriteDelay(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
 			w := httptest.NewRecorder()
 			start := time.Now()
-			Fault{Status: 504, Body: "late", Delay: tt.delay}.Write(w, r)
+			aborted := func() (aborted bool) {
+				// The server turns this panic into a connection closed
+				// without an answer.
+				defer func() { aborted = recover() == http.ErrAbortHandler }()
+				Fault{Status: 504, Body: "late", Delay: tt.delay}.Write(w, r)
+				return false
+			}()
+			if aborted == tt.wantWrite {
+				t.Errorf("aborted = %v, want %v", aborted, !tt.wantWrite)
+			}
 			if d := time.Since(start); d < tt.minTime || d > 10*time.Second {
 				t.Errorf("took %v, want at least %v", d, tt.minTime)
 			}

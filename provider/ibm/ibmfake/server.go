@@ -198,7 +198,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			// Not a 200 with an empty body (see fakehttp.Fault.Write).
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f, ok := s.faults.Next(key); ok {
