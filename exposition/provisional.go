@@ -54,7 +54,7 @@ func (p *provisionalDefs) collectProvisional(c *collection, d *store.SourceData,
 	if !ok {
 		return
 	}
-	published, costs := provisional.Months(store.RecordsByMonth(d.Months)), provisional.Months(store.RecordsByMonth(d.Costs))
+	published, costs := d.CostInputs()
 	for _, e := range provisional.Estimates(published, costs) {
 		values := []string{d.Provider, e.Account, e.Service, e.Location, string(e.Scope), e.Month.String(), string(e.Basis),
 			strconv.Itoa(int(e.Month - latest))}

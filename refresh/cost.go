@@ -143,7 +143,8 @@ func realize(d *store.SourceData, byMonth map[provider.Month]*store.MonthData) {
 			continue
 		}
 		if !done {
-			estimates, done = provisional.Estimates(provisional.Months(store.RecordsByMonth(d.Months)), provisional.Months(store.RecordsByMonth(d.Costs))), true
+			published, costs := d.CostInputs()
+			estimates, done = provisional.Estimates(published, costs), true
 		}
 		est, estKnown := provisional.Totals(provisional.Of(estimates, m))
 		if estKnown == 0 {

@@ -8,6 +8,7 @@ package store
 import (
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,4 +425,23 @@ func RecordsByMonth(months map[provider.Month]*MonthData) map[provider.Month][]p
 		out[m] = md.Records()
 	}
 	return out
+}
+
+// CostInputs returns copies of what provisional estimates are made of:
+// the published months from the first month whose cost is held on (an
+// earlier month has no cost, so no emissions per dollar, and copying the
+// months kept for reports would cost a transient copy of the whole
+// history), and the cost.
+func (d *SourceData) CostInputs() (published, costs map[provider.Month][]provider.Record) {
+	if len(d.Costs) == 0 {
+		return nil, nil
+	}
+	first := slices.Min(slices.Collect(maps.Keys(d.Costs)))
+	published = make(map[provider.Month][]provider.Record)
+	for m, md := range d.Months {
+		if m >= first {
+			published[m] = md.Records()
+		}
+	}
+	return published, RecordsByMonth(d.Costs)
 }

@@ -177,7 +177,7 @@ func provisionalRecords(sources map[string]*store.SourceData) map[string][]provi
 		if len(d.Costs) == 0 {
 			continue
 		}
-		for _, e := range provisional.Estimates(store.RecordsByMonth(d.Months), store.RecordsByMonth(d.Costs)) {
+		for _, e := range provisional.Estimates(d.CostInputs()) {
 			out[name] = append(out[name], provider.Record{Provider: d.Provider, Account: e.Account, Service: e.Service,
 				Location: e.Location, Scope: e.Scope, Month: e.Month, EmissionsGrams: e.Grams, MarketBasedGrams: e.MarketBasedGrams, Known: e.Known})
 		}
