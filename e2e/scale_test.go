@@ -30,13 +30,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/ibm/ibmfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/providertest/logbuf"
 	"github.com/cloudcarbon/cloudcarbon_exporter/refresh"
 )
 
@@ -207,25 +207,7 @@ type scaleExporter struct {
 	cmd     *exec.Cmd
 	base    string
 	started time.Time
-	logs    *syncBuffer
-}
-
-// syncBuffer collects the exporter's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *logbuf.Buffer
 }
 
 // startScale starts the exporter with the default flags but those that
@@ -238,7 +220,7 @@ func startScale(t *testing.T, bin, cfg, state string) *scaleExporter {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	x := &scaleExporter{base: "http://" + addr, logs: &syncBuffer{}}
+	x := &scaleExporter{base: "http://" + addr, logs: &logbuf.Buffer{}}
 	x.cmd = exec.Command(bin, "--config.file="+cfg, "--state.file="+state, "--web.listen-address="+addr)
 	x.cmd.Env = append(os.Environ(), "SCALE_KEY=scale-key")
 	x.cmd.Stdout, x.cmd.Stderr = x.logs, x.logs
