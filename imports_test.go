@@ -32,7 +32,7 @@ var layers = map[string][]string{
 	"demo":                             {"config", "provider"},
 	"config":                           {"provider"},
 	"refresh":                          {"provider", "provider/httpx", "provisional", "store"},
-	"exposition":                       {"provider", "provisional", "store"},
+	"exposition":                       {"allocation", "provider", "provisional", "store"},
 	"report":                           {"provider", "store"},
 	"store":                            {"provider"},
 	"provisional":                      {"provider"},

@@ -97,9 +97,11 @@ func (ix index) match(it *provider.Record) (shares, float64) {
 			if !ok {
 				continue
 			}
+			// Summed in value order, so that the shares are the same to
+			// the bit at every render.
 			var total float64
-			for _, w := range s {
-				if w > 0 {
+			for _, v := range slices.Sorted(maps.Keys(s)) {
+				if w := s[v]; w > 0 {
 					total += w
 				}
 			}

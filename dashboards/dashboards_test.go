@@ -73,6 +73,9 @@ const (
 	// provisionalLabels are the labels of a provisional estimate besides
 	// the scope labels.
 	provisionalLabels = ", month, basis, months_ahead"
+	// allocationLabels are the labels of an allocated series besides the
+	// scope labels.
+	allocationLabels = ", month, key, value"
 	// thisMonth is the month of the dashboard's end, as the month label
 	// spells it.
 	thisMonth     = "${__to:date:YYYY-MM}"
@@ -305,6 +308,7 @@ func overview() *dashboard.DashboardBuilder {
 	changeThresholds := thresholds(step(nil, "green"), step(cog.ToPtr(0.0), "red"))
 	serviceCost := "sum by (provider, service) (" + cost + ")"
 	provisional := dedup(scopeLabels+provisionalLabels, sel("cloudcarbon_provisional_emissions_grams", dataFilter, `month="`+thisMonth+`"`))
+	allocated := dedup(scopeLabels+allocationLabels, sel("cloudcarbon_allocated_emissions_grams", dataFilter, `key=~"$key"`))
 
 	return dashboard.NewDashboardBuilder("Cloud carbon overview").
 		Uid("cloudcarbon-overview").Readonly().
@@ -319,6 +323,8 @@ func overview() *dashboard.DashboardBuilder {
 		WithVariable(labelVar("account", "Account", `cloudcarbon_emissions_grams{`+targetFilter+`,provider=~"$provider"}`)).
 		WithVariable(labelVar("service", "Service", `cloudcarbon_emissions_grams{`+targetFilter+`,provider=~"$provider",account=~"$account"}`)).
 		WithVariable(labelVar("location", "Location", `cloudcarbon_emissions_grams{`+targetFilter+`,provider=~"$provider",account=~"$account",service=~"$service"}`)).
+		WithVariable(labelVar("key", "Allocation key", `cloudcarbon_allocated_emissions_grams{`+targetFilter+`,provider=~"$provider"}`).
+			Multi(false).IncludeAll(false)).
 		WithRow(row("Latest published month")).
 		WithPanel(statPanel("Total emissions", "Location-based emissions, all scopes. "+latest, unitTonnes, 4, 5).
 			Decimals(2).
@@ -351,6 +357,12 @@ func overview() *dashboard.DashboardBuilder {
 		WithPanel(statPanel("Estimate error (backtest)", "How far such estimates were from what each source then published, on its last published months (cloudcarbon_provisional_backtest_error_ratio, location-based): the mean absolute error. Prices, credits, reserved capacity and renewable purchases move it.", unitPercent, 6, 8).
 			Decimals(1).Thresholds(badAbove(0.25)).
 			WithTarget(instant("A", "{{provider}} {{source}}", `max by (provider, source) (cloudcarbon_provisional_backtest_error_ratio{`+targetFilter+`,provider=~"$provider",method="location"})`))).
+		WithRow(row("Emissions by team, latest month")).
+		WithPanel(barGauge("Emissions by team", "Emissions of the latest published month allocated to the values of the tag or label key chosen above (allocate_by), by each value's share of the cost in the same account, service, location and month (cloudcarbon_allocated_emissions_grams). The values add up to the emissions of the sources that allocate by the key; (untagged) is cost without the tag, (other) the values past allocate_top. "+latest, unitGrams, 16, 10).
+			WithTarget(instant("A", "{{value}}", "sort_desc(sum by (value) ("+allocated+"))"))).
+		WithPanel(statPanel("Cost carrying the key", "Share of the cost of the sources that allocate by the key that carries one of its values (cloudcarbon_allocation_tagged_ratio); the rest is allocated to (untagged).", unitPercent, 8, 10).
+			Decimals(1).
+			WithTarget(instant("A", "{{provider}} {{source}}", `max by (provider, source) (cloudcarbon_allocation_tagged_ratio{`+targetFilter+`,provider=~"$provider",key=~"$key"})`))).
 		WithRow(row("Top emitters, latest month")).
 		WithPanel(tablePanel("Top accounts", "The 10 accounts (GCP project, Azure subscription, IBM account) with the most emissions, with their names from cloudcarbon_account_info.", unitGrams, 8, 10).
 			WithTarget(tabular("A", "topk(10, "+withNames("sum by (provider, account) ("+emissions+")")+")")).

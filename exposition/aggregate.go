@@ -113,10 +113,13 @@ func (ds *defs) aggregate(sources map[string]*store.SourceData, history int, lag
 	}
 	a.repaired = a.labels.repaired
 	ds.collectOther(a.other, sources, names)
+	var allocs allocated
 	for _, name := range names {
 		d := sources[name]
-		ds.provisional.collectProvisional(a.other, d, lag(d.Provider))
+		estimates := ds.provisional.collectProvisional(a.other, d, lag(d.Provider))
+		ds.allocation.collect(a.other, &allocs, d, estimates)
 	}
+	ds.allocation.emit(a.other, &allocs)
 	a.repaired += a.other.repaired
 	return a
 }

@@ -44,18 +44,20 @@ func newProvisionalDefs() provisionalDefs {
 // methods label the two methods in the error families.
 var methods = [2]string{"location", "market"}
 
-// collectProvisional adds the estimates of source d and their error to c.
+// collectProvisional adds the estimates of source d and their error to c,
+// and returns the estimates.
 // lag is the provider's publication lag in months (provisional.Lag).
-func (p *provisionalDefs) collectProvisional(c *collection, d *store.SourceData, lag int) {
+func (p *provisionalDefs) collectProvisional(c *collection, d *store.SourceData, lag int) []provisional.Estimate {
 	if len(d.Costs) == 0 {
-		return
+		return nil
 	}
 	latest, ok := d.LatestMonth()
 	if !ok {
-		return
+		return nil
 	}
 	published, costs := d.CostInputs()
-	for _, e := range provisional.Estimates(published, costs) {
+	estimates := provisional.Estimates(published, costs)
+	for _, e := range estimates {
 		values := []string{d.Provider, e.Account, e.Service, e.Location, string(e.Scope), e.Month.String(), string(e.Basis),
 			strconv.Itoa(int(e.Month - latest))}
 		if e.Known&provider.Emissions != 0 {
@@ -79,6 +81,7 @@ func (p *provisionalDefs) collectProvisional(c *collection, d *store.SourceData,
 			}
 		}
 	}
+	return estimates
 }
 
 // freshness adds the cost feed's freshness of d to c.

@@ -68,6 +68,7 @@ type defs struct {
 	refreshDuration, nextRefresh, monthsStored           *def
 	denied, accountInfo, waterYearly                     *def
 	provisional                                          provisionalDefs
+	allocation                                           allocationDefs
 }
 
 func newDefs() *defs {
@@ -79,6 +80,7 @@ func newDefs() *defs {
 	return &defs{
 		data:        data,
 		provisional: newProvisionalDefs(),
+		allocation:  newAllocationDefs(),
 		waterYearly: newDef("water_yearly_cubic_meters",
 			"Water reported by the provider per calendar year only, in cubic metres (AWS: water withdrawals); one series per year served, never a month's figure.",
 			"provider", "account", "service", "location", "year"),
@@ -112,13 +114,15 @@ func (ds *defs) dataDefs() []*def {
 		out = append(out, f.current, f.history)
 	}
 	p := &ds.provisional
-	return append(out, ds.denied, ds.accountInfo, ds.waterYearly, p.grams, p.market, p.backtest, p.backtestMonths, p.realized)
+	al := &ds.allocation
+	return append(out, ds.denied, ds.accountInfo, ds.waterYearly, p.grams, p.market, p.backtest, p.backtestMonths, p.realized,
+		al.grams, al.market, al.provisionalGrams, al.provisionalMarket, al.values, al.kept, al.taggedRatio, al.foldedRatio)
 }
 
 // freshnessDefs are the families built per scrape.
 func (ds *defs) freshnessDefs() []*def {
 	return []*def{ds.dataMonth, ds.nextMonthDue, ds.lastSuccess, ds.refreshSuccess, ds.refreshDuration, ds.nextRefresh, ds.monthsStored,
-		ds.provisional.costSuccess, ds.provisional.costLastSuccess}
+		ds.provisional.costSuccess, ds.provisional.costLastSuccess, ds.allocation.success, ds.allocation.lastSuccess}
 }
 
 // sample is one series: label values in the def's order, and the value.
@@ -229,6 +233,7 @@ func (ds *defs) freshness(sources map[string]*store.SourceData) *collection {
 		}
 		out.add(ds.monthsStored, float64(len(d.Months)), d.Provider, d.Name)
 		ds.provisional.freshness(out, d)
+		ds.allocation.freshness(out, d)
 	}
 	return out
 }

@@ -63,6 +63,18 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, []*prometheus.Desc) 
 			d.Costs[mo].FetchedAt = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
 		}
 		d.CostAttempt, d.CostSuccess, d.CostOK = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC), true
+		// Allocation by team: October split by its tags, November's
+		// estimate by November's.
+		fetched := time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+		team := func(mo provider.Month, value string, usd float64) provider.TagCost {
+			return provider.TagCost{Record: provider.Record{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas",
+				Month: mo, CostUSD: usd, Known: provider.Cost}, Value: value}
+		}
+		d.Allocations = &store.Allocations{Top: 100, Attempt: fetched, Success: fetched, OK: true,
+			Keys: map[string]map[provider.Month]*store.TagMonth{"team": {
+				oct:     {FetchedAt: fetched, Rows: []provider.TagCost{team(oct, "web", 15), team(oct, "", 5)}},
+				oct + 1: {FetchedAt: fetched, Rows: []provider.TagCost{team(oct+1, "web", 10), team(oct+1, "data", 10)}},
+			}}}
 		d.Realized = []store.Realized{{Month: oct - 1, Estimated: [2]float64{510, 118}, Published: [2]float64{509, 120}, Known: provider.Emissions | provider.EmissionsMarketBased}}
 		d.Yearly = []provider.YearlyWater{{Provider: "ibm", Account: "acc1", Service: "Code Engine", Location: "dallas", Year: 2025, CubicMeters: 40}}
 		d.Accounts = []provider.Account{{Provider: "ibm", ID: "acc1", Name: "prod", ParentType: "enterprise", ParentID: "ent1", ParentName: "Example Corp"}}

@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
@@ -16,11 +17,21 @@ func costWindow(now time.Time, sched provider.Schedule, latest provider.Month) (
 	return latest - provider.Month(provisional.BacktestMonths-1+provisional.Lag(sched)), provider.MonthOf(now)
 }
 
-// costPlan returns the months whose cost is due at now, and when the next
-// one will be (zero: none). The cost of a month that is over is final once
-// read after its end; the cost of a month not published yet changes every
-// day and is read again every Interval.
+// costPlan returns the months whose cost or tag weights are due at now,
+// and when the next will be (zero: none).
 func (r *refresher) costPlan(now time.Time, d *store.SourceData) (due []provider.Month, next time.Time) {
+	costs, costNext := r.costMonths(now, d)
+	tags, tagNext := r.tagMonths(now, d)
+	due = slices.Compact(slices.Sorted(slices.Values(append(costs, tags...))))
+	if next = costNext; next.IsZero() || (!tagNext.IsZero() && tagNext.Before(next)) {
+		next = tagNext
+	}
+	return due, next
+}
+
+// costMonths returns the months whose cost is due at now, and when the
+// next one will be.
+func (r *refresher) costMonths(now time.Time, d *store.SourceData) (due []provider.Month, next time.Time) {
 	if !r.src.Provisional {
 		return nil, time.Time{}
 	}
@@ -32,21 +43,37 @@ func (r *refresher) costPlan(now time.Time, d *store.SourceData) (due []provider
 		return nil, time.Time{}
 	}
 	first, last := costWindow(now, r.src.Provider.Schedule(), latest)
+	return r.dueMonths(now, first, last, latest, r.costRetryAt, func(m provider.Month) (time.Time, bool) {
+		if md := d.Costs[m]; md != nil {
+			return md.FetchedAt, true
+		}
+		return time.Time{}, false
+	})
+}
+
+// dueMonths returns the months from first to last that are due at now,
+// and when the next one will be. A month never read is due at once; the
+// figures of a month that is over are final once read after its end
+// (latest, the latest published month, counts as over); those of a month
+// in progress change every day and are read again every Interval.
+// fetched says when a month was last read.
+func (r *refresher) dueMonths(now time.Time, first, last, latest provider.Month, retryAt time.Time,
+	fetched func(provider.Month) (time.Time, bool)) (due []provider.Month, next time.Time) {
 	for m := first; m <= last; m++ {
-		md := d.Costs[m]
-		var at time.Time
+		at, read := fetched(m)
 		switch {
-		case md == nil:
+		case !read:
 			at = now
-		case md.FetchedAt.Before(m.End()):
-			at = md.FetchedAt.Add(r.opts.Interval)
+		case at.Before(m.End()):
+			was := at
+			at = was.Add(r.opts.Interval)
 			if m <= latest || m.End().Before(at) {
-				at = later(m.End(), md.FetchedAt) // the month is over: read it once more
+				at = later(m.End(), was) // the month is over: read it once more
 			}
 		default:
 			continue
 		}
-		at = later(at, r.costRetryAt)
+		at = later(at, retryAt)
 		if !at.After(now) {
 			due = append(due, m)
 		} else if next.IsZero() || at.Before(next) {
@@ -66,11 +93,28 @@ func (r *refresher) nextRefresh(now time.Time, sched provider.Schedule, d *store
 	return next
 }
 
-// refreshCosts reads the cost of months and stores it. A failure keeps
-// the cost held (and the estimates made of it), is counted like a failed
+// refreshCosts reads the cost and the tag weights that are due at start
+// and stores them.
+func (r *refresher) refreshCosts(ctx context.Context, start time.Time) {
+	d, ok := r.store.Get(r.src.Name)
+	if !ok {
+		return
+	}
+	costs, _ := r.costMonths(start, d)
+	tags, _ := r.tagMonths(start, d)
+	if len(costs) > 0 {
+		r.readCosts(ctx, costs, start)
+	}
+	if len(tags) > 0 {
+		r.readTags(ctx, tags, start)
+	}
+}
+
+// readCosts reads the cost of months and stores it. A failure keeps the
+// cost held (and the estimates made of it), is counted like a failed
 // refresh and retried after the same backoff, and never touches the
 // published data.
-func (r *refresher) refreshCosts(ctx context.Context, months []provider.Month, start time.Time) {
+func (r *refresher) readCosts(ctx context.Context, months []provider.Month, start time.Time) {
 	feed := r.src.Provider.(provider.CostFeed)
 	var recs []provider.Record
 	var err error

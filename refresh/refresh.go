@@ -42,6 +42,23 @@ type Source struct {
 	// published: the refresher reads the source's cost too, through its
 	// Provider's provider.CostFeed.
 	Provisional bool
+	// Allocation are the tag keys by which the source's emissions are
+	// allocated (allocate_by): the refresher reads their weights
+	// through its Provider's provider.TagFeed.
+	Allocation provider.Allocation
+}
+
+// NewSource returns the source of a configured entry, named name, read
+// through p: with provisional months and allocation as the entry asks.
+func NewSource(name string, cfg provider.SourceConfig, p provider.Provider) Source {
+	src := Source{Name: name, Identity: cfg.Identity(), Provider: p}
+	if ps, ok := cfg.(provider.ProvisionalSource); ok {
+		src.Provisional = ps.WantsProvisional()
+	}
+	if as, ok := cfg.(provider.AllocatingSource); ok {
+		src.Allocation = as.Allocation()
+	}
+	return src
 }
 
 // Options tune the refreshers.
@@ -217,6 +234,9 @@ type refresher struct {
 	// costFailures and costRetryAt are the cost feed's backoff.
 	costFailures int
 	costRetryAt  time.Time
+	// tagFailures and tagRetryAt are the tag feed's backoff.
+	tagFailures int
+	tagRetryAt  time.Time
 }
 
 func (r *refresher) run(ctx context.Context) {
@@ -273,7 +293,7 @@ func (r *refresher) refresh(ctx context.Context) {
 	fetch, _ := plan(start, sched, d, r.opts)
 	if len(fetch) == 0 {
 		if costs, _ := r.costPlan(start, d); len(costs) > 0 {
-			r.refreshCosts(ctx, costs, start)
+			r.refreshCosts(ctx, start)
 		}
 		r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 			d.NextRefresh = r.opts.spread(r.nextRefresh(start, sched, d), start)
@@ -336,7 +356,7 @@ func (r *refresher) refresh(ctx context.Context) {
 	if d, ok := r.store.Get(r.src.Name); ok && res.Partial == nil {
 		if costs, _ := r.costPlan(end, d); len(costs) > 0 {
 			if more, _ := plan(end, sched, d, r.opts); len(more) == 0 {
-				r.refreshCosts(ctx, costs, end)
+				r.refreshCosts(ctx, end)
 				r.store.Update(r.src.Name, store.Schedule, func(d *store.SourceData) {
 					d.NextRefresh = r.opts.spread(r.nextRefresh(end, sched, d), end)
 				})

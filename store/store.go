@@ -49,6 +49,10 @@ type SourceData struct {
 	// Realized are the errors of the estimates served for months the
 	// provider has since published, oldest first, the last RealizedKept.
 	Realized []Realized `json:"realized,omitempty"`
+	// Allocations holds what the source's tag feed read, for the
+	// allocation of its emissions by the keys of allocate_by; nil when
+	// the source allocates by none.
+	Allocations *Allocations `json:"allocations,omitempty"`
 
 	LastSuccess  time.Time     `json:"last_success,omitzero"`
 	LastAttempt  time.Time     `json:"last_attempt,omitzero"`
@@ -128,6 +132,7 @@ func (d *SourceData) clone() *SourceData {
 	if d.Costs != nil {
 		c.Costs = maps.Clone(d.Costs)
 	}
+	c.Allocations = d.Allocations.clone()
 	return &c
 }
 

@@ -295,9 +295,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (out []refresh.Sour
 		if err != nil {
 			return out, fmt.Errorf("%s source %q: %w", src.Provider, name, err)
 		}
-		ps, provisional := src.Config.(provider.ProvisionalSource)
-		out = append(out, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p,
-			Provisional: provisional && ps.WantsProvisional()})
+		out = append(out, refresh.NewSource(name, src.Config, p))
 	}
 	return out, nil
 }

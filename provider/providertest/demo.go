@@ -61,7 +61,7 @@ func checkDemo(t *testing.T, c Cloud, out *outputs) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sources = append(sources, refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: p, Provisional: wantsProvisional(src)})
+		sources = append(sources, refresh.NewSource(name, src.Config, p))
 	}
 	m := refresh.NewManager(st, metrics, out.logger)
 	m.Apply(t.Context(), sources, refresh.Options{

@@ -144,7 +144,7 @@ func (h *harness) build(entry map[string]any, conn provider.Connection) refresh.
 	case isTag:
 		recorded = &tagRecorder{recorder: h.calls, tags: tags}
 	}
-	return refresh.Source{Name: name, Identity: src.Config.Identity(), Provider: recorded, Provisional: wantsProvisional(src)}
+	return refresh.NewSource(name, src.Config, recorded)
 }
 
 // parse decodes entries as the cloud's section of a configuration file.
@@ -355,9 +355,3 @@ func (o *outputs) err(err error) {
 	}
 }
 
-// wantsProvisional reports whether a configured source asks for
-// provisional months, as the exporter reads it.
-func wantsProvisional(src config.Source) bool {
-	ps, ok := src.Config.(provider.ProvisionalSource)
-	return ok && ps.WantsProvisional()
-}

@@ -54,6 +54,28 @@ func waitReady(t *testing.T, r *cloudcarbonReceiver) {
 	}
 }
 
+// waitSettled waits until no source has work due within a minute: the
+// older months, the cost of provisional months and the tag weights of
+// allocations are read after the first data.
+func waitSettled(t *testing.T, r *cloudcarbonReceiver) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		r.mu.Lock()
+		snap := r.engine.store.Snapshot()
+		r.mu.Unlock()
+		settled := len(snap.Sources) > 0
+		for _, d := range snap.Sources {
+			settled = settled && d.NextRefresh.After(time.Now().Add(time.Minute))
+		}
+		if settled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the demo sources still had work due after 2 minutes")
+		}
+	}
+}
+
 func scrape(t *testing.T, r *cloudcarbonReceiver) pmetric.Metrics {
 	t.Helper()
 	md, err := r.scrape(context.Background())

@@ -29,6 +29,8 @@ var update = flag.Bool("update", false, "rewrite the attributes and metrics of m
 var attributeDocs = map[string]string{
 	"account":      "The account of the row: GCP project id, Azure subscription id, IBM account id, AWS usage account id, OCI compartment, Scaleway project id; none for rows the provider attributes to no account.",
 	"basis":        "What a provisional month was estimated from: location, service, account or source, the finest grouping with enough published history.",
+	"key":          "The tag or label key (allocate_by) the emissions are allocated by.",
+	"value":        "The value of the allocation key the emissions are allocated to: (untagged) for cost without the tag, (other) for the values past allocate_top.",
 	"method":       "The emissions accounting method the error is of: location (location-based) or market (market-based).",
 	"months_ahead": "How many months after the provider's latest published month the provisional month is; 1 is the first.",
 	"code":         "The HTTP status code of the answer; 0 when there was none.",

@@ -153,7 +153,11 @@ func (r *cloudcarbonReceiver) build(ctx context.Context, cfg *config.Config, met
 			// that persisted demo data stays usable across restarts.
 			identity = "demo|" + src.Provider + "|" + name
 		}
-		out = append(out, refresh.Source{Name: name, Identity: identity, Provider: p})
+		// Provisional months and allocation as the entry asks, as the
+		// exporter reads them.
+		rs := refresh.NewSource(name, src.Config, p)
+		rs.Identity = identity
+		out = append(out, rs)
 	}
 	return out, nil
 }

@@ -159,6 +159,7 @@ func TestRestartFromStorageMakesNoRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReady(t, r)
+		waitSettled(t, r)
 		points, requests := dataPoints(scrape(t, r))
 		if err := r.shutdown(context.Background()); err != nil {
 			t.Fatal(err)

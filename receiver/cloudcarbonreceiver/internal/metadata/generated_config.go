@@ -113,6 +113,414 @@ func (ms *CloudcarbonAccountInfoMetricConfig) Validate() error {
 	return nil
 }
 
+// CloudcarbonAllocatedEmissionsGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocated_emissions_grams metric.
+type CloudcarbonAllocatedEmissionsGramsMetricAttributeKey string
+
+const (
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "provider"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount  CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "account"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService  CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "service"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "location"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope    CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "scope"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth    CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "month"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey      CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "key"
+	CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue    CloudcarbonAllocatedEmissionsGramsMetricAttributeKey = "value"
+)
+
+// CloudcarbonAllocatedEmissionsGramsMetricConfig provides config for the cloudcarbon_allocated_emissions_grams metric.
+type CloudcarbonAllocatedEmissionsGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocatedEmissionsGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocatedEmissionsGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocatedEmissionsGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocated_emissions_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, key, value]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocated_emissions_market_based_grams metric.
+type CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey string
+
+const (
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "provider"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount  CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "account"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService  CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "service"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "location"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope    CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "scope"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth    CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "month"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey      CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "key"
+	CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue    CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "value"
+)
+
+// CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig provides config for the cloudcarbon_allocated_emissions_market_based_grams metric.
+type CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                            `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocated_emissions_market_based_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, key, value]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationFoldedRatioMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_folded_ratio metric.
+type CloudcarbonAllocationFoldedRatioMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider CloudcarbonAllocationFoldedRatioMetricAttributeKey = "provider"
+	CloudcarbonAllocationFoldedRatioMetricAttributeKeySource   CloudcarbonAllocationFoldedRatioMetricAttributeKey = "source"
+	CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey      CloudcarbonAllocationFoldedRatioMetricAttributeKey = "key"
+)
+
+// CloudcarbonAllocationFoldedRatioMetricConfig provides config for the cloudcarbon_allocation_folded_ratio metric.
+type CloudcarbonAllocationFoldedRatioMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                               `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationFoldedRatioMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationFoldedRatioMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationFoldedRatioMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider, CloudcarbonAllocationFoldedRatioMetricAttributeKeySource, CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_folded_ratio doesn't have an attribute %v, valid attributes: [provider, source, key]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationKeptValuesMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_kept_values metric.
+type CloudcarbonAllocationKeptValuesMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider CloudcarbonAllocationKeptValuesMetricAttributeKey = "provider"
+	CloudcarbonAllocationKeptValuesMetricAttributeKeySource   CloudcarbonAllocationKeptValuesMetricAttributeKey = "source"
+	CloudcarbonAllocationKeptValuesMetricAttributeKeyKey      CloudcarbonAllocationKeptValuesMetricAttributeKey = "key"
+)
+
+// CloudcarbonAllocationKeptValuesMetricConfig provides config for the cloudcarbon_allocation_kept_values metric.
+type CloudcarbonAllocationKeptValuesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                              `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationKeptValuesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationKeptValuesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationKeptValuesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider, CloudcarbonAllocationKeptValuesMetricAttributeKeySource, CloudcarbonAllocationKeptValuesMetricAttributeKeyKey:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_kept_values doesn't have an attribute %v, valid attributes: [provider, source, key]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_last_refresh_success_timestamp_seconds metric.
+type CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey = "provider"
+	CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource   CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey = "source"
+)
+
+// CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig provides config for the cloudcarbon_allocation_last_refresh_success_timestamp_seconds metric.
+type CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_last_refresh_success_timestamp_seconds doesn't have an attribute %v, valid attributes: [provider, source]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationRefreshSuccessMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_refresh_success metric.
+type CloudcarbonAllocationRefreshSuccessMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider CloudcarbonAllocationRefreshSuccessMetricAttributeKey = "provider"
+	CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource   CloudcarbonAllocationRefreshSuccessMetricAttributeKey = "source"
+)
+
+// CloudcarbonAllocationRefreshSuccessMetricConfig provides config for the cloudcarbon_allocation_refresh_success metric.
+type CloudcarbonAllocationRefreshSuccessMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationRefreshSuccessMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationRefreshSuccessMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationRefreshSuccessMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider, CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_refresh_success doesn't have an attribute %v, valid attributes: [provider, source]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationTaggedRatioMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_tagged_ratio metric.
+type CloudcarbonAllocationTaggedRatioMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider CloudcarbonAllocationTaggedRatioMetricAttributeKey = "provider"
+	CloudcarbonAllocationTaggedRatioMetricAttributeKeySource   CloudcarbonAllocationTaggedRatioMetricAttributeKey = "source"
+	CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey      CloudcarbonAllocationTaggedRatioMetricAttributeKey = "key"
+)
+
+// CloudcarbonAllocationTaggedRatioMetricConfig provides config for the cloudcarbon_allocation_tagged_ratio metric.
+type CloudcarbonAllocationTaggedRatioMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                               `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationTaggedRatioMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationTaggedRatioMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationTaggedRatioMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider, CloudcarbonAllocationTaggedRatioMetricAttributeKeySource, CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_tagged_ratio doesn't have an attribute %v, valid attributes: [provider, source, key]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonAllocationValuesMetricAttributeKey specifies the key of an attribute for the cloudcarbon_allocation_values metric.
+type CloudcarbonAllocationValuesMetricAttributeKey string
+
+const (
+	CloudcarbonAllocationValuesMetricAttributeKeyProvider CloudcarbonAllocationValuesMetricAttributeKey = "provider"
+	CloudcarbonAllocationValuesMetricAttributeKeySource   CloudcarbonAllocationValuesMetricAttributeKey = "source"
+	CloudcarbonAllocationValuesMetricAttributeKeyKey      CloudcarbonAllocationValuesMetricAttributeKey = "key"
+)
+
+// CloudcarbonAllocationValuesMetricConfig provides config for the cloudcarbon_allocation_values metric.
+type CloudcarbonAllocationValuesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                          `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonAllocationValuesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonAllocationValuesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonAllocationValuesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonAllocationValuesMetricAttributeKeyProvider, CloudcarbonAllocationValuesMetricAttributeKeySource, CloudcarbonAllocationValuesMetricAttributeKeyKey:
+		default:
+			return fmt.Errorf("metric cloudcarbon_allocation_values doesn't have an attribute %v, valid attributes: [provider, source, key]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CloudcarbonAPIRequestsTotalMetricAttributeKey specifies the key of an attribute for the cloudcarbon_api_requests_total metric.
 type CloudcarbonAPIRequestsTotalMetricAttributeKey string
 
@@ -980,6 +1388,118 @@ func (ms *CloudcarbonNextRefreshTimestampSecondsMetricConfig) Validate() error {
 	return nil
 }
 
+// CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_allocated_emissions_grams metric.
+type CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider    CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "provider"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount     CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "account"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService     CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "service"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation    CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "location"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope       CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "scope"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth       CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "month"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey         CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "key"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue       CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "value"
+	CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey = "months_ahead"
+)
+
+// CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig provides config for the cloudcarbon_provisional_allocated_emissions_grams metric.
+type CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                            `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_allocated_emissions_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, key, value, months_ahead]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_allocated_emissions_market_based_grams metric.
+type CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey string
+
+const (
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider    CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "provider"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount     CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "account"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService     CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "service"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation    CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "location"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope       CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "scope"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth       CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "month"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey         CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "key"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue       CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "value"
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey = "months_ahead"
+)
+
+// CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig provides config for the cloudcarbon_provisional_allocated_emissions_market_based_grams metric.
+type CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                                       `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead:
+		default:
+			return fmt.Errorf("metric cloudcarbon_provisional_allocated_emissions_market_based_grams doesn't have an attribute %v, valid attributes: [provider, account, service, location, scope, month, key, value, months_ahead]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey specifies the key of an attribute for the cloudcarbon_provisional_backtest_error_ratio metric.
 type CloudcarbonProvisionalBacktestErrorRatioMetricAttributeKey string
 
@@ -1690,39 +2210,49 @@ func (ms *CloudcarbonWaterYearlyCubicMetersMetricConfig) Validate() error {
 
 // MetricsConfig provides config for cloudcarbon metrics.
 type MetricsConfig struct {
-	CloudcarbonAccountAccessDenied                    CloudcarbonAccountAccessDeniedMetricConfig                    `mapstructure:"cloudcarbon_account_access_denied"`
-	CloudcarbonAccountInfo                            CloudcarbonAccountInfoMetricConfig                            `mapstructure:"cloudcarbon_account_info"`
-	CloudcarbonAPIRequestsTotal                       CloudcarbonAPIRequestsTotalMetricConfig                       `mapstructure:"cloudcarbon_api_requests_total"`
-	CloudcarbonBillingCostUsd                         CloudcarbonBillingCostUsdMetricConfig                         `mapstructure:"cloudcarbon_billing_cost_usd"`
-	CloudcarbonCostLastRefreshSuccessTimestampSeconds CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig `mapstructure:"cloudcarbon_cost_last_refresh_success_timestamp_seconds"`
-	CloudcarbonCostRefreshSuccess                     CloudcarbonCostRefreshSuccessMetricConfig                     `mapstructure:"cloudcarbon_cost_refresh_success"`
-	CloudcarbonDataMonthTimestampSeconds              CloudcarbonDataMonthTimestampSecondsMetricConfig              `mapstructure:"cloudcarbon_data_month_timestamp_seconds"`
-	CloudcarbonEmissionsGrams                         CloudcarbonEmissionsGramsMetricConfig                         `mapstructure:"cloudcarbon_emissions_grams"`
-	CloudcarbonEmissionsMarketBasedGrams              CloudcarbonEmissionsMarketBasedGramsMetricConfig              `mapstructure:"cloudcarbon_emissions_market_based_grams"`
-	CloudcarbonEnergyJoules                           CloudcarbonEnergyJoulesMetricConfig                           `mapstructure:"cloudcarbon_energy_joules"`
-	CloudcarbonHistoryBillingCostUsd                  CloudcarbonHistoryBillingCostUsdMetricConfig                  `mapstructure:"cloudcarbon_history_billing_cost_usd"`
-	CloudcarbonHistoryEmissionsGrams                  CloudcarbonHistoryEmissionsGramsMetricConfig                  `mapstructure:"cloudcarbon_history_emissions_grams"`
-	CloudcarbonHistoryEmissionsMarketBasedGrams       CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig       `mapstructure:"cloudcarbon_history_emissions_market_based_grams"`
-	CloudcarbonHistoryEnergyJoules                    CloudcarbonHistoryEnergyJoulesMetricConfig                    `mapstructure:"cloudcarbon_history_energy_joules"`
-	CloudcarbonHistoryWaterCubicMeters                CloudcarbonHistoryWaterCubicMetersMetricConfig                `mapstructure:"cloudcarbon_history_water_cubic_meters"`
-	CloudcarbonLastRefreshSuccessTimestampSeconds     CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig     `mapstructure:"cloudcarbon_last_refresh_success_timestamp_seconds"`
-	CloudcarbonMonthsStored                           CloudcarbonMonthsStoredMetricConfig                           `mapstructure:"cloudcarbon_months_stored"`
-	CloudcarbonNextMonthDueTimestampSeconds           CloudcarbonNextMonthDueTimestampSecondsMetricConfig           `mapstructure:"cloudcarbon_next_month_due_timestamp_seconds"`
-	CloudcarbonNextRefreshTimestampSeconds            CloudcarbonNextRefreshTimestampSecondsMetricConfig            `mapstructure:"cloudcarbon_next_refresh_timestamp_seconds"`
-	CloudcarbonProvisionalBacktestErrorRatio          CloudcarbonProvisionalBacktestErrorRatioMetricConfig          `mapstructure:"cloudcarbon_provisional_backtest_error_ratio"`
-	CloudcarbonProvisionalBacktestMonths              CloudcarbonProvisionalBacktestMonthsMetricConfig              `mapstructure:"cloudcarbon_provisional_backtest_months"`
-	CloudcarbonProvisionalEmissionsGrams              CloudcarbonProvisionalEmissionsGramsMetricConfig              `mapstructure:"cloudcarbon_provisional_emissions_grams"`
-	CloudcarbonProvisionalEmissionsMarketBasedGrams   CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig   `mapstructure:"cloudcarbon_provisional_emissions_market_based_grams"`
-	CloudcarbonProvisionalRealizedErrorRatio          CloudcarbonProvisionalRealizedErrorRatioMetricConfig          `mapstructure:"cloudcarbon_provisional_realized_error_ratio"`
-	CloudcarbonRecordsRejectedTotal                   CloudcarbonRecordsRejectedTotalMetricConfig                   `mapstructure:"cloudcarbon_records_rejected_total"`
-	CloudcarbonRefreshDurationSeconds                 CloudcarbonRefreshDurationSecondsMetricConfig                 `mapstructure:"cloudcarbon_refresh_duration_seconds"`
-	CloudcarbonRefreshErrorsTotal                     CloudcarbonRefreshErrorsTotalMetricConfig                     `mapstructure:"cloudcarbon_refresh_errors_total"`
-	CloudcarbonRefreshSuccess                         CloudcarbonRefreshSuccessMetricConfig                         `mapstructure:"cloudcarbon_refresh_success"`
-	CloudcarbonRefreshesTotal                         CloudcarbonRefreshesTotalMetricConfig                         `mapstructure:"cloudcarbon_refreshes_total"`
-	CloudcarbonRestatementsTotal                      CloudcarbonRestatementsTotalMetricConfig                      `mapstructure:"cloudcarbon_restatements_total"`
-	CloudcarbonStateFileErrorsTotal                   CloudcarbonStateFileErrorsTotalMetricConfig                   `mapstructure:"cloudcarbon_state_file_errors_total"`
-	CloudcarbonWaterCubicMeters                       CloudcarbonWaterCubicMetersMetricConfig                       `mapstructure:"cloudcarbon_water_cubic_meters"`
-	CloudcarbonWaterYearlyCubicMeters                 CloudcarbonWaterYearlyCubicMetersMetricConfig                 `mapstructure:"cloudcarbon_water_yearly_cubic_meters"`
+	CloudcarbonAccountAccessDenied                           CloudcarbonAccountAccessDeniedMetricConfig                           `mapstructure:"cloudcarbon_account_access_denied"`
+	CloudcarbonAccountInfo                                   CloudcarbonAccountInfoMetricConfig                                   `mapstructure:"cloudcarbon_account_info"`
+	CloudcarbonAllocatedEmissionsGrams                       CloudcarbonAllocatedEmissionsGramsMetricConfig                       `mapstructure:"cloudcarbon_allocated_emissions_grams"`
+	CloudcarbonAllocatedEmissionsMarketBasedGrams            CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig            `mapstructure:"cloudcarbon_allocated_emissions_market_based_grams"`
+	CloudcarbonAllocationFoldedRatio                         CloudcarbonAllocationFoldedRatioMetricConfig                         `mapstructure:"cloudcarbon_allocation_folded_ratio"`
+	CloudcarbonAllocationKeptValues                          CloudcarbonAllocationKeptValuesMetricConfig                          `mapstructure:"cloudcarbon_allocation_kept_values"`
+	CloudcarbonAllocationLastRefreshSuccessTimestampSeconds  CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig  `mapstructure:"cloudcarbon_allocation_last_refresh_success_timestamp_seconds"`
+	CloudcarbonAllocationRefreshSuccess                      CloudcarbonAllocationRefreshSuccessMetricConfig                      `mapstructure:"cloudcarbon_allocation_refresh_success"`
+	CloudcarbonAllocationTaggedRatio                         CloudcarbonAllocationTaggedRatioMetricConfig                         `mapstructure:"cloudcarbon_allocation_tagged_ratio"`
+	CloudcarbonAllocationValues                              CloudcarbonAllocationValuesMetricConfig                              `mapstructure:"cloudcarbon_allocation_values"`
+	CloudcarbonAPIRequestsTotal                              CloudcarbonAPIRequestsTotalMetricConfig                              `mapstructure:"cloudcarbon_api_requests_total"`
+	CloudcarbonBillingCostUsd                                CloudcarbonBillingCostUsdMetricConfig                                `mapstructure:"cloudcarbon_billing_cost_usd"`
+	CloudcarbonCostLastRefreshSuccessTimestampSeconds        CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig        `mapstructure:"cloudcarbon_cost_last_refresh_success_timestamp_seconds"`
+	CloudcarbonCostRefreshSuccess                            CloudcarbonCostRefreshSuccessMetricConfig                            `mapstructure:"cloudcarbon_cost_refresh_success"`
+	CloudcarbonDataMonthTimestampSeconds                     CloudcarbonDataMonthTimestampSecondsMetricConfig                     `mapstructure:"cloudcarbon_data_month_timestamp_seconds"`
+	CloudcarbonEmissionsGrams                                CloudcarbonEmissionsGramsMetricConfig                                `mapstructure:"cloudcarbon_emissions_grams"`
+	CloudcarbonEmissionsMarketBasedGrams                     CloudcarbonEmissionsMarketBasedGramsMetricConfig                     `mapstructure:"cloudcarbon_emissions_market_based_grams"`
+	CloudcarbonEnergyJoules                                  CloudcarbonEnergyJoulesMetricConfig                                  `mapstructure:"cloudcarbon_energy_joules"`
+	CloudcarbonHistoryBillingCostUsd                         CloudcarbonHistoryBillingCostUsdMetricConfig                         `mapstructure:"cloudcarbon_history_billing_cost_usd"`
+	CloudcarbonHistoryEmissionsGrams                         CloudcarbonHistoryEmissionsGramsMetricConfig                         `mapstructure:"cloudcarbon_history_emissions_grams"`
+	CloudcarbonHistoryEmissionsMarketBasedGrams              CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig              `mapstructure:"cloudcarbon_history_emissions_market_based_grams"`
+	CloudcarbonHistoryEnergyJoules                           CloudcarbonHistoryEnergyJoulesMetricConfig                           `mapstructure:"cloudcarbon_history_energy_joules"`
+	CloudcarbonHistoryWaterCubicMeters                       CloudcarbonHistoryWaterCubicMetersMetricConfig                       `mapstructure:"cloudcarbon_history_water_cubic_meters"`
+	CloudcarbonLastRefreshSuccessTimestampSeconds            CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig            `mapstructure:"cloudcarbon_last_refresh_success_timestamp_seconds"`
+	CloudcarbonMonthsStored                                  CloudcarbonMonthsStoredMetricConfig                                  `mapstructure:"cloudcarbon_months_stored"`
+	CloudcarbonNextMonthDueTimestampSeconds                  CloudcarbonNextMonthDueTimestampSecondsMetricConfig                  `mapstructure:"cloudcarbon_next_month_due_timestamp_seconds"`
+	CloudcarbonNextRefreshTimestampSeconds                   CloudcarbonNextRefreshTimestampSecondsMetricConfig                   `mapstructure:"cloudcarbon_next_refresh_timestamp_seconds"`
+	CloudcarbonProvisionalAllocatedEmissionsGrams            CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig            `mapstructure:"cloudcarbon_provisional_allocated_emissions_grams"`
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig `mapstructure:"cloudcarbon_provisional_allocated_emissions_market_based_grams"`
+	CloudcarbonProvisionalBacktestErrorRatio                 CloudcarbonProvisionalBacktestErrorRatioMetricConfig                 `mapstructure:"cloudcarbon_provisional_backtest_error_ratio"`
+	CloudcarbonProvisionalBacktestMonths                     CloudcarbonProvisionalBacktestMonthsMetricConfig                     `mapstructure:"cloudcarbon_provisional_backtest_months"`
+	CloudcarbonProvisionalEmissionsGrams                     CloudcarbonProvisionalEmissionsGramsMetricConfig                     `mapstructure:"cloudcarbon_provisional_emissions_grams"`
+	CloudcarbonProvisionalEmissionsMarketBasedGrams          CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig          `mapstructure:"cloudcarbon_provisional_emissions_market_based_grams"`
+	CloudcarbonProvisionalRealizedErrorRatio                 CloudcarbonProvisionalRealizedErrorRatioMetricConfig                 `mapstructure:"cloudcarbon_provisional_realized_error_ratio"`
+	CloudcarbonRecordsRejectedTotal                          CloudcarbonRecordsRejectedTotalMetricConfig                          `mapstructure:"cloudcarbon_records_rejected_total"`
+	CloudcarbonRefreshDurationSeconds                        CloudcarbonRefreshDurationSecondsMetricConfig                        `mapstructure:"cloudcarbon_refresh_duration_seconds"`
+	CloudcarbonRefreshErrorsTotal                            CloudcarbonRefreshErrorsTotalMetricConfig                            `mapstructure:"cloudcarbon_refresh_errors_total"`
+	CloudcarbonRefreshSuccess                                CloudcarbonRefreshSuccessMetricConfig                                `mapstructure:"cloudcarbon_refresh_success"`
+	CloudcarbonRefreshesTotal                                CloudcarbonRefreshesTotalMetricConfig                                `mapstructure:"cloudcarbon_refreshes_total"`
+	CloudcarbonRestatementsTotal                             CloudcarbonRestatementsTotalMetricConfig                             `mapstructure:"cloudcarbon_restatements_total"`
+	CloudcarbonStateFileErrorsTotal                          CloudcarbonStateFileErrorsTotalMetricConfig                          `mapstructure:"cloudcarbon_state_file_errors_total"`
+	CloudcarbonWaterCubicMeters                              CloudcarbonWaterCubicMetersMetricConfig                              `mapstructure:"cloudcarbon_water_cubic_meters"`
+	CloudcarbonWaterYearlyCubicMeters                        CloudcarbonWaterYearlyCubicMetersMetricConfig                        `mapstructure:"cloudcarbon_water_yearly_cubic_meters"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -1736,6 +2266,46 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []CloudcarbonAccountInfoMetricAttributeKey{CloudcarbonAccountInfoMetricAttributeKeyProvider, CloudcarbonAccountInfoMetricAttributeKeyAccount, CloudcarbonAccountInfoMetricAttributeKeyName, CloudcarbonAccountInfoMetricAttributeKeyParentType, CloudcarbonAccountInfoMetricAttributeKeyParent, CloudcarbonAccountInfoMetricAttributeKeyParentName},
+		},
+		CloudcarbonAllocatedEmissionsGrams: CloudcarbonAllocatedEmissionsGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue},
+		},
+		CloudcarbonAllocatedEmissionsMarketBasedGrams: CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue},
+		},
+		CloudcarbonAllocationFoldedRatio: CloudcarbonAllocationFoldedRatioMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationFoldedRatioMetricAttributeKey{CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider, CloudcarbonAllocationFoldedRatioMetricAttributeKeySource, CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey},
+		},
+		CloudcarbonAllocationKeptValues: CloudcarbonAllocationKeptValuesMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationKeptValuesMetricAttributeKey{CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider, CloudcarbonAllocationKeptValuesMetricAttributeKeySource, CloudcarbonAllocationKeptValuesMetricAttributeKeyKey},
+		},
+		CloudcarbonAllocationLastRefreshSuccessTimestampSeconds: CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+		},
+		CloudcarbonAllocationRefreshSuccess: CloudcarbonAllocationRefreshSuccessMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationRefreshSuccessMetricAttributeKey{CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider, CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource},
+		},
+		CloudcarbonAllocationTaggedRatio: CloudcarbonAllocationTaggedRatioMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationTaggedRatioMetricAttributeKey{CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider, CloudcarbonAllocationTaggedRatioMetricAttributeKeySource, CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey},
+		},
+		CloudcarbonAllocationValues: CloudcarbonAllocationValuesMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonAllocationValuesMetricAttributeKey{CloudcarbonAllocationValuesMetricAttributeKeyProvider, CloudcarbonAllocationValuesMetricAttributeKeySource, CloudcarbonAllocationValuesMetricAttributeKeyKey},
 		},
 		CloudcarbonAPIRequestsTotal: CloudcarbonAPIRequestsTotalMetricConfig{
 			Enabled:             true,
@@ -1821,6 +2391,16 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
+		},
+		CloudcarbonProvisionalAllocatedEmissionsGrams: CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead},
+		},
+		CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams: CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
 		},
 		CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
 			Enabled:             true,

@@ -36,6 +36,46 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonAccountInfoMetricAttributeKey{CloudcarbonAccountInfoMetricAttributeKeyProvider, CloudcarbonAccountInfoMetricAttributeKeyAccount, CloudcarbonAccountInfoMetricAttributeKeyName, CloudcarbonAccountInfoMetricAttributeKeyParentType, CloudcarbonAccountInfoMetricAttributeKeyParent, CloudcarbonAccountInfoMetricAttributeKeyParentName},
 					},
+					CloudcarbonAllocatedEmissionsGrams: CloudcarbonAllocatedEmissionsGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue},
+					},
+					CloudcarbonAllocatedEmissionsMarketBasedGrams: CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue},
+					},
+					CloudcarbonAllocationFoldedRatio: CloudcarbonAllocationFoldedRatioMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationFoldedRatioMetricAttributeKey{CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider, CloudcarbonAllocationFoldedRatioMetricAttributeKeySource, CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationKeptValues: CloudcarbonAllocationKeptValuesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationKeptValuesMetricAttributeKey{CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider, CloudcarbonAllocationKeptValuesMetricAttributeKeySource, CloudcarbonAllocationKeptValuesMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationLastRefreshSuccessTimestampSeconds: CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonAllocationRefreshSuccess: CloudcarbonAllocationRefreshSuccessMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationRefreshSuccessMetricAttributeKey{CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider, CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource},
+					},
+					CloudcarbonAllocationTaggedRatio: CloudcarbonAllocationTaggedRatioMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationTaggedRatioMetricAttributeKey{CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider, CloudcarbonAllocationTaggedRatioMetricAttributeKeySource, CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationValues: CloudcarbonAllocationValuesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationValuesMetricAttributeKey{CloudcarbonAllocationValuesMetricAttributeKeyProvider, CloudcarbonAllocationValuesMetricAttributeKeySource, CloudcarbonAllocationValuesMetricAttributeKeyKey},
+					},
 					CloudcarbonAPIRequestsTotal: CloudcarbonAPIRequestsTotalMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -120,6 +160,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonProvisionalAllocatedEmissionsGrams: CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams: CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
 					},
 					CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
 						Enabled:             true,
@@ -213,6 +263,46 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonAccountInfoMetricAttributeKey{CloudcarbonAccountInfoMetricAttributeKeyProvider, CloudcarbonAccountInfoMetricAttributeKeyAccount, CloudcarbonAccountInfoMetricAttributeKeyName, CloudcarbonAccountInfoMetricAttributeKeyParentType, CloudcarbonAccountInfoMetricAttributeKeyParent, CloudcarbonAccountInfoMetricAttributeKeyParentName},
 					},
+					CloudcarbonAllocatedEmissionsGrams: CloudcarbonAllocatedEmissionsGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue},
+					},
+					CloudcarbonAllocatedEmissionsMarketBasedGrams: CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue},
+					},
+					CloudcarbonAllocationFoldedRatio: CloudcarbonAllocationFoldedRatioMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationFoldedRatioMetricAttributeKey{CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider, CloudcarbonAllocationFoldedRatioMetricAttributeKeySource, CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationKeptValues: CloudcarbonAllocationKeptValuesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationKeptValuesMetricAttributeKey{CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider, CloudcarbonAllocationKeptValuesMetricAttributeKeySource, CloudcarbonAllocationKeptValuesMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationLastRefreshSuccessTimestampSeconds: CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey{CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource},
+					},
+					CloudcarbonAllocationRefreshSuccess: CloudcarbonAllocationRefreshSuccessMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationRefreshSuccessMetricAttributeKey{CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider, CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource},
+					},
+					CloudcarbonAllocationTaggedRatio: CloudcarbonAllocationTaggedRatioMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationTaggedRatioMetricAttributeKey{CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider, CloudcarbonAllocationTaggedRatioMetricAttributeKeySource, CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey},
+					},
+					CloudcarbonAllocationValues: CloudcarbonAllocationValuesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonAllocationValuesMetricAttributeKey{CloudcarbonAllocationValuesMetricAttributeKeyProvider, CloudcarbonAllocationValuesMetricAttributeKeySource, CloudcarbonAllocationValuesMetricAttributeKeyKey},
+					},
 					CloudcarbonAPIRequestsTotal: CloudcarbonAPIRequestsTotalMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -298,6 +388,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []CloudcarbonNextRefreshTimestampSecondsMetricAttributeKey{CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeyProvider, CloudcarbonNextRefreshTimestampSecondsMetricAttributeKeySource},
 					},
+					CloudcarbonProvisionalAllocatedEmissionsGrams: CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead},
+					},
+					CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams: CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey{CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead},
+					},
 					CloudcarbonProvisionalBacktestErrorRatio: CloudcarbonProvisionalBacktestErrorRatioMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -380,7 +480,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CloudcarbonAccountAccessDeniedMetricConfig{}, CloudcarbonAccountInfoMetricConfig{}, CloudcarbonAPIRequestsTotalMetricConfig{}, CloudcarbonBillingCostUsdMetricConfig{}, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonCostRefreshSuccessMetricConfig{}, CloudcarbonDataMonthTimestampSecondsMetricConfig{}, CloudcarbonEmissionsGramsMetricConfig{}, CloudcarbonEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonEnergyJoulesMetricConfig{}, CloudcarbonHistoryBillingCostUsdMetricConfig{}, CloudcarbonHistoryEmissionsGramsMetricConfig{}, CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonHistoryEnergyJoulesMetricConfig{}, CloudcarbonHistoryWaterCubicMetersMetricConfig{}, CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonMonthsStoredMetricConfig{}, CloudcarbonNextMonthDueTimestampSecondsMetricConfig{}, CloudcarbonNextRefreshTimestampSecondsMetricConfig{}, CloudcarbonProvisionalBacktestErrorRatioMetricConfig{}, CloudcarbonProvisionalBacktestMonthsMetricConfig{}, CloudcarbonProvisionalEmissionsGramsMetricConfig{}, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonProvisionalRealizedErrorRatioMetricConfig{}, CloudcarbonRecordsRejectedTotalMetricConfig{}, CloudcarbonRefreshDurationSecondsMetricConfig{}, CloudcarbonRefreshErrorsTotalMetricConfig{}, CloudcarbonRefreshSuccessMetricConfig{}, CloudcarbonRefreshesTotalMetricConfig{}, CloudcarbonRestatementsTotalMetricConfig{}, CloudcarbonStateFileErrorsTotalMetricConfig{}, CloudcarbonWaterCubicMetersMetricConfig{}, CloudcarbonWaterYearlyCubicMetersMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(CloudcarbonAccountAccessDeniedMetricConfig{}, CloudcarbonAccountInfoMetricConfig{}, CloudcarbonAllocatedEmissionsGramsMetricConfig{}, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonAllocationFoldedRatioMetricConfig{}, CloudcarbonAllocationKeptValuesMetricConfig{}, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonAllocationRefreshSuccessMetricConfig{}, CloudcarbonAllocationTaggedRatioMetricConfig{}, CloudcarbonAllocationValuesMetricConfig{}, CloudcarbonAPIRequestsTotalMetricConfig{}, CloudcarbonBillingCostUsdMetricConfig{}, CloudcarbonCostLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonCostRefreshSuccessMetricConfig{}, CloudcarbonDataMonthTimestampSecondsMetricConfig{}, CloudcarbonEmissionsGramsMetricConfig{}, CloudcarbonEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonEnergyJoulesMetricConfig{}, CloudcarbonHistoryBillingCostUsdMetricConfig{}, CloudcarbonHistoryEmissionsGramsMetricConfig{}, CloudcarbonHistoryEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonHistoryEnergyJoulesMetricConfig{}, CloudcarbonHistoryWaterCubicMetersMetricConfig{}, CloudcarbonLastRefreshSuccessTimestampSecondsMetricConfig{}, CloudcarbonMonthsStoredMetricConfig{}, CloudcarbonNextMonthDueTimestampSecondsMetricConfig{}, CloudcarbonNextRefreshTimestampSecondsMetricConfig{}, CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig{}, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonProvisionalBacktestErrorRatioMetricConfig{}, CloudcarbonProvisionalBacktestMonthsMetricConfig{}, CloudcarbonProvisionalEmissionsGramsMetricConfig{}, CloudcarbonProvisionalEmissionsMarketBasedGramsMetricConfig{}, CloudcarbonProvisionalRealizedErrorRatioMetricConfig{}, CloudcarbonRecordsRejectedTotalMetricConfig{}, CloudcarbonRefreshDurationSecondsMetricConfig{}, CloudcarbonRefreshErrorsTotalMetricConfig{}, CloudcarbonRefreshSuccessMetricConfig{}, CloudcarbonRefreshesTotalMetricConfig{}, CloudcarbonRestatementsTotalMetricConfig{}, CloudcarbonStateFileErrorsTotalMetricConfig{}, CloudcarbonWaterCubicMetersMetricConfig{}, CloudcarbonWaterYearlyCubicMetersMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -405,6 +505,102 @@ func TestCloudcarbonAccountInfoMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_account_info doesn't have an attribute invalid, valid attributes: [provider, account, name, parent_type, parent, parent_name]")
 
 	cfg = DefaultMetricsConfig().CloudcarbonAccountInfo
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocatedEmissionsGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocatedEmissionsGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocatedEmissionsGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocated_emissions_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, key, value]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocatedEmissionsGrams
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocatedEmissionsMarketBasedGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocatedEmissionsMarketBasedGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocated_emissions_market_based_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, key, value]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocatedEmissionsMarketBasedGrams
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationFoldedRatioMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationFoldedRatio
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationFoldedRatioMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_folded_ratio doesn't have an attribute invalid, valid attributes: [provider, source, key]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationFoldedRatio
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationKeptValuesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationKeptValues
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationKeptValuesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_kept_values doesn't have an attribute invalid, valid attributes: [provider, source, key]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationKeptValues
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationLastRefreshSuccessTimestampSeconds
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_last_refresh_success_timestamp_seconds doesn't have an attribute invalid, valid attributes: [provider, source]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationLastRefreshSuccessTimestampSeconds
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationRefreshSuccessMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationRefreshSuccess
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationRefreshSuccessMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_refresh_success doesn't have an attribute invalid, valid attributes: [provider, source]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationRefreshSuccess
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationTaggedRatioMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationTaggedRatio
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationTaggedRatioMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_tagged_ratio doesn't have an attribute invalid, valid attributes: [provider, source, key]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationTaggedRatio
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonAllocationValuesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonAllocationValues
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonAllocationValuesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_allocation_values doesn't have an attribute invalid, valid attributes: [provider, source, key]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonAllocationValues
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -609,6 +805,30 @@ func TestCloudcarbonNextRefreshTimestampSecondsMetricsConfig_Validate(t *testing
 	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_next_refresh_timestamp_seconds doesn't have an attribute invalid, valid attributes: [provider, source]")
 
 	cfg = DefaultMetricsConfig().CloudcarbonNextRefreshTimestampSeconds
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalAllocatedEmissionsGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalAllocatedEmissionsGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_allocated_emissions_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, key, value, months_ahead]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalAllocatedEmissionsGrams
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestCloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric cloudcarbon_provisional_allocated_emissions_market_based_grams doesn't have an attribute invalid, valid attributes: [provider, account, service, location, scope, month, key, value, months_ahead]")
+
+	cfg = DefaultMetricsConfig().CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -29,6 +29,38 @@ var MetricsInfo = metricsInfo{
 		Name:       "cloudcarbon_account_info",
 		Attributes: []string{"provider", "account", "name", "parent_type", "parent", "parent_name"},
 	},
+	CloudcarbonAllocatedEmissionsGrams: metricInfo{
+		Name:       "cloudcarbon_allocated_emissions_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "key", "value"},
+	},
+	CloudcarbonAllocatedEmissionsMarketBasedGrams: metricInfo{
+		Name:       "cloudcarbon_allocated_emissions_market_based_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "key", "value"},
+	},
+	CloudcarbonAllocationFoldedRatio: metricInfo{
+		Name:       "cloudcarbon_allocation_folded_ratio",
+		Attributes: []string{"provider", "source", "key"},
+	},
+	CloudcarbonAllocationKeptValues: metricInfo{
+		Name:       "cloudcarbon_allocation_kept_values",
+		Attributes: []string{"provider", "source", "key"},
+	},
+	CloudcarbonAllocationLastRefreshSuccessTimestampSeconds: metricInfo{
+		Name:       "cloudcarbon_allocation_last_refresh_success_timestamp_seconds",
+		Attributes: []string{"provider", "source"},
+	},
+	CloudcarbonAllocationRefreshSuccess: metricInfo{
+		Name:       "cloudcarbon_allocation_refresh_success",
+		Attributes: []string{"provider", "source"},
+	},
+	CloudcarbonAllocationTaggedRatio: metricInfo{
+		Name:       "cloudcarbon_allocation_tagged_ratio",
+		Attributes: []string{"provider", "source", "key"},
+	},
+	CloudcarbonAllocationValues: metricInfo{
+		Name:       "cloudcarbon_allocation_values",
+		Attributes: []string{"provider", "source", "key"},
+	},
 	CloudcarbonAPIRequestsTotal: metricInfo{
 		Name:       "cloudcarbon_api_requests_total",
 		Attributes: []string{"provider", "source", "endpoint", "code"},
@@ -97,6 +129,14 @@ var MetricsInfo = metricsInfo{
 		Name:       "cloudcarbon_next_refresh_timestamp_seconds",
 		Attributes: []string{"provider", "source"},
 	},
+	CloudcarbonProvisionalAllocatedEmissionsGrams: metricInfo{
+		Name:       "cloudcarbon_provisional_allocated_emissions_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "key", "value", "months_ahead"},
+	},
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams: metricInfo{
+		Name:       "cloudcarbon_provisional_allocated_emissions_market_based_grams",
+		Attributes: []string{"provider", "account", "service", "location", "scope", "month", "key", "value", "months_ahead"},
+	},
 	CloudcarbonProvisionalBacktestErrorRatio: metricInfo{
 		Name:       "cloudcarbon_provisional_backtest_error_ratio",
 		Attributes: []string{"provider", "source", "method"},
@@ -156,39 +196,49 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
-	CloudcarbonAccountAccessDenied                    metricInfo
-	CloudcarbonAccountInfo                            metricInfo
-	CloudcarbonAPIRequestsTotal                       metricInfo
-	CloudcarbonBillingCostUsd                         metricInfo
-	CloudcarbonCostLastRefreshSuccessTimestampSeconds metricInfo
-	CloudcarbonCostRefreshSuccess                     metricInfo
-	CloudcarbonDataMonthTimestampSeconds              metricInfo
-	CloudcarbonEmissionsGrams                         metricInfo
-	CloudcarbonEmissionsMarketBasedGrams              metricInfo
-	CloudcarbonEnergyJoules                           metricInfo
-	CloudcarbonHistoryBillingCostUsd                  metricInfo
-	CloudcarbonHistoryEmissionsGrams                  metricInfo
-	CloudcarbonHistoryEmissionsMarketBasedGrams       metricInfo
-	CloudcarbonHistoryEnergyJoules                    metricInfo
-	CloudcarbonHistoryWaterCubicMeters                metricInfo
-	CloudcarbonLastRefreshSuccessTimestampSeconds     metricInfo
-	CloudcarbonMonthsStored                           metricInfo
-	CloudcarbonNextMonthDueTimestampSeconds           metricInfo
-	CloudcarbonNextRefreshTimestampSeconds            metricInfo
-	CloudcarbonProvisionalBacktestErrorRatio          metricInfo
-	CloudcarbonProvisionalBacktestMonths              metricInfo
-	CloudcarbonProvisionalEmissionsGrams              metricInfo
-	CloudcarbonProvisionalEmissionsMarketBasedGrams   metricInfo
-	CloudcarbonProvisionalRealizedErrorRatio          metricInfo
-	CloudcarbonRecordsRejectedTotal                   metricInfo
-	CloudcarbonRefreshDurationSeconds                 metricInfo
-	CloudcarbonRefreshErrorsTotal                     metricInfo
-	CloudcarbonRefreshSuccess                         metricInfo
-	CloudcarbonRefreshesTotal                         metricInfo
-	CloudcarbonRestatementsTotal                      metricInfo
-	CloudcarbonStateFileErrorsTotal                   metricInfo
-	CloudcarbonWaterCubicMeters                       metricInfo
-	CloudcarbonWaterYearlyCubicMeters                 metricInfo
+	CloudcarbonAccountAccessDenied                           metricInfo
+	CloudcarbonAccountInfo                                   metricInfo
+	CloudcarbonAllocatedEmissionsGrams                       metricInfo
+	CloudcarbonAllocatedEmissionsMarketBasedGrams            metricInfo
+	CloudcarbonAllocationFoldedRatio                         metricInfo
+	CloudcarbonAllocationKeptValues                          metricInfo
+	CloudcarbonAllocationLastRefreshSuccessTimestampSeconds  metricInfo
+	CloudcarbonAllocationRefreshSuccess                      metricInfo
+	CloudcarbonAllocationTaggedRatio                         metricInfo
+	CloudcarbonAllocationValues                              metricInfo
+	CloudcarbonAPIRequestsTotal                              metricInfo
+	CloudcarbonBillingCostUsd                                metricInfo
+	CloudcarbonCostLastRefreshSuccessTimestampSeconds        metricInfo
+	CloudcarbonCostRefreshSuccess                            metricInfo
+	CloudcarbonDataMonthTimestampSeconds                     metricInfo
+	CloudcarbonEmissionsGrams                                metricInfo
+	CloudcarbonEmissionsMarketBasedGrams                     metricInfo
+	CloudcarbonEnergyJoules                                  metricInfo
+	CloudcarbonHistoryBillingCostUsd                         metricInfo
+	CloudcarbonHistoryEmissionsGrams                         metricInfo
+	CloudcarbonHistoryEmissionsMarketBasedGrams              metricInfo
+	CloudcarbonHistoryEnergyJoules                           metricInfo
+	CloudcarbonHistoryWaterCubicMeters                       metricInfo
+	CloudcarbonLastRefreshSuccessTimestampSeconds            metricInfo
+	CloudcarbonMonthsStored                                  metricInfo
+	CloudcarbonNextMonthDueTimestampSeconds                  metricInfo
+	CloudcarbonNextRefreshTimestampSeconds                   metricInfo
+	CloudcarbonProvisionalAllocatedEmissionsGrams            metricInfo
+	CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams metricInfo
+	CloudcarbonProvisionalBacktestErrorRatio                 metricInfo
+	CloudcarbonProvisionalBacktestMonths                     metricInfo
+	CloudcarbonProvisionalEmissionsGrams                     metricInfo
+	CloudcarbonProvisionalEmissionsMarketBasedGrams          metricInfo
+	CloudcarbonProvisionalRealizedErrorRatio                 metricInfo
+	CloudcarbonRecordsRejectedTotal                          metricInfo
+	CloudcarbonRefreshDurationSeconds                        metricInfo
+	CloudcarbonRefreshErrorsTotal                            metricInfo
+	CloudcarbonRefreshSuccess                                metricInfo
+	CloudcarbonRefreshesTotal                                metricInfo
+	CloudcarbonRestatementsTotal                             metricInfo
+	CloudcarbonStateFileErrorsTotal                          metricInfo
+	CloudcarbonWaterCubicMeters                              metricInfo
+	CloudcarbonWaterYearlyCubicMeters                        metricInfo
 }
 
 type metricInfo struct {
@@ -390,6 +440,790 @@ func (m *metricCloudcarbonAccountInfo) emit(metrics pmetric.MetricSlice) {
 
 func newMetricCloudcarbonAccountInfo(cfg CloudcarbonAccountInfoMetricConfig) metricCloudcarbonAccountInfo {
 	m := metricCloudcarbonAccountInfo{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocatedEmissionsGrams struct {
+	data          pmetric.Metric                                 // data buffer for generated metric.
+	config        CloudcarbonAllocatedEmissionsGramsMetricConfig // metric config provided by user.
+	capacity      int                                            // max observed number of data points added to the metric.
+	aggDataPoints []float64                                      // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocated_emissions_grams metric with initial data.
+func (m *metricCloudcarbonAllocatedEmissionsGrams) init() {
+	m.data.SetName("cloudcarbon_allocated_emissions_grams")
+	m.data.SetDescription("Emissions of the provider's latest published month, in grams of CO2e, allocated to the values of a tag or label key (allocate_by) in proportion to each value's cost in the same account, service, location and month; the values of a series add up to cloudcarbon_emissions_grams. value is (untagged) for cost without the tag and (other) for the values past allocate_top.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocatedEmissionsGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsGramsMetricAttributeKeyValue) {
+		dp.Attributes().PutStr("value", valueAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocatedEmissionsGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocatedEmissionsGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocatedEmissionsGrams(cfg CloudcarbonAllocatedEmissionsGramsMetricConfig) metricCloudcarbonAllocatedEmissionsGrams {
+	m := metricCloudcarbonAllocatedEmissionsGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocatedEmissionsMarketBasedGrams struct {
+	data          pmetric.Metric                                            // data buffer for generated metric.
+	config        CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig // metric config provided by user.
+	capacity      int                                                       // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                 // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocated_emissions_market_based_grams metric with initial data.
+func (m *metricCloudcarbonAllocatedEmissionsMarketBasedGrams) init() {
+	m.data.SetName("cloudcarbon_allocated_emissions_market_based_grams")
+	m.data.SetDescription("Market-based emissions of the provider's latest published month, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocatedEmissionsMarketBasedGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue) {
+		dp.Attributes().PutStr("value", valueAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocatedEmissionsMarketBasedGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocatedEmissionsMarketBasedGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocatedEmissionsMarketBasedGrams(cfg CloudcarbonAllocatedEmissionsMarketBasedGramsMetricConfig) metricCloudcarbonAllocatedEmissionsMarketBasedGrams {
+	m := metricCloudcarbonAllocatedEmissionsMarketBasedGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationFoldedRatio struct {
+	data          pmetric.Metric                               // data buffer for generated metric.
+	config        CloudcarbonAllocationFoldedRatioMetricConfig // metric config provided by user.
+	capacity      int                                          // max observed number of data points added to the metric.
+	aggDataPoints []float64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_folded_ratio metric with initial data.
+func (m *metricCloudcarbonAllocationFoldedRatio) init() {
+	m.data.SetName("cloudcarbon_allocation_folded_ratio")
+	m.data.SetDescription("Share of the source's cost of the months held whose value was folded into (other).")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationFoldedRatio) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationFoldedRatioMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationFoldedRatioMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationFoldedRatioMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationFoldedRatio) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationFoldedRatio) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationFoldedRatio(cfg CloudcarbonAllocationFoldedRatioMetricConfig) metricCloudcarbonAllocationFoldedRatio {
+	m := metricCloudcarbonAllocationFoldedRatio{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationKeptValues struct {
+	data          pmetric.Metric                              // data buffer for generated metric.
+	config        CloudcarbonAllocationKeptValuesMetricConfig // metric config provided by user.
+	capacity      int                                         // max observed number of data points added to the metric.
+	aggDataPoints []float64                                   // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_kept_values metric with initial data.
+func (m *metricCloudcarbonAllocationKeptValues) init() {
+	m.data.SetName("cloudcarbon_allocation_kept_values")
+	m.data.SetDescription("Values of the allocation key shown; the rest (cloudcarbon_allocation_values minus these) are folded into (other) (allocate_top).")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationKeptValues) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationKeptValuesMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationKeptValuesMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationKeptValuesMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationKeptValues) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationKeptValues) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationKeptValues(cfg CloudcarbonAllocationKeptValuesMetricConfig) metricCloudcarbonAllocationKeptValues {
+	m := metricCloudcarbonAllocationKeptValues{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds struct {
+	data          pmetric.Metric                                                      // data buffer for generated metric.
+	config        CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig // metric config provided by user.
+	capacity      int                                                                 // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                           // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_last_refresh_success_timestamp_seconds metric with initial data.
+func (m *metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds) init() {
+	m.data.SetName("cloudcarbon_allocation_last_refresh_success_timestamp_seconds")
+	m.data.SetDescription("When the source's tag weights, for allocation, were last read successfully, as a Unix timestamp.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds(cfg CloudcarbonAllocationLastRefreshSuccessTimestampSecondsMetricConfig) metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds {
+	m := metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationRefreshSuccess struct {
+	data          pmetric.Metric                                  // data buffer for generated metric.
+	config        CloudcarbonAllocationRefreshSuccessMetricConfig // metric config provided by user.
+	capacity      int                                             // max observed number of data points added to the metric.
+	aggDataPoints []float64                                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_refresh_success metric with initial data.
+func (m *metricCloudcarbonAllocationRefreshSuccess) init() {
+	m.data.SetName("cloudcarbon_allocation_refresh_success")
+	m.data.SetDescription("Whether the latest read of the source's tag weights, for allocation, succeeded (1) or failed (0).")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationRefreshSuccess) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationRefreshSuccessMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationRefreshSuccessMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationRefreshSuccess) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationRefreshSuccess) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationRefreshSuccess(cfg CloudcarbonAllocationRefreshSuccessMetricConfig) metricCloudcarbonAllocationRefreshSuccess {
+	m := metricCloudcarbonAllocationRefreshSuccess{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationTaggedRatio struct {
+	data          pmetric.Metric                               // data buffer for generated metric.
+	config        CloudcarbonAllocationTaggedRatioMetricConfig // metric config provided by user.
+	capacity      int                                          // max observed number of data points added to the metric.
+	aggDataPoints []float64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_tagged_ratio metric with initial data.
+func (m *metricCloudcarbonAllocationTaggedRatio) init() {
+	m.data.SetName("cloudcarbon_allocation_tagged_ratio")
+	m.data.SetDescription("Share of the source's cost of the months held that carries a value of the allocation key; the rest is allocated to (untagged).")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationTaggedRatio) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationTaggedRatioMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationTaggedRatioMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationTaggedRatioMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationTaggedRatio) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationTaggedRatio) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationTaggedRatio(cfg CloudcarbonAllocationTaggedRatioMetricConfig) metricCloudcarbonAllocationTaggedRatio {
+	m := metricCloudcarbonAllocationTaggedRatio{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonAllocationValues struct {
+	data          pmetric.Metric                          // data buffer for generated metric.
+	config        CloudcarbonAllocationValuesMetricConfig // metric config provided by user.
+	capacity      int                                     // max observed number of data points added to the metric.
+	aggDataPoints []float64                               // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_allocation_values metric with initial data.
+func (m *metricCloudcarbonAllocationValues) init() {
+	m.data.SetName("cloudcarbon_allocation_values")
+	m.data.SetDescription("Distinct values of the allocation key in the source's cost of the months held, before folding.")
+	m.data.SetUnit("")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonAllocationValues) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationValuesMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationValuesMetricAttributeKeySource) {
+		dp.Attributes().PutStr("source", sourceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonAllocationValuesMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonAllocationValues) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonAllocationValues) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonAllocationValues(cfg CloudcarbonAllocationValuesMetricConfig) metricCloudcarbonAllocationValues {
+	m := metricCloudcarbonAllocationValues{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -2066,6 +2900,232 @@ func newMetricCloudcarbonNextRefreshTimestampSeconds(cfg CloudcarbonNextRefreshT
 	return m
 }
 
+type metricCloudcarbonProvisionalAllocatedEmissionsGrams struct {
+	data          pmetric.Metric                                            // data buffer for generated metric.
+	config        CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig // metric config provided by user.
+	capacity      int                                                       // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                 // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_allocated_emissions_grams metric with initial data.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsGrams) init() {
+	m.data.SetName("cloudcarbon_provisional_allocated_emissions_grams")
+	m.data.SetDescription("Estimated emissions of a month the provider has not published yet (cloudcarbon_provisional_emissions_grams, summed over basis), in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string, monthsAheadAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyValue) {
+		dp.Attributes().PutStr("value", valueAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsGramsMetricAttributeKeyMonthsAhead) {
+		dp.Attributes().PutStr("months_ahead", monthsAheadAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalAllocatedEmissionsGrams(cfg CloudcarbonProvisionalAllocatedEmissionsGramsMetricConfig) metricCloudcarbonProvisionalAllocatedEmissionsGrams {
+	m := metricCloudcarbonProvisionalAllocatedEmissionsGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams struct {
+	data          pmetric.Metric                                                       // data buffer for generated metric.
+	config        CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig // metric config provided by user.
+	capacity      int                                                                  // max observed number of data points added to the metric.
+	aggDataPoints []float64                                                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills cloudcarbon_provisional_allocated_emissions_market_based_grams metric with initial data.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams) init() {
+	m.data.SetName("cloudcarbon_provisional_allocated_emissions_market_based_grams")
+	m.data.SetDescription("Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.")
+	m.data.SetUnit("g")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string, monthsAheadAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyProvider) {
+		dp.Attributes().PutStr("provider", providerAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyAccount) {
+		dp.Attributes().PutStr("account", accountAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyService) {
+		dp.Attributes().PutStr("service", serviceAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyLocation) {
+		dp.Attributes().PutStr("location", locationAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyScope) {
+		dp.Attributes().PutStr("scope", scopeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonth) {
+		dp.Attributes().PutStr("month", monthAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyKey) {
+		dp.Attributes().PutStr("key", keyAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyValue) {
+		dp.Attributes().PutStr("value", valueAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricAttributeKeyMonthsAhead) {
+		dp.Attributes().PutStr("months_ahead", monthsAheadAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams(cfg CloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsMetricConfig) metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams {
+	m := metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricCloudcarbonProvisionalBacktestErrorRatio struct {
 	data          pmetric.Metric                                       // data buffer for generated metric.
 	config        CloudcarbonProvisionalBacktestErrorRatioMetricConfig // metric config provided by user.
@@ -3433,46 +4493,56 @@ func newMetricCloudcarbonWaterYearlyCubicMeters(cfg CloudcarbonWaterYearlyCubicM
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                                                  MetricsBuilderConfig // config of the metrics builder.
-	startTime                                               pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                                         int                  // maximum observed number of metrics per resource.
-	metricsBuffer                                           pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                                               component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter                          map[string]filter.Filter
-	resourceAttributeExcludeFilter                          map[string]filter.Filter
-	metricCloudcarbonAccountAccessDenied                    metricCloudcarbonAccountAccessDenied
-	metricCloudcarbonAccountInfo                            metricCloudcarbonAccountInfo
-	metricCloudcarbonAPIRequestsTotal                       metricCloudcarbonAPIRequestsTotal
-	metricCloudcarbonBillingCostUsd                         metricCloudcarbonBillingCostUsd
-	metricCloudcarbonCostLastRefreshSuccessTimestampSeconds metricCloudcarbonCostLastRefreshSuccessTimestampSeconds
-	metricCloudcarbonCostRefreshSuccess                     metricCloudcarbonCostRefreshSuccess
-	metricCloudcarbonDataMonthTimestampSeconds              metricCloudcarbonDataMonthTimestampSeconds
-	metricCloudcarbonEmissionsGrams                         metricCloudcarbonEmissionsGrams
-	metricCloudcarbonEmissionsMarketBasedGrams              metricCloudcarbonEmissionsMarketBasedGrams
-	metricCloudcarbonEnergyJoules                           metricCloudcarbonEnergyJoules
-	metricCloudcarbonHistoryBillingCostUsd                  metricCloudcarbonHistoryBillingCostUsd
-	metricCloudcarbonHistoryEmissionsGrams                  metricCloudcarbonHistoryEmissionsGrams
-	metricCloudcarbonHistoryEmissionsMarketBasedGrams       metricCloudcarbonHistoryEmissionsMarketBasedGrams
-	metricCloudcarbonHistoryEnergyJoules                    metricCloudcarbonHistoryEnergyJoules
-	metricCloudcarbonHistoryWaterCubicMeters                metricCloudcarbonHistoryWaterCubicMeters
-	metricCloudcarbonLastRefreshSuccessTimestampSeconds     metricCloudcarbonLastRefreshSuccessTimestampSeconds
-	metricCloudcarbonMonthsStored                           metricCloudcarbonMonthsStored
-	metricCloudcarbonNextMonthDueTimestampSeconds           metricCloudcarbonNextMonthDueTimestampSeconds
-	metricCloudcarbonNextRefreshTimestampSeconds            metricCloudcarbonNextRefreshTimestampSeconds
-	metricCloudcarbonProvisionalBacktestErrorRatio          metricCloudcarbonProvisionalBacktestErrorRatio
-	metricCloudcarbonProvisionalBacktestMonths              metricCloudcarbonProvisionalBacktestMonths
-	metricCloudcarbonProvisionalEmissionsGrams              metricCloudcarbonProvisionalEmissionsGrams
-	metricCloudcarbonProvisionalEmissionsMarketBasedGrams   metricCloudcarbonProvisionalEmissionsMarketBasedGrams
-	metricCloudcarbonProvisionalRealizedErrorRatio          metricCloudcarbonProvisionalRealizedErrorRatio
-	metricCloudcarbonRecordsRejectedTotal                   metricCloudcarbonRecordsRejectedTotal
-	metricCloudcarbonRefreshDurationSeconds                 metricCloudcarbonRefreshDurationSeconds
-	metricCloudcarbonRefreshErrorsTotal                     metricCloudcarbonRefreshErrorsTotal
-	metricCloudcarbonRefreshSuccess                         metricCloudcarbonRefreshSuccess
-	metricCloudcarbonRefreshesTotal                         metricCloudcarbonRefreshesTotal
-	metricCloudcarbonRestatementsTotal                      metricCloudcarbonRestatementsTotal
-	metricCloudcarbonStateFileErrorsTotal                   metricCloudcarbonStateFileErrorsTotal
-	metricCloudcarbonWaterCubicMeters                       metricCloudcarbonWaterCubicMeters
-	metricCloudcarbonWaterYearlyCubicMeters                 metricCloudcarbonWaterYearlyCubicMeters
+	config                                                         MetricsBuilderConfig // config of the metrics builder.
+	startTime                                                      pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                                                int                  // maximum observed number of metrics per resource.
+	metricsBuffer                                                  pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                                                      component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter                                 map[string]filter.Filter
+	resourceAttributeExcludeFilter                                 map[string]filter.Filter
+	metricCloudcarbonAccountAccessDenied                           metricCloudcarbonAccountAccessDenied
+	metricCloudcarbonAccountInfo                                   metricCloudcarbonAccountInfo
+	metricCloudcarbonAllocatedEmissionsGrams                       metricCloudcarbonAllocatedEmissionsGrams
+	metricCloudcarbonAllocatedEmissionsMarketBasedGrams            metricCloudcarbonAllocatedEmissionsMarketBasedGrams
+	metricCloudcarbonAllocationFoldedRatio                         metricCloudcarbonAllocationFoldedRatio
+	metricCloudcarbonAllocationKeptValues                          metricCloudcarbonAllocationKeptValues
+	metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds  metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds
+	metricCloudcarbonAllocationRefreshSuccess                      metricCloudcarbonAllocationRefreshSuccess
+	metricCloudcarbonAllocationTaggedRatio                         metricCloudcarbonAllocationTaggedRatio
+	metricCloudcarbonAllocationValues                              metricCloudcarbonAllocationValues
+	metricCloudcarbonAPIRequestsTotal                              metricCloudcarbonAPIRequestsTotal
+	metricCloudcarbonBillingCostUsd                                metricCloudcarbonBillingCostUsd
+	metricCloudcarbonCostLastRefreshSuccessTimestampSeconds        metricCloudcarbonCostLastRefreshSuccessTimestampSeconds
+	metricCloudcarbonCostRefreshSuccess                            metricCloudcarbonCostRefreshSuccess
+	metricCloudcarbonDataMonthTimestampSeconds                     metricCloudcarbonDataMonthTimestampSeconds
+	metricCloudcarbonEmissionsGrams                                metricCloudcarbonEmissionsGrams
+	metricCloudcarbonEmissionsMarketBasedGrams                     metricCloudcarbonEmissionsMarketBasedGrams
+	metricCloudcarbonEnergyJoules                                  metricCloudcarbonEnergyJoules
+	metricCloudcarbonHistoryBillingCostUsd                         metricCloudcarbonHistoryBillingCostUsd
+	metricCloudcarbonHistoryEmissionsGrams                         metricCloudcarbonHistoryEmissionsGrams
+	metricCloudcarbonHistoryEmissionsMarketBasedGrams              metricCloudcarbonHistoryEmissionsMarketBasedGrams
+	metricCloudcarbonHistoryEnergyJoules                           metricCloudcarbonHistoryEnergyJoules
+	metricCloudcarbonHistoryWaterCubicMeters                       metricCloudcarbonHistoryWaterCubicMeters
+	metricCloudcarbonLastRefreshSuccessTimestampSeconds            metricCloudcarbonLastRefreshSuccessTimestampSeconds
+	metricCloudcarbonMonthsStored                                  metricCloudcarbonMonthsStored
+	metricCloudcarbonNextMonthDueTimestampSeconds                  metricCloudcarbonNextMonthDueTimestampSeconds
+	metricCloudcarbonNextRefreshTimestampSeconds                   metricCloudcarbonNextRefreshTimestampSeconds
+	metricCloudcarbonProvisionalAllocatedEmissionsGrams            metricCloudcarbonProvisionalAllocatedEmissionsGrams
+	metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams
+	metricCloudcarbonProvisionalBacktestErrorRatio                 metricCloudcarbonProvisionalBacktestErrorRatio
+	metricCloudcarbonProvisionalBacktestMonths                     metricCloudcarbonProvisionalBacktestMonths
+	metricCloudcarbonProvisionalEmissionsGrams                     metricCloudcarbonProvisionalEmissionsGrams
+	metricCloudcarbonProvisionalEmissionsMarketBasedGrams          metricCloudcarbonProvisionalEmissionsMarketBasedGrams
+	metricCloudcarbonProvisionalRealizedErrorRatio                 metricCloudcarbonProvisionalRealizedErrorRatio
+	metricCloudcarbonRecordsRejectedTotal                          metricCloudcarbonRecordsRejectedTotal
+	metricCloudcarbonRefreshDurationSeconds                        metricCloudcarbonRefreshDurationSeconds
+	metricCloudcarbonRefreshErrorsTotal                            metricCloudcarbonRefreshErrorsTotal
+	metricCloudcarbonRefreshSuccess                                metricCloudcarbonRefreshSuccess
+	metricCloudcarbonRefreshesTotal                                metricCloudcarbonRefreshesTotal
+	metricCloudcarbonRestatementsTotal                             metricCloudcarbonRestatementsTotal
+	metricCloudcarbonStateFileErrorsTotal                          metricCloudcarbonStateFileErrorsTotal
+	metricCloudcarbonWaterCubicMeters                              metricCloudcarbonWaterCubicMeters
+	metricCloudcarbonWaterYearlyCubicMeters                        metricCloudcarbonWaterYearlyCubicMeters
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -3494,45 +4564,55 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                               mbc,
-		startTime:                            pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                        pmetric.NewMetrics(),
-		buildInfo:                            settings.BuildInfo,
-		metricCloudcarbonAccountAccessDenied: newMetricCloudcarbonAccountAccessDenied(mbc.Metrics.CloudcarbonAccountAccessDenied),
-		metricCloudcarbonAccountInfo:         newMetricCloudcarbonAccountInfo(mbc.Metrics.CloudcarbonAccountInfo),
-		metricCloudcarbonAPIRequestsTotal:    newMetricCloudcarbonAPIRequestsTotal(mbc.Metrics.CloudcarbonAPIRequestsTotal),
-		metricCloudcarbonBillingCostUsd:      newMetricCloudcarbonBillingCostUsd(mbc.Metrics.CloudcarbonBillingCostUsd),
-		metricCloudcarbonCostLastRefreshSuccessTimestampSeconds: newMetricCloudcarbonCostLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonCostLastRefreshSuccessTimestampSeconds),
-		metricCloudcarbonCostRefreshSuccess:                     newMetricCloudcarbonCostRefreshSuccess(mbc.Metrics.CloudcarbonCostRefreshSuccess),
-		metricCloudcarbonDataMonthTimestampSeconds:              newMetricCloudcarbonDataMonthTimestampSeconds(mbc.Metrics.CloudcarbonDataMonthTimestampSeconds),
-		metricCloudcarbonEmissionsGrams:                         newMetricCloudcarbonEmissionsGrams(mbc.Metrics.CloudcarbonEmissionsGrams),
-		metricCloudcarbonEmissionsMarketBasedGrams:              newMetricCloudcarbonEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonEmissionsMarketBasedGrams),
-		metricCloudcarbonEnergyJoules:                           newMetricCloudcarbonEnergyJoules(mbc.Metrics.CloudcarbonEnergyJoules),
-		metricCloudcarbonHistoryBillingCostUsd:                  newMetricCloudcarbonHistoryBillingCostUsd(mbc.Metrics.CloudcarbonHistoryBillingCostUsd),
-		metricCloudcarbonHistoryEmissionsGrams:                  newMetricCloudcarbonHistoryEmissionsGrams(mbc.Metrics.CloudcarbonHistoryEmissionsGrams),
-		metricCloudcarbonHistoryEmissionsMarketBasedGrams:       newMetricCloudcarbonHistoryEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonHistoryEmissionsMarketBasedGrams),
-		metricCloudcarbonHistoryEnergyJoules:                    newMetricCloudcarbonHistoryEnergyJoules(mbc.Metrics.CloudcarbonHistoryEnergyJoules),
-		metricCloudcarbonHistoryWaterCubicMeters:                newMetricCloudcarbonHistoryWaterCubicMeters(mbc.Metrics.CloudcarbonHistoryWaterCubicMeters),
-		metricCloudcarbonLastRefreshSuccessTimestampSeconds:     newMetricCloudcarbonLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonLastRefreshSuccessTimestampSeconds),
-		metricCloudcarbonMonthsStored:                           newMetricCloudcarbonMonthsStored(mbc.Metrics.CloudcarbonMonthsStored),
-		metricCloudcarbonNextMonthDueTimestampSeconds:           newMetricCloudcarbonNextMonthDueTimestampSeconds(mbc.Metrics.CloudcarbonNextMonthDueTimestampSeconds),
-		metricCloudcarbonNextRefreshTimestampSeconds:            newMetricCloudcarbonNextRefreshTimestampSeconds(mbc.Metrics.CloudcarbonNextRefreshTimestampSeconds),
-		metricCloudcarbonProvisionalBacktestErrorRatio:          newMetricCloudcarbonProvisionalBacktestErrorRatio(mbc.Metrics.CloudcarbonProvisionalBacktestErrorRatio),
-		metricCloudcarbonProvisionalBacktestMonths:              newMetricCloudcarbonProvisionalBacktestMonths(mbc.Metrics.CloudcarbonProvisionalBacktestMonths),
-		metricCloudcarbonProvisionalEmissionsGrams:              newMetricCloudcarbonProvisionalEmissionsGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsGrams),
-		metricCloudcarbonProvisionalEmissionsMarketBasedGrams:   newMetricCloudcarbonProvisionalEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsMarketBasedGrams),
-		metricCloudcarbonProvisionalRealizedErrorRatio:          newMetricCloudcarbonProvisionalRealizedErrorRatio(mbc.Metrics.CloudcarbonProvisionalRealizedErrorRatio),
-		metricCloudcarbonRecordsRejectedTotal:                   newMetricCloudcarbonRecordsRejectedTotal(mbc.Metrics.CloudcarbonRecordsRejectedTotal),
-		metricCloudcarbonRefreshDurationSeconds:                 newMetricCloudcarbonRefreshDurationSeconds(mbc.Metrics.CloudcarbonRefreshDurationSeconds),
-		metricCloudcarbonRefreshErrorsTotal:                     newMetricCloudcarbonRefreshErrorsTotal(mbc.Metrics.CloudcarbonRefreshErrorsTotal),
-		metricCloudcarbonRefreshSuccess:                         newMetricCloudcarbonRefreshSuccess(mbc.Metrics.CloudcarbonRefreshSuccess),
-		metricCloudcarbonRefreshesTotal:                         newMetricCloudcarbonRefreshesTotal(mbc.Metrics.CloudcarbonRefreshesTotal),
-		metricCloudcarbonRestatementsTotal:                      newMetricCloudcarbonRestatementsTotal(mbc.Metrics.CloudcarbonRestatementsTotal),
-		metricCloudcarbonStateFileErrorsTotal:                   newMetricCloudcarbonStateFileErrorsTotal(mbc.Metrics.CloudcarbonStateFileErrorsTotal),
-		metricCloudcarbonWaterCubicMeters:                       newMetricCloudcarbonWaterCubicMeters(mbc.Metrics.CloudcarbonWaterCubicMeters),
-		metricCloudcarbonWaterYearlyCubicMeters:                 newMetricCloudcarbonWaterYearlyCubicMeters(mbc.Metrics.CloudcarbonWaterYearlyCubicMeters),
-		resourceAttributeIncludeFilter:                          make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:                          make(map[string]filter.Filter),
+		config:                                   mbc,
+		startTime:                                pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                            pmetric.NewMetrics(),
+		buildInfo:                                settings.BuildInfo,
+		metricCloudcarbonAccountAccessDenied:     newMetricCloudcarbonAccountAccessDenied(mbc.Metrics.CloudcarbonAccountAccessDenied),
+		metricCloudcarbonAccountInfo:             newMetricCloudcarbonAccountInfo(mbc.Metrics.CloudcarbonAccountInfo),
+		metricCloudcarbonAllocatedEmissionsGrams: newMetricCloudcarbonAllocatedEmissionsGrams(mbc.Metrics.CloudcarbonAllocatedEmissionsGrams),
+		metricCloudcarbonAllocatedEmissionsMarketBasedGrams:            newMetricCloudcarbonAllocatedEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonAllocatedEmissionsMarketBasedGrams),
+		metricCloudcarbonAllocationFoldedRatio:                         newMetricCloudcarbonAllocationFoldedRatio(mbc.Metrics.CloudcarbonAllocationFoldedRatio),
+		metricCloudcarbonAllocationKeptValues:                          newMetricCloudcarbonAllocationKeptValues(mbc.Metrics.CloudcarbonAllocationKeptValues),
+		metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds:  newMetricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonAllocationLastRefreshSuccessTimestampSeconds),
+		metricCloudcarbonAllocationRefreshSuccess:                      newMetricCloudcarbonAllocationRefreshSuccess(mbc.Metrics.CloudcarbonAllocationRefreshSuccess),
+		metricCloudcarbonAllocationTaggedRatio:                         newMetricCloudcarbonAllocationTaggedRatio(mbc.Metrics.CloudcarbonAllocationTaggedRatio),
+		metricCloudcarbonAllocationValues:                              newMetricCloudcarbonAllocationValues(mbc.Metrics.CloudcarbonAllocationValues),
+		metricCloudcarbonAPIRequestsTotal:                              newMetricCloudcarbonAPIRequestsTotal(mbc.Metrics.CloudcarbonAPIRequestsTotal),
+		metricCloudcarbonBillingCostUsd:                                newMetricCloudcarbonBillingCostUsd(mbc.Metrics.CloudcarbonBillingCostUsd),
+		metricCloudcarbonCostLastRefreshSuccessTimestampSeconds:        newMetricCloudcarbonCostLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonCostLastRefreshSuccessTimestampSeconds),
+		metricCloudcarbonCostRefreshSuccess:                            newMetricCloudcarbonCostRefreshSuccess(mbc.Metrics.CloudcarbonCostRefreshSuccess),
+		metricCloudcarbonDataMonthTimestampSeconds:                     newMetricCloudcarbonDataMonthTimestampSeconds(mbc.Metrics.CloudcarbonDataMonthTimestampSeconds),
+		metricCloudcarbonEmissionsGrams:                                newMetricCloudcarbonEmissionsGrams(mbc.Metrics.CloudcarbonEmissionsGrams),
+		metricCloudcarbonEmissionsMarketBasedGrams:                     newMetricCloudcarbonEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonEmissionsMarketBasedGrams),
+		metricCloudcarbonEnergyJoules:                                  newMetricCloudcarbonEnergyJoules(mbc.Metrics.CloudcarbonEnergyJoules),
+		metricCloudcarbonHistoryBillingCostUsd:                         newMetricCloudcarbonHistoryBillingCostUsd(mbc.Metrics.CloudcarbonHistoryBillingCostUsd),
+		metricCloudcarbonHistoryEmissionsGrams:                         newMetricCloudcarbonHistoryEmissionsGrams(mbc.Metrics.CloudcarbonHistoryEmissionsGrams),
+		metricCloudcarbonHistoryEmissionsMarketBasedGrams:              newMetricCloudcarbonHistoryEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonHistoryEmissionsMarketBasedGrams),
+		metricCloudcarbonHistoryEnergyJoules:                           newMetricCloudcarbonHistoryEnergyJoules(mbc.Metrics.CloudcarbonHistoryEnergyJoules),
+		metricCloudcarbonHistoryWaterCubicMeters:                       newMetricCloudcarbonHistoryWaterCubicMeters(mbc.Metrics.CloudcarbonHistoryWaterCubicMeters),
+		metricCloudcarbonLastRefreshSuccessTimestampSeconds:            newMetricCloudcarbonLastRefreshSuccessTimestampSeconds(mbc.Metrics.CloudcarbonLastRefreshSuccessTimestampSeconds),
+		metricCloudcarbonMonthsStored:                                  newMetricCloudcarbonMonthsStored(mbc.Metrics.CloudcarbonMonthsStored),
+		metricCloudcarbonNextMonthDueTimestampSeconds:                  newMetricCloudcarbonNextMonthDueTimestampSeconds(mbc.Metrics.CloudcarbonNextMonthDueTimestampSeconds),
+		metricCloudcarbonNextRefreshTimestampSeconds:                   newMetricCloudcarbonNextRefreshTimestampSeconds(mbc.Metrics.CloudcarbonNextRefreshTimestampSeconds),
+		metricCloudcarbonProvisionalAllocatedEmissionsGrams:            newMetricCloudcarbonProvisionalAllocatedEmissionsGrams(mbc.Metrics.CloudcarbonProvisionalAllocatedEmissionsGrams),
+		metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams: newMetricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams),
+		metricCloudcarbonProvisionalBacktestErrorRatio:                 newMetricCloudcarbonProvisionalBacktestErrorRatio(mbc.Metrics.CloudcarbonProvisionalBacktestErrorRatio),
+		metricCloudcarbonProvisionalBacktestMonths:                     newMetricCloudcarbonProvisionalBacktestMonths(mbc.Metrics.CloudcarbonProvisionalBacktestMonths),
+		metricCloudcarbonProvisionalEmissionsGrams:                     newMetricCloudcarbonProvisionalEmissionsGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsGrams),
+		metricCloudcarbonProvisionalEmissionsMarketBasedGrams:          newMetricCloudcarbonProvisionalEmissionsMarketBasedGrams(mbc.Metrics.CloudcarbonProvisionalEmissionsMarketBasedGrams),
+		metricCloudcarbonProvisionalRealizedErrorRatio:                 newMetricCloudcarbonProvisionalRealizedErrorRatio(mbc.Metrics.CloudcarbonProvisionalRealizedErrorRatio),
+		metricCloudcarbonRecordsRejectedTotal:                          newMetricCloudcarbonRecordsRejectedTotal(mbc.Metrics.CloudcarbonRecordsRejectedTotal),
+		metricCloudcarbonRefreshDurationSeconds:                        newMetricCloudcarbonRefreshDurationSeconds(mbc.Metrics.CloudcarbonRefreshDurationSeconds),
+		metricCloudcarbonRefreshErrorsTotal:                            newMetricCloudcarbonRefreshErrorsTotal(mbc.Metrics.CloudcarbonRefreshErrorsTotal),
+		metricCloudcarbonRefreshSuccess:                                newMetricCloudcarbonRefreshSuccess(mbc.Metrics.CloudcarbonRefreshSuccess),
+		metricCloudcarbonRefreshesTotal:                                newMetricCloudcarbonRefreshesTotal(mbc.Metrics.CloudcarbonRefreshesTotal),
+		metricCloudcarbonRestatementsTotal:                             newMetricCloudcarbonRestatementsTotal(mbc.Metrics.CloudcarbonRestatementsTotal),
+		metricCloudcarbonStateFileErrorsTotal:                          newMetricCloudcarbonStateFileErrorsTotal(mbc.Metrics.CloudcarbonStateFileErrorsTotal),
+		metricCloudcarbonWaterCubicMeters:                              newMetricCloudcarbonWaterCubicMeters(mbc.Metrics.CloudcarbonWaterCubicMeters),
+		metricCloudcarbonWaterYearlyCubicMeters:                        newMetricCloudcarbonWaterYearlyCubicMeters(mbc.Metrics.CloudcarbonWaterYearlyCubicMeters),
+		resourceAttributeIncludeFilter:                                 make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:                                 make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.CloudAccountID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["cloud.account.id"] = filter.CreateFilter(mbc.ResourceAttributes.CloudAccountID.MetricsInclude)
@@ -3624,6 +4704,14 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricCloudcarbonAccountAccessDenied.emit(ils.Metrics())
 	mb.metricCloudcarbonAccountInfo.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocatedEmissionsGrams.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocatedEmissionsMarketBasedGrams.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationFoldedRatio.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationKeptValues.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationRefreshSuccess.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationTaggedRatio.emit(ils.Metrics())
+	mb.metricCloudcarbonAllocationValues.emit(ils.Metrics())
 	mb.metricCloudcarbonAPIRequestsTotal.emit(ils.Metrics())
 	mb.metricCloudcarbonBillingCostUsd.emit(ils.Metrics())
 	mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.emit(ils.Metrics())
@@ -3641,6 +4729,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricCloudcarbonMonthsStored.emit(ils.Metrics())
 	mb.metricCloudcarbonNextMonthDueTimestampSeconds.emit(ils.Metrics())
 	mb.metricCloudcarbonNextRefreshTimestampSeconds.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalAllocatedEmissionsGrams.emit(ils.Metrics())
+	mb.metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams.emit(ils.Metrics())
 	mb.metricCloudcarbonProvisionalBacktestErrorRatio.emit(ils.Metrics())
 	mb.metricCloudcarbonProvisionalBacktestMonths.emit(ils.Metrics())
 	mb.metricCloudcarbonProvisionalEmissionsGrams.emit(ils.Metrics())
@@ -3694,6 +4784,46 @@ func (mb *MetricsBuilder) RecordCloudcarbonAccountAccessDeniedDataPoint(ts pcomm
 // RecordCloudcarbonAccountInfoDataPoint adds a data point to cloudcarbon_account_info metric.
 func (mb *MetricsBuilder) RecordCloudcarbonAccountInfoDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, nameAttributeValue string, parentTypeAttributeValue string, parentAttributeValue string, parentNameAttributeValue string) {
 	mb.metricCloudcarbonAccountInfo.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, nameAttributeValue, parentTypeAttributeValue, parentAttributeValue, parentNameAttributeValue)
+}
+
+// RecordCloudcarbonAllocatedEmissionsGramsDataPoint adds a data point to cloudcarbon_allocated_emissions_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocatedEmissionsGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string) {
+	mb.metricCloudcarbonAllocatedEmissionsGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, keyAttributeValue, valueAttributeValue)
+}
+
+// RecordCloudcarbonAllocatedEmissionsMarketBasedGramsDataPoint adds a data point to cloudcarbon_allocated_emissions_market_based_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocatedEmissionsMarketBasedGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string) {
+	mb.metricCloudcarbonAllocatedEmissionsMarketBasedGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, keyAttributeValue, valueAttributeValue)
+}
+
+// RecordCloudcarbonAllocationFoldedRatioDataPoint adds a data point to cloudcarbon_allocation_folded_ratio metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationFoldedRatioDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	mb.metricCloudcarbonAllocationFoldedRatio.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, keyAttributeValue)
+}
+
+// RecordCloudcarbonAllocationKeptValuesDataPoint adds a data point to cloudcarbon_allocation_kept_values metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationKeptValuesDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	mb.metricCloudcarbonAllocationKeptValues.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, keyAttributeValue)
+}
+
+// RecordCloudcarbonAllocationLastRefreshSuccessTimestampSecondsDataPoint adds a data point to cloudcarbon_allocation_last_refresh_success_timestamp_seconds metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationLastRefreshSuccessTimestampSecondsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	mb.metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
+}
+
+// RecordCloudcarbonAllocationRefreshSuccessDataPoint adds a data point to cloudcarbon_allocation_refresh_success metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationRefreshSuccessDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
+	mb.metricCloudcarbonAllocationRefreshSuccess.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
+}
+
+// RecordCloudcarbonAllocationTaggedRatioDataPoint adds a data point to cloudcarbon_allocation_tagged_ratio metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationTaggedRatioDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	mb.metricCloudcarbonAllocationTaggedRatio.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, keyAttributeValue)
+}
+
+// RecordCloudcarbonAllocationValuesDataPoint adds a data point to cloudcarbon_allocation_values metric.
+func (mb *MetricsBuilder) RecordCloudcarbonAllocationValuesDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string, keyAttributeValue string) {
+	mb.metricCloudcarbonAllocationValues.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue, keyAttributeValue)
 }
 
 // RecordCloudcarbonAPIRequestsTotalDataPoint adds a data point to cloudcarbon_api_requests_total metric.
@@ -3779,6 +4909,16 @@ func (mb *MetricsBuilder) RecordCloudcarbonNextMonthDueTimestampSecondsDataPoint
 // RecordCloudcarbonNextRefreshTimestampSecondsDataPoint adds a data point to cloudcarbon_next_refresh_timestamp_seconds metric.
 func (mb *MetricsBuilder) RecordCloudcarbonNextRefreshTimestampSecondsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, sourceAttributeValue string) {
 	mb.metricCloudcarbonNextRefreshTimestampSeconds.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, sourceAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalAllocatedEmissionsGramsDataPoint adds a data point to cloudcarbon_provisional_allocated_emissions_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalAllocatedEmissionsGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string, monthsAheadAttributeValue string) {
+	mb.metricCloudcarbonProvisionalAllocatedEmissionsGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, keyAttributeValue, valueAttributeValue, monthsAheadAttributeValue)
+}
+
+// RecordCloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsDataPoint adds a data point to cloudcarbon_provisional_allocated_emissions_market_based_grams metric.
+func (mb *MetricsBuilder) RecordCloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsDataPoint(ts pcommon.Timestamp, val float64, providerAttributeValue string, accountAttributeValue string, serviceAttributeValue string, locationAttributeValue string, scopeAttributeValue string, monthAttributeValue string, keyAttributeValue string, valueAttributeValue string, monthsAheadAttributeValue string) {
+	mb.metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams.recordDataPoint(mb.startTime, ts, val, providerAttributeValue, accountAttributeValue, serviceAttributeValue, locationAttributeValue, scopeAttributeValue, monthAttributeValue, keyAttributeValue, valueAttributeValue, monthsAheadAttributeValue)
 }
 
 // RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint adds a data point to cloudcarbon_provisional_backtest_error_ratio metric.

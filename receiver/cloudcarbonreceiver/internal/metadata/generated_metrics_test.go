@@ -69,6 +69,14 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["cloudcarbon_account_access_denied"] = mb.metricCloudcarbonAccountAccessDenied.config.AggregationStrategy
 			aggMap["cloudcarbon_account_info"] = mb.metricCloudcarbonAccountInfo.config.AggregationStrategy
+			aggMap["cloudcarbon_allocated_emissions_grams"] = mb.metricCloudcarbonAllocatedEmissionsGrams.config.AggregationStrategy
+			aggMap["cloudcarbon_allocated_emissions_market_based_grams"] = mb.metricCloudcarbonAllocatedEmissionsMarketBasedGrams.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_folded_ratio"] = mb.metricCloudcarbonAllocationFoldedRatio.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_kept_values"] = mb.metricCloudcarbonAllocationKeptValues.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"] = mb.metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_refresh_success"] = mb.metricCloudcarbonAllocationRefreshSuccess.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_tagged_ratio"] = mb.metricCloudcarbonAllocationTaggedRatio.config.AggregationStrategy
+			aggMap["cloudcarbon_allocation_values"] = mb.metricCloudcarbonAllocationValues.config.AggregationStrategy
 			aggMap["cloudcarbon_api_requests_total"] = mb.metricCloudcarbonAPIRequestsTotal.config.AggregationStrategy
 			aggMap["cloudcarbon_billing_cost_usd"] = mb.metricCloudcarbonBillingCostUsd.config.AggregationStrategy
 			aggMap["cloudcarbon_cost_last_refresh_success_timestamp_seconds"] = mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.config.AggregationStrategy
@@ -86,6 +94,8 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["cloudcarbon_months_stored"] = mb.metricCloudcarbonMonthsStored.config.AggregationStrategy
 			aggMap["cloudcarbon_next_month_due_timestamp_seconds"] = mb.metricCloudcarbonNextMonthDueTimestampSeconds.config.AggregationStrategy
 			aggMap["cloudcarbon_next_refresh_timestamp_seconds"] = mb.metricCloudcarbonNextRefreshTimestampSeconds.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_allocated_emissions_grams"] = mb.metricCloudcarbonProvisionalAllocatedEmissionsGrams.config.AggregationStrategy
+			aggMap["cloudcarbon_provisional_allocated_emissions_market_based_grams"] = mb.metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams.config.AggregationStrategy
 			aggMap["cloudcarbon_provisional_backtest_error_ratio"] = mb.metricCloudcarbonProvisionalBacktestErrorRatio.config.AggregationStrategy
 			aggMap["cloudcarbon_provisional_backtest_months"] = mb.metricCloudcarbonProvisionalBacktestMonths.config.AggregationStrategy
 			aggMap["cloudcarbon_provisional_emissions_grams"] = mb.metricCloudcarbonProvisionalEmissionsGrams.config.AggregationStrategy
@@ -119,6 +129,54 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordCloudcarbonAccountInfoDataPoint(ts, 1, "provider-val", "account-val", "name-val", "parent_type-val", "parent-val", "parent_name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordCloudcarbonAccountInfoDataPoint(ts, 3, "provider-val-2", "account-val-2", "name-val-2", "parent_type-val-2", "parent-val-2", "parent_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocatedEmissionsGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "key-val", "value-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocatedEmissionsGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "key-val-2", "value-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocatedEmissionsMarketBasedGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "key-val", "value-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocatedEmissionsMarketBasedGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "key-val-2", "value-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationFoldedRatioDataPoint(ts, 1, "provider-val", "source-val", "key-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationFoldedRatioDataPoint(ts, 3, "provider-val-2", "source-val-2", "key-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationKeptValuesDataPoint(ts, 1, "provider-val", "source-val", "key-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationKeptValuesDataPoint(ts, 3, "provider-val-2", "source-val-2", "key-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationLastRefreshSuccessTimestampSecondsDataPoint(ts, 1, "provider-val", "source-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationLastRefreshSuccessTimestampSecondsDataPoint(ts, 3, "provider-val-2", "source-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationRefreshSuccessDataPoint(ts, 1, "provider-val", "source-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationRefreshSuccessDataPoint(ts, 3, "provider-val-2", "source-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationTaggedRatioDataPoint(ts, 1, "provider-val", "source-val", "key-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationTaggedRatioDataPoint(ts, 3, "provider-val-2", "source-val-2", "key-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonAllocationValuesDataPoint(ts, 1, "provider-val", "source-val", "key-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonAllocationValuesDataPoint(ts, 3, "provider-val-2", "source-val-2", "key-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -224,6 +282,18 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalAllocatedEmissionsGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "key-val", "value-val", "months_ahead-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalAllocatedEmissionsGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "key-val-2", "value-val-2", "months_ahead-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordCloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsDataPoint(ts, 1, "provider-val", "account-val", "service-val", "location-val", "scope-val", "month-val", "key-val", "value-val", "months_ahead-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordCloudcarbonProvisionalAllocatedEmissionsMarketBasedGramsDataPoint(ts, 3, "provider-val-2", "account-val-2", "service-val-2", "location-val-2", "scope-val-2", "month-val-2", "key-val-2", "value-val-2", "months_ahead-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint(ts, 1, "provider-val", "source-val", "method-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordCloudcarbonProvisionalBacktestErrorRatioDataPoint(ts, 3, "provider-val-2", "source-val-2", "method-val-2")
@@ -316,6 +386,14 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricCloudcarbonAccountAccessDenied.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonAccountInfo.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocatedEmissionsGrams.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocatedEmissionsMarketBasedGrams.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationFoldedRatio.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationKeptValues.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationLastRefreshSuccessTimestampSeconds.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationRefreshSuccess.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationTaggedRatio.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonAllocationValues.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonAPIRequestsTotal.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonBillingCostUsd.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonCostLastRefreshSuccessTimestampSeconds.aggDataPoints)
@@ -333,6 +411,8 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricCloudcarbonMonthsStored.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonNextMonthDueTimestampSeconds.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonNextRefreshTimestampSeconds.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalAllocatedEmissionsGrams.aggDataPoints)
+				assert.Empty(t, mb.metricCloudcarbonProvisionalAllocatedEmissionsMarketBasedGrams.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonProvisionalBacktestErrorRatio.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonProvisionalBacktestMonths.aggDataPoints)
 				assert.Empty(t, mb.metricCloudcarbonProvisionalEmissionsGrams.aggDataPoints)
@@ -492,6 +572,446 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("parent")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("parent_name")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocated_emissions_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocated_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_allocated_emissions_grams")
+						validatedMetrics["cloudcarbon_allocated_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Emissions of the provider's latest published month, in grams of CO2e, allocated to the values of a tag or label key (allocate_by) in proportion to each value's cost in the same account, service, location and month; the values of a series add up to cloudcarbon_emissions_grams. value is (untagged) for cost without the tag and (other) for the values past allocate_top.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+						valueAttrVal, ok := dp.Attributes().Get("value")
+						assert.True(t, ok)
+						assert.Equal(t, "value-val", valueAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocated_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_allocated_emissions_grams")
+						validatedMetrics["cloudcarbon_allocated_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Emissions of the provider's latest published month, in grams of CO2e, allocated to the values of a tag or label key (allocate_by) in proportion to each value's cost in the same account, service, location and month; the values of a series add up to cloudcarbon_emissions_grams. value is (untagged) for cost without the tag and (other) for the values past allocate_top.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocated_emissions_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("value")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocated_emissions_market_based_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocated_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_allocated_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_allocated_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Market-based emissions of the provider's latest published month, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+						valueAttrVal, ok := dp.Attributes().Get("value")
+						assert.True(t, ok)
+						assert.Equal(t, "value-val", valueAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocated_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_allocated_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_allocated_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Market-based emissions of the provider's latest published month, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocated_emissions_market_based_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("value")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_folded_ratio":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_folded_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_folded_ratio")
+						validatedMetrics["cloudcarbon_allocation_folded_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the source's cost of the months held whose value was folded into (other).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_folded_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_folded_ratio")
+						validatedMetrics["cloudcarbon_allocation_folded_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the source's cost of the months held whose value was folded into (other).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_folded_ratio"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_kept_values":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_kept_values"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_kept_values")
+						validatedMetrics["cloudcarbon_allocation_kept_values"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Values of the allocation key shown; the rest (cloudcarbon_allocation_values minus these) are folded into (other) (allocate_top).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_kept_values"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_kept_values")
+						validatedMetrics["cloudcarbon_allocation_kept_values"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Values of the allocation key shown; the rest (cloudcarbon_allocation_values minus these) are folded into (other) (allocate_top).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_kept_values"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_last_refresh_success_timestamp_seconds":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_last_refresh_success_timestamp_seconds")
+						validatedMetrics["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the source's tag weights, for allocation, were last read successfully, as a Unix timestamp.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_last_refresh_success_timestamp_seconds")
+						validatedMetrics["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "When the source's tag weights, for allocation, were last read successfully, as a Unix timestamp.", mi.Description())
+						assert.Equal(t, "s", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_last_refresh_success_timestamp_seconds"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_refresh_success":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_refresh_success"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_refresh_success")
+						validatedMetrics["cloudcarbon_allocation_refresh_success"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Whether the latest read of the source's tag weights, for allocation, succeeded (1) or failed (0).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_refresh_success"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_refresh_success")
+						validatedMetrics["cloudcarbon_allocation_refresh_success"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Whether the latest read of the source's tag weights, for allocation, succeeded (1) or failed (0).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_refresh_success"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_tagged_ratio":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_tagged_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_tagged_ratio")
+						validatedMetrics["cloudcarbon_allocation_tagged_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the source's cost of the months held that carries a value of the allocation key; the rest is allocated to (untagged).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_tagged_ratio"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_tagged_ratio")
+						validatedMetrics["cloudcarbon_allocation_tagged_ratio"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Share of the source's cost of the months held that carries a value of the allocation key; the rest is allocated to (untagged).", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_tagged_ratio"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_allocation_values":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_values"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_values")
+						validatedMetrics["cloudcarbon_allocation_values"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Distinct values of the allocation key in the source's cost of the months held, before folding.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						sourceAttrVal, ok := dp.Attributes().Get("source")
+						assert.True(t, ok)
+						assert.Equal(t, "source-val", sourceAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_allocation_values"], "Found a duplicate in the metrics slice: cloudcarbon_allocation_values")
+						validatedMetrics["cloudcarbon_allocation_values"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Distinct values of the allocation key in the source's cost of the months held, before folding.", mi.Description())
+						assert.Empty(t, mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_allocation_values"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
 						assert.False(t, ok)
 					}
 				case "cloudcarbon_api_requests_total":
@@ -1431,6 +1951,166 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("provider")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("source")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_allocated_emissions_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_allocated_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_allocated_emissions_grams")
+						validatedMetrics["cloudcarbon_provisional_allocated_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated emissions of a month the provider has not published yet (cloudcarbon_provisional_emissions_grams, summed over basis), in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+						valueAttrVal, ok := dp.Attributes().Get("value")
+						assert.True(t, ok)
+						assert.Equal(t, "value-val", valueAttrVal.Str())
+						monthsAheadAttrVal, ok := dp.Attributes().Get("months_ahead")
+						assert.True(t, ok)
+						assert.Equal(t, "months_ahead-val", monthsAheadAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_allocated_emissions_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_allocated_emissions_grams")
+						validatedMetrics["cloudcarbon_provisional_allocated_emissions_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated emissions of a month the provider has not published yet (cloudcarbon_provisional_emissions_grams, summed over basis), in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_allocated_emissions_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("value")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("months_ahead")
+						assert.False(t, ok)
+					}
+				case "cloudcarbon_provisional_allocated_emissions_market_based_grams":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_allocated_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_allocated_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_provisional_allocated_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						providerAttrVal, ok := dp.Attributes().Get("provider")
+						assert.True(t, ok)
+						assert.Equal(t, "provider-val", providerAttrVal.Str())
+						accountAttrVal, ok := dp.Attributes().Get("account")
+						assert.True(t, ok)
+						assert.Equal(t, "account-val", accountAttrVal.Str())
+						serviceAttrVal, ok := dp.Attributes().Get("service")
+						assert.True(t, ok)
+						assert.Equal(t, "service-val", serviceAttrVal.Str())
+						locationAttrVal, ok := dp.Attributes().Get("location")
+						assert.True(t, ok)
+						assert.Equal(t, "location-val", locationAttrVal.Str())
+						scopeAttrVal, ok := dp.Attributes().Get("scope")
+						assert.True(t, ok)
+						assert.Equal(t, "scope-val", scopeAttrVal.Str())
+						monthAttrVal, ok := dp.Attributes().Get("month")
+						assert.True(t, ok)
+						assert.Equal(t, "month-val", monthAttrVal.Str())
+						keyAttrVal, ok := dp.Attributes().Get("key")
+						assert.True(t, ok)
+						assert.Equal(t, "key-val", keyAttrVal.Str())
+						valueAttrVal, ok := dp.Attributes().Get("value")
+						assert.True(t, ok)
+						assert.Equal(t, "value-val", valueAttrVal.Str())
+						monthsAheadAttrVal, ok := dp.Attributes().Get("months_ahead")
+						assert.True(t, ok)
+						assert.Equal(t, "months_ahead-val", monthsAheadAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["cloudcarbon_provisional_allocated_emissions_market_based_grams"], "Found a duplicate in the metrics slice: cloudcarbon_provisional_allocated_emissions_market_based_grams")
+						validatedMetrics["cloudcarbon_provisional_allocated_emissions_market_based_grams"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Estimated market-based emissions of a month the provider has not published yet, in grams of CO2e, allocated as cloudcarbon_allocated_emissions_grams.", mi.Description())
+						assert.Equal(t, "g", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["cloudcarbon_provisional_allocated_emissions_market_based_grams"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("provider")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("account")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("service")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("location")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("scope")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("month")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("key")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("value")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("months_ahead")
 						assert.False(t, ok)
 					}
 				case "cloudcarbon_provisional_backtest_error_ratio":
