@@ -354,4 +354,3 @@ func (o *outputs) err(err error) {
 		o.add("error", err.Error())
 	}
 }
-
