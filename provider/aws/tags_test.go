@@ -3,15 +3,18 @@ package aws_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/allocation"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	awsp "github.com/cloudcarbon/cloudcarbon_exporter/provider/aws"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/aws/awsfake"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 func tagCosts(t *testing.T, p *awsp.Provider, key string, months ...provider.Month) ([]provider.TagCost, error) {
@@ -91,6 +94,16 @@ func manyAccounts(n int) (awsfake.Dataset, []string) {
 	return ds, ids
 }
 
+// ec2Apart tags the management account's EC2 apart: its two Cost
+// Explorer services, one service of the emissions, carry two values;
+// CloudFront and the other account none.
+func ec2Apart(c awsfake.CostRow) string {
+	if c.Account != mgmt {
+		return ""
+	}
+	return map[string]string{"Amazon Elastic Compute Cloud - Compute": "web", "EC2 - Other": "ml"}[c.Service]
+}
+
 type tagCase struct {
 	name   string
 	ds     awsfake.Dataset
@@ -107,14 +120,7 @@ func tagCases() []tagCase {
 	return []tagCase{{
 		name: "fewer tagged accounts than values",
 		ds:   dataset(), key: awsfake.TeamKey,
-		// EC2's two Cost Explorer services, one service of the emissions,
-		// carry two values; CloudFront and the other account none.
-		tag: func(c awsfake.CostRow) string {
-			if c.Account != mgmt {
-				return ""
-			}
-			return map[string]string{"Amazon Elastic Compute Cloud - Compute": "web", "EC2 - Other": "ml"}[c.Service]
-		},
+		tag:      ec2Apart,
 		requests: []string{"TAG:team,SERVICE | LINKED_ACCOUNT=" + mgmt + " & usage", "LINKED_ACCOUNT,SERVICE | not LINKED_ACCOUNT=" + mgmt + " & usage"},
 	}, {
 		name: "fewer values than tagged accounts",
@@ -240,3 +246,67 @@ func TestTagCostErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTagAllocation: the records Fetch reads, split by what TagCosts
+// reads (allocation.Fold and Split, as the exporter does), give each value
+// what the fake's own reference gives it, in both methods, top-N folding
+// included; the values of a month add up to its unallocated emissions.
+// The demo's organization has five accounts, four teams (platform in
+// several accounts, EC2's two Cost Explorer services of one cell tagged
+// apart) and an untagged account; the tests' own (ec2Apart) has a cell of
+// the emissions whose cost carries two values, one kept and one folded,
+// and cells whose cost carries none.
+func TestTagAllocation(t *testing.T) {
+	demo := awsfake.Demo(now)
+	for _, tt := range []struct {
+		name  string
+		ds    awsfake.Dataset
+		month provider.Month
+		top   int
+	}{
+		{"every value kept", demo, feb26, 100},
+		{"two kept, the rest folded", demo, feb26, 2},
+		{"150 values in one cell, 100 kept", demo.WithManyValues(awsfake.TeamKey, 150), feb26, 100},
+		{"EC2's services tagged apart, one account untagged", dataset().WithCosts(now).WithTags(awsfake.TeamKey, ec2Apart), jan26, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, p := ceEnv(t, tt.ds)
+			res, err := fetch(t, p, tt.month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := tagCosts(t, p, awsfake.TeamKey, tt.month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tags, folded := allocation.Fold(recs, tt.top)
+			got := map[string][2]float64{}
+			var sum [2]float64
+			for _, part := range allocation.Split(res.Records, tags) {
+				g := got[part.Value]
+				got[part.Value] = [2]float64{g[0] + part.EmissionsGrams, g[1] + part.MarketBasedGrams}
+				sum[0] += part.EmissionsGrams
+				sum[1] += part.MarketBasedGrams
+			}
+			want := tt.ds.ReferenceAllocation(tt.month, awsfake.TeamKey, tt.top)
+			if len(got) != len(want) || folded.Kept != min(tt.top, folded.Values) {
+				t.Errorf("values %v, want %+v; %+v", got, want, folded)
+			}
+			if other := slices.ContainsFunc(want, func(a fakehttp.Allocated) bool { return a.Value == allocation.Other }); other != (folded.Values > tt.top) {
+				t.Errorf("the reference folds %v, Fold folds %d values past %d", other, folded.Values-folded.Kept, tt.top)
+			}
+			for _, w := range want {
+				if g := got[w.Value]; !closeTo(g[0], w.Grams) || !closeTo(g[1], w.Market) {
+					t.Errorf("%s: %v g and %v g market-based, want %v and %v", w.Value, g[0], g[1], w.Grams, w.Market)
+				}
+			}
+			lbm, mbm := tt.ds.TotalBase(tt.month)
+			if lbm == 0 || mbm == 0 || !closeTo(sum[0], lbm) || !closeTo(sum[1], mbm) {
+				t.Errorf("the values add up to %v g and %v g market-based, the month's emissions are %v and %v", sum[0], sum[1], lbm, mbm)
+			}
+		})
+	}
+}
+
+// closeTo compares to 1e-9 relative, the conservation the split keeps.
+func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Abs(b) }

@@ -1,11 +1,13 @@
 package awsfake
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 )
 
 // TeamKey is the cost allocation tag key of the demo's and the tests'
@@ -113,4 +115,56 @@ func (d Dataset) TagTotals(m provider.Month, key string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// The fake's own reading of the labels an exporter gives what names no
+// account, region or service: the exporter's placeholder account, and
+// "unknown" for the others.
+const (
+	noAccount = "none"
+	noLabel   = "unknown"
+)
+
+// ReferenceAllocation is what an exporter must allocate to each value of
+// tag key in month m, the top values by cost kept and the rest folded:
+// fakehttp's reference, worked out row by row from the fake's own carbon
+// rows (in grams, both methods, scope 1 in each, labelled as the
+// Sustainability API names them) and usage lines (amortized, as the tag
+// feed reads them, taxes, credits and refunds left out). The lines are
+// weighed per account and service of the Sustainability API, the fake's
+// own reading of Cost Explorer's names (ceServices), with location "":
+// Cost Explorer groups by two keys at most, and a read of a tag takes one
+// for the tag; a read that falls back to the survey's per account grain
+// (more accounts and values than it splits into) is not what this
+// reference covers.
+func (d Dataset) ReferenceAllocation(m provider.Month, key string, top int) []fakehttp.Allocated {
+	var carbon []fakehttp.CarbonRow
+	for _, r := range d.Rows {
+		if r.Month != m {
+			continue
+		}
+		for _, s := range []struct {
+			scope       provider.Scope
+			lbm, market float64
+		}{{provider.Scope1, r.Scope1, r.Scope1}, {provider.Scope2, r.Scope2LBM, r.Scope2MBM}, {provider.Scope3, r.Scope3LBM, r.Scope3MBM}} {
+			carbon = append(carbon, fakehttp.CarbonRow{Account: cmp.Or(r.Account, noAccount), Service: cmp.Or(r.Service, noLabel),
+				Location: cmp.Or(r.Region, noLabel), Scope: string(s.scope), Month: m,
+				Grams: s.lbm * gramsPerMetricTon, Market: s.market * gramsPerMetricTon})
+		}
+	}
+	codes := make(map[string]string) // by Cost Explorer name
+	for code, names := range ceServices {
+		for _, n := range names {
+			codes[n.name] = code
+		}
+	}
+	var tags []fakehttp.TagRow
+	for _, c := range d.Costs {
+		if c.Month != m || !c.usage() {
+			continue
+		}
+		tags = append(tags, fakehttp.TagRow{Account: cmp.Or(c.Account, noAccount), Service: cmp.Or(codes[c.Service], c.Service, noLabel),
+			Value: c.Tags[key], Month: m, Weight: c.Amortized})
+	}
+	return fakehttp.ReferenceAllocation(carbon, tags, top)
 }
