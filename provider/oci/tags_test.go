@@ -1,15 +1,18 @@
 package oci_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/allocation"
 	"github.com/cloudcarbon/cloudcarbon_exporter/config"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/oci"
@@ -280,4 +283,110 @@ func newSource(t *testing.T, text []byte) (provider.SourceConfig, provider.Provi
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return c.Sources[0].Config, p
+}
+
+// TestTagAllocation: the records Fetch reads, split by what TagCosts
+// reads (allocation.Fold and Split, as the exporter does), give each value
+// what the fake's own reference gives it, location- and market-based,
+// top-N folding included; the values of a month add up to its
+// unallocated emissions in each method.
+func TestTagAllocation(t *testing.T) {
+	tagged := dataset().WithCosts(costNow).WithTags(teams, costCenters)
+	// costDataset's compartments are deeper than depth 2, so both feeds
+	// merge them; its largest cell of February carries 150 values. The
+	// spend-only service goes, as its cell would be the largest and
+	// power-based figures leave it out: the values would fold with no
+	// emissions to split.
+	many := costDataset(costNow)
+	many.Rows = slices.DeleteFunc(many.Rows, func(r ocifake.Row) bool { return r.SpendOnly })
+	many = many.WithCosts(costNow).WithTags(teams, costCenters).WithManyValues(ocifake.FreeformNamespace, tagKey, 150)
+	for _, tt := range []struct {
+		name   string
+		ds     ocifake.Dataset
+		month  provider.Month
+		key    string
+		a      ocifake.Allocation
+		method string
+	}{
+		{"every value kept", tagged, jan26, tagKey, ocifake.Allocation{Top: 100}, oci.MethodPowerBased},
+		{"every value kept, spend-based", tagged, jan26, tagKey, ocifake.Allocation{Top: 100}, oci.MethodSpendBased},
+		{"two kept, the rest folded", tagged, jan26, tagKey, ocifake.Allocation{Top: 2}, oci.MethodPowerBased},
+		{"a defined tag, one kept, at depth 1", tagged, jan26, "Operations.CostCenter",
+			ocifake.Allocation{Namespace: "Operations", Key: "CostCenter", Depth: 1, Top: 1}, oci.MethodPowerBased},
+		{"150 values in one cell, 100 kept", many, feb26, tagKey, ocifake.Allocation{Depth: 2, Top: 100}, oci.MethodPowerBased},
+		{"150 values in one cell, 100 kept, spend-based", many, feb26, tagKey, ocifake.Allocation{Depth: 2, Top: 100}, oci.MethodSpendBased},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A case's Allocation leaves out what is the free-form team
+			// tag at the entry's default depth; its method is the
+			// case's, in the fake's spelling.
+			a := tt.a
+			a.Namespace, a.Key = cmp.Or(a.Namespace, ocifake.FreeformNamespace), cmp.Or(a.Key, tagKey)
+			a.Depth = cmp.Or(a.Depth, oci.DefaultCompartmentDepth)
+			a.Method = map[string]string{oci.MethodPowerBased: ocifake.PowerBased, oci.MethodSpendBased: ocifake.SpendBased}[tt.method]
+			e := newEnv(t, tt.ds)
+			opts := e.options()
+			opts.Now = func() time.Time { return costNow }
+			opts.Method, opts.CompartmentDepth = tt.method, a.Depth
+			p := newProvider(t, opts)
+			res, err := fetch(t, p, tt.month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := tagCosts(t, p, tt.key, tt.month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tags, folded := allocation.Fold(recs, a.Top)
+			got := allocate(res.Records, tags)
+			want := tt.ds.ReferenceAllocation(tt.month, a)
+			if len(got) != len(want) || folded.Kept > a.Top {
+				t.Errorf("values %v, want %+v; %+v", got, want, folded)
+			}
+			for _, w := range want {
+				g := got[w.Value]
+				for _, q := range []struct {
+					name          string
+					got, want     float64
+					known, wanted bool
+				}{
+					{"location-based", g.location, w.Grams, g.known&provider.Emissions != 0, !math.IsNaN(w.Grams)},
+					{"market-based", g.market, w.Market, g.known&provider.EmissionsMarketBased != 0, !math.IsNaN(w.Market)},
+				} {
+					if q.known != q.wanted || q.wanted && math.Abs(q.got-q.want) > 1e-9*math.Abs(q.want) {
+						t.Errorf("%s: %v g %s (known %v), want %v", w.Value, q.got, q.name, q.known, q.want)
+					}
+				}
+			}
+			location, market := tt.ds.TotalBase(tt.month, a.Method)
+			var sum allocated
+			for _, g := range got {
+				sum.location += g.location
+				sum.market += g.market
+			}
+			if market == 0 || math.Abs(sum.location-location) > 1e-9*location || math.Abs(sum.market-market) > 1e-9*market {
+				t.Errorf("the values add up to %v g location-based and %v market-based, the month's emissions are %v and %v",
+					sum.location, sum.market, location, market)
+			}
+		})
+	}
+}
+
+// allocated is what a value of a tag was allocated of a month.
+type allocated struct {
+	location, market float64
+	known            provider.Quantity
+}
+
+// allocate splits records by tags as the exporter does, summed per value.
+func allocate(records []provider.Record, tags []provider.TagCost) map[string]allocated {
+	got := map[string]allocated{}
+	for _, part := range allocation.Split(records, tags) {
+		g := got[part.Value]
+		g.location += part.EmissionsGrams
+		g.market += part.MarketBasedGrams
+		g.known |= part.Known
+		got[part.Value] = g
+	}
+	return got
 }
