@@ -3,6 +3,7 @@ package gcp_test
 import (
 	"context"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,7 +12,9 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/allocation"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
+	"github.com/cloudcarbon/cloudcarbon_exporter/provider/fakehttp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider/gcp/gcpfake"
 )
@@ -281,4 +284,111 @@ func TestTagKeyRefused(t *testing.T) {
 	if _, err := gcp.New(t.Context(), gcp.Options{Project: project, CarbonTable: carbonTable, TagKeys: []string{"project:a:b"}}); err == nil {
 		t.Error("New took a project label key with a colon")
 	}
+}
+
+// TestTagAllocation: the records Fetch reads, split by what the tag feed
+// reads (allocation.Fold and Split, as the exporter does), give each
+// value what the fake's own reference gives it by both methods, top-N
+// folding as the case predicts; the values of a month add up to its
+// unallocated emissions by both methods.
+func TestTagAllocation(t *testing.T) {
+	now := time.Date(2026, time.March, 20, 12, 0, 0, 0, time.UTC)
+	last := gcpfake.LatestPublished(now)
+	ours := func(ds gcpfake.Dataset) gcpfake.Dataset {
+		ds.Project, ds.CarbonTable, ds.BillingTable = project, carbonTable, billingTable
+		return ds
+	}
+	// A zone of the web series without a market-based figure: the
+	// series has none, the data team's BigQuery still has its own.
+	partMarket := handTagged()
+	partMarket.Carbon = append(slices.Clone(partMarket.Carbon), gcpfake.CarbonRow{Month: jan24, BillingAccountID: billingAcct,
+		ProjectID: "web", Service: "Compute Engine", Location: "us-central1-c", Region: "us-central1", Scope1: 1, Scope2Location: 2, Scope3: 3})
+	for _, tt := range []struct {
+		name  string
+		ds    gcpfake.Dataset
+		month provider.Month
+		key   string
+		// top is the values kept, values how many the key has.
+		top, values int
+	}{
+		{"by hand, every value kept", handTagged(), jan24, "team", 100, 2},
+		{"a series partly without market-based", partMarket, jan24, "team", 100, 2},
+		{"before 2023: no market-based, no cost", handTagged(), dec22, "team", 100, 0},
+		{"every value kept", ours(gcpfake.Sample(now, 1)), last, "team", 100, 3},
+		{"two kept, the rest folded", ours(gcpfake.Sample(now, 1)), last, "team", 2, 3},
+		{"a project label", ours(gcpfake.Sample(now, 1)), last, "project:env", 100, 1},
+		{"GKE namespaces, two kept", ours(gcpfake.Demo(now)), last, "k8s-namespace", 2, 4},
+		{"150 values in one series, 100 kept", ours(gcpfake.Sample(now, 1).WithValues("customer", 150)), last, "customer", 100, 150},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newEnv(t, tt.ds).provider(t, nil)
+			recs := fetch(t, p, tt.month).Records
+			tags, folded := allocation.Fold(readTags(t, p, tt.key, tt.month), tt.top)
+			if folded.Values != tt.values || folded.Kept != min(tt.top, tt.values) {
+				t.Errorf("folded %+v, want %d values, %d kept", folded, tt.values, min(tt.top, tt.values))
+			}
+			got := allocatedByValue(allocation.Split(recs, tags))
+			if _, other := got[allocation.Other]; other != (tt.values > tt.top) {
+				t.Errorf("values %v: %s present %v, want %v", slices.Sorted(maps.Keys(got)), allocation.Other, other, tt.values > tt.top)
+			}
+			want := tt.ds.ReferenceAllocation(tt.month, tt.key, tt.top)
+			if len(got) != len(want) {
+				t.Errorf("values %v, want %+v", slices.Sorted(maps.Keys(got)), want)
+			}
+			var sum fakehttp.Allocated
+			for _, w := range want {
+				g := got[w.Value]
+				if !near(g.Grams, w.Grams) || !sameMarket(g.Market, w.Market) {
+					t.Errorf("%s: %v g, %v g market-based; want %v and %v", w.Value, g.Grams, g.Market, w.Grams, w.Market)
+				}
+				sum.Grams += g.Grams
+				sum.Market += g.Market
+			}
+			total := tt.ds.Totals(tt.month)
+			if !total.MarketKnown {
+				total.MarketGrams = math.NaN()
+			}
+			if total.LocationGrams == 0 || !near(sum.Grams, total.LocationGrams) || !sameMarket(sum.Market, total.MarketGrams) {
+				t.Errorf("the values add up to %v g, %v g market-based; the month's emissions are %v and %v",
+					sum.Grams, sum.Market, total.LocationGrams, total.MarketGrams)
+			}
+		})
+	}
+}
+
+// allocatedByValue sums the emissions parts per value, by each method the
+// part's record has (NaN for a method none of the value's parts has);
+// parts of cost records, which carry none, are not values' emissions.
+func allocatedByValue(parts []allocation.Part) map[string]fakehttp.Allocated {
+	out := map[string]fakehttp.Allocated{}
+	for _, part := range parts {
+		if !part.Has(provider.Emissions) {
+			continue
+		}
+		a, ok := out[part.Value]
+		if !ok {
+			a = fakehttp.Allocated{Value: part.Value, Market: math.NaN()}
+		}
+		a.Grams += part.EmissionsGrams
+		if part.Has(provider.EmissionsMarketBased) {
+			a.Market = nanAdd(a.Market, part.MarketBasedGrams)
+		}
+		out[part.Value] = a
+	}
+	return out
+}
+
+func nanAdd(a, b float64) float64 {
+	if math.IsNaN(a) {
+		return b
+	}
+	return a + b
+}
+
+// sameMarket: both figures are absent (NaN), or near.
+func sameMarket(a, b float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	return near(a, b)
 }

@@ -17,8 +17,8 @@
 // query is the billing query, labelled cloudcarbon_query=cost. The demo
 // dataset's billing runs past its carbon to now (see Demo). Its line
 // items carry labels, which the tag feed's query ("-- cloudcarbon:tags")
-// groups by, and TagTotals is the fake's own reckoning of that query's
-// totals.
+// groups by: TagTotals is the fake's own reckoning of that query's
+// totals, and ReferenceAllocation of what the exporter allocates by them.
 package gcpfake
 
 import (
@@ -171,10 +171,18 @@ func (d Dataset) Totals(m provider.Month) Totals {
 		}
 		micros[r.ConversionRate] += r.netMicros()
 	}
-	for _, rate := range slices.Sorted(maps.Keys(micros)) {
-		t.CostUSD += float64(micros[rate]) / 1e6 / rate
-	}
+	t.CostUSD = toUSD(micros)
 	return t
+}
+
+// toUSD converts net micros by conversion rate to US dollars, each rate's
+// exact sum once, in rate order so that the float sum is reproducible.
+func toUSD(micros map[float64]int64) float64 {
+	var usd float64
+	for _, rate := range slices.Sorted(maps.Keys(micros)) {
+		usd += float64(micros[rate]) / 1e6 / rate
+	}
+	return usd
 }
 
 // Served returns what the exporter must serve for month m, summed over
@@ -206,25 +214,20 @@ func (d Dataset) Served(m provider.Month) map[provider.Quantity]float64 {
 // the month's CostUSD.
 func (d Dataset) TagTotals(m provider.Month, key string) map[string]float64 {
 	micros := map[string]map[float64]int64{}
-	start, end := billingWindow(m, m)
-	for _, r := range d.Billing {
-		if r.InvoiceMonth != m || !inWindow(r.ExportTime, start, end) {
-			continue
+	for c, byRate := range d.tagMicros(m, key) {
+		if micros[c.value] == nil {
+			micros[c.value] = map[float64]int64{}
 		}
-		v, _ := r.label(key)
-		if micros[v] == nil {
-			micros[v] = map[float64]int64{}
+		for rate, n := range byRate {
+			micros[c.value][rate] += n
 		}
-		micros[v][r.ConversionRate] += r.netMicros()
 	}
 	if len(micros) == 0 {
 		return nil
 	}
 	out := make(map[string]float64, len(micros))
 	for v, byRate := range micros {
-		for _, rate := range slices.Sorted(maps.Keys(byRate)) {
-			out[v] += float64(byRate[rate]) / 1e6 / rate
-		}
+		out[v] = toUSD(byRate)
 	}
 	return out
 }
