@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcarbon/cloudcarbon_exporter/internal/scrapetest"
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
 )
@@ -46,18 +47,36 @@ func (c *costProvider) costCallCount() int {
 	return len(c.costCalls)
 }
 
+// costEnv is what a test of a source that reads cost works with: a
+// clock at 2026-11-22 10:00 that the test moves, options on it, and a
+// store with a state file, wired as the exporter wires it.
+type costEnv struct {
+	now  time.Time
+	o    *Options
+	path string
+	s    *store.Store
+	m    *Metrics
+	reg  scrapetest.Gatherer
+}
+
+func newCostEnv(t *testing.T) *costEnv {
+	e := &costEnv{now: date("2026-11-22T10:00:00Z"), path: filepath.Join(t.TempDir(), "state.json")}
+	o := testOptions(e.now)
+	o.History, o.Retention = 13, 13
+	o.Now = func() time.Time { return e.now }
+	e.o = &o
+	e.s, e.m, e.reg = newTestStore(t, 13, store.NewStateFile(e.path))
+	return e
+}
+
 // TestProvisionalMonths: a provisional source reads the cost of the
 // months after the latest published one (to date) and of recent
 // published ones; the exposition serves the estimates, by basis, and the
 // backtest; a restart from the state file reads nothing until due; a
 // denied cost feed keeps the published data and says so.
 func TestProvisionalMonths(t *testing.T) {
-	now := date("2026-11-22T10:00:00Z")
-	o := testOptions(now)
-	o.History, o.Retention = 13, 13
-	o.Now = func() time.Time { return now }
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, m, reg := newTestStore(t, 13, store.NewStateFile(path))
+	e := newCostEnv(t)
+	o, path, s, m, reg := e.o, e.path, e.s, e.m, e.reg
 	// October is due on 2026-11-17 (testSchedule); November runs to date.
 	fp := &costProvider{fakeProvider: &fakeProvider{records: func(mo provider.Month) []provider.Record {
 		if mo >= month("2026-11") {
@@ -67,7 +86,7 @@ func TestProvisionalMonths(t *testing.T) {
 	}}}
 	src := Source{Name: "ibm", Identity: "ibm|test", Provider: fp, Provisional: true}
 	configure(s, src)
-	r := &refresher{src: src, store: s, metrics: m, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}
+	r := &refresher{src: src, store: s, metrics: m, opts: o, sem: make(chan struct{}, 1), logger: discardLogger()}
 	r.refresh(t.Context())
 	d, _ := s.Get("ibm")
 	if latest, _ := d.LatestMonth(); latest != month("2026-10") {
@@ -76,7 +95,7 @@ func TestProvisionalMonths(t *testing.T) {
 	if fp.costCallCount() != 1 {
 		t.Fatalf("%d cost reads in the first refresh, want 1", fp.costCallCount())
 	}
-	first, last := costWindow(now, testSchedule, month("2026-10"))
+	first, last := costWindow(e.now, testSchedule, month("2026-10"))
 	if got := len(d.Costs); got != int(last-first+1) || d.Costs[month("2026-11")] == nil {
 		t.Errorf("%d months of cost held, want %s to %s", got, first, last)
 	}
@@ -101,13 +120,13 @@ func TestProvisionalMonths(t *testing.T) {
 	src2 := Source{Name: "ibm", Identity: "ibm|test", Provider: fp2, Provisional: true}
 	keys := []store.Key{{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}}
 	s2.Configure(keys, s2.LoadState())
-	r2 := &refresher{src: src2, store: s2, metrics: m2, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}
+	r2 := &refresher{src: src2, store: s2, metrics: m2, opts: o, sem: make(chan struct{}, 1), logger: discardLogger()}
 	if wait := r2.nextWait(); wait <= 0 || fp2.costCallCount() != 0 || fp2.callCount() != 0 {
 		t.Errorf("restart: next in %s, %d cost reads, %d fetches; want none due", wait, fp2.costCallCount(), fp2.callCount())
 	}
 
 	// A denied cost feed: the published data stays, the denial counts.
-	now = now.Add(7 * time.Hour)
+	e.now = e.now.Add(7 * time.Hour)
 	fp.costErr = &provider.Error{Reason: provider.ReasonPermission, Err: fmt.Errorf("needs the cost permission")}
 	r.refresh(t.Context())
 	d, _ = s.Get("ibm")

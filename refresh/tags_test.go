@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -61,12 +60,8 @@ func (p *tagProvider) tagCallCount() int {
 // cost carries, serves its allocations after a restart without reading
 // tags until a month is due, and keeps them through a failed read.
 func TestAllocation(t *testing.T) {
-	now := date("2026-11-22T10:00:00Z")
-	o := testOptions(now)
-	o.History, o.Retention = 13, 13
-	o.Now = func() time.Time { return now }
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, m, reg := newTestStore(t, 13, store.NewStateFile(path))
+	e := newCostEnv(t)
+	o, path, s, m, reg := e.o, e.path, e.s, e.m, e.reg
 	published := func(mo provider.Month) []provider.Record {
 		if mo >= month("2026-11") {
 			return nil
@@ -78,7 +73,7 @@ func TestAllocation(t *testing.T) {
 		Allocation: provider.Allocation{By: []string{"team", "nosuch"}, Top: 100}}
 	configure(s, src)
 	var logs bytes.Buffer
-	r := &refresher{src: src, store: s, metrics: m, opts: &o, sem: make(chan struct{}, 1), logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	r := &refresher{src: src, store: s, metrics: m, opts: o, sem: make(chan struct{}, 1), logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	r.refresh(t.Context())
 
 	d, _ := s.Get("ibm")
@@ -130,7 +125,7 @@ func TestAllocation(t *testing.T) {
 	src2 := src
 	src2.Provider = fp2
 	s2.Configure([]store.Key{{Name: "ibm", Provider: "ibm", Identity: "ibm|test"}}, s2.LoadState())
-	r2 := &refresher{src: src2, store: s2, metrics: m2, opts: &o, sem: make(chan struct{}, 1), logger: discardLogger()}
+	r2 := &refresher{src: src2, store: s2, metrics: m2, opts: o, sem: make(chan struct{}, 1), logger: discardLogger()}
 	if wait := r2.nextWait(); wait <= 0 || fp2.tagCallCount() != 0 {
 		t.Errorf("restart: next in %s, %d tag reads; want none due", wait, fp2.tagCallCount())
 	}
@@ -139,7 +134,7 @@ func TestAllocation(t *testing.T) {
 	}
 
 	// A failed read keeps the allocations, and says so.
-	now = now.Add(7 * time.Hour)
+	e.now = e.now.Add(7 * time.Hour)
 	fp.tagErr = &provider.Error{Reason: provider.ReasonPermission, Err: fmt.Errorf("needs the cost permission")}
 	r.refresh(t.Context())
 	wants = slices.Replace(wants, 7, 8, `cloudcarbon_allocation_refresh_success{provider="ibm",source="ibm"} 0`)
