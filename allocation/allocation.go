@@ -120,16 +120,18 @@ func (ix index) match(it *provider.Record) (shares, float64) {
 func Split(records []provider.Record, tags []provider.TagCost) []Part {
 	ix := newIndex(tags)
 	type key struct {
-		series provider.Record // labels only
-		value  string
+		provider, account, service, location string
+		scope                                provider.Scope
+		month                                provider.Month
+		value                                string
 	}
-	sums := make(map[key]*Part)
+	sums := make(map[key]*Part, len(records))
 	add := func(r *provider.Record, value string, f float64) {
-		k := key{provider.Record{Provider: r.Provider, Account: r.Account, Service: r.Service, Location: r.Location,
-			Scope: r.Scope, Month: r.Month}, value}
+		k := key{r.Provider, r.Account, r.Service, r.Location, r.Scope, r.Month, value}
 		p := sums[k]
 		if p == nil {
-			p = &Part{Record: k.series, Value: value}
+			p = &Part{Record: provider.Record{Provider: r.Provider, Account: r.Account, Service: r.Service, Location: r.Location,
+				Scope: r.Scope, Month: r.Month}, Value: value}
 			sums[k] = p
 		}
 		p.EmissionsGrams += r.EmissionsGrams * f

@@ -54,8 +54,14 @@ func newAllocationDefs() allocationDefs {
 // allocated sums the allocated series of every source, so that two
 // sources of one provider on disjoint accounts give one series set.
 type allocated struct {
-	sums  map[allocatedKey]*[2]float64
-	known map[allocatedKey]provider.Quantity
+	sums map[allocatedKey]allocatedSum
+}
+
+// allocatedSum is one allocated series: both methods, and which the parts
+// summed carry.
+type allocatedSum struct {
+	grams [2]float64
+	known provider.Quantity
 }
 
 type allocatedKey struct {
@@ -118,16 +124,13 @@ func valueLabel(v string) string {
 
 func (s *allocated) add(k allocatedKey, r *provider.Record) {
 	if s.sums == nil {
-		s.sums, s.known = map[allocatedKey]*[2]float64{}, map[allocatedKey]provider.Quantity{}
+		s.sums = map[allocatedKey]allocatedSum{}
 	}
 	v := s.sums[k]
-	if v == nil {
-		v = new([2]float64)
-		s.sums[k] = v
-	}
-	v[0] += r.EmissionsGrams
-	v[1] += r.MarketBasedGrams
-	s.known[k] |= r.Known
+	v.grams[0] += r.EmissionsGrams
+	v.grams[1] += r.MarketBasedGrams
+	v.known |= r.Known
+	s.sums[k] = v
 }
 
 // emit adds the summed series to c.
@@ -139,11 +142,11 @@ func (p *allocationDefs) emit(c *collection, s *allocated) {
 			values = append(values, strconv.Itoa(k.ahead))
 			grams, market = p.provisionalGrams, p.provisionalMarket
 		}
-		if s.known[k]&provider.Emissions != 0 {
-			c.add(grams, v[0], slices.Clone(values)...)
+		if v.known&provider.Emissions != 0 {
+			c.add(grams, v.grams[0], slices.Clone(values)...)
 		}
-		if s.known[k]&provider.EmissionsMarketBased != 0 {
-			c.add(market, v[1], values...)
+		if v.known&provider.EmissionsMarketBased != 0 {
+			c.add(market, v.grams[1], values...)
 		}
 	}
 }

@@ -1,11 +1,15 @@
 package exposition
 
 import (
+	"bytes"
+	"fmt"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
 	"github.com/cloudcarbon/cloudcarbon_exporter/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAllocationFamilies: the allocated series of a month add up to its
@@ -77,4 +81,69 @@ func TestAllocationFamilies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkAllocation renders 100,000 data series without allocation and
+// with one key of 100 values (three in each project, service and region,
+// and untagged cost), and reports the series served, the bytes the
+// exposition holds and the heap in use after the render, with the data.
+func BenchmarkAllocation(b *testing.B) {
+	for _, values := range []int{0, 100} {
+		sources := benchSources(100_000)
+		if values > 0 {
+			withTeams(sources["gcp"], values)
+		}
+		snap := &store.Snapshot{Sources: sources}
+		b.Run(fmt.Sprintf("values=%d", values), func(b *testing.B) {
+			b.ReportAllocs()
+			var e *Exposition
+			for b.Loop() {
+				e = New(1, func() *store.Snapshot { return snap }, discardLogger())
+				e.Refresh()
+			}
+			var text bytes.Buffer
+			if err := e.Write(&text, prometheus.NewRegistry()); err != nil {
+				b.Fatal(err)
+			}
+			held := 0
+			for _, bl := range e.rendered.Load().blocks {
+				for _, m := range bl.members {
+					held += len(m)
+				}
+			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(bytes.Count(text.Bytes(), []byte("\ncloudcarbon_"))), "series")
+			b.ReportMetric(float64(held), "held-bytes")
+			b.ReportMetric(float64(ms.HeapInuse)/1e6, "heap-MB")
+			runtime.KeepAlive(snap)
+		})
+	}
+}
+
+// withTeams gives d's latest month the weights of a team key of n values:
+// three values in each cell, a cell's values drawn in turn from the n,
+// and some untagged cost.
+func withTeams(d *store.SourceData, n int) {
+	m, _ := d.LatestMonth()
+	seen := map[[3]string]bool{}
+	var rows []provider.TagCost
+	for r := range d.Months[m].All() {
+		cell := [3]string{r.Account, r.Service, r.Location}
+		if seen[cell] {
+			continue
+		}
+		seen[cell] = true
+		for j, usd := range []float64{3, 2, 1, 1} {
+			value := ""
+			if j < 3 {
+				value = fmt.Sprintf("team-%03d", (len(seen)*3+j)%n)
+			}
+			rows = append(rows, provider.TagCost{Record: provider.Record{Provider: r.Provider, Account: r.Account, Service: r.Service,
+				Location: r.Location, Month: m, CostUSD: usd, Known: provider.Cost}, Value: value})
+		}
+	}
+	d.Allocations = &store.Allocations{Top: provider.DefaultAllocationTop,
+		Keys: map[string]map[provider.Month]*store.TagMonth{"team": {m: {Rows: rows}}}}
 }
