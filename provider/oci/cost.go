@@ -15,7 +15,6 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/usageapi"
 
 	"github.com/cloudcarbon/cloudcarbon_exporter/provider"
-	"github.com/cloudcarbon/cloudcarbon_exporter/provider/httpx"
 )
 
 // usd is the currency the exporter's cost is in.
@@ -127,38 +126,19 @@ func (p *Provider) costQuery(ctx context.Context, api *usageapi.UsageapiClient, 
 	if p.opts.PageSize > 0 {
 		req.Limit = common.Int(p.opts.PageSize)
 	}
-	seen := make(map[string]bool)
-	for n := 1; ; n++ {
-		policy := p.retryPolicy(ctx)
-		req.RequestMetadata = common.RequestMetadata{RetryPolicy: &policy}
+	return p.pages(ctx, op, nil, func(md common.RequestMetadata, page *string) (int, *string, error) {
+		req.RequestMetadata, req.Page = md, page
 		resp, err := api.RequestSummarizedUsages(sdkContext(ctx), req)
 		if err != nil {
-			return p.classify(ctx, op, err, resp.RawResponse)
+			return 0, nil, p.classify(ctx, op, err, resp.RawResponse)
 		}
 		for i := range resp.Items {
 			if err := d.add(&resp.Items[i], want); err != nil {
-				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", op, err))
+				return 0, nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", op, err))
 			}
 		}
-		// Charged to the refresh's budget, which ends a run of empty
-		// pages that link to more.
-		if err := httpx.Page(ctx, len(resp.Items)); err != nil {
-			return p.classify(ctx, op, err, nil)
-		}
-		next := resp.OpcNextPage
-		if next == nil || *next == "" {
-			return nil
-		}
-		switch {
-		case seen[*next]:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", op))
-		case n == maxPages:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", op, maxPages))
-		}
-		seen[*next] = true
-		req.Page = next
-		p.log.Debug("Fetching the next page", "operation", op, "page", n+1)
-	}
+		return len(resp.Items), resp.OpcNextPage, nil
+	})
 }
 
 // costData accumulates the cost queries' items.

@@ -126,37 +126,52 @@ func (p *Provider) query(ctx context.Context, api *usageapi.UsageapiClient, tena
 	if p.opts.PageSize > 0 {
 		req.Limit = common.Int(p.opts.PageSize)
 	}
-	seen := make(map[string]bool)
-	for n := 1; ; n++ {
-		policy := p.retryPolicy(ctx)
-		req.RequestMetadata = common.RequestMetadata{RetryPolicy: &policy}
+	return p.pages(ctx, opCarbon, []any{"emission_type", string(typ)}, func(md common.RequestMetadata, page *string) (int, *string, error) {
+		req.RequestMetadata, req.Page = md, page
 		resp, err := api.RequestUsageCarbonEmissions(sdkContext(ctx), req)
 		if err != nil {
-			return p.classify(ctx, opCarbon, err, resp.RawResponse)
+			return 0, nil, p.classify(ctx, opCarbon, err, resp.RawResponse)
 		}
 		for i := range resp.Items {
 			if err := d.add(&resp.Items[i], typ, p.method(), want); err != nil {
-				return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", opCarbon, err))
+				return 0, nil, p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: %w", opCarbon, err))
 			}
 		}
-		// Charged to the refresh's budget, which ends a run of empty
-		// pages that link to more.
-		if err := httpx.Page(ctx, len(resp.Items)); err != nil {
-			return p.classify(ctx, opCarbon, err, nil)
+		return len(resp.Items), resp.OpcNextPage, nil
+	})
+}
+
+// pages reads every page of a Usage API call of operation op: get asks
+// for one page (page is nil for the first), takes its items and returns
+// how many there were and the next page's token. Each page is charged to
+// the refresh's budget, which ends a run of empty pages that link to
+// more; a token seen before, or more than maxPages pages, is a malformed
+// answer. debug adds to the log line of each next page.
+func (p *Provider) pages(ctx context.Context, op string, debug []any,
+	get func(md common.RequestMetadata, page *string) (items int, next *string, err error)) error {
+	seen := make(map[string]bool)
+	var page *string
+	for n := 1; ; n++ {
+		policy := p.retryPolicy(ctx)
+		items, next, err := get(common.RequestMetadata{RetryPolicy: &policy}, page)
+		if err != nil {
+			return err
 		}
-		next := resp.OpcNextPage
+		if err := httpx.Page(ctx, items); err != nil {
+			return p.classify(ctx, op, err, nil)
+		}
 		if next == nil || *next == "" {
 			return nil
 		}
 		switch {
 		case seen[*next]:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", opCarbon))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: opc-next-page repeats an earlier page", op))
 		case n == maxPages:
-			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", opCarbon, maxPages))
+			return p.fail(provider.ReasonMalformed, 0, fmt.Errorf("oci: %s: malformed response: more than %d pages", op, maxPages))
 		}
 		seen[*next] = true
-		req.Page = next
-		p.log.Debug("Fetching the next page", "operation", opCarbon, "emission_type", string(typ), "page", n+1)
+		page = next
+		p.log.Debug("Fetching the next page", append([]any{"operation", op, "page", n + 1}, debug...)...)
 	}
 }
 
