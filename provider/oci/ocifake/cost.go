@@ -3,15 +3,12 @@ package ocifake
 import (
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -210,9 +207,7 @@ type costQuery struct {
 	tag        *wireTag       // groupByTag's, if any
 	start, end provider.Month // end exclusive
 	depth      int
-	offset     int
-	size       int
-	hash       string
+	paging
 }
 
 // decodeCost parses and checks a summarized usage request as the fake
@@ -277,25 +272,9 @@ func decodeCost(body []byte, params map[string][]string, today time.Time, pageLi
 		}
 		q.depth = int(*d)
 	}
-	q.size = DefaultPageSize
-	if v := first(params["limit"]); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return nil, invalid("limit must be between 1 and %d.", MaxPageSize)
-		}
-		q.size = n
-	}
-	if pageLimit > 0 {
-		q.size = min(q.size, pageLimit)
-	}
-	sum := sha256.Sum256(body)
-	q.hash = hex.EncodeToString(sum[:8])
-	if tok := first(params["page"]); tok != "" {
-		hash, off, ok := parseToken(tok)
-		if !ok || hash != q.hash {
-			return nil, invalid("The page token is invalid for this request.")
-		}
-		q.offset = off
+	var err *apiError
+	if q.paging, err = decodePaging(params, body, pageLimit); err != nil {
+		return nil, err
 	}
 	return &q, nil
 }

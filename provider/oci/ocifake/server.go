@@ -309,9 +309,15 @@ type query struct {
 	req        wireRequest
 	start, end provider.Month // end exclusive
 	depth      int
-	offset     int
-	size       int
-	hash       string
+	paging
+}
+
+// paging is where a request's page starts, how long it is, and the
+// query its page token must belong to.
+type paging struct {
+	offset int
+	size   int
+	hash   string
 }
 
 // decode parses and checks a request as the fake reads the API: unknown
@@ -383,29 +389,38 @@ func decode(body []byte, params map[string][]string, pageLimit int) (*query, *ap
 		q.depth = *q.req.CompartmentDepth
 	}
 
-	q.size = DefaultPageSize
+	var err *apiError
+	if q.paging, err = decodePaging(params, body, pageLimit); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// decodePaging reads a request's limit and page token. A page token
+// belongs to its query: the hash of the request body, which the page
+// itself is not part of.
+func decodePaging(params map[string][]string, body []byte, pageLimit int) (paging, *apiError) {
+	pg := paging{size: DefaultPageSize}
 	if v := first(params["limit"]); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageSize {
-			return nil, invalid("limit must be between 1 and %d.", MaxPageSize)
+			return pg, invalid("limit must be between 1 and %d.", MaxPageSize)
 		}
-		q.size = n
+		pg.size = n
 	}
 	if pageLimit > 0 {
-		q.size = min(q.size, pageLimit)
+		pg.size = min(pg.size, pageLimit)
 	}
-	// A page token belongs to its query: the hash of the request body,
-	// which the page itself is not part of.
 	sum := sha256.Sum256(body)
-	q.hash = hex.EncodeToString(sum[:8])
+	pg.hash = hex.EncodeToString(sum[:8])
 	if tok := first(params["page"]); tok != "" {
 		hash, off, ok := parseToken(tok)
-		if !ok || hash != q.hash {
-			return nil, invalid("The page token is invalid for this request.")
+		if !ok || hash != pg.hash {
+			return pg, invalid("The page token is invalid for this request.")
 		}
-		q.offset = off
+		pg.offset = off
 	}
-	return &q, nil
+	return pg, nil
 }
 
 func first(vs []string) string {
