@@ -224,33 +224,8 @@ func (c *Config) New(ctx context.Context, env provider.Env) (provider.Provider, 
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
-	// Only a source that asks for provisional months is a cost feed, and
-	// only one that sets allocate_by a tag feed, so that nothing calls
-	// Cost Explorer, and bills its requests, unasked.
-	switch allocates := len(c.AllocateBy) > 0; {
-	case c.Provisional && allocates:
-		return p, nil
-	case c.Provisional:
-		return costOnly{p, p}, nil
-	case allocates:
-		return tagsOnly{p, p}, nil
-	}
-	return emissionsOnly{p}, nil
+	return provider.Feeds(p, c.Provisional, len(c.AllocateBy) > 0), nil
 }
-
-// emissionsOnly, costOnly and tagsOnly are the provider's methods less
-// the feeds of Cost Explorer the source does not ask for.
-type (
-	emissionsOnly struct{ provider.Provider }
-	costOnly      struct {
-		provider.Provider
-		provider.CostFeed
-	}
-	tagsOnly struct {
-		provider.Provider
-		provider.TagFeed
-	}
-)
 
 // The only keys the demo's fake accepts; they open nothing real.
 const (

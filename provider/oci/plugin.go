@@ -248,33 +248,8 @@ func (c *Config) New(_ context.Context, env provider.Env) (provider.Provider, er
 	if err != nil {
 		return nil, err // not a nil *Provider inside a non-nil interface
 	}
-	// The exporter tells what a source reads by the feeds its Provider
-	// implements: only a source that asks for provisional months is a
-	// cost feed, only one that sets allocate_by a tag feed.
-	switch allocates := len(c.AllocateBy) > 0; {
-	case c.Provisional && allocates:
-		return p, nil
-	case c.Provisional:
-		return costOnly{p, p}, nil
-	case allocates:
-		return tagsOnly{p, p}, nil
-	}
-	return emissionsOnly{p}, nil
+	return provider.Feeds(p, c.Provisional, len(c.AllocateBy) > 0), nil
 }
-
-// emissionsOnly, costOnly and tagsOnly are the provider's methods less
-// the feeds the entry does not ask for.
-type (
-	emissionsOnly struct{ provider.Provider }
-	costOnly      struct {
-		provider.Provider
-		provider.CostFeed
-	}
-	tagsOnly struct {
-		provider.Provider
-		provider.TagFeed
-	}
-)
 
 // demo serves ocifake's demo tenancy, its cost and tags included, to an
 // API key made for the purpose: the key and an OCI config file naming it
